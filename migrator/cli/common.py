@@ -1,0 +1,96 @@
+"""Shared pieces of the click layer: the app context, JSON output, progress, error handling.
+
+The CLI stays thin: each command parses options, calls one library function and prints
+its result (text for people, exactly one JSON object with --json).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+from migrator.errors import MigratorError
+
+
+@dataclass
+class AppContext:
+    """What every command may need: the workspace location and output preferences."""
+
+    db_path: str | None = None
+    quiet: bool = False
+    _ws: Any = field(default=None, repr=False)
+
+    def workspace(self, *, create: bool = True):
+        """Open the workspace once per command invocation (closed when the command ends)."""
+        if self._ws is None:
+            from migrator.store import open_workspace
+
+            self._ws = open_workspace(self.db_path, create=create)
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:
+                ctx.find_root().call_on_close(self._close)
+        return self._ws
+
+    def _close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+
+    def show_progress(self) -> bool:
+        """Progress bars only for a person watching a terminal."""
+        return not self.quiet and sys.stderr.isatty()
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print exactly one JSON object on stdout."""
+    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=False, default=_json_default))
+
+
+def _json_default(o: Any):
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "model_dump"):
+        return o.model_dump(mode="json")
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def info(app: AppContext, message: str) -> None:
+    """A log line for people: stderr, silenced by --quiet."""
+    if not app.quiet:
+        click.echo(message, err=True)
+
+
+def progress(app: AppContext, iterable: Iterable | None = None, *, total: int | None = None,
+             desc: str = "", unit: str = "it"):
+    """A tqdm bar on stderr that disappears when stderr is not a terminal or with --quiet."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
+                disable=not app.show_progress(), unit_scale=True, leave=False)
+
+
+def report_error(err: MigratorError) -> None:
+    click.secho(f"error: {err.message}", err=True, fg="red")
+    if err.hint:
+        click.echo(f"hint: {err.hint}", err=True)
+
+
+class MigratorGroup(click.Group):
+    """A click group that turns MigratorError into a clear message and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MigratorError as err:
+            report_error(err)
+            ctx.exit(err.exit_code)

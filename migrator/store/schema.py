@@ -1,0 +1,155 @@
+"""Workspace schema, as an ordered list of named migrations (sqlite-utils `Migrations`).
+
+Migrations are append-only: never edit or reorder an applied step, add a new one. Each
+concern keeps its tables in its own `schema_<concern>.py` module, imported below in a
+fixed order so that every workspace applies the steps in the same sequence.
+
+Tables are meant to be read by people with any SQLite tool: plain names, one row per
+thing, times as epoch seconds (`*_at`, UTC) unless a column says `_ms`.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("migrator")
+
+
+@MIGRATIONS(name="0001_inventory")
+def _inventory(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE ingest_runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,              -- tokens | pages | content | receipts
+            path TEXT NOT NULL,
+            file_sha256 TEXT,
+            format TEXT,                     -- csv | jsonl | webhooks | send_api | library ...
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            records INTEGER NOT NULL DEFAULT 0,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            ignored INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'ok' -- ok | strict_failed
+        );
+
+        CREATE TABLE pages (
+            page_id TEXT PRIMARY KEY,
+            name TEXT,
+            business_country TEXT,           -- ISO 3166 alpha-2, upper case
+            ad_account_id TEXT,              -- digits only, without act_
+            currency TEXT,                   -- ISO 4217
+            updated_at INTEGER,
+            run_id INTEGER
+        );
+
+        -- One row per subscription token (= person x page x topic). Current state; the
+        -- webhook history is in token_events. Field groups merge by observation time:
+        -- profile_* (what an opt-in says) and status_* (stop/resume) independently.
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            token TEXT NOT NULL UNIQUE,
+            token_hash TEXT NOT NULL,        -- short hash shown in reports and plans
+            page_id TEXT,
+            psid TEXT,
+            topic_title TEXT,
+            payload TEXT,
+            timezone TEXT,
+            country TEXT,                    -- explicit country from the partner, if any
+            status TEXT NOT NULL DEFAULT 'active',  -- active | stopped (RN stop/resume)
+            user_token_status TEXT,
+            reoptin TEXT,
+            frequency TEXT,                  -- legacy DAILY/WEEKLY/MONTHLY
+            token_expiry INTEGER,
+            created_at INTEGER,
+            next_eligible_at INTEGER,
+            last_sent_at INTEGER,
+            source TEXT,                     -- csv | listing | webhook | pull
+            profile_at INTEGER,              -- ms of the observation that set the profile
+            profile_key TEXT,
+            status_at INTEGER,
+            status_key TEXT,
+            row_hash TEXT,                   -- hash of the last snapshot row applied
+            mm_state TEXT,                   -- learned from MM sends: opted_out | invalid | wrong_region | expired
+            mm_state_code INTEGER,
+            mm_state_at INTEGER,
+            first_run INTEGER,
+            updated_run INTEGER
+        );
+        CREATE INDEX tokens_person ON tokens(page_id, psid);
+
+        CREATE TABLE token_events (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,  -- hash of the event: redeliveries collapse
+            token TEXT NOT NULL,
+            page_id TEXT,
+            psid TEXT,
+            ts_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,              -- optin | stop | resume
+            data TEXT NOT NULL,              -- the optin object as delivered (JSON)
+            run_id INTEGER,
+            path TEXT,
+            line INTEGER
+        );
+        CREATE INDEX token_events_token ON token_events(token, ts_ms);
+
+        -- RN message content, deduplicated by a hash of the normalised message.
+        CREATE TABLE contents (
+            id INTEGER PRIMARY KEY,
+            content_hash TEXT NOT NULL UNIQUE,
+            page_id TEXT,
+            topic_title TEXT,
+            key TEXT,
+            source TEXT NOT NULL,            -- send_api | library
+            message TEXT NOT NULL,           -- the RN message object (normalised JSON)
+            uses INTEGER NOT NULL DEFAULT 1, -- how many sends/library entries carried it
+            first_run INTEGER,
+            -- filled by the converter (migrator.convert)
+            outcome TEXT,                    -- exact | lossy | needs_edit | unsupported
+            mm_message TEXT,                 -- converted MM message JSON (NULL if none)
+            changes TEXT,                    -- JSON list of {code, detail}
+            problems TEXT,                   -- JSON list of {code, detail, mm_error_code}
+            converter_version TEXT
+        );
+
+        CREATE TABLE rejects (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            line INTEGER,
+            reason TEXT NOT NULL,
+            excerpt TEXT                     -- first 200 characters of the record
+        );
+
+        CREATE VIEW v_pages_summary AS
+            SELECT t.page_id,
+                   p.name,
+                   p.business_country,
+                   p.ad_account_id,
+                   COUNT(*) AS tokens,
+                   SUM(t.status = 'active') AS active,
+                   SUM(t.status = 'stopped') AS stopped,
+                   COUNT(DISTINCT t.psid) AS persons
+            FROM tokens t LEFT JOIN pages p ON p.page_id = t.page_id
+            GROUP BY t.page_id;
+
+        CREATE VIEW v_persons_with_several_tokens AS
+            SELECT page_id, psid, COUNT(*) AS tokens, GROUP_CONCAT(topic_title, ' | ') AS topics
+            FROM tokens WHERE psid IS NOT NULL
+            GROUP BY page_id, psid HAVING COUNT(*) > 1;
+
+        CREATE VIEW v_ingest_history AS
+            SELECT id, kind, path, format, datetime(started_at, 'unixepoch') AS started,
+                   records, accepted, duplicates, ignored, rejected, status
+            FROM ingest_runs ORDER BY id;
+        """
+    )
+
+
+# Later concerns register their steps, in this order (append-only).
+from migrator.store import schema_audit  # noqa: E402,F401
+from migrator.store import schema_plan  # noqa: E402,F401
+from migrator.store import schema_execute  # noqa: E402,F401

@@ -1,0 +1,121 @@
+"""Open/create the workspace database safely (0600, WAL, migrated, version-checked)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from migrator.errors import SchemaTooNewError, WorkspaceError
+from migrator.store.schema import MIGRATIONS
+
+DEFAULT_DB = "migration.db"
+ENV_DB = "MIGRATOR_DB"
+
+
+def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
+    """`--db` wins, then `MIGRATOR_DB`, then `./migration.db`."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_DB)
+    return Path(env) if env else Path(DEFAULT_DB)
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file readable only by its owner, before SQLite ever touches it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+@dataclass
+class Workspace:
+    """An open workspace: the sqlite-utils Database plus where it lives."""
+
+    path: Path
+    db: sqlite_utils.Database
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True) -> Workspace:
+    """Open (creating if needed) the workspace at `path` and bring its schema up to date."""
+    p = resolve_db_path(path)
+    if not p.exists():
+        if not create:
+            raise WorkspaceError(
+                f"no workspace at {p}",
+                hint="run `migrator ingest ...` first, or pass --db PATH / set MIGRATOR_DB",
+            )
+        try:
+            _create_private(p)
+        except FileExistsError:  # created concurrently: fine
+            pass
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create workspace {p}: {exc.strerror}") from None
+    else:
+        # tighten an existing file that someone loosened; keep going if we cannot
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except OSError:
+            pass
+    try:
+        conn = sqlite3.connect(str(p), timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(
+            f"{p} is not a migrator workspace (SQLite said: {exc})",
+            hint="point --db at a workspace file, or at a new path to create one",
+        ) from None
+    db = sqlite_utils.Database(conn)
+    _check_not_newer(db, p)
+    try:
+        MIGRATIONS.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"cannot update the schema of {p}: {exc}") from None
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(p) + suffix)
+        if side.exists():
+            try:
+                os.chmod(side, 0o600)
+            except OSError:
+                pass
+    return Workspace(path=p, db=db)
+
+
+def _check_not_newer(db: sqlite_utils.Database, path: Path) -> None:
+    known = {m.name for m in MIGRATIONS._migrations}
+    try:
+        applied = [m.name for m in MIGRATIONS.applied(db)]
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path} is not a migrator workspace (SQLite said: {exc})") from None
+    unknown = [n for n in applied if n not in known]
+    if unknown:
+        raise SchemaTooNewError(
+            f"{path} was written by a newer migrator (schema steps {', '.join(unknown)} are "
+            "unknown to this version)",
+            hint="upgrade migrator (pip install -U migrator) or use another --db",
+        )
+
+
+def schema_version(db: sqlite_utils.Database) -> list[str]:
+    """Names of the applied schema steps, oldest first."""
+    return [m.name for m in MIGRATIONS.applied(db)]
