@@ -115,6 +115,20 @@ def _inventory(db: Database) -> None:
             converter_version TEXT
         );
 
+        -- One row per content record ingested (a logged send or a library entry); the
+        -- record_key makes re-ingesting a file a no-op, `contents.uses` counts these.
+        CREATE TABLE content_records (
+            record_key TEXT PRIMARY KEY,
+            content_id INTEGER NOT NULL REFERENCES contents(id),
+            token TEXT,
+            page_id TEXT,
+            topic_title TEXT,
+            key TEXT,
+            run_id INTEGER,
+            line INTEGER
+        );
+        CREATE INDEX content_records_content ON content_records(content_id);
+
         CREATE TABLE rejects (
             id INTEGER PRIMARY KEY,
             run_id INTEGER NOT NULL,

@@ -1,0 +1,85 @@
+"""Ingest pages (page_id, name, business_country, ad_account_id, currency) from CSV."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from migrator.errors import InputError
+from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
+from migrator.inventory.sources import file_sha256, open_text
+from migrator.inventory.summary import FileSummary, IngestSummary
+from migrator.inventory.tokens import BadValue, _country, _id, _s
+from migrator.store import Workspace
+
+PAGE_COLUMNS = ("page_id", "name", "business_country", "ad_account_id", "currency")
+
+UPSERT_PAGE = (
+    "INSERT INTO pages (page_id, name, business_country, ad_account_id, currency, updated_at, run_id)"
+    " VALUES (?,?,?,?,?,?,?) ON CONFLICT(page_id) DO UPDATE SET"
+    " name=coalesce(excluded.name, name), business_country=coalesce(excluded.business_country, business_country),"
+    " ad_account_id=coalesce(excluded.ad_account_id, ad_account_id), currency=coalesce(excluded.currency, currency),"
+    " updated_at=excluded.updated_at, run_id=excluded.run_id"
+    " WHERE (name, business_country, ad_account_id, currency) IS NOT"
+    " (coalesce(excluded.name, name), coalesce(excluded.business_country, business_country),"
+    " coalesce(excluded.ad_account_id, ad_account_id), coalesce(excluded.currency, currency))"
+)
+
+
+def parse_page_row(g: dict[str, str]) -> tuple:
+    ad = _s(g.get("ad_account_id"))
+    if ad is not None:
+        ad = ad[4:] if ad.lower().startswith("act_") else ad
+        if not ad.isdigit():
+            raise BadValue(f"ad_account_id {g.get('ad_account_id')!r} is not an ad account id (digits, optionally act_)")
+    cur = _s(g.get("currency"))
+    if cur is not None:
+        if not (len(cur) == 3 and cur.isalpha()):
+            raise BadValue(f"currency {cur!r} is not an ISO 4217 code such as USD")
+        cur = cur.upper()
+    return (_id(g.get("page_id"), "page_id", required=True), _s(g.get("name")),
+            _country(g.get("business_country")), ad, cur)
+
+
+def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time) -> IngestSummary:
+    """Ingest page CSV files; only page_id is required, empty cells keep what is known."""
+    summary = IngestSummary()
+    for p in paths:
+        path = str(p)
+        try:
+            with transaction(ws), open_text(path) as f:
+                run = Run(ws, kind="pages", path=path, fmt="csv", sha=file_sha256(path), clock=clock)
+                _ingest_page_rows(ws, run, csv.reader(f), strict=strict, now=int(clock()))
+                summary.files.append(run.finish())
+        except InputError:
+            if strict:
+                record_failed_run(ws, kind="pages", path=path, fmt="csv", clock=clock, reason="strict")
+            raise
+    return summary
+
+
+def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int) -> FileSummary:
+    header = None
+    for row in reader:
+        lineno = reader.line_num
+        if not row or not any(c.strip() for c in row):
+            continue
+        if header is None:
+            header = [c.strip().lstrip("\ufeff").lower() for c in row]
+            if "page_id" not in header:
+                raise InputError("CSV header lacks page_id", path=run.summary.path, line=lineno,
+                                 hint=f"columns: {', '.join(PAGE_COLUMNS)}")
+            continue
+        try:
+            if len(row) != len(header):
+                raise BadValue(f"expected {len(header)} columns, found {len(row)}")
+            values = parse_page_row(dict(zip(header, row)))
+        except BadValue as exc:
+            if strict:
+                raise InputError(str(exc), path=run.summary.path, line=lineno) from None
+            run.reject(lineno, str(exc), ",".join(row)[:200])
+            continue
+        cur = ws.conn.execute(UPSERT_PAGE, values + (now, run.id))
+        run.summary.count("accepted" if cur.rowcount else "duplicate")
+    return run.summary
