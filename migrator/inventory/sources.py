@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
@@ -21,7 +22,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 TOKEN_FORMATS = ("csv", "jsonl", "webhooks")
 
 
-def open_text(path: str | Path) -> IO[str]:
+def open_text(path: str | Path) -> "SafeText":
     """Open `path` for reading text, transparently gunzipping; errors become InputError."""
     p = Path(path)
     try:
@@ -32,9 +33,56 @@ def open_text(path: str | Path) -> IO[str]:
         raise InputError("is a directory, expected a file", path=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    head = raw.peek(2)[:2]
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if head == GZIP_MAGIC else raw
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    return SafeText(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""), str(path))
+
+
+_READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
+
+
+class SafeText:
+    """A text stream whose decompression/read failures surface as InputError.
+
+    A truncated or corrupt gzip file is reported as such (and the file's transaction rolls
+    back) instead of escaping as a low-level exception.
+    """
+
+    def __init__(self, f: IO[str], path: str):
+        self._f = f
+        self.path = path
+
+    def _fail(self, exc: Exception) -> InputError:
+        return InputError(f"cannot read: the file is truncated or corrupt ({exc})", path=self.path,
+                          hint="re-export or re-download the file")
+
+    def read(self, n: int = -1) -> str:
+        try:
+            return self._f.read(n)
+        except _READ_ERRORS as exc:
+            raise self._fail(exc) from None
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            try:
+                line = self._f.readline()
+            except _READ_ERRORS as exc:
+                raise self._fail(exc) from None
+            if not line:
+                return
+            yield line
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except _READ_ERRORS:
+            pass
+
+    def __enter__(self) -> "SafeText":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -60,10 +108,7 @@ def iter_lines(f: IO[str]) -> Iterator[Line]:
 
 def _first_record_text(path: str | Path, limit: int = 1 << 16) -> str:
     with open_text(path) as f:
-        try:
-            return f.read(limit)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"cannot decompress: {exc}", path=str(path)) from None
+        return f.read(limit)
 
 
 def detect_token_format(path: str | Path) -> str:

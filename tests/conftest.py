@@ -1,0 +1,53 @@
+"""Shared fixtures: a fresh workspace file per test, and a CLI runner bound to it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from migrator.cli import main
+from migrator.store import open_workspace
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "ws.db"
+
+
+@pytest.fixture
+def ws(db_path):
+    w = open_workspace(db_path)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def cli(db_path, monkeypatch):
+    """Run `migrator --db <tmp> ...`; returns the click Result."""
+    monkeypatch.delenv("MIGRATOR_DB", raising=False)
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, ["--db", str(db_path), *map(str, args)], input=input,
+                             catch_exceptions=False)
+
+    return run
+
+
+def webhook(page_id, psid, token, ts, status=None, **optin):
+    """One Page webhook delivery carrying one RN opt-in (or stop/resume) event."""
+    body = {"type": "notification_messages", "notification_messages_token": token,
+            "title": "Deals", "notification_messages_timezone": "America/Sao_Paulo",
+            "token_expiry_timestamp": 2145916800000, "user_token_status": "NOT_REFRESHED"}
+    body.update(optin)
+    if status:
+        body["notification_messages_status"] = status
+    return {"object": "page", "entry": [{"id": page_id, "time": ts, "messaging": [
+        {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": ts, "optin": body}]}]}
+
+
+def write_jsonl(path, objs):
+    path.write_text("".join(json.dumps(o) + "\n" for o in objs))
+    return path

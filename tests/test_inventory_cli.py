@@ -1,0 +1,44 @@
+"""`migrator ingest ...` through the CLI: JSON shape, exit codes, no tracebacks."""
+
+import json
+
+
+def test_ingest_tokens_json_shape(cli, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n1,a\n1,a\n1,\n")
+    r = cli("ingest", "tokens", p, "--json")
+    assert r.exit_code == 0
+    data = json.loads(r.output)
+    assert {k: data[k] for k in ("accepted", "duplicates", "ignored", "rejected")} == \
+        {"accepted": 1, "duplicates": 1, "ignored": 0, "rejected": 1}
+    assert data["files"][0]["path"] == str(p) and data["files"][0]["records"] == 3
+
+
+def test_strict_exit_1_names_line(cli, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n1,a\n1,\n")
+    r = cli("ingest", "tokens", "--strict", p)
+    assert r.exit_code == 1
+    assert f"{p}:3" in r.output and "Traceback" not in r.output
+
+
+def test_missing_file_and_bad_option(cli, tmp_path):
+    r = cli("ingest", "tokens", tmp_path / "nope.csv")
+    assert r.exit_code == 1 and "not found" in r.output
+    r = cli("ingest", "tokens", "--format", "xml", tmp_path / "nope.csv")
+    assert r.exit_code == 2
+
+
+def test_pages_and_content_commands(cli, tmp_path):
+    pages = tmp_path / "p.csv"
+    pages.write_text("page_id,name,business_country,ad_account_id,currency\n1,A,US,1,USD\n")
+    assert json.loads(cli("ingest", "pages", pages, "--json").output)["accepted"] == 1
+    content = tmp_path / "c.jsonl"
+    content.write_text('{"page_id": "1", "key": "k", "message": {"text": "hi"}}\n')
+    assert json.loads(cli("ingest", "content", content, "--json").output)["accepted"] == 1
+
+
+def test_help_has_examples(cli):
+    for cmd in (["ingest", "tokens"], ["ingest", "pages"], ["ingest", "content"]):
+        r = cli(*cmd, "--help")
+        assert r.exit_code == 0 and "Example" in r.output

@@ -1,0 +1,316 @@
+"""Ingest of tokens, pages and content: formats, counts, rejects, strict mode, replay order."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from migrator.errors import InputError
+from migrator.inventory import ingest_content, ingest_pages, ingest_token_items, ingest_tokens
+from migrator.store import open_workspace
+
+from conftest import webhook, write_jsonl
+
+
+def tokens(ws):
+    return {r["token"]: r for r in ws.db.query("SELECT * FROM tokens ORDER BY token")}
+
+
+CSV = (
+    "page_id,token,psid,topic_title,timezone,country,token_status,user_token_status,token_expiry,"
+    "created_at,next_eligible_at,last_sent_at\n"
+    "111,tokA,p1,Deals,America/New_York,US,active,REFRESHED,2145916800000,2024-01-02T03:04:05Z,1767225600,\n"
+    "111,tokB,p1,News,Europe/Berlin,,stopped,,1700000000,,,\n"
+    "111,,p2,,,,,,,,,\n"
+    "111,tokC,p3,,,ZZ,,,,,,\n"
+    "111,tokD,p4,,,,paused,,,,,\n"
+    "111,tokE,p5,,,,,,yesterday,,,\n"
+    "111,tokF\n"
+    "111,tokA,p1,Deals,America/New_York,US,active,REFRESHED,2145916800000,2024-01-02T03:04:05Z,1767225600,\n"
+)
+
+
+def test_csv_accepts_rejects_with_lines_and_duplicates(ws, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text(CSV)
+    s = ingest_tokens(ws, [p])
+    f = s.files[0]
+    assert (f.format, f.records, f.accepted, f.duplicates, f.rejected) == ("csv", 8, 2, 1, 5)
+    rejects = {r["line"]: r["reason"] for r in ws.db.query("SELECT line, reason FROM rejects")}
+    assert set(rejects) == {4, 5, 6, 7, 8}
+    assert "missing token" in rejects[4]
+    assert "country" in rejects[5]
+    assert "token_status" in rejects[6]
+    assert "token_expiry" in rejects[7]
+    assert "columns" in rejects[8]
+    t = tokens(ws)
+    assert t["tokA"]["token_expiry"] == 2145916800  # ms -> s
+    assert t["tokA"]["created_at"] == 1704164645
+    assert t["tokA"]["country"] == "US"
+    assert t["tokB"]["status"] == "stopped"
+    assert t["tokB"]["token_expiry"] == 1700000000  # seconds kept
+    assert len(t["tokA"]["token_hash"]) == 12
+
+
+def test_reingest_is_a_noop(ws, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text(CSV)
+    ingest_tokens(ws, [p])
+    before = list(ws.db.query("SELECT * FROM tokens ORDER BY id"))
+    s = ingest_tokens(ws, [p])
+    assert s.accepted == 0 and s.duplicates == 3
+    assert list(ws.db.query("SELECT * FROM tokens ORDER BY id")) == before
+
+
+def test_gzip_detected_by_content(ws, tmp_path):
+    p = tmp_path / "tokens.data"  # no telling extension
+    p.write_bytes(gzip.compress(b"page_id,token\n1,a\n1,b\n"))
+    s = ingest_tokens(ws, [p])
+    assert s.files[0].format == "csv" and s.accepted == 2
+
+
+def test_listing_items_and_pages(ws, tmp_path):
+    item = {"notification_messages_token": "L1", "recipient_id": "psid1",
+            "creation_timestamp": 1690000000000, "token_expiry_timestamp": 1705000000,
+            "user_token_status": "REFRESHED", "notification_messages_reoptin": "ENABLED",
+            "notification_messages_timezone": "Asia/Manila", "topic_title": "Promos",
+            "next_eligible_time": 1767225600}
+    page = {"page_id": "222", "data": [dict(item, notification_messages_token="L2"),
+                                        dict(item, notification_messages_token="L3")],
+            "paging": {"cursors": {"after": "x"}}}
+    p = write_jsonl(tmp_path / "l.jsonl", [dict(item, page_id="222"), page, {"bogus": 1}])
+    s = ingest_tokens(ws, [p])
+    f = s.files[0]
+    assert f.format == "jsonl" and (f.accepted, f.rejected) == (3, 1)
+    t = tokens(ws)
+    assert t["L2"]["page_id"] == "222" and t["L2"]["psid"] == "psid1"
+    assert t["L1"]["created_at"] == 1690000000 and t["L1"]["timezone"] == "Asia/Manila"
+    assert t["L1"]["next_eligible_at"] == 1767225600 and t["L1"]["source"] == "listing"
+
+
+def test_listing_without_page_id_needs_option(ws, tmp_path):
+    p = write_jsonl(tmp_path / "l.jsonl", [{"notification_messages_token": "X"}])
+    assert ingest_tokens(ws, [p]).rejected == 1
+    assert ingest_tokens(ws, [p], page_id="9").accepted == 1
+
+
+def test_webhooks_stop_resume_both_spellings_and_ignored(ws, tmp_path):
+    deliveries = [
+        webhook("1", "u1", "W1", 1000),
+        webhook("1", "u1", "W1", 2000, status="STOP NOTIFICATIONS"),
+        webhook("1", "u2", "W2", 1000),
+        webhook("1", "u2", "W2", 2000, status="STOP_NOTIFICATIONS"),
+        webhook("1", "u2", "W2", 3000, status="RESUME NOTIFICATIONS"),
+        {"object": "page", "entry": [{"id": "1", "time": 5, "messaging": [
+            {"sender": {"id": "u1"}, "recipient": {"id": "1"}, "timestamp": 5, "message": {"text": "hi"}},
+            {"sender": {"id": "u1"}, "recipient": {"id": "1"}, "timestamp": 5, "optin": {"ref": "x"}}]}]},
+        webhook("1", "u3", "W3", 1000, status="PAUSE"),
+    ]
+    p = write_jsonl(tmp_path / "w.jsonl", deliveries)
+    f = ingest_tokens(ws, [p]).files[0]
+    assert (f.format, f.records, f.accepted, f.ignored, f.rejected) == ("webhooks", 8, 5, 2, 1)
+    t = tokens(ws)
+    assert t["W1"]["status"] == "stopped" and t["W2"]["status"] == "active"
+    assert t["W1"]["timezone"] == "America/Sao_Paulo" and t["W1"]["psid"] == "u1"
+    assert ws.db["token_events"].count == 5
+
+
+def test_webhooks_as_json_array_file(ws, tmp_path):
+    p = tmp_path / "w.json"
+    p.write_text(json.dumps([webhook("1", "u1", "A", 1), webhook("1", "u2", "B", 2)], indent=2))
+    assert ingest_tokens(ws, [p]).accepted == 2
+
+
+def test_reoptin_refresh_and_expiry_units(ws, tmp_path):
+    p = write_jsonl(tmp_path / "w.jsonl", [
+        webhook("1", "u", "T", 1000, token_expiry_timestamp=1700000000000),
+        webhook("1", "u", "T", 2000, status="STOP_NOTIFICATIONS"),
+        webhook("1", "u", "T", 3000, token_expiry_timestamp=1800000000, user_token_status="REFRESHED"),
+    ])
+    ingest_tokens(ws, [p])
+    t = tokens(ws)["T"]
+    assert (t["status"], t["token_expiry"], t["user_token_status"]) == ("active", 1800000000, "REFRESHED")
+
+
+def test_duplicate_deliveries_counted(ws, tmp_path):
+    d = webhook("1", "u", "T", 1000)
+    p = write_jsonl(tmp_path / "w.jsonl", [d, d, d])
+    f = ingest_tokens(ws, [p]).files[0]
+    assert (f.accepted, f.duplicates) == (1, 2)
+
+
+def test_snapshot_newer_than_logged_events(ws, tmp_path):
+    w = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "T", 1000, status="STOP_NOTIFICATIONS")])
+    c = tmp_path / "t.csv"
+    c.write_text("page_id,token,token_status,country\n1,T,active,BR\n")
+    ingest_tokens(ws, [c])
+    ingest_tokens(ws, [w])  # an old log replayed later does not override the newer export
+    t = tokens(ws)["T"]
+    assert t["status"] == "active" and t["country"] == "BR"
+    assert ws.db["token_events"].count == 1  # but it is kept in the history
+
+
+def _history():
+    rng = random.Random(5)
+    events = []
+    for i in range(12):
+        tok = f"T{i}"
+        ts = 1000
+        events.append(webhook("1", f"u{i % 5}", tok, ts, title=f"t{i}"))
+        for _ in range(rng.randint(0, 4)):
+            ts += rng.randint(1, 50)
+            kind = rng.choice(["STOP_NOTIFICATIONS", "RESUME NOTIFICATIONS", None])
+            if kind:
+                events.append(webhook("1", f"u{i % 5}", tok, ts, status=kind))
+            else:
+                events.append(webhook("1", f"u{i % 5}", tok, ts, title=f"t{i}-{ts}",
+                                      notification_messages_timezone=rng.choice(["Asia/Tokyo", "UTC"])))
+    return events
+
+
+STATE = "SELECT token, page_id, psid, topic_title, timezone, status, token_expiry FROM tokens ORDER BY token"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=3))
+def test_replay_order_independence(tmp_path_factory, rnd, n_files):
+    """Shuffled, repeated and split deliveries give exactly the state of in-order replay."""
+    tmp_path = tmp_path_factory.mktemp("replay")  # fresh per example
+    events = _history()
+    ref = open_workspace(tmp_path / "ref.db")
+    ingest_tokens(ref, [write_jsonl(tmp_path / "ordered.jsonl", events)])
+    expected = list(ref.db.query(STATE))
+    ref.close()
+
+    shuffled = events + rnd.sample(events, k=len(events) // 3)
+    rnd.shuffle(shuffled)
+    w = open_workspace(tmp_path / "shuffled.db")
+    chunks = [shuffled[i::n_files] for i in range(n_files)]
+    paths = [write_jsonl(tmp_path / f"part{i}.jsonl", c) for i, c in enumerate(chunks)]
+    s = ingest_tokens(w, paths)
+    assert list(w.db.query(STATE)) == expected
+    assert s.accepted == len(events) and s.duplicates == len(shuffled) - len(events)
+    w.close()
+
+
+def test_strict_writes_nothing_from_the_file(ws, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("page_id,token\n1,a\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("page_id,token\n1,b\n1,\n1,c\n")
+    ingest_tokens(ws, [good], strict=True)
+    with pytest.raises(InputError) as exc:
+        ingest_tokens(ws, [bad], strict=True)
+    assert exc.value.line == 3 and "bad.csv" in str(exc.value)
+    assert set(tokens(ws)) == {"a"}
+    assert ws.db["rejects"].count == 0
+    statuses = [r["status"] for r in ws.db.query("SELECT status FROM ingest_runs ORDER BY id")]
+    assert statuses == ["ok", "strict_failed"]
+
+
+def test_missing_required_header_is_a_clear_error(ws, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("page,tok\n1,a\n")
+    with pytest.raises(InputError, match="page_id, token"):
+        ingest_tokens(ws, [p], fmt="csv")
+
+
+def test_unknown_format_content(ws, tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text("hello world\nthis is not data\n")
+    with pytest.raises(InputError, match="cannot tell the format") as exc:
+        ingest_tokens(ws, [p])
+    assert "--format" in exc.value.hint
+
+
+def test_several_tokens_of_one_person_kept_apart(ws, tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token,psid,topic_title\n1,a,u,News\n1,b,u,Deals\n2,c,u,News\n")
+    ingest_tokens(ws, [p])
+    rows = list(ws.db.query("SELECT * FROM v_persons_with_several_tokens"))
+    assert rows == [{"page_id": "1", "psid": "u", "tokens": 2, "topics": rows[0]["topics"]}]
+
+
+def test_pull_items(ws):
+    items = [{"notification_messages_token": "P1", "recipient_id": "u"}, {"topic_title": "no token"}]
+    f = ingest_token_items(ws, items, page_id="77")
+    assert (f.accepted, f.rejected) == (1, 1)
+    assert tokens(ws)["P1"]["source"] == "pull" and tokens(ws)["P1"]["page_id"] == "77"
+
+
+def test_pages(ws, tmp_path):
+    p = tmp_path / "p.csv"
+    p.write_text("page_id,name,business_country,ad_account_id,currency\n"
+                 "1,Shop,us,act_123,usd\n2,EU shop,DE,,EUR\n3,Bad,XX,,\n4,Bad2,US,abc,USD\n"
+                 "1,Shop,US,act_123,USD\n")
+    f = ingest_pages(ws, [p]).files[0]
+    assert (f.accepted, f.duplicates, f.rejected) == (2, 1, 2)
+    row = ws.db["pages"].get("1")
+    assert (row["business_country"], row["ad_account_id"], row["currency"]) == ("US", "123", "USD")
+    assert ingest_pages(ws, [p]).files[0].accepted == 0
+
+
+def test_content_dedup_and_links(ws, tmp_path):
+    c = tmp_path / "t.csv"
+    c.write_text("page_id,token,topic_title\n5,tok1,Deals\n")
+    ingest_tokens(ws, [c])
+    sends = write_jsonl(tmp_path / "s.jsonl", [
+        {"recipient": {"notification_messages_token": "tok1"}, "message": {"text": "Sale!"}},
+        {"recipient": {"notification_messages_token": "tok2"}, "message": {"text": "Sale!", "metadata": None}},
+        {"recipient": {"notification_messages_token": "tok1"}, "message": {"text": "Sale!"}},
+        {"recipient": {"id": "x"}},
+    ])
+    lib = tmp_path / "lib.json"
+    lib.write_text(json.dumps([{"page_id": "5", "key": "welcome", "topic_title": "Deals",
+                                "message": {"text": "Welcome"}}]))
+    s = ingest_content(ws, [sends, lib])
+    assert (s.accepted, s.duplicates, s.rejected) == (3, 1, 1)
+    rows = {r["message"]: r for r in ws.db.query("SELECT * FROM contents")}
+    assert rows['{"text":"Sale!"}']["uses"] == 2
+    assert rows['{"text":"Sale!"}']["page_id"] == "5" and rows['{"text":"Sale!"}']["topic_title"] == "Deals"
+    assert rows['{"text":"Welcome"}']["key"] == "welcome"
+    assert ingest_content(ws, [sends, lib]).accepted == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400), fmt=st.sampled_from(["auto", "csv", "jsonl", "webhooks"]))
+def test_arbitrary_bytes_never_crash(tmp_path_factory, data, fmt):
+    tmp_path = tmp_path_factory.mktemp("junk")
+    p = tmp_path / "junk.bin"
+    p.write_bytes(data)
+    w = open_workspace(tmp_path / "junk.db")
+    try:
+        for call in (lambda: ingest_tokens(w, [p], fmt=fmt), lambda: ingest_pages(w, [p]),
+                     lambda: ingest_content(w, [p], convert=False)):
+            try:
+                s = call()
+            except InputError:
+                continue
+            f = s.files[0]
+            assert f.records == f.accepted + f.duplicates + f.ignored + f.rejected
+    finally:
+        w.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.sampled_from(["object", "entry", "data", "page_id",
+                                                 "notification_messages_token", "messaging", "x"]),
+                                st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                             lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                                             max_leaves=6), max_size=4), max_size=5))
+def test_arbitrary_json_never_crashes(tmp_path_factory, objs):
+    tmp_path = tmp_path_factory.mktemp("json")
+    p = tmp_path / "j.jsonl"
+    p.write_text("".join(json.dumps(o) + "\n" for o in objs))
+    w = open_workspace(tmp_path / "j.db")
+    try:
+        for fmt in ("jsonl", "webhooks"):
+            f = ingest_tokens(w, [p], fmt=fmt).files[0]
+            assert f.records == f.accepted + f.duplicates + f.ignored + f.rejected
+    finally:
+        w.close()

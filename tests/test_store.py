@@ -1,0 +1,76 @@
+"""The workspace file: created private, WAL, migrated, and refused when newer than us."""
+
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from migrator.errors import SchemaTooNewError, WorkspaceError
+from migrator.store import open_workspace
+
+
+def test_created_0600_and_wal(tmp_path):
+    p = tmp_path / "sub" / "ws.db"
+    w = open_workspace(p)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+    assert w.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"tokens", "token_events", "pages", "contents", "rejects", "ingest_runs"} <= set(w.db.table_names())
+    w.close()
+
+
+def test_reopen_applies_nothing_new(tmp_path):
+    p = tmp_path / "ws.db"
+    open_workspace(p).close()
+    w = open_workspace(p)
+    names = [r[0] for r in w.conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert len(names) == len(set(names))
+    w.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    p = tmp_path / "ws.db"
+    open_workspace(p).close()
+    conn = sqlite3.connect(p)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                 "VALUES ('migrator', '9999_from_the_future', '2030-01-01')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match="newer migrator"):
+        open_workspace(p)
+
+
+def test_not_a_database(tmp_path):
+    p = tmp_path / "ws.db"
+    p.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(WorkspaceError):
+        open_workspace(p)
+
+
+def test_cli_newer_schema_exit_1_no_traceback(tmp_path, cli, db_path):
+    open_workspace(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                 "VALUES ('migrator', '9999_x', '2030-01-01')")
+    conn.commit()
+    conn.close()
+    csv = tmp_path / "t.csv"
+    csv.write_text("page_id,token\n1,a\n")
+    r = cli("ingest", "tokens", csv)
+    assert r.exit_code == 1
+    assert "newer migrator" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_db_from_environment(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    target = tmp_path / "env.db"
+    monkeypatch.setenv("MIGRATOR_DB", str(target))
+    csv = tmp_path / "t.csv"
+    csv.write_text("page_id,token\n1,a\n")
+    r = CliRunner().invoke(main, ["ingest", "tokens", str(csv)])
+    assert r.exit_code == 0, r.output
+    assert target.exists()
