@@ -1,0 +1,455 @@
+"""Graph API client for the token listing and the Marketing Messages endpoints (httpx).
+
+`GraphClient` (sync, for `pull tokens` and scripts) and `AsyncGraphClient` (for the executor's
+bounded concurrency) share one request builder and one response parser, so they behave the same.
+The access token is only ever sent in the `Authorization` header: never in a URL (paging follows
+cursors, not Meta's `paging.next`, which embeds the token), never in logs or exception text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from migrator.graph.errors import GraphConfigError, GraphError, NetworkError, error_from_envelope
+from migrator.graph.retry import RetryPolicy
+from migrator.graph.usage import Usage, parse_usage
+
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_VERSION = "v24.0"
+ENV_ACCESS_TOKEN = "MIGRATOR_ACCESS_TOKEN"
+ENV_PAGE_TOKEN = "MIGRATOR_PAGE_TOKEN"
+
+# rn-api.md §4 / mm-api.md §1.7: every documented field of a listed token.
+TOKEN_FIELDS = ("notification_messages_token", "recipient_id", "creation_timestamp", "token_expiry_timestamp",
+                "user_token_status", "notification_messages_reoptin", "notification_messages_timezone",
+                "notification_messages_frequency", "topic_title", "next_eligible_time",
+                "next_eligible_time_for_paid_messaging", "custom_audience_ids", "id")
+CAMPAIGN_FIELDS = ("id,campaign{name},creative{actor_id},"
+                   "adset{name,lifetime_budget,daily_budget,start_time,end_time,promoted_object{pixel_id}}")
+ADS_FIELDS = ("id,adset{name,daily_budget,lifetime_budget,start_time,end_time},"
+              "campaign{name,is_direct_send_campaign,is_message_campaign}")
+ESTIMATE_FIELDS = ("estimate_delivery_upper_bound,estimate_delivery_lower_bound,"
+                   "estimate_cost_upper_bound,estimate_cost_lower_bound")
+
+
+def load_access_token(*, token_file: str | os.PathLike | None = None, kind: str = "access") -> str:
+    """The token from `token_file`, else env MIGRATOR_PAGE_TOKEN (kind="page") or MIGRATOR_ACCESS_TOKEN.
+
+    A page-token lookup falls back to MIGRATOR_ACCESS_TOKEN and vice versa is not done: the listing
+    wants a Page token, the MM endpoints a system-user token (mm-api.md §1).
+    """
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise GraphConfigError(f"cannot read token file {token_file}: {exc.strerror}",
+                                   hint="give a readable file holding only the token") from None
+        if not token:
+            raise GraphConfigError(f"token file {token_file} is empty", hint="put the token in it, alone")
+        return token
+    names = (ENV_PAGE_TOKEN, ENV_ACCESS_TOKEN) if kind == "page" else (ENV_ACCESS_TOKEN,)
+    for name in names:
+        token = os.environ.get(name, "").strip()
+        if token:
+            return token
+    raise GraphConfigError(f"no access token: set {names[0]} or pass --token-file",
+                           hint="tokens are never accepted on the command line")
+
+
+def act(ad_account_id: str | int) -> str:
+    """`act_<ID>` whether given 123, "123" or "act_123"."""
+    s = str(ad_account_id).strip()
+    return s if s.startswith("act_") else f"act_{s}"
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    """One page of the token listing: its items and the cursor to the next page (None at the end)."""
+
+    items: list[dict]
+    after: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class SendResult:
+    tracking_id: str
+    usage: Usage
+    body: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    idempotent: bool = True
+
+
+class _Core:
+    """Request building and response parsing shared by the sync and async clients."""
+
+    def __init__(self, access_token: str, *, base_url: str, version: str, body_encoding: str,
+                 retry: RetryPolicy | None):
+        if body_encoding not in ("json", "form"):
+            raise GraphConfigError(f"body_encoding must be json or form, not {body_encoding!r}")
+        if not access_token:
+            raise GraphConfigError("empty access token")
+        self._token = access_token
+        self.base_url = base_url.rstrip("/")
+        self.version = version.strip("/")
+        self.body_encoding = body_encoding
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.usage = Usage()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"{type(self).__name__}(base_url={self.base_url!r}, version={self.version!r})"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{self.version}/{path.lstrip('/')}"
+
+    def _request(self, call: _Call) -> httpx.Request:
+        headers = self._headers()
+        params = {k: _param(v) for k, v in (call.params or {}).items() if v is not None}
+        content = None
+        if call.body is not None:
+            body = {k: v for k, v in call.body.items() if v is not None}
+            if self.body_encoding == "json":
+                content = json.dumps(body, separators=(",", ":")).encode()
+                headers["Content-Type"] = "application/json"
+            else:  # as Meta's SDKs send it: nested objects JSON-encoded inside form fields
+                content = str(httpx.QueryParams({k: _param(v) for k, v in body.items()})).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return httpx.Request(call.method, self._url(call.path), params=params, headers=headers,
+                             content=content)
+
+    def _parse(self, response: httpx.Response) -> dict:
+        self.usage = parse_usage(response.headers)
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status < 400 and isinstance(body, (dict, list)):
+            return body if isinstance(body, dict) else {"data": body}
+        err = error_from_envelope(body, http_status=status, scrub=(self._token,))
+        if err is not None:
+            raise err
+        if status >= 500:
+            raise NetworkError(f"HTTP {status} from Graph without an error body", kind="http_5xx",
+                               http_status=status)
+        if status == 429:
+            raise NetworkError("HTTP 429 without an error body", kind="http_429", http_status=status)
+        if status >= 400:
+            raise NetworkError(f"HTTP {status} from Graph without an error body", kind="http_4xx",
+                               http_status=status)
+        raise NetworkError(f"HTTP {status}: response is not JSON", kind="bad_response", http_status=status)
+
+    @staticmethod
+    def _network_error(exc: httpx.HTTPError) -> NetworkError:
+        # str(exc) from httpx never holds headers; keep only the class name and text.
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            kind = "connect"
+        elif isinstance(exc, httpx.TimeoutException):
+            kind = "timeout"
+        else:
+            kind = "reset"
+        return NetworkError(f"{type(exc).__name__}: {exc}", kind=kind)
+
+    # ------------------------------------------------------------------ endpoint definitions
+    @staticmethod
+    def _list_tokens_call(page_id: str, *, limit: int, after: str | None, fields, filters) -> _Call:
+        params = {"limit": limit, "fields": ",".join(fields), "after": after, **filters}
+        return _Call("GET", f"{page_id}/notification_message_tokens", params=params)
+
+    @staticmethod
+    def _create_campaign_call(ad_account_id, *, name: str, page_id: str, daily_budget=None,
+                              lifetime_budget=None, start_time=None, end_time=None, pixel_id=None,
+                              bid_amount=None) -> _Call:
+        body = {"name": name, "page_id": str(page_id), "daily_budget": daily_budget,
+                "lifetime_budget": lifetime_budget, "start_time": start_time, "end_time": end_time,
+                "pixel_id": pixel_id, "bid_amount": bid_amount}
+        return _Call("POST", f"{act(ad_account_id)}/message_campaign", body=body, idempotent=False)
+
+    @staticmethod
+    def _send_call(ad_account_id, *, message_id: str, subscription_token: str, message: dict,
+                   min_conversation_gap_seconds: int | None) -> _Call:
+        body = {"message_id": str(message_id),
+                "messenger_delivery_data": {"subscription_token": subscription_token},
+                "message": message, "min_conversation_gap_seconds": min_conversation_gap_seconds}
+        return _Call("POST", f"{act(ad_account_id)}/messages", body=body, idempotent=False)
+
+    @staticmethod
+    def _estimate_call(ad_account_id, *, page_id: str, daily_budget=None, lifetime_budget=None,
+                       lifetime_in_days=None, fields: str = ESTIMATE_FIELDS) -> _Call:
+        params = {"daily_budget": daily_budget, "lifetime_budget": lifetime_budget,
+                  "lifetime_in_days": lifetime_in_days, "pacing_type": "no_pacing",
+                  "is_direct_send_campaign": "true", "promoted_object": {"page_id": str(page_id)},
+                  "targeting_spec": {"publisher_platforms": ["messenger"],
+                                     "messenger_positions": ["marketing_messages"]},
+                  "fields": fields}
+        return _Call("GET", f"{act(ad_account_id)}/message_delivery_estimate", params=params)
+
+
+def _param(v: Any) -> str:
+    """Query/form value: nested objects and lists JSON-encoded, booleans lower-case."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
+def _next_after(body: dict) -> str | None:
+    """The cursor for the next page; None when the listing is done.
+
+    Graph includes `paging.next` only when another page exists; `cursors.after` may be present on
+    the last page too, so it is used only alongside `next` (whose URL itself is never requested:
+    it carries the access token in its query).
+    """
+    paging = body.get("paging") or {}
+    nxt = paging.get("next")
+    if not nxt:
+        return None
+    after = (paging.get("cursors") or {}).get("after")
+    if after:
+        return str(after)
+    return (parse_qs(urlsplit(str(nxt)).query).get("after") or [None])[0]
+
+
+class GraphClient(_Core):
+    """Synchronous client. Use as a context manager so the connection pool is closed.
+
+    Example:
+        with GraphClient(load_access_token(kind="page")) as g:
+            for item in g.iter_tokens("1234"):
+                ...
+    """
+
+    def __init__(self, access_token: str, *, base_url: str = DEFAULT_BASE_URL,
+                 version: str = DEFAULT_VERSION, timeout: float = 30.0, connect_timeout: float = 10.0,
+                 max_connections: int = 10, transport: httpx.BaseTransport | None = None,
+                 body_encoding: str = "json", retry: RetryPolicy | None = None):
+        super().__init__(access_token, base_url=base_url, version=version, body_encoding=body_encoding,
+                         retry=retry)
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                                  limits=httpx.Limits(max_connections=max_connections,
+                                                      max_keepalive_connections=max_connections),
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "GraphClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+             idempotent: bool | None = None) -> dict:
+        """Any Graph call (path without version), with the same retries and error classing."""
+        return self._run(_Call(method.upper(), path, params, body,
+                               idempotent if idempotent is not None else method.upper() != "POST"))
+
+    def _run(self, call: _Call) -> dict:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                try:
+                    response = self._http.send(self._request(call))
+                except httpx.HTTPError as exc:
+                    raise self._network_error(exc) from None
+                return self._parse(response)
+            except GraphError as err:
+                delay = self.retry.delay(attempt, err, idempotent=call.idempotent)
+                if delay is None:
+                    raise
+                self.retry.sleep(delay)
+
+    # ------------------------------------------------------------------ endpoints
+    def list_tokens(self, page_id: str, *, limit: int = 1000, fields=TOKEN_FIELDS,
+                    start_after: str | None = None, **filters) -> Iterator[TokenPage]:
+        """`GET /<PAGE_ID>/notification_message_tokens`, one TokenPage per response, following cursors."""
+        after = start_after
+        while True:
+            body = self._run(self._list_tokens_call(page_id, limit=limit, after=after, fields=fields,
+                                                    filters=filters))
+            items = [i for i in body.get("data") or [] if isinstance(i, dict)]
+            after = _next_after(body)
+            yield TokenPage(items, after, self.usage)
+            if after is None or not items:
+                return
+
+    def iter_tokens(self, page_id: str, **kw) -> Iterator[dict]:
+        for page in self.list_tokens(page_id, **kw):
+            yield from page.items
+
+    def create_campaign(self, ad_account_id, *, name: str, page_id: str, **kw) -> dict:
+        """`POST act_<ID>/message_campaign` -> {"id": ..., maybe "info"/"warning"}."""
+        return self._run(self._create_campaign_call(ad_account_id, name=name, page_id=page_id, **kw))
+
+    def get_campaign(self, message_id: str, *, fields: str = CAMPAIGN_FIELDS) -> dict:
+        return self._run(_Call("GET", str(message_id), params={"fields": fields}))
+
+    def delete_campaign(self, message_id: str) -> bool:
+        return bool(self._run(_Call("DELETE", str(message_id))).get("success"))
+
+    def list_campaigns(self, ad_account_id, *, fields: str = ADS_FIELDS, limit: int = 100) -> Iterator[dict]:
+        """`GET act_<ID>/ads?fields=...`: every message (ad) with its campaign and ad set."""
+        after = None
+        while True:
+            body = self._run(_Call("GET", f"{act(ad_account_id)}/ads",
+                                   params={"fields": fields, "limit": limit, "after": after}))
+            data = [d for d in body.get("data") or [] if isinstance(d, dict)]
+            yield from data
+            after = _next_after(body)
+            if after is None or not data:
+                return
+
+    def find_campaign(self, ad_account_id, name: str) -> dict | None:
+        """The first message whose campaign is called `name` (the executor's idempotent lookup)."""
+        for ad in self.list_campaigns(ad_account_id):
+            if (ad.get("campaign") or {}).get("name") == name:
+                return ad
+        return None
+
+    def send_message(self, ad_account_id, *, message_id: str, subscription_token: str, message: dict,
+                     min_conversation_gap_seconds: int | None = None) -> SendResult:
+        """`POST act_<ID>/messages`; returns the tracking id or raises a classified GraphError."""
+        body = self._run(self._send_call(ad_account_id, message_id=message_id,
+                                         subscription_token=subscription_token, message=message,
+                                         min_conversation_gap_seconds=min_conversation_gap_seconds))
+        return _send_result(body, self.usage)
+
+    def delivery_estimate(self, ad_account_id, *, page_id: str, **kw) -> dict:
+        """`GET act_<ID>/message_delivery_estimate` -> the first `data` row."""
+        body = self._run(self._estimate_call(ad_account_id, page_id=page_id, **kw))
+        return (body.get("data") or [{}])[0]
+
+
+def _send_result(body: dict, usage: Usage) -> SendResult:
+    tid = body.get("marketing_message_tracking_id")
+    if not body.get("success") or not tid:
+        raise NetworkError("send answered without success/marketing_message_tracking_id", kind="bad_response")
+    return SendResult(str(tid), usage, body)
+
+
+class AsyncGraphClient(_Core):
+    """The same client on `httpx.AsyncClient`, for bounded concurrency (e.g. 64 sends in flight).
+
+    `max_connections` bounds the pool; callers bound their own task count (a semaphore) to match.
+    `sleep` is awaited between retries (inject a fake in tests).
+    """
+
+    def __init__(self, access_token: str, *, base_url: str = DEFAULT_BASE_URL,
+                 version: str = DEFAULT_VERSION, timeout: float = 30.0, connect_timeout: float = 10.0,
+                 max_connections: int = 64, transport: httpx.AsyncBaseTransport | None = None,
+                 body_encoding: str = "json", retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], Any] | None = None):
+        super().__init__(access_token, base_url=base_url, version=version, body_encoding=body_encoding,
+                         retry=retry)
+        self._sleep = sleep or asyncio.sleep
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                                       limits=httpx.Limits(max_connections=max_connections,
+                                                           max_keepalive_connections=max_connections),
+                                       transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncGraphClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+                   idempotent: bool | None = None) -> dict:
+        return await self._run(_Call(method.upper(), path, params, body,
+                                     idempotent if idempotent is not None else method.upper() != "POST"))
+
+    async def _run(self, call: _Call) -> dict:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                try:
+                    response = await self._http.send(self._request(call))
+                except httpx.HTTPError as exc:
+                    raise self._network_error(exc) from None
+                return self._parse(response)
+            except GraphError as err:
+                delay = self.retry.delay(attempt, err, idempotent=call.idempotent)
+                if delay is None:
+                    raise
+                res = self._sleep(delay)
+                if asyncio.iscoroutine(res):
+                    await res
+
+    async def list_tokens(self, page_id: str, *, limit: int = 1000, fields=TOKEN_FIELDS,
+                          start_after: str | None = None, **filters) -> AsyncIterator[TokenPage]:
+        after = start_after
+        while True:
+            body = await self._run(self._list_tokens_call(page_id, limit=limit, after=after, fields=fields,
+                                                          filters=filters))
+            items = [i for i in body.get("data") or [] if isinstance(i, dict)]
+            after = _next_after(body)
+            yield TokenPage(items, after, self.usage)
+            if after is None or not items:
+                return
+
+    async def create_campaign(self, ad_account_id, *, name: str, page_id: str, **kw) -> dict:
+        return await self._run(self._create_campaign_call(ad_account_id, name=name, page_id=page_id, **kw))
+
+    async def get_campaign(self, message_id: str, *, fields: str = CAMPAIGN_FIELDS) -> dict:
+        return await self._run(_Call("GET", str(message_id), params={"fields": fields}))
+
+    async def delete_campaign(self, message_id: str) -> bool:
+        return bool((await self._run(_Call("DELETE", str(message_id)))).get("success"))
+
+    async def list_campaigns(self, ad_account_id, *, fields: str = ADS_FIELDS,
+                             limit: int = 100) -> AsyncIterator[dict]:
+        after = None
+        while True:
+            body = await self._run(_Call("GET", f"{act(ad_account_id)}/ads",
+                                         params={"fields": fields, "limit": limit, "after": after}))
+            data = [d for d in body.get("data") or [] if isinstance(d, dict)]
+            for d in data:
+                yield d
+            after = _next_after(body)
+            if after is None or not data:
+                return
+
+    async def find_campaign(self, ad_account_id, name: str) -> dict | None:
+        async for ad in self.list_campaigns(ad_account_id):
+            if (ad.get("campaign") or {}).get("name") == name:
+                return ad
+        return None
+
+    async def send_message(self, ad_account_id, *, message_id: str, subscription_token: str, message: dict,
+                           min_conversation_gap_seconds: int | None = None) -> SendResult:
+        body = await self._run(self._send_call(ad_account_id, message_id=message_id,
+                                               subscription_token=subscription_token, message=message,
+                                               min_conversation_gap_seconds=min_conversation_gap_seconds))
+        return _send_result(body, self.usage)
+
+    async def delivery_estimate(self, ad_account_id, *, page_id: str, **kw) -> dict:
+        body = await self._run(self._estimate_call(ad_account_id, page_id=page_id, **kw))
+        return (body.get("data") or [{}])[0]
+
+
+__all__ = ["AsyncGraphClient", "GraphClient", "SendResult", "TokenPage", "act", "load_access_token"]
