@@ -30,6 +30,8 @@ def to_epoch_seconds(value) -> int | None:
     s = str(value).strip()
     if not s:
         return None
+    if s.isdigit():
+        return _from_number(int(s))
     if s.lstrip("-").replace(".", "", 1).isdigit():
         try:
             return _from_number(float(s) if "." in s else int(s))

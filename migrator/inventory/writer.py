@@ -25,7 +25,7 @@ EVENT_FIELDS = ("topic_title", "payload", "timezone", "user_token_status", "reop
                 "frequency", "token_expiry")
 
 _COLUMNS = ("token", "token_hash") + PROFILE_FIELDS + (
-    "status", "source", "profile_at", "profile_key", "status_at", "status_key", "row_hash",
+    "status", "source", "profile_at", "profile_key", "status_at", "status_key",
     "first_run", "updated_run")
 
 _P = ("(excluded.profile_at IS NOT NULL AND (excluded.profile_at, excluded.profile_key) > "
@@ -43,13 +43,15 @@ def _upsert_sql(mode: str) -> str:
         sets.append(f"{f} = CASE WHEN {_P} THEN excluded.{f} ELSE tokens.{f} END")
     for f in ("status", "status_at", "status_key"):
         sets.append(f"{f} = CASE WHEN {_S} THEN excluded.{f} ELSE tokens.{f} END")
-    sets.append("row_hash = " + ("excluded.row_hash" if mode == "snapshot" else "tokens.row_hash"))
     sets.append("updated_run = excluded.updated_run")
     placeholders = ", ".join("coalesce(?, 'active')" if c == "status" else "?" for c in _COLUMNS)
     sql = (f"INSERT INTO tokens ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
            f"ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
     if mode == "snapshot":
-        sql += " WHERE excluded.row_hash IS NOT tokens.row_hash"
+        # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op)
+        same = [f"coalesce(excluded.{f}, tokens.{f}) IS tokens.{f}" for f in PROFILE_FIELDS]
+        same.append(f"(excluded.status_at IS NULL OR excluded.status IS tokens.status)")
+        sql += " WHERE NOT (" + " AND ".join(same) + ")"
     return sql
 
 
@@ -59,72 +61,88 @@ INSERT_EVENT = ("INSERT OR IGNORE INTO token_events (event_key, token, page_id, 
                 " run_id, path, line) VALUES (?,?,?,?,?,?,?,?,?,?)")
 
 
+_STAGE_COLS = ", ".join(_COLUMNS)
+_STAGE_SELECT = ", ".join({"status": "coalesce(status, 'active')", "token_hash": "short_hash(token)"}.get(c, c)
+                          for c in _COLUMNS)
+_STAGE_INPUT = tuple(c for c in _COLUMNS if c != "token_hash")
+
+
+def _merge_sql(upsert: str, order: str) -> str:
+    """The upsert as one set-based statement over the staged rows, in index order."""
+    head, tail = upsert.split(" VALUES ", 1)
+    conflict = tail.split(" ON CONFLICT", 1)[1]
+    return f"{head} SELECT {_STAGE_SELECT} FROM temp.token_stage WHERE true ORDER BY {order} ON CONFLICT{conflict}"
+
+
+MERGE_SNAPSHOT = _merge_sql(UPSERT_SNAPSHOT, "token, seq")
+MERGE_EVENT = _merge_sql(UPSERT_EVENT, "token")
+
+
 class TokenWriter:
-    """Buffers observations and writes them in batches; reports accepted vs duplicate."""
+    """Stages observations in a temp table and merges each chunk with set-based SQL.
+
+    Staging then merging in token order turns random B-tree inserts into ordered ones,
+    and keeps memory flat: at most `chunk` rows are held in Python or the temp table.
+    """
 
     def __init__(self, conn: sqlite3.Connection, *, run_id: int, source: str, observed_ms: int,
-                 path: str, batch_size: int = 5000):
+                 path: str, chunk: int = 50_000):
         self.conn = conn
         self.run_id = run_id
         self.source = source
         self.observed_ms = observed_ms
         self.path = path
-        self.batch_size = batch_size
-        self._snap: list[tuple] = []
+        self.chunk = chunk
+        self._rows: list[tuple] = []
         self._events: list[tuple] = []
-        self._event_rows: list[tuple] = []
         self.accepted = 0
         self.duplicates = 0
+        conn.execute("PRAGMA temp_store=MEMORY")  # a chunk is ~10 MB; keep staging off the disk
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS token_stage (seq INTEGER PRIMARY KEY, {_STAGE_COLS})")
+        conn.create_function("short_hash", 1, short_hash, deterministic=True)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS event_stage (event_key, token, page_id, psid, ts_ms,"
+                     " kind, data, run_id, path, line)")
 
     def add(self, obs: TokenObs, line: int) -> None:
         if obs.kind is None:
-            self._add_snapshot(obs, line)
+            key = f"s{self.run_id:010d}{line:010d}"
+            status_at = self.observed_ms if obs.status is not None else None
+            self._rows.append(
+                (obs.token,) + obs.profile() + (
+                    obs.status, self.source, self.observed_ms, key, status_at,
+                    key if status_at is not None else None, self.run_id, self.run_id))
         else:
-            self._add_event(obs, line)
-
-    def _add_snapshot(self, obs: TokenObs, line: int) -> None:
-        key = f"s{self.run_id:010d}{line:010d}"
-        status_at = self.observed_ms if obs.status is not None else None
-        self._snap.append(
-            (obs.token, short_hash(obs.token)) + obs.profile() + (
-                obs.status, self.source, self.observed_ms, key, status_at,
-                key if status_at is not None else None, obs.row_hash(), self.run_id, self.run_id))
-        if len(self._snap) >= self.batch_size:
-            self._flush_snapshots()
-
-    def _add_event(self, obs: TokenObs, line: int) -> None:
-        key = obs.event_key()
-        self._events.append((key, obs.token, obs.page_id, obs.psid, obs.ts_ms, obs.kind, obs.data,
-                             self.run_id, self.path, line))
-        profile_at = obs.ts_ms if obs.kind == "optin" else None
-        self._event_rows.append(
-            (obs.token, short_hash(obs.token)) + obs.profile() + (
-                obs.status, self.source, profile_at, key if profile_at is not None else None,
-                obs.ts_ms, key, None, self.run_id, self.run_id))
-        if len(self._events) >= self.batch_size:
-            self._flush_events()
-
-    def _flush_snapshots(self) -> None:
-        if not self._snap:
-            return
-        cur = self.conn.executemany(UPSERT_SNAPSHOT, self._snap)
-        changed = cur.rowcount
-        self.accepted += changed
-        self.duplicates += len(self._snap) - changed
-        self._snap.clear()
-
-    def _flush_events(self) -> None:
-        if not self._events:
-            return
-        cur = self.conn.executemany(INSERT_EVENT, self._events)
-        inserted = cur.rowcount
-        self.accepted += inserted
-        self.duplicates += len(self._events) - inserted
-        # re-merging an already-known event is a no-op (same time and key), so merge all
-        self.conn.executemany(UPSERT_EVENT, self._event_rows)
-        self._events.clear()
-        self._event_rows.clear()
+            key = obs.event_key()
+            self._events.append((key, obs.token, obs.page_id, obs.psid, obs.ts_ms, obs.kind, obs.data,
+                                 self.run_id, self.path, line))
+            profile_at = obs.ts_ms if obs.kind == "optin" else None
+            self._rows.append(
+                (obs.token,) + obs.profile() + (
+                    obs.status, self.source, profile_at, key if profile_at is not None else None,
+                    obs.ts_ms, key, self.run_id, self.run_id))
+        if len(self._rows) >= self.chunk:
+            self.flush()
 
     def flush(self) -> None:
-        self._flush_snapshots()
-        self._flush_events()
+        if not self._rows:
+            return
+        c = self.conn
+        c.executemany(f"INSERT INTO temp.token_stage ({', '.join(_STAGE_INPUT)}) "
+                      f"VALUES ({', '.join('?' * len(_STAGE_INPUT))})", self._rows)
+        if self._events:
+            c.executemany("INSERT INTO temp.event_stage VALUES (?,?,?,?,?,?,?,?,?,?)", self._events)
+            inserted = c.execute("INSERT OR IGNORE INTO token_events (event_key, token, page_id, psid, ts_ms,"
+                                 " kind, data, run_id, path, line) SELECT * FROM temp.event_stage"
+                                 " WHERE true ORDER BY event_key").rowcount
+            self.accepted += inserted
+            self.duplicates += len(self._events) - inserted
+            # re-merging an already-known event is a no-op (same time and key): merge all
+            c.execute(MERGE_EVENT)
+            c.execute("DELETE FROM temp.event_stage")
+        else:
+            changed = c.execute(MERGE_SNAPSHOT).rowcount
+            self.accepted += changed
+            self.duplicates += len(self._rows) - changed
+        c.execute("DELETE FROM temp.token_stage")
+        self._rows.clear()
+        self._events.clear()

@@ -72,7 +72,6 @@ def _inventory(db: Database) -> None:
             profile_key TEXT,
             status_at INTEGER,
             status_key TEXT,
-            row_hash TEXT,                   -- hash of the last snapshot row applied
             mm_state TEXT,                   -- learned from MM sends: opted_out | invalid | wrong_region | expired
             mm_state_code INTEGER,
             mm_state_at INTEGER,
