@@ -1,0 +1,106 @@
+"""Buttons, default actions and quick replies: which Send API types MM takes.
+
+MM documents `web_url` (kept with its webview options), `postback` and `app` buttons; every
+other Send API type (phone_number, account_link, account_unlink, game_play, audio_call,
+element_share, ...) is dropped (lossy, listed) or kept in the draft for a person to fix
+(policy `unsupported_buttons=refuse`, the validator then reports error 2300023).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from migrator.convert.validate import QUICK_REPLY_TYPES, _excerpt
+
+WEB_URL_KEYS = ("type", "url", "title", "webview_height_ratio", "messenger_extensions",
+                "fallback_url", "webview_share_button")
+POSTBACK_KEYS = ("type", "title", "payload")
+APP_KEYS = ("type", "title", "android_url", "ios_url")
+QUICK_REPLY_KEYS = ("content_type", "title", "payload", "image_url")
+
+
+def pick(obj: dict, keys: tuple[str, ...], path: str, conv) -> dict:
+    """Copy the documented keys of `obj`; report every other key as dropped."""
+    out = {k: copy.deepcopy(obj[k]) for k in keys if k in obj}
+    for k in obj:
+        if k not in keys:
+            conv.change("FIELD_DROPPED", f"{path}.{k} was dropped: MM does not document it")
+    return out
+
+
+def convert_buttons(buttons: Any, path: str, conv) -> Any:
+    if not isinstance(buttons, list):
+        return copy.deepcopy(buttons)  # the validator reports the wrong type
+    out = []
+    for i, b in enumerate(buttons):
+        where = f"{path}[{i}]"
+        if not isinstance(b, dict):
+            out.append(copy.deepcopy(b))
+            continue
+        t = b.get("type")
+        if t == "web_url":
+            nb = pick(b, WEB_URL_KEYS, where, conv)
+            conv.displayed(nb, "title", where)
+            conv.in_url(nb, "url", where)
+            conv.in_url(nb, "fallback_url", where)
+        elif t == "postback":
+            nb = pick(b, POSTBACK_KEYS, where, conv)
+            conv.displayed(nb, "title", where)
+        elif t == "app":
+            nb = pick(b, APP_KEYS, where, conv)
+            conv.displayed(nb, "title", where)
+        elif conv.policy.unsupported_buttons == "drop":
+            conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {_excerpt(b.get('title'))} "
+                        "was dropped: MM takes only web_url and postback buttons")
+            continue
+        else:
+            nb = copy.deepcopy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
+        out.append(nb)
+    return out
+
+
+def convert_default_action(da: Any, path: str, conv) -> Any:
+    """Returns the converted default_action, or None when it was dropped."""
+    if not isinstance(da, dict):
+        return copy.deepcopy(da)
+    if da.get("type") != "web_url":
+        if conv.policy.unsupported_buttons == "drop":
+            conv.change("DEFAULT_ACTION_DROPPED", f"{path} of type {_excerpt(da.get('type'))} was "
+                        "dropped: a card's default action can only open a URL")
+            return None
+        return copy.deepcopy(da)
+    keys = tuple(k for k in WEB_URL_KEYS if k != "title")
+    out = {k: copy.deepcopy(da[k]) for k in keys if k in da}
+    for k in da:
+        if k == "title":
+            conv.change("DEFAULT_ACTION_TITLE_REMOVED", f"{path}.title was removed: a default "
+                        "action has no visible title")
+        elif k not in keys:
+            conv.change("FIELD_DROPPED", f"{path}.{k} was dropped: MM does not document it")
+    conv.in_url(out, "url", path)
+    conv.in_url(out, "fallback_url", path)
+    return out
+
+
+def convert_quick_replies(qrs: Any, path: str, conv) -> Any:
+    if not isinstance(qrs, list):
+        return copy.deepcopy(qrs)
+    out = []
+    for i, qr in enumerate(qrs):
+        where = f"{path}[{i}]"
+        if not isinstance(qr, dict):
+            out.append(copy.deepcopy(qr))
+            continue
+        ct = qr.get("content_type")
+        if ct in QUICK_REPLY_TYPES:
+            nq = pick(qr, QUICK_REPLY_KEYS, where, conv)
+            conv.displayed(nq, "title", where)
+        elif conv.policy.unsupported_buttons == "drop":
+            conv.change("QUICK_REPLY_DROPPED", f"{where}: quick reply of type {_excerpt(ct)} was "
+                        f"dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
+            continue
+        else:
+            nq = copy.deepcopy(qr)
+        out.append(nq)
+    return out
