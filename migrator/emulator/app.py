@@ -1,0 +1,518 @@
+"""The emulator's ASGI app: Graph paths and shapes for the token listing and the MM endpoints.
+
+Accepts what Meta accepts: version prefix in the path (or none), JSON or form-encoded bodies
+(nested objects JSON-encoded inside form fields), the access token in the `Authorization` header,
+the query string or the form. Answers with Graph's error envelope and HTTP statuses, usage headers
+on every response, and records what it accepted under `/_emulator/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import re
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from migrator.emulator.clock import VirtualClock, WallClock
+from migrator.emulator.config import EmulatorConfig
+from migrator.emulator.state import MESSAGES, EmulatorState, EmuError
+from migrator.emulator.subscribers import Subscriber, subscriber_from_dict
+from migrator.emulator.webhooks import WebhookWriter
+
+INPROCESS_HEADER = "x-emulator-inprocess"
+_VERSION = re.compile(r"^v\d+\.\d+$")
+_LIST_DEFAULT_FIELDS = ("notification_messages_token", "recipient_id", "creation_timestamp",
+                        "user_token_status", "notification_messages_reoptin", "notification_messages_timezone",
+                        "topic_title", "next_eligible_time", "next_eligible_time_for_paid_messaging", "id")
+
+
+class EmulatedTimeout(Exception):
+    """In-process: the answer never comes (the transport raises httpx.ReadTimeout)."""
+
+
+class EmulatedReset(Exception):
+    """The connection is closed mid-response (in-process: httpx.RemoteProtocolError)."""
+
+
+class _DropEmulatedResets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, EmulatedReset)
+
+
+def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
+
+
+class _ResetResponse(Response):
+    """Send headers promising a body, then fail: uvicorn closes the socket mid-response."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"succ', "more_body": True})
+        raise EmulatedReset("emulated connection reset")
+
+
+def _decode_value(v: str) -> Any:
+    """Form fields carry nested objects as JSON text (as Meta's SDKs send them)."""
+    s = v.strip()
+    if s[:1] in ("{", "[") or s in ("true", "false", "null") or re.fullmatch(r"-?\d+", s or "x"):
+        try:
+            return json.loads(s)
+        except ValueError:
+            return v
+    return v
+
+
+class Emulator:
+    """Holds state, config, faults RNG and the webhook writer; `handle` answers one Graph call."""
+
+    def __init__(self, config: EmulatorConfig, validator=None):
+        self.config = config
+        self.clock = config.clock or WallClock()
+        self.state = EmulatorState(config, self.clock, validator)
+        self.fault_rng = random.Random(config.seed ^ 0xFA17)
+        self.webhooks = (WebhookWriter(config.webhooks_path, app_id=config.app_id, seed=config.seed,
+                                       read_rate=config.read_rate) if config.webhooks_path else None)
+        self.requests = 0
+        if config.snapshot_path and Path(config.snapshot_path).exists():
+            self.state.restore(orjson.loads(Path(config.snapshot_path).read_bytes()))
+
+    @property
+    def virtual(self) -> bool:
+        return bool(getattr(self.clock, "virtual", False))
+
+    def close(self) -> None:
+        if self.webhooks:
+            self.webhooks.close()
+            self.webhooks = None
+        self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        if self.config.snapshot_path:
+            Path(self.config.snapshot_path).write_bytes(orjson.dumps(self.state.snapshot()))
+
+    # ------------------------------------------------------------------ request parsing
+    async def _params(self, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = {k: _decode_value(v) for k, v in request.query_params.items()}
+        if request.method in ("POST", "DELETE"):
+            raw = await request.body()
+            if raw:
+                ctype = request.headers.get("content-type", "")
+                if "json" in ctype or raw[:1] in (b"{", b"["):
+                    try:
+                        body = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        raise EmuError(100, "(#100) The request body is not valid JSON") from None
+                    if not isinstance(body, dict):
+                        raise EmuError(100, "(#100) The request body must be a JSON object")
+                    params.update(body)
+                else:
+                    try:
+                        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+                    except UnicodeDecodeError:
+                        raise EmuError(100, "(#100) The request body is not valid UTF-8") from None
+                    params.update({k: _decode_value(v) for k, v in pairs})
+        return params
+
+    @staticmethod
+    def _access_token(request: Request, params: dict) -> str | None:
+        auth = request.headers.get("authorization", "")
+        if auth:
+            scheme, _, value = auth.partition(" ")
+            if scheme.lower() in ("bearer", "oauth") and value.strip():
+                return value.strip()
+        tok = params.pop("access_token", None)
+        return str(tok) if tok else None
+
+    # ------------------------------------------------------------------ faults
+    def _latency(self) -> float:
+        f = self.config.faults
+        r = self.fault_rng
+        if f.latency_distribution == "uniform":
+            ms = r.uniform(f.latency_min_ms, f.latency_max_ms)
+        elif f.latency_distribution == "lognormal":
+            ms = f.latency_median_ms * math.exp(r.gauss(0, f.latency_sigma)) if f.latency_median_ms else 0.0
+        else:
+            ms = f.latency_median_ms
+        return max(f.latency_min_ms, min(ms, f.latency_max_ms)) / 1000.0
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and not self.virtual:
+            await asyncio.sleep(seconds)
+
+    def _fbtrace(self) -> str:
+        return "A" + "".join(self.fault_rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+                             for _ in range(22))
+
+    # ------------------------------------------------------------------ responses
+    def _error(self, e: EmuError, headers: dict) -> Response:
+        self.state.errors[e.code] += 1
+        err: dict[str, Any] = {"message": e.message, "type": e.type, "code": e.code}
+        if e.subcode is not None:
+            err["error_subcode"] = e.subcode
+        if e.user_msg:
+            err["error_user_msg"] = e.user_msg
+        if e.error_data:
+            err["error_data"] = e.error_data
+        err["is_transient"] = e.is_transient
+        err["fbtrace_id"] = self._fbtrace()
+        return _json({"error": err}, e.status, headers)
+
+    def _usage_headers(self, kind: str, key: str | None) -> tuple[dict, EmuError | None]:
+        """Count the call, build usage headers, and say whether a limit refuses it."""
+        cfg = self.config
+        st = self.state
+        now = self.clock()
+        app_pct, _ = st.count_call("app", cfg.app_calls_per_window)
+        headers = {"x-app-usage": orjson.dumps({"call_count": min(int(app_pct), 100),
+                                                "total_cputime": min(int(app_pct / 2), 100),
+                                                "total_time": min(int(app_pct / 2), 100)}).decode()}
+        refusal: EmuError | None = None
+        burst_left = st.throttled_until - now
+        if kind == "act" and key:
+            pct, reset = st.count_call("act:" + key, cfg.account_calls_per_window)
+            throttled = pct > 100 or burst_left > 0
+            regain = max(burst_left, reset if pct > 100 else 0.0) if throttled else 0.0
+            shown = 100.0 if throttled else pct
+            headers["x-ad-account-usage"] = orjson.dumps({
+                "acc_id_util_pct": round(shown, 2), "reset_time_duration": int(math.ceil(reset)),
+                "ads_api_access_tier": "standard_access"}).decode()
+            headers["x-business-use-case-usage"] = orjson.dumps({key: [{
+                "type": "ads_management", "call_count": min(int(shown), 100),
+                "total_cputime": min(int(shown / 2), 100), "total_time": min(int(shown / 2), 100),
+                "estimated_time_to_regain_access": int(math.ceil(regain / 60)),
+                "ads_api_access_tier": "standard_access"}]}).decode()
+            if throttled:
+                refusal = EmuError(80004, "(#80004) There have been too many calls to this ad-account. "
+                                          "Wait a bit and try again.", type="OAuthException",
+                                   is_transient=True)
+                refusal.regain = regain  # type: ignore[attr-defined]
+        elif kind == "page" and key:
+            pct, reset = st.count_call("page:" + key, cfg.listing_calls_per_window)
+            throttled = pct > 100 or burst_left > 0
+            regain = max(burst_left, reset if pct > 100 else 0.0) if throttled else 0.0
+            headers["x-business-use-case-usage"] = orjson.dumps({key: [{
+                "type": "pages", "call_count": 100 if throttled else min(int(pct), 100),
+                "total_cputime": min(int(pct / 2), 100), "total_time": min(int(pct / 2), 100),
+                "estimated_time_to_regain_access": int(math.ceil(regain / 60))}]}).decode()
+            if throttled:
+                refusal = EmuError(2300080, MESSAGES[2300080], error_data={"remaining_seconds": int(math.ceil(regain))},
+                                   is_transient=True)
+        if refusal is None and app_pct > 100:
+            refusal = EmuError(4, "(#4) Application request limit reached", is_transient=True)
+        return headers, refusal
+
+    async def handle(self, request: Request) -> Response:
+        self.requests += 1
+        f = self.config.faults
+        inprocess = request.headers.get(INPROCESS_HEADER) == "1"
+        parts = [p for p in request.url.path.split("/") if p]
+        if parts and _VERSION.match(parts[0]):
+            parts = parts[1:]
+        kind, key = "other", None
+        if parts and parts[0].startswith("act_"):
+            kind, key = "act", parts[0]
+        elif len(parts) == 2 and parts[1] == "notification_message_tokens":
+            kind, key = "page", parts[0]
+        if f.latency_median_ms or f.latency_min_ms:
+            await self._sleep(self._latency())
+        if f.throttle_burst_rate and self.fault_rng.random() < f.throttle_burst_rate \
+                and self.state.throttled_until <= self.clock():
+            self.state.throttled_until = self.clock() + f.throttle_burst_seconds
+        headers, refusal = self._usage_headers(kind, key)
+        if f.http_5xx_rate and self.fault_rng.random() < f.http_5xx_rate:
+            if self.fault_rng.random() < 0.5:
+                return self._error(EmuError(2, "An unexpected error has occurred. Please retry your request "
+                                               "later.", status=503, is_transient=True), headers)
+            return Response(b"<html><body>502 Bad Gateway</body></html>", status_code=502,
+                            media_type="text/html")
+        timeout = bool(f.timeout_rate) and self.fault_rng.random() < f.timeout_rate
+        reset = bool(f.reset_rate) and self.fault_rng.random() < f.reset_rate
+        if timeout and not f.timeout_after_processing:
+            return await self._timeout(inprocess)
+        try:
+            params = await self._params(request)
+            token = self._access_token(request, params)
+            if not token:
+                raise EmuError(104, "An access token is required to request this resource.")
+            if refusal is not None:
+                if kind == "act" and parts[1:] == ["messages"] and refusal.code == 80004:
+                    regain = getattr(refusal, "regain", 60.0)
+                    refusal = EmuError(2300078, MESSAGES[2300078], is_transient=True,
+                                       error_data={"remaining_seconds": int(math.ceil(regain))})
+                raise refusal
+            response = self._dispatch(request.method, parts, params, token, request, headers)
+        except EmuError as e:
+            response = self._error(e, headers)
+        if timeout:
+            return await self._timeout(inprocess)
+        if reset:
+            if inprocess:
+                raise EmulatedReset("emulated connection reset")
+            return _ResetResponse()
+        return response
+
+    async def _timeout(self, inprocess: bool) -> Response:
+        if inprocess:
+            raise EmulatedTimeout("emulated timeout")
+        await asyncio.sleep(self.config.faults.timeout_seconds)
+        return _json({"error": {"message": "timed out", "code": 2, "type": "OAuthException",
+                                "is_transient": True}}, 504)
+
+    # ------------------------------------------------------------------ endpoints
+    def _dispatch(self, method: str, parts: list[str], params: dict, token: str, request: Request,
+                  headers: dict) -> Response:
+        st = self.state
+        if len(parts) == 2 and parts[1] == "notification_message_tokens":
+            _only(method, "GET")
+            return _json(self._list_tokens(parts[0], params, token, request), headers=headers)
+        if len(parts) == 2 and parts[0].startswith("act_"):
+            acct = parts[0][4:]
+            if not acct.isdigit():
+                raise EmuError(100, f"(#100) Invalid ad account id {parts[0]!r}", subcode=33)
+            edge = parts[1]
+            if edge == "message_campaign":
+                _only(method, "POST")
+                return _json({"id": st.create_campaign(acct, params).id}, headers=headers)
+            if edge == "messages":
+                _only(method, "POST")
+                accepted = st.send(acct, params)
+                if self.webhooks:
+                    self.webhooks.accepted(accepted)
+                return _json({"success": True, "marketing_message_tracking_id": accepted.tracking_id},
+                             headers=headers)
+            if edge == "message_delivery_estimate":
+                _only(method, "GET")
+                po = params.get("promoted_object")
+                page_id = po.get("page_id") if isinstance(po, dict) else None
+                row = st.estimate(str(page_id) if page_id is not None else None,
+                                  _int(params.get("daily_budget")), _int(params.get("lifetime_budget")),
+                                  _int(params.get("lifetime_in_days")))
+                return _json({"data": [_fields(row, params.get("fields"))]}, headers=headers)
+            if edge == "ads":
+                _only(method, "GET")
+                rows = [c.ads_row() for c in st.campaigns.values() if c.ad_account_id == acct]
+                return _json(self._paged(rows, params, token, request), headers=headers)
+            raise EmuError(2500, f"Unknown path components: /{edge}", type="OAuthException")
+        if len(parts) == 1 and parts[0] in st.campaigns:
+            if method == "DELETE":
+                st.delete_campaign(parts[0])
+                return _json({"success": True}, headers=headers)
+            _only(method, "GET")
+            c = st.campaign(parts[0])
+            row = c.ads_row()
+            return _json({"id": row["id"], "campaign": {"name": c.name, "id": c.campaign_id},
+                          "creative": row["creative"], "adset": row["adset"]}, headers=headers)
+        if len(parts) == 1:
+            st.campaign(parts[0])  # raises the Graph "does not exist" error
+        raise EmuError(2500, "Unknown path components: /" + "/".join(parts), type="OAuthException")
+
+    def _paged(self, rows: list, params: dict, token: str, request: Request, *, max_limit: int = 1000,
+               default_limit: int = 100) -> dict:
+        limit = max(1, min(_int(params.get("limit")) or default_limit, max_limit))
+        offset = _cursor_offset(params.get("after"))
+        chunk = rows[offset:offset + limit]
+        out: dict[str, Any] = {"data": chunk}
+        if chunk:
+            out["paging"] = {"cursors": {"before": _cursor(offset), "after": _cursor(offset + len(chunk))}}
+            if offset + limit < len(rows):
+                out["paging"]["next"] = self._next_url(request, params, token, limit, offset + len(chunk))
+        return out
+
+    def _next_url(self, request: Request, params: dict, token: str, limit: int, offset: int) -> str:
+        # Like Meta's, the next URL carries the access token: clients must follow cursors instead.
+        q = {k: (v if isinstance(v, str) else orjson.dumps(v).decode()) for k, v in params.items()
+             if k not in ("after", "limit", "access_token")}
+        q.update({"access_token": token, "limit": str(limit), "after": _cursor(offset)})
+        return f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(q)}"
+
+    def _list_tokens(self, page_id: str, params: dict, token: str, request: Request) -> dict:
+        limit = max(1, min(_int(params.get("limit")) or 100, 1000))
+        offset = _cursor_offset(params.get("after"))
+        subs, more = self.state.list_tokens(page_id, offset, limit)
+        wanted = params.get("fields")
+        fields = [f.strip() for f in str(wanted).split(",") if f.strip()] if wanted else _LIST_DEFAULT_FIELDS
+        data = [self._token_item(s, fields) for s in subs]
+        out: dict[str, Any] = {"data": data}
+        if data:
+            out["paging"] = {"cursors": {"before": _cursor(offset), "after": _cursor(offset + len(data))}}
+            if more:
+                out["paging"]["next"] = self._next_url(request, params, token, limit, offset + len(data))
+        return out
+
+    def _token_item(self, s: Subscriber, fields) -> dict:
+        ne = self.state.next_eligible(s.token)
+        full = {"notification_messages_token": s.token, "recipient_id": s.psid,
+                "creation_timestamp": s.created_at, "user_token_status": "REFRESHED",
+                "notification_messages_reoptin": "ENABLED", "notification_messages_timezone": s.timezone,
+                "topic_title": s.topic_title, "next_eligible_time": ne,
+                "next_eligible_time_for_paid_messaging": ne, "id": s.token}
+        return {k: full[k] for k in fields if full.get(k) is not None}
+
+
+def _only(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise EmuError(100, f"(#100) Unsupported {method.lower()} request.", subcode=33)
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v not in (None, "") else None
+    except (TypeError, ValueError):
+        raise EmuError(100, f"(#100) Expected an integer, got {str(v)[:40]!r}") from None
+
+
+def _cursor(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _cursor_offset(after: Any) -> int:
+    if after in (None, ""):
+        return 0
+    import base64
+
+    s = str(after)
+    try:
+        raw = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
+        if raw.startswith("o:"):
+            return max(0, int(raw[2:]))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise EmuError(100, "(#100) Invalid cursor for parameter after")
+
+
+def _fields(row: dict, fields: Any) -> dict:
+    if not fields:
+        return row
+    wanted = [f.strip() for f in str(fields).split(",") if f.strip()]
+    return {k: row[k] for k in wanted if k in row}
+
+
+# ---------------------------------------------------------------------- /_emulator/ namespace
+def _emulator_routes() -> list[Route]:
+    def emu(request: Request) -> Emulator:
+        return request.app.state.emulator
+
+    async def sends(request: Request) -> Response:
+        e = emu(request)
+        q = request.query_params
+        rows = e.state.sends
+        if q.get("token"):
+            rows = [s for s in rows if s.token == q["token"]]
+        if q.get("message_id"):
+            rows = [s for s in rows if s.message_id == q["message_id"]]
+        offset, limit = int(q.get("offset", 0)), int(q.get("limit", 10_000))
+        from migrator.emulator.state import _send_json
+
+        return _json({"count": len(rows), "data": [_send_json(s) for s in rows[offset:offset + limit]]})
+
+    async def campaigns(request: Request) -> Response:
+        e = emu(request)
+        return _json({"data": [{**c.ads_row(), "ad_account_id": c.ad_account_id, "page_id": c.page_id,
+                                "created_at": c.created_at, "spent": c.spent, "sends": c.sends}
+                               for c in e.state.campaigns.values()]})
+
+    async def state(request: Request) -> Response:
+        e = emu(request)
+        if e.webhooks:
+            e.webhooks.flush()
+        return _json({"now": e.clock(), "virtual_clock": e.virtual, "requests": e.requests,
+                      "subscribers": len(e.state.subscribers), "campaigns": len(e.state.campaigns),
+                      "sends": len(e.state.sends), "errors": {str(k): v for k, v in e.state.errors.items()},
+                      "webhook_events": e.webhooks.events if e.webhooks else 0})
+
+    async def reset(request: Request) -> Response:
+        emu(request).state.reset()
+        return _json({"success": True})
+
+    async def flush(request: Request) -> Response:
+        e = emu(request)
+        if e.webhooks:
+            e.webhooks.flush()
+        e.save_snapshot()
+        return _json({"success": True})
+
+    async def clock(request: Request) -> Response:
+        e = emu(request)
+        if not e.virtual:
+            return _json({"error": {"message": "the clock is the wall clock (start with a virtual clock)",
+                                    "code": 100, "type": "EmulatorException"}}, 400)
+        body = orjson.loads(await request.body() or b"{}")
+        if "set" in body:
+            e.clock.set(float(body["set"]))
+        if "advance" in body:
+            e.clock.advance(float(body["advance"]))
+        return _json({"now": e.clock()})
+
+    async def add_subscribers(request: Request) -> Response:
+        e = emu(request)
+        body = orjson.loads(await request.body() or b"[]")
+        try:
+            subs = [subscriber_from_dict(d) for d in (body if isinstance(body, list) else [body])]
+        except ValueError as exc:
+            return _json({"error": {"message": str(exc), "code": 100, "type": "EmulatorException"}}, 400)
+        return _json({"added": e.state.add_subscribers(subs)})
+
+    return [Route("/_emulator/sends", sends), Route("/_emulator/campaigns", campaigns),
+            Route("/_emulator/state", state), Route("/_emulator/reset", reset, methods=["POST"]),
+            Route("/_emulator/flush", flush, methods=["POST"]),
+            Route("/_emulator/clock", clock, methods=["POST"]),
+            Route("/_emulator/subscribers", add_subscribers, methods=["POST"])]
+
+
+def default_validator() -> Callable[[dict], list[tuple[int, str]]] | None:
+    """The converter's MM payload validator, so the emulator refuses what `convert` flags."""
+    try:
+        from migrator.convert import validate_mm_message
+    except ImportError:  # the converter is an optional sibling concern
+        return None
+
+    def validate(message: dict) -> list[tuple[int, str]]:
+        return [(p.mm_error_code or 2300010, p.detail) for p in validate_mm_message(message)]
+
+    return validate
+
+
+def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscriber] | None = None,
+               validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default") -> Starlette:
+    """Build the emulator app; `app.state.emulator` is the `Emulator` (state, clock, close())."""
+    config = config or EmulatorConfig()
+    emulator = Emulator(config, default_validator() if validator == "default" else validator)
+    if subscribers:
+        emulator.state.add_subscribers(subscribers)
+    logging.getLogger("uvicorn.error").addFilter(_DropEmulatedResets())
+
+    async def graph(request: Request) -> Response:
+        return await emulator.handle(request)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        emulator.close()
+
+    methods = ["GET", "POST", "DELETE"]
+    app = Starlette(routes=_emulator_routes() + [Route("/{path:path}", graph, methods=methods)],
+                    lifespan=lifespan)
+    app.state.emulator = emulator
+    return app
+
+
+__all__ = ["EmulatedReset", "EmulatedTimeout", "Emulator", "INPROCESS_HEADER", "VirtualClock",
+           "create_app", "default_validator"]

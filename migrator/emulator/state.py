@@ -1,0 +1,376 @@
+"""The emulator's world, in memory: subscribers, campaigns, spend, cadence, accepted sends.
+
+Pure logic with no I/O, so each rule (warm-up, start/end, cadence, opt-out, region, page,
+budgets, frequency caps, rate windows) is one readable check and fast enough not to be the
+executor's bottleneck. Errors are `EmuError(code, message)`, turned into Graph envelopes by the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+from migrator.emulator.config import EmulatorConfig
+from migrator.emulator.subscribers import Subscriber
+
+DAY = 86400
+
+
+class EmuError(Exception):
+    """A Graph error the emulator answers with (envelope built by the app)."""
+
+    def __init__(self, code: int, message: str, *, status: int = 400, subcode: int | None = None,
+                 type: str = "OAuthException", error_data: dict | None = None,
+                 is_transient: bool = False, user_msg: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status, self.subcode = code, message, status, subcode
+        self.type, self.error_data, self.is_transient, self.user_msg = type, error_data, is_transient, user_msg
+
+
+# REF wording (mm-api.md §5.3), so clients can classify the emulator's answers by text too.
+MESSAGES = {
+    2300000: "Message campaign is not active.",
+    2300001: "Invalid message id: the message does not exist or you do not have access to it.",
+    2300004: "Invalid messenger subscription token: the token could not be loaded.",
+    2300005: "Page id mismatch: the subscription token belongs to another Page.",
+    2300010: "No valid creative: the message payload is not valid.",
+    2300012: "The message campaign is still being populated. Try again later.",
+    2300014: "The ad account of the campaign does not match the ad account in the request.",
+    2300032: "The subscription token is not in a supported region.",
+    2300033: "The campaign start time is in the future.",
+    2300034: "The subscriber has stopped receiving marketing messages.",
+    2300035: "The minimum delay between messages to this subscriber has not been reached.",
+    2300037: "The subscription token has expired.",
+    2300041: "The message campaign is not ready for delivery yet.",
+    2300042: "WEEKLY_MM_LOAD_CAP_REACHED: the recipient has reached the marketing message frequency cap.",
+    2300043: "DAILY_MM_LOAD_CAP_REACHED: the recipient has reached the marketing message frequency cap.",
+    2300044: "MIN_ORGANIC_THREAD_NOT_REACHED: the recipient has reached the marketing message frequency cap.",
+    2300053: "The campaign's lifetime budget has been reached.",
+    2300054: "The campaign's daily budget has been reached.",
+    2300065: "page_id is missing.",
+    2300078: "Send rate limit exceeded. Please slow down.",
+    2300080: "Subscriber token query rate limit exceeded.",
+}
+
+
+def _u(seed: int, *parts: Any) -> float:
+    """A reproducible uniform [0, 1) from the seed and the parts (independent of request order)."""
+    h = hashlib.blake2b(repr((seed,) + parts).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+@dataclass
+class Campaign:
+    id: str                      # the message (ad) id used as message_id
+    campaign_id: str
+    adset_id: str
+    ad_account_id: str           # digits, no act_
+    name: str
+    page_id: str
+    created_at: float
+    start_time: float
+    end_time: float | None
+    daily_budget: int | None
+    lifetime_budget: int | None
+    pixel_id: str | None = None
+    bid_amount: int | None = None
+    spent: int = 0
+    spent_by_day: dict[int, int] = field(default_factory=dict)
+    sends: int = 0
+
+    def ads_row(self) -> dict:
+        """As `GET act_<ID>/ads?fields=id,adset{...},campaign{...}` shows it (budgets as strings)."""
+        adset = {"id": self.adset_id, "name": self.name, "start_time": _iso(self.start_time)}
+        if self.daily_budget is not None:
+            adset["daily_budget"] = str(self.daily_budget)
+        if self.lifetime_budget is not None:
+            adset["lifetime_budget"] = str(self.lifetime_budget)
+        if self.end_time is not None:
+            adset["end_time"] = _iso(self.end_time)
+        if self.pixel_id:
+            adset["promoted_object"] = {"pixel_id": self.pixel_id}
+        return {"id": self.id, "adset": adset,
+                "campaign": {"id": self.campaign_id, "name": self.name, "is_message_campaign": True,
+                             "is_direct_send_campaign": True},
+                "creative": {"actor_id": self.page_id}}
+
+
+def _iso(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+@dataclass(slots=True)
+class Send:
+    time: float
+    token: str
+    message_id: str
+    tracking_id: str
+    page_id: str
+    ad_account_id: str
+    message: dict
+
+
+@dataclass
+class Accepted:
+    tracking_id: str
+    send: Send
+    subscriber: Subscriber
+    campaign: Campaign
+
+
+class EmulatorState:
+    """Subscribers, campaigns and counters. Single event loop: no awaits inside a method, no locks."""
+
+    def __init__(self, config: EmulatorConfig, clock: Callable[[], float],
+                 validator: Callable[[dict], list[tuple[int, str]]] | None = None):
+        self.config = config
+        self.clock = clock
+        self.validator = validator
+        self.subscribers: dict[str, Subscriber] = {}
+        self.listing: dict[str, list[Subscriber]] = {}   # page_id -> listable subscribers in order
+        self.campaigns: dict[str, Campaign] = {}
+        self.last_sent: dict[str, float] = {}
+        self.sends: list[Send] = []
+        self.errors: Counter[int] = Counter()
+        self.rng = random.Random(config.seed)
+        self._next_id = 1
+        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
+        self.throttled_until = 0.0
+
+    # ------------------------------------------------------------------ subscribers
+    def add_subscribers(self, subs: Iterable[Subscriber]) -> int:
+        n = 0
+        for s in subs:
+            old = self.subscribers.get(s.token)
+            s.seq = old.seq if old else len(self.subscribers)
+            self.subscribers[s.token] = s
+            n += 1
+        self._rebuild_listing()
+        return n
+
+    def _rebuild_listing(self) -> None:
+        listing: dict[str, list[Subscriber]] = {}
+        for s in sorted(self.subscribers.values(), key=lambda s: s.seq):
+            if not s.opted_out:  # the listing returns "valid" tokens (rn-api.md §4, S3)
+                listing.setdefault(s.page_id, []).append(s)
+        self.listing = listing
+
+    def list_tokens(self, page_id: str, offset: int, limit: int) -> tuple[list[Subscriber], bool]:
+        subs = self.listing.get(str(page_id), [])
+        chunk = subs[offset:offset + limit]
+        return chunk, offset + limit < len(subs)
+
+    def next_eligible(self, token: str) -> int | None:
+        last = self.last_sent.get(token)
+        return int(last + self.config.cadence_seconds) if last is not None else None
+
+    # ------------------------------------------------------------------ ids and rate windows
+    def new_id(self) -> str:
+        self._next_id += 1
+        return str(23850000000000000 + self.config.seed % 1000 * 10_000_000 + self._next_id)
+
+    def tracking_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def count_call(self, key: str, limit: int) -> tuple[float, float]:
+        """Count one call in `key`'s window; returns (utilisation %, seconds until the window resets)."""
+        now = self.clock()
+        w = self.config.window_seconds
+        idx = int(now // w)
+        cur_idx, n = self._windows.get(key, (idx, 0))
+        n = n + 1 if cur_idx == idx else 1
+        self._windows[key] = (idx, n)
+        return 100.0 * n / max(limit, 1), (idx + 1) * w - now
+
+    # ------------------------------------------------------------------ campaigns
+    def create_campaign(self, ad_account_id: str, body: dict) -> Campaign:
+        now = self.clock()
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise EmuError(100, "(#100) The parameter name is required", type="OAuthException")
+        page_id = body.get("page_id")
+        if page_id in (None, ""):
+            raise EmuError(2300065, MESSAGES[2300065])
+        daily = _budget(body.get("daily_budget"), "daily_budget")
+        lifetime = _budget(body.get("lifetime_budget"), "lifetime_budget")
+        start = _time(body.get("start_time"), "start_time") if body.get("start_time") not in (None, "") else now
+        if start < now - 3600:
+            raise EmuError(100, "(#100) start_time must be now or in the future")
+        if start > now + 30 * DAY:
+            raise EmuError(100, "(#100) start_time must be at most 30 days ahead")
+        end = _time(body.get("end_time"), "end_time") if body.get("end_time") not in (None, "") else None
+        if end is None and lifetime is not None:
+            end = start + 30 * DAY
+        if end is not None and end <= start:
+            raise EmuError(100, "(#100) end_time must be after start_time")
+        c = Campaign(id=self.new_id(), campaign_id=self.new_id(), adset_id=self.new_id(),
+                     ad_account_id=ad_account_id, name=name, page_id=str(page_id), created_at=now,
+                     start_time=start, end_time=end, daily_budget=daily, lifetime_budget=lifetime,
+                     pixel_id=str(body["pixel_id"]) if body.get("pixel_id") else None,
+                     bid_amount=_budget(body.get("bid_amount"), "bid_amount"))
+        self.campaigns[c.id] = c
+        return c
+
+    def campaign(self, object_id: str) -> Campaign:
+        c = self.campaigns.get(object_id)
+        if c is None:
+            raise EmuError(100, f"(#100) Unsupported get request. Object with ID '{object_id}' does not "
+                                "exist, cannot be loaded due to missing permissions, or does not support "
+                                "this operation", subcode=33)
+        return c
+
+    def delete_campaign(self, object_id: str) -> None:
+        self.campaign(object_id)
+        del self.campaigns[object_id]
+
+    # ------------------------------------------------------------------ sending
+    def send(self, ad_account_id: str, body: dict) -> Accepted:
+        """All documented send checks, in the order a request meets them; raises EmuError."""
+        now = self.clock()
+        cfg = self.config
+        message_id = body.get("message_id")
+        mdd = body.get("messenger_delivery_data")
+        message = body.get("message")
+        if message_id in (None, ""):
+            raise EmuError(100, "(#100) The parameter message_id is required")
+        if not isinstance(mdd, dict) or not isinstance(mdd.get("subscription_token"), str) \
+                or not mdd["subscription_token"]:
+            raise EmuError(100, "(#100) messenger_delivery_data.subscription_token is required")
+        token = mdd["subscription_token"]
+        c = self.campaigns.get(str(message_id))
+        if c is None:
+            raise EmuError(2300001, MESSAGES[2300001])
+        if c.ad_account_id != ad_account_id:
+            raise EmuError(2300014, MESSAGES[2300014])
+        if now < c.start_time:
+            raise EmuError(2300033, MESSAGES[2300033])
+        if c.end_time is not None and now >= c.end_time:
+            raise EmuError(2300000, MESSAGES[2300000])
+        age = now - max(c.created_at, c.start_time)
+        if age < cfg.warmup_seconds:
+            code = 2300012 if age < cfg.warmup_seconds / 2 else 2300041
+            raise EmuError(code, MESSAGES[code])
+        if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
+            raise EmuError(2300010, MESSAGES[2300010])
+        if self.validator is not None:
+            problems = self.validator(message)
+            if problems:
+                code, detail = problems[0]
+                raise EmuError(code, detail)
+        gap = body.get("min_conversation_gap_seconds")
+        if gap is not None and not (isinstance(gap, int) and not isinstance(gap, bool) and gap > 0):
+            raise EmuError(100, "(#100) min_conversation_gap_seconds must be a positive integer")
+        sub = self.subscribers.get(token)
+        if sub is None:
+            raise EmuError(2300004, MESSAGES[2300004])
+        if sub.page_id != c.page_id:
+            raise EmuError(2300005, MESSAGES[2300005])
+        if sub.opted_out:
+            raise EmuError(2300034, MESSAGES[2300034])
+        if sub.expired:
+            raise EmuError(2300037, MESSAGES[2300037])
+        if sub.wrong_region or (sub.region is not None and sub.region in cfg.excluded_regions):
+            raise EmuError(2300032, MESSAGES[2300032])
+        last = self.last_sent.get(token)
+        if last is not None and now - last < cfg.cadence_seconds:
+            raise EmuError(2300035, MESSAGES[2300035])
+        if cfg.fcap_rate and _u(cfg.seed, "fcap", token, c.id, int(now // DAY)) < cfg.fcap_rate:
+            code = 2300042 + int(_u(cfg.seed, "fcap-kind", token, c.id) * 3)
+            raise EmuError(code, MESSAGES[code])
+        cost = cfg.cost_per_message
+        if c.lifetime_budget is not None and c.spent + cost > c.lifetime_budget:
+            raise EmuError(2300053, MESSAGES[2300053])
+        day = int(now // DAY)
+        if c.daily_budget is not None and c.spent_by_day.get(day, 0) + cost > c.daily_budget:
+            raise EmuError(2300054, MESSAGES[2300054])
+        # accepted: charge (every accepted send is delivered in the emulator), remember, record
+        c.spent += cost
+        c.spent_by_day[day] = c.spent_by_day.get(day, 0) + cost
+        c.sends += 1
+        self.last_sent[token] = now
+        tid = self.tracking_id()
+        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message)
+        self.sends.append(s)
+        return Accepted(tid, s, sub, c)
+
+    # ------------------------------------------------------------------ estimate
+    def estimate(self, page_id: str | None, daily: int | None, lifetime: int | None,
+                 days: int | None) -> dict:
+        """Delivery/cost bounds from the deliverable audience and the budget (counts of sends)."""
+        cfg = self.config
+        audience = sum(1 for s in self.listing.get(str(page_id), []) if not s.wrong_region and not s.expired
+                       and not (s.region and s.region in cfg.excluded_regions)) if page_id else 0
+        budget = lifetime if lifetime is not None else (daily * (days or 1) if daily is not None else None)
+        cap = audience if budget is None else min(audience, budget // max(cfg.cost_per_message, 1))
+        lower = int(cap * (1 - cfg.fcap_rate) * 0.9)
+        return {"estimate_delivery_upper_bound": cap, "estimate_delivery_lower_bound": lower,
+                "estimate_cost_upper_bound": cap * cfg.cost_per_message,
+                "estimate_cost_lower_bound": lower * cfg.cost_per_message}
+
+    # ------------------------------------------------------------------ snapshot
+    def reset(self) -> None:
+        self.campaigns.clear()
+        self.last_sent.clear()
+        self.sends.clear()
+        self.errors.clear()
+        self._windows.clear()
+        self.throttled_until = 0.0
+
+    def snapshot(self) -> dict:
+        return {"campaigns": [asdict(c) for c in self.campaigns.values()],
+                "last_sent": self.last_sent, "sends": [_send_json(s) for s in self.sends],
+                "errors": {str(k): v for k, v in self.errors.items()}, "next_id": self._next_id}
+
+    def restore(self, snap: dict) -> None:
+        self.campaigns = {}
+        for d in snap.get("campaigns", []):
+            d = dict(d)
+            d["spent_by_day"] = {int(k): v for k, v in (d.get("spent_by_day") or {}).items()}
+            c = Campaign(**d)
+            self.campaigns[c.id] = c
+        self.last_sent = {k: float(v) for k, v in snap.get("last_sent", {}).items()}
+        self.sends = [Send(d["time"], d["token"], d["message_id"], d["tracking_id"], d["page_id"],
+                           d["ad_account_id"], d["message"]) for d in snap.get("sends", [])]
+        self.errors = Counter({int(k): v for k, v in snap.get("errors", {}).items()})
+        self._next_id = int(snap.get("next_id", 1))
+
+
+def _send_json(s: Send) -> dict:
+    return {"time": s.time, "token": s.token, "message_id": s.message_id, "tracking_id": s.tracking_id,
+            "page_id": s.page_id, "ad_account_id": s.ad_account_id, "message": s.message}
+
+
+def _budget(v: Any, name: str) -> int | None:
+    if v is None or v == "":
+        return None
+    try:
+        n = int(str(v))
+    except ValueError:
+        raise EmuError(100, f"(#100) {name} must be an integer in the currency's minor unit") from None
+    if n <= 0:
+        raise EmuError(100, f"(#100) {name} must be greater than 0")
+    return n
+
+
+def _time(v: Any, name: str) -> float:
+    """Unix timestamp or ISO 8601 datetime, as Graph accepts."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    s = str(v).strip()
+    if s.isdigit():
+        return float(s)
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise EmuError(100, f"(#100) {name} must be a Unix timestamp or an ISO 8601 datetime") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.timestamp()

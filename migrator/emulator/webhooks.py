@@ -1,0 +1,66 @@
+"""Echo, delivery and read webhook events for accepted sends, appended to a JSONL file.
+
+Each line is one Page webhook delivery in Meta's change-notification shape:
+    {"object": "page", "entry": [{"id": PAGE_ID, "time": MS, "changes": [
+        {"field": "marketing_message_echoes", "value": {...}}]}]}
+Value keys follow mm-api.md §1.12: echoes and deliveries carry recipient_id, page_id, app_id,
+timestamp, mid, marketing_message_tracking_id, messenger_subscription_token, message_id; reads
+the same without mid. Timestamps are ms. Lines are buffered and flushed in batches (and on close).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+
+from migrator.emulator.state import Accepted
+
+
+class WebhookWriter:
+    def __init__(self, path: str | Path, *, app_id: str, seed: int, read_rate: float,
+                 flush_every: int = 512):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("ab")
+        self.app_id = app_id
+        self.read_rate = read_rate
+        self.rng = random.Random(seed ^ 0x5EED)
+        self._buf: list[bytes] = []
+        self.flush_every = flush_every
+        self.events = 0
+
+    def _line(self, field: str, page_id: str, ts_ms: int, value: dict) -> bytes:
+        return orjson.dumps({"object": "page", "entry": [{"id": page_id, "time": ts_ms, "changes": [
+            {"field": field, "value": value}]}]}) + b"\n"
+
+    def accepted(self, a: Accepted) -> None:
+        s = a.send
+        t0 = int(s.time * 1000)
+        base = {"recipient_id": a.subscriber.psid, "page_id": s.page_id, "app_id": self.app_id,
+                "marketing_message_tracking_id": s.tracking_id,
+                "messenger_subscription_token": s.token, "message_id": s.message_id}
+        mid = "m_" + s.tracking_id.replace("-", "")
+        echo = {**base, "timestamp": t0, "mid": mid}
+        t1 = t0 + 500 + int(self.rng.random() * 2500)
+        delivery = {**base, "timestamp": t1, "mid": mid}
+        self._buf.append(self._line("marketing_message_echoes", s.page_id, t0, echo))
+        self._buf.append(self._line("marketing_message_deliveries", s.page_id, t1, delivery))
+        self.events += 2
+        if self.rng.random() < self.read_rate:
+            t2 = t1 + int(self.rng.expovariate(1 / 600_000))
+            self._buf.append(self._line("marketing_message_reads", s.page_id, t2, {**base, "timestamp": t2}))
+            self.events += 1
+        if len(self._buf) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self._fh.write(b"".join(self._buf))
+            self._buf.clear()
+        self._fh.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._fh.close()
