@@ -1,0 +1,145 @@
+"""`migrator convert FILE`: convert the messages of one file, no workspace needed.
+
+FILE holds one JSON value (a body, a message, or an array of them) or JSON Lines. JSON Lines
+are read line by line (memory stays flat on big logs); a malformed line becomes an
+`unsupported` result naming its line, and the other lines are still converted.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import Any, Iterator, TextIO
+
+from pydantic import BaseModel, Field
+
+from migrator.convert.convert import convert_message
+from migrator.convert.model import OUTCOMES, Change, ConversionResult, ConvertPolicy, Problem, problem
+from migrator.errors import InputError
+
+
+class FileResult(BaseModel):
+    """One converted record of the file (index counts every record, malformed ones too)."""
+
+    index: int
+    line: int | None = None
+    outcome: str
+    message: dict | None
+    changes: list[Change] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class FileConversion(BaseModel):
+    path: str
+    results: list[FileResult] = Field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {o: 0 for o in OUTCOMES}
+        for r in self.results:
+            counts[r.outcome] += 1
+        return counts
+
+    def to_json(self) -> dict:
+        return {"results": [r.model_dump(mode="json") for r in self.results], "counts": self.counts}
+
+
+def iter_values(f: TextIO) -> Iterator[tuple[int | None, Any, str | None]]:
+    """(line, value, error) for each JSON record: JSON Lines, or one document (array expanded)."""
+    first = ""
+    first_no = 0
+    for raw in f:
+        first_no += 1
+        if raw.strip():
+            first = raw
+            break
+    if not first:
+        return
+    try:
+        value = json.loads(first)
+    except ValueError:
+        rest = f.read()
+        doc = first + rest
+        try:
+            value = json.loads(doc)
+        except ValueError as exc:
+            yield from _lines_after_failed_document(first_no, doc, exc)
+            return
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            yield (first_no if len(items) == 1 else None), item, None
+        return
+    yield from _expand(first_no, value)
+    lineno = first_no
+    for raw in f:
+        lineno += 1
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            yield lineno, None, f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})"
+            continue
+        yield from _expand(lineno, value)
+
+
+def _expand(lineno: int, value: Any) -> Iterator[tuple[int | None, Any, str | None]]:
+    if isinstance(value, list):
+        for item in value:
+            yield lineno, item, None
+    else:
+        yield lineno, value, None
+
+
+def _lines_after_failed_document(first_no: int, doc: str, doc_error: ValueError):
+    """Not one document: JSON Lines with bad lines, or one broken document (one error)."""
+    out = []
+    good = 0
+    for i, raw in enumerate(io.StringIO(doc), start=first_no):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            out.append((i, None, f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        good += 1
+        out.extend(_expand(i, value))
+    if good:
+        yield from out
+    else:
+        line = first_no - 1 + getattr(doc_error, "lineno", 1)
+        yield line, None, f"the file is not valid JSON or JSON Lines: {getattr(doc_error, 'msg', doc_error)} " \
+                          f"(line {line})"
+
+
+def convert_file(path: str, policy: ConvertPolicy | None = None) -> FileConversion:
+    """Convert every record of `path` ("-" reads stdin)."""
+    result = FileConversion(path=path)
+    try:
+        if path == "-":
+            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig") \
+                if hasattr(sys.stdin, "buffer") else sys.stdin
+            _convert_stream(stream, result, policy)
+        else:
+            with open(path, encoding="utf-8-sig") as f:
+                _convert_stream(f, result, policy)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path,
+                         hint="save the file as UTF-8 JSON or JSON Lines") from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if not result.results:
+        raise InputError("no messages in the file", path=path,
+                         hint="give one Send API body or message, a JSON array of them, or JSON Lines")
+    return result
+
+
+def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None) -> None:
+    for index, (line, value, error) in enumerate(iter_values(f)):
+        if error is not None:
+            r = ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", error)])
+        else:
+            r = convert_message(value, policy)
+        out.results.append(FileResult(index=index, line=line, **r.model_dump()))
