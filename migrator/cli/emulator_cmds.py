@@ -1,0 +1,106 @@
+"""`migrator emulator serve`: the local Graph API for rehearsals, on loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+
+import click
+
+from migrator.cli import main
+from migrator.cli.common import MigratorGroup, info, pass_app
+
+
+@main.group(cls=MigratorGroup)
+def emulator() -> None:
+    """A local Graph API (token listing + Marketing Messages) for rehearsals and tests."""
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
+                       virtual_clock, snapshot):
+    """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
+    from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
+                                   load_subscribers_jsonl, load_subscribers_workspace)
+    from migrator.emulator.config import FaultProfile
+
+    profile, profile_seed = (load_fault_profile(faults) if faults else (FaultProfile(), None))
+    loaded = load_subscribers_jsonl(subscribers) if subscribers else load_subscribers_workspace(ws_opener())
+    config = EmulatorConfig(seed=seed if seed is not None else (profile_seed or 0), warmup_seconds=warmup,
+                            faults=profile, webhooks_path=webhooks, snapshot_path=snapshot,
+                            cost_per_message=cost, fcap_rate=fcap_rate,
+                            clock=VirtualClock() if virtual_clock else None)
+    return create_app(config, subscribers=loaded.subscribers), loaded
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0 = any free port, printed at start).")
+@click.option("--seed", default=None, type=int, help="Seed for every random choice (default 0).")
+@click.option("--warmup", default=60.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds after campaign creation before sends succeed (2300012, then 2300041).")
+@click.option("--faults", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Fault profile (TOML/JSON): latency, 5xx, timeouts, resets, throttling bursts.")
+@click.option("--webhooks", type=click.Path(dir_okay=False), default=None,
+              help="Append echo/delivery/read webhook events (JSONL) here.")
+@click.option("--subscribers", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Subscribers JSONL (token, page_id, region, opted_out); default: the workspace's tokens.")
+@click.option("--cost-per-message", "cost", default=1, show_default=True, type=click.IntRange(0),
+              help="Minor currency units charged per delivered message.")
+@click.option("--fcap-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of sends refused by frequency caps (2300042-2300044), seeded.")
+@click.option("--virtual-clock", is_flag=True, help="Time moves only via POST /_emulator/clock.")
+@click.option("--snapshot", type=click.Path(dir_okay=False), default=None,
+              help="Load state from / save state to this JSON file (at exit and POST /_emulator/flush).")
+@click.option("--public", is_flag=True, help="Allow a non-loopback --host.")
+@pass_app
+def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
+              snapshot, public):
+    """Serve the emulator until Ctrl-C.
+
+    \b
+    Example:
+      migrator --db demo.db emulator serve --port 8765 --seed 7 --warmup 5 --webhooks receipts.jsonl
+      curl -s -X POST http://127.0.0.1:8765/v24.0/act_1/messages -H 'Authorization: Bearer x' \\
+           -d message_id=... -d 'messenger_delivery_data={"subscription_token":"..."}' \\
+           -d 'message={"text":"hi"}'
+    """
+    import uvicorn
+
+    from migrator.errors import InputError
+
+    if not _loopback(host) and not public:
+        raise InputError(f"--host {host} is not a loopback address",
+                         hint="the emulator is for local rehearsals; add --public to expose it anyway")
+    asgi, loaded = build_emulator_app(lambda: app.workspace(create=False), seed=seed, warmup=warmup,
+                                      faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
+                                      fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                         hint="pick another --port (0 = any free port)") from None
+    bound = sock.getsockname()[1]
+    if loaded.rejected:
+        info(app, f"subscribers: {len(loaded.rejected)} bad line(s) skipped, first: "
+                  f"line {loaded.rejected[0][0]}: {loaded.rejected[0][1]}")
+    # stdout, always: scripts wait for this line to know the port
+    click.echo(f"emulator listening on http://{host}:{bound} ({len(loaded.subscribers)} subscribers, "
+               f"warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
+    sys.stdout.flush()
+    config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on", http="h11",
+                            loop="asyncio")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
