@@ -51,8 +51,9 @@ def convert_buttons(buttons: Any, path: str, conv) -> Any:
             nb = pick(b, APP_KEYS, where, conv)
             conv.displayed(nb, "title", where)
         elif conv.policy.unsupported_buttons == "drop":
-            conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {_excerpt(b.get('title'))} "
-                        "was dropped: MM takes only web_url and postback buttons")
+            title = _excerpt(b["title"]) if isinstance(b.get("title"), str) else "(untitled)"
+            conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {title} was dropped: "
+                        "MM takes only web_url and postback buttons")
             continue
         else:
             nb = copy.deepcopy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED

@@ -52,7 +52,7 @@ class _Conv:
             if mapped:
                 obj[key] = new
                 self.change("PLACEHOLDER_MAPPED", f"{path}.{key}: {', '.join(sorted(set(mapped)))} "
-                            "became MM macros")
+                            "rewritten as MM macros")
 
     def displayed(self, obj: dict, key: str, path: str) -> None:
         """A field where MM resolves no macros: a partner placeholder needs a person."""
