@@ -157,6 +157,10 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
         _build_decisions(conn, ctx)
         _insert_tokens(conn, run_id, rules, as_of)
         _mark_duplicates(conn)
+        # one sort of the token rows feeds both the page rollup and the summary
+        conn.execute("CREATE TEMP TABLE _agg AS SELECT page_id, verdict, flags, is_primary,"
+                     " region_source, COUNT(*) AS n FROM audit_tokens"
+                     " GROUP BY page_id, verdict, flags, is_primary, region_source")
         _insert_contents(conn, run_id)
         page_status = _insert_pages(conn, run_id, ctx.mm_business)
         result = _summarise(conn, run_id, rules, as_of, options, page_status, catalogue)
@@ -170,12 +174,12 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
         conn.execute(
             "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=? WHERE id=?",
             (int(clock()), result.tokens, json.dumps(result.to_json()), run_id))
-        for t in ("_regions", "_dec", "_dupg"):
+        for t in ("_regions", "_dec", "_dupg", "_dupx", "_agg"):
             conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
-        for t in ("_regions", "_dec", "_dupg"):
+        for t in ("_regions", "_dec", "_dupg", "_dupx", "_agg"):
             conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
         raise
     return result
@@ -242,18 +246,21 @@ def _mark_duplicates(conn) -> None:
     conn.execute("CREATE TEMP TABLE _dupg AS SELECT page_id, psid FROM tokens"
                  " WHERE psid IS NOT NULL GROUP BY page_id, psid HAVING COUNT(*) > 1")
     conn.execute(f"""
-        WITH ranked AS (
+        CREATE TEMP TABLE _dupx AS
+        SELECT token_id FROM (
             SELECT a.token_id, ROW_NUMBER() OVER (
                 PARTITION BY t.page_id, t.psid
                 ORDER BY CASE a.verdict WHEN '{MIGRATE}' THEN 0 WHEN '{STAY}' THEN 1
                          WHEN '{REVIEW}' THEN 2 WHEN '{BLOCKED}' THEN 3 ELSE 4 END, a.token_id
             ) AS rn
-            FROM _dupg g
-            JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
-            JOIN audit_tokens a ON a.token_id = t.id)
-        UPDATE audit_tokens SET is_primary = 0, flags = flags | {F.mask('DUPLICATE_PERSON_TOKEN')}
-        WHERE token_id IN (SELECT token_id FROM ranked WHERE rn > 1)
+            FROM _dupg g  -- CROSS JOIN fixes the order: the few groups drive the lookups
+            CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
+            CROSS JOIN audit_tokens a ON a.token_id = t.id)
+        WHERE rn > 1
     """)
+    conn.execute(f"UPDATE audit_tokens SET is_primary = 0,"
+                 f" flags = flags | {F.mask('DUPLICATE_PERSON_TOKEN')}"
+                 f" WHERE token_id IN (SELECT token_id FROM _dupx)")
 
 
 def _insert_contents(conn, run_id: int) -> None:
@@ -276,8 +283,11 @@ def page_status(row: dict[str, Any]) -> tuple[str, int, list[str]]:
     blocked      - tokens that neither path reaches, and the page cannot fix that itself
                    (business country outside MM) or nothing else on the page is reachable;
     needs_action - anything a person must do: missing ad account / business country /
-                   page row, content to edit, tokens to review or blocked tokens;
-    ready        - none of the above.
+                   page row, content to edit, tokens to review, blocked tokens, or tokens
+                   on RN that lose it at the discontinuation (AT_RISK_TOKENS);
+    ready        - none of the above. A business country outside MM is a reason only when
+                   some token needs MM (blocked, review or at risk); a page whose
+                   subscribers all stay on RN is ready.
     """
     flags = 0
     bc, ad = row["business_country"], row["ad_account_id"]
@@ -292,6 +302,11 @@ def page_status(row: dict[str, Any]) -> tuple[str, int, list[str]]:
     if row["contents_needing_work"] > 0:
         flags |= F.mask("PAGE_CONTENT_NEEDS_WORK")
     reasons = F.decode(flags, F.PAGE)
+    needs_mm = row["blocked"] + row["review"] + row.get("at_risk", 0)
+    if "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in reasons and not needs_mm:
+        reasons.remove("PAGE_BUSINESS_COUNTRY_UNSUPPORTED")
+    if row.get("at_risk"):
+        reasons.append("AT_RISK_TOKENS")
     if row["blocked"]:
         reasons.append("BLOCKED_TOKENS")
     if row["review"]:
@@ -307,11 +322,14 @@ def page_status(row: dict[str, Any]) -> tuple[str, int, list[str]]:
 def _insert_pages(conn, run_id: int, mm_business: frozenset[str]) -> dict[str, int]:
     rows = conn.execute("""
         WITH agg AS (
-            SELECT page_id, COUNT(*) AS tokens,
-                   SUM(verdict = 'migrate') AS migrate, SUM(verdict = 'stay_on_rn') AS stay_on_rn,
-                   SUM(verdict = 'blocked') AS blocked, SUM(verdict = 'opted_out') AS opted_out,
-                   SUM(verdict = 'review') AS review
-            FROM audit_tokens GROUP BY page_id),
+            SELECT page_id, SUM(n) AS tokens,
+                   SUM(n * (verdict = 'migrate')) AS migrate,
+                   SUM(n * (verdict = 'stay_on_rn')) AS stay_on_rn,
+                   SUM(n * (verdict = 'blocked')) AS blocked,
+                   SUM(n * (verdict = 'opted_out')) AS opted_out,
+                   SUM(n * (verdict = 'review')) AS review,
+                   SUM(n * (verdict = 'stay_on_rn' AND (flags & ?) != 0)) AS at_risk
+            FROM _agg GROUP BY page_id),
         cw AS (
             SELECT page_id, COUNT(*) AS n FROM contents
             WHERE outcome IN ('needs_edit', 'unsupported') GROUP BY page_id),
@@ -321,18 +339,18 @@ def _insert_pages(conn, run_id: int, mm_business: frozenset[str]) -> dict[str, i
                nullif(p.ad_account_id, ''),
                coalesce(agg.tokens, 0), coalesce(agg.migrate, 0), coalesce(agg.stay_on_rn, 0),
                coalesce(agg.blocked, 0), coalesce(agg.opted_out, 0), coalesce(agg.review, 0),
-               coalesce(cw.n, 0)
+               coalesce(cw.n, 0), coalesce(agg.at_risk, 0)
         FROM ids LEFT JOIN pages p ON p.page_id = ids.page_id
         LEFT JOIN agg ON agg.page_id = ids.page_id
         LEFT JOIN cw ON cw.page_id = ids.page_id
-    """).fetchall()
+    """, (F.mask("RN_DISCONTINUATION_COUNTDOWN"),)).fetchall()
     out = []
     counts = dict.fromkeys(PAGE_STATUSES, 0)
-    for (pid, ingested, bc, ad, tokens, mig, stay, blk, opt, rev, cw) in rows:
+    for (pid, ingested, bc, ad, tokens, mig, stay, blk, opt, rev, cw, risk) in rows:
         row = {"ingested": ingested, "business_country": bc, "ad_account_id": ad,
                "business_supported": _business_of_key(bc) in mm_business if bc else False,
                "migrate": mig, "stay_on_rn": stay, "blocked": blk, "review": rev,
-               "contents_needing_work": cw}
+               "contents_needing_work": cw, "at_risk": risk}
         status, flags, reasons = page_status(row)
         counts[status] += 1
         out.append((pid, run_id, status, json.dumps(reasons), bc, ad, tokens, mig, stay, blk,
@@ -348,8 +366,7 @@ def _summarise(conn, run_id, rules, as_of, options, pages, catalogue) -> AuditRe
     tokens = recipients = 0
     token_f = F.of_scope(F.TOKEN)
     for verdict, flags, primary, source, n in conn.execute(
-            "SELECT verdict, flags, is_primary, region_source, COUNT(*) FROM audit_tokens"
-            " GROUP BY verdict, flags, is_primary, region_source"):
+            "SELECT verdict, flags, is_primary, region_source, n FROM _agg"):
         tokens += n
         recipients += n if primary else 0
         verdicts[verdict] += n

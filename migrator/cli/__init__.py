@@ -32,5 +32,6 @@ def main(ctx: click.Context, db_path: str | None, quiet: bool) -> None:
 
 # Each concern adds its commands to `main` (import order = help order).
 from migrator.cli import inventory_cmds  # noqa: E402,F401
+from migrator.cli import rules_cmds, audit_cmds  # noqa: E402,F401
 from migrator.cli import convert_cmds  # noqa: E402,F401
 from migrator.cli import emulator_cmds, graph_cmds, pull_cmds  # noqa: E402,F401

@@ -14,6 +14,7 @@ not pass silently). The entry's `origin` becomes the override file's path.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
@@ -240,7 +241,7 @@ def _apply_override(base: dict[str, Any], path: Path) -> dict[str, Any]:
             merged["version"] = val
             continue
         if name not in known:
-            close = [k for k in known if name.split("_")[0] in k]
+            close = difflib.get_close_matches(name, known, n=3)
             raise RulesError(
                 f"{path}: unknown rules entry {name!r}",
                 hint=("did you mean " + ", ".join(close[:3]) + "? " if close else "")
