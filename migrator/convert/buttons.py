@@ -8,9 +8,9 @@ element_share, ...) is dropped (lossy, listed) or kept in the draft for a person
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from migrator.convert.model import json_copy
 from migrator.convert.validate import QUICK_REPLY_TYPES, _excerpt
 
 WEB_URL_KEYS = ("type", "url", "title", "webview_height_ratio", "messenger_extensions",
@@ -22,7 +22,7 @@ QUICK_REPLY_KEYS = ("content_type", "title", "payload", "image_url")
 
 def pick(obj: dict, keys: tuple[str, ...], path: str, conv) -> dict:
     """Copy the documented keys of `obj`; report every other key as dropped."""
-    out = {k: copy.deepcopy(obj[k]) for k in keys if k in obj}
+    out = {k: json_copy(obj[k]) for k in keys if k in obj}
     for k in obj:
         if k not in keys:
             conv.change("FIELD_DROPPED", f"{path}.{k} was dropped: MM does not document it")
@@ -31,12 +31,12 @@ def pick(obj: dict, keys: tuple[str, ...], path: str, conv) -> dict:
 
 def convert_buttons(buttons: Any, path: str, conv) -> Any:
     if not isinstance(buttons, list):
-        return copy.deepcopy(buttons)  # the validator reports the wrong type
+        return json_copy(buttons)  # the validator reports the wrong type
     out = []
     for i, b in enumerate(buttons):
         where = f"{path}[{i}]"
         if not isinstance(b, dict):
-            out.append(copy.deepcopy(b))
+            out.append(json_copy(b))
             continue
         t = b.get("type")
         if t == "web_url":
@@ -56,7 +56,7 @@ def convert_buttons(buttons: Any, path: str, conv) -> Any:
                         "MM takes only web_url and postback buttons")
             continue
         else:
-            nb = copy.deepcopy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
+            nb = json_copy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
         out.append(nb)
     return out
 
@@ -64,15 +64,15 @@ def convert_buttons(buttons: Any, path: str, conv) -> Any:
 def convert_default_action(da: Any, path: str, conv) -> Any:
     """Returns the converted default_action, or None when it was dropped."""
     if not isinstance(da, dict):
-        return copy.deepcopy(da)
+        return json_copy(da)
     if da.get("type") != "web_url":
         if conv.policy.unsupported_buttons == "drop":
             conv.change("DEFAULT_ACTION_DROPPED", f"{path} of type {_excerpt(da.get('type'))} was "
                         "dropped: a card's default action can only open a URL")
             return None
-        return copy.deepcopy(da)
+        return json_copy(da)
     keys = tuple(k for k in WEB_URL_KEYS if k != "title")
-    out = {k: copy.deepcopy(da[k]) for k in keys if k in da}
+    out = {k: json_copy(da[k]) for k in keys if k in da}
     for k in da:
         if k == "title":
             conv.change("DEFAULT_ACTION_TITLE_REMOVED", f"{path}.title was removed: a default "
@@ -86,12 +86,12 @@ def convert_default_action(da: Any, path: str, conv) -> Any:
 
 def convert_quick_replies(qrs: Any, path: str, conv) -> Any:
     if not isinstance(qrs, list):
-        return copy.deepcopy(qrs)
+        return json_copy(qrs)
     out = []
     for i, qr in enumerate(qrs):
         where = f"{path}[{i}]"
         if not isinstance(qr, dict):
-            out.append(copy.deepcopy(qr))
+            out.append(json_copy(qr))
             continue
         ct = qr.get("content_type")
         if ct in QUICK_REPLY_TYPES:
@@ -102,6 +102,6 @@ def convert_quick_replies(qrs: Any, path: str, conv) -> Any:
                         f"dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
             continue
         else:
-            nq = copy.deepcopy(qr)
+            nq = json_copy(qr)
         out.append(nq)
     return out

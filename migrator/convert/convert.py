@@ -8,14 +8,13 @@ pre-flight validation by construction; anything the validator finds makes it `ne
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from migrator.convert.buttons import (
     convert_buttons, convert_default_action, convert_quick_replies, pick,
 )
 from migrator.convert.model import (
-    Change, ConversionResult, ConvertPolicy, Problem, change, outcome_of, problem,
+    Change, ConversionResult, ConvertPolicy, Problem, change, json_copy, outcome_of, problem,
 )
 from migrator.convert.placeholders import find_placeholders, map_placeholders
 from migrator.convert.validate import _excerpt, _type, is_facebook_url, is_valid_url, validate_mm_message
@@ -78,7 +77,7 @@ class _Conv:
                 self.change("FIELD_DROPPED", f"message.{k} was dropped: MM does not document it")
         out: dict[str, Any]
         if has_text:
-            out = {"text": copy.deepcopy(m["text"])}
+            out = {"text": json_copy(m["text"])}
             self.displayed(out, "text", "message")
         else:
             converted = self.attachment(m["attachment"], "message.attachment")
@@ -94,7 +93,7 @@ class _Conv:
     def attachment(self, a: Any, path: str) -> dict | None:
         """Returns the message body ({"attachment": ...} or {"text": ...}); None if unsupported."""
         if not isinstance(a, dict):
-            return {"attachment": copy.deepcopy(a)}  # the validator reports it
+            return {"attachment": json_copy(a)}  # the validator reports it
         t = a.get("type")
         if t in ("image", "video"):
             return self.media_attachment(a, path)
@@ -111,7 +110,7 @@ class _Conv:
         if not isinstance(p, dict):
             self.problem("REQUIRED_FIELD_MISSING", f"{path}.payload must be an object with "
                          "attachment_id or url")
-            return {"attachment": copy.deepcopy(a)}
+            return {"attachment": json_copy(a)}
         for k in a:
             if k not in ("type", "payload"):
                 self.change("FIELD_DROPPED", f"{path}.{k} was dropped: MM does not document it")
@@ -120,7 +119,7 @@ class _Conv:
                 self.change("FIELD_DROPPED", f"{path}.payload.{k} was dropped: MM does not document it")
         el: dict[str, Any] = {"media_type": t}
         if p.get("attachment_id") not in (None, ""):
-            el["attachment_id"] = copy.deepcopy(p["attachment_id"])
+            el["attachment_id"] = json_copy(p["attachment_id"])
         elif p.get("url") not in (None, ""):
             url = p["url"]
             if (t == "image" and self.policy.non_facebook_media_url == "to_generic"
@@ -128,10 +127,11 @@ class _Conv:
                 self.change("IMAGE_TO_GENERIC_CARD", f"{path}: the image at {_excerpt(url)} became a "
                             f"card titled {_excerpt(self.policy.generic_image_title)} (MM media "
                             "templates take only uploads or Facebook URLs)")
+                card = {"title": self.policy.generic_image_title, "image_url": url}
+                self.personalised(card, "title", f"{path} (generic_image_title)")
                 return {"attachment": {"type": "template", "payload": {
-                    "template_type": "generic",
-                    "elements": [{"title": self.policy.generic_image_title, "image_url": url}]}}}
-            el["url"] = copy.deepcopy(url)
+                    "template_type": "generic", "elements": [card]}}}
+            el["url"] = json_copy(url)
         self.change("ATTACHMENT_TO_MEDIA_TEMPLATE", f"{path}: the {t} attachment became an MM media "
                     "template showing the same " + t)
         return {"attachment": {"type": "template", "payload": {"template_type": "media", "elements": [el]}}}
@@ -143,7 +143,7 @@ class _Conv:
                 self.change("FIELD_DROPPED", f"{path}.{k} was dropped: MM does not document it")
         p = a.get("payload")
         if not isinstance(p, dict):
-            return {"attachment": {"type": "template", "payload": copy.deepcopy(p)}}
+            return {"attachment": {"type": "template", "payload": json_copy(p)}}
         path = f"{path}.payload"
         tt = p.get("template_type")
         if tt == "generic":
@@ -153,7 +153,7 @@ class _Conv:
         elif tt == "media":
             return self.media_template(p, path)
         elif tt in _PASS_THROUGH_TEMPLATES:
-            payload = copy.deepcopy(p)
+            payload = json_copy(p)
         else:
             self.problem("TEMPLATE_UNSUPPORTED", f"{path}.template_type {_excerpt(tt)} has no MM "
                          "equivalent (MM takes generic, button, media, product, receipt, coupon)")
@@ -207,6 +207,7 @@ class _Conv:
                     and self.policy.non_facebook_media_url == "to_generic"
                     and is_valid_url(el0.get("url")) and not is_facebook_url(el0.get("url"))):
                 card = {"title": self.policy.generic_image_title, "image_url": el0["url"]}
+                self.personalised(card, "title", f"{path} (generic_image_title)")
                 if "buttons" in el0:
                     card["buttons"] = el0["buttons"]
                 self.change("MEDIA_TEMPLATE_TO_GENERIC_CARD", f"{path}: the image at "

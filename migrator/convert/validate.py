@@ -23,6 +23,7 @@ Rules encoded (mm-api.md §3 unless noted):
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,9 +65,12 @@ _APP_KEYS = {"type", "title", "android_url", "ios_url"}
 _QR_KEYS = {"content_type", "title", "payload", "image_url"}
 
 
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def is_valid_url(url: Any) -> bool:
     """An absolute http(s) URL with a host and no whitespace."""
-    if not isinstance(url, str) or not url or any(c.isspace() or ord(c) < 32 for c in url):
+    if not isinstance(url, str) or not url or _BAD_URL_CHAR.search(url):
         return False
     try:
         parts = urlsplit(url)
