@@ -10,15 +10,14 @@ Meta exposes no country per token, only `notification_messages_timezone`. The or
 3. `timezone`  - a candidate set from tzdata's `zone.tab` and `zone1970.tab`;
 4. `unknown`   - no country, no usable zone (missing, UTC, Etc/*, offset-only or unknown).
 
-Time-zone inference, decided here because the tables answer different questions:
-- a name listed in `zone.tab` is that country's designated zone (devices report
-  country-specific names such as Europe/Oslo even where the clocks equal Europe/Berlin's),
-  so it gives exactly that one country;
-- any other name is resolved through tzdata's links (`L` lines in `tzdata.zi`, e.g.
-  Asia/Calcutta -> Asia/Kolkata, US/Eastern -> America/New_York) and gives every country
-  `zone1970.tab` and `zone.tab` list for the target - possibly several (a candidate set);
-- rule-only and offset-only names (UTC, GMT, Etc/*, CET, EST5EDT, ...) name no place and
-  resolve to unknown even though newer tzdata links some of them to a city.
+Time-zone inference: the candidates of a zone name are every country `zone1970.tab` lists
+for its canonical zone (links resolved through tzdata's `L` lines in `tzdata.zi`, e.g.
+Asia/Calcutta -> Asia/Kolkata, Europe/Oslo -> Europe/Berlin) plus the `zone.tab` country
+of the name itself and of its target. This is deliberately conservative: Europe/Berlin
+gives DE, DK, NO, SE, SJ (clocks agree since 1970), so a verdict is certain only where all
+of them agree - mm-api.md section 4 warns that Meta's own region decision is undocumented.
+Rule-only and offset-only names (UTC, GMT, Etc/*, CET, EST5EDT, ...) name no place and
+resolve to unknown even though newer tzdata links some of them to a city.
 Lookups ignore case. Every inference is an inference; reports say so.
 """
 
@@ -45,7 +44,7 @@ NON_GEOGRAPHIC = {
 
 @dataclass(frozen=True)
 class ZoneTables:
-    zone_tab: dict[str, str]              # name -> country (one row per country's zone)
+    zone_tab: dict[str, str]              # name -> country (one row per country and zone)
     zone1970: dict[str, tuple[str, ...]]  # name -> countries whose clocks agree since 1970
     links: dict[str, str]                 # link name -> target name
     by_lower: dict[str, str]              # lower-case name -> proper name (every known name)
@@ -103,14 +102,13 @@ def timezone_candidates(name: str | None) -> tuple[str, ...]:
     proper = t.by_lower.get(key)
     if proper is None:
         return ()
-    if proper in t.zone_tab:
-        return (t.zone_tab[proper],)
     target = canonical_zone(proper)
     if target is None or target.lower().startswith("etc/"):
         return ()
     found = set(t.zone1970.get(target, ()))
-    if target in t.zone_tab:
-        found.add(t.zone_tab[target])
+    for n in (proper, target):
+        if n in t.zone_tab:
+            found.add(t.zone_tab[n])
     return tuple(sorted(found))
 
 

@@ -16,7 +16,7 @@ def _estate(db_path):
     ws.db["tokens"].insert_all([
         {"token": t, "token_hash": t, "page_id": p, "psid": t, "timezone": tz, "status": st}
         for t, p, tz, st in [
-            ("a", "P1", "America/New_York", "active"), ("b", "P1", "Europe/Berlin", "active"),
+            ("a", "P1", "America/New_York", "active"), ("b", "P1", "Europe/Madrid", "active"),
             ("c", "P1", "UTC", "active"), ("d", "P1", "America/Chicago", "stopped"),
             ("e", "P2", "America/New_York", "active")]])
     ws.db["contents"].insert({"content_hash": "h", "page_id": "P1", "source": "library",

@@ -103,6 +103,14 @@ def test_zone_straddling_the_mm_exclusion_list_gives_review_with_candidates(ws):
     assert "GB: stay_on_rn" in r["detail"] and "JE: migrate" in r["detail"]
 
 
+def test_europe_berlin_straddles_norway_and_gives_review(ws):
+    page(ws)
+    token(ws, "t1", timezone="Europe/Berlin")
+    r = verdict_on(ws, AFTER, "t1")
+    assert r["verdict"] == "review" and r["candidates"] == "DE,DK,NO,SE,SJ"
+    assert "NO: migrate" in r["detail"] and "DE: stay_on_rn" in r["detail"]
+
+
 def test_zone_whose_candidates_agree_gives_a_certain_verdict(ws):
     page(ws)
     token(ws, "jp", timezone="Japan")              # AU, JP: both excluded and exempt
@@ -139,11 +147,11 @@ def test_rn_discontinuation_boundary(ws):
 def test_on_2026_01_15_rn_still_works_everywhere_with_a_countdown(ws):
     page(ws)
     token(ws, "us", timezone="America/New_York")
-    token(ws, "de", timezone="Europe/Berlin")
+    token(ws, "es", timezone="Europe/Madrid")
     result = audit(ws, BEFORE_CUT)
     assert get(ws, "us")["verdict"] == "migrate"
     assert "RN_DISCONTINUATION_COUNTDOWN" in get(ws, "us")["codes"]
-    assert "RN_DISCONTINUATION_COUNTDOWN" not in get(ws, "de")["codes"]  # exempt geo
+    assert "RN_DISCONTINUATION_COUNTDOWN" not in get(ws, "es")["codes"]  # exempt geo
     assert result.countdown_days == 26
 
 
@@ -165,8 +173,8 @@ def test_mm_launch_boundary(ws):
 
 def test_rn_cadence_change_boundary_and_daily_frequency(ws):
     page(ws)
-    token(ws, "daily", timezone="Europe/Berlin", frequency="DAILY")
-    token(ws, "weekly", timezone="Europe/Berlin", frequency="WEEKLY")
+    token(ws, "daily", timezone="Europe/Madrid", frequency="DAILY")
+    token(ws, "weekly", timezone="Europe/Madrid", frequency="WEEKLY")
     before = verdict_on(ws, "2025-08-31", "daily")
     assert before["verdict"] == "stay_on_rn"
     assert not {"RN_CADENCE_48H", "RN_DAILY_FREQUENCY_LOST"} & before["codes"]
@@ -269,7 +277,7 @@ def test_rn_exemption_by_business_geo(ws, tmp_path):
 
 def test_eu_as_eea_excludes_norway(ws, tmp_path):
     page(ws)
-    token(ws, "t1", timezone="Europe/Oslo")
+    token(ws, "t1", country="NO", timezone="Europe/Oslo")
     assert verdict_on(ws, AFTER, "t1")["verdict"] == "migrate"
     eea = _rules(tmp_path, 'eu_definition = "EEA"\n')
     r = verdict_on(ws, AFTER, "t1", eea)
@@ -311,8 +319,8 @@ def test_page_rollup(ws):
     token(ws, "r1", page_id="READY", timezone="America/New_York")
     token(ws, "n1", page_id="NOADS", timezone="America/New_York")
     token(ws, "f1", page_id="FR", timezone="America/New_York")
-    token(ws, "f2", page_id="FR", timezone="Europe/Paris")
-    token(ws, "e1", page_id="EUONLY", timezone="Europe/Paris")
+    token(ws, "f2", page_id="FR", timezone="Europe/Madrid")
+    token(ws, "e1", page_id="EUONLY", timezone="Europe/Madrid")
     result = audit(ws)
     rows = {r["page_id"]: r for r in ws.db.query("SELECT * FROM audit_pages")}
     assert rows["READY"]["status"] == "ready" and rows["READY"]["reasons"] == "[]"
