@@ -198,8 +198,8 @@ def test_legacy_expiry(ws):
     token(ws, "future", timezone="America/New_York", token_expiry=ts("2026-06-01"))
     audit(ws)
     old, passed, future = get(ws, "old"), get(ws, "passed"), get(ws, "future")
-    assert old["verdict"] == "blocked" and "TOKEN_EXPIRED" in old["codes"]
-    assert "MM_CADENCE_12H" not in old["codes"]
+    # a passed expiry warns but does not decide: only Meta's refusal (mm_state) does
+    assert old["verdict"] == "migrate" and "LEGACY_EXPIRY_PASSED" in old["codes"]
     assert passed["verdict"] == "migrate" and "LEGACY_EXPIRY_PASSED" in passed["codes"]
     assert future["verdict"] == "migrate" and "LEGACY_EXPIRY_PASSED" not in future["codes"]
     # expiry boundary: the day before the expiry it has not passed, on the day it has
@@ -213,6 +213,7 @@ def test_token_rejected_by_mm_is_blocked(ws, state):
     token(ws, "t1", timezone="America/New_York", mm_state=state)
     r = verdict_on(ws, AFTER, "t1")
     assert r["verdict"] == "blocked" and "TOKEN_EXPIRED" in r["codes"]
+    assert "MM_CADENCE_12H" not in r["codes"]
 
 
 # --- region sources ------------------------------------------------------------------------

@@ -208,13 +208,14 @@ def _build_decisions(conn, ctx: Context) -> None:
 
 def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date) -> None:
     as_of_ts = _midnight(as_of)
-    ended_ts = _midnight(rules.rn_token_expiry_ended.value)
     clear = F.mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
                    "RN_DISCONTINUED")
     opted = "(t.status = 'stopped' OR t.mm_state = 'opted_out')"
-    expired = (f"(t.mm_state IN ('expired', 'invalid') OR (t.token_expiry < {ended_ts}"
-               f" AND t.token_expiry <= {as_of_ts}))")
-    legacy = f"(t.token_expiry >= {ended_ts} AND t.token_expiry <= {as_of_ts})"
+    # only Meta's own refusal makes a token dead; a passed legacy expiry is a warning (tokens
+    # stopped expiring on rn_token_expiry_ended, whether older ones revived is undocumented,
+    # and an attempt that fails with 2300037 costs nothing and teaches mm_state)
+    expired = "(t.mm_state IN ('expired', 'invalid'))"
+    legacy = f"(t.token_expiry <= {as_of_ts})"
     daily = int(as_of >= rules.rn_cadence_change.value)
     conn.execute(f"""
         INSERT INTO audit_tokens (token_id, run_id, page_id, verdict, certain, region,

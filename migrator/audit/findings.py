@@ -88,13 +88,13 @@ FINDINGS: tuple[Finding, ...] = (
             "Run `migrator ingest pages pages.csv` with business_country filled in.",
             ("mm_business_countries",)),
     Finding("LEGACY_EXPIRY_PASSED", 8, TOKEN, WARNING,
-            "The token's legacy expiry time has passed; Meta says tokens stopped expiring on "
-            "{expiry_ended}, but MM still has error 2300037 (token expired).",
-            "Send as usual; if MM answers 2300037 the token is gone and needs a new opt-in.",
-            ("rn_token_expiry_ended",)),
+            "The token's legacy expiry time has passed. Meta says tokens stopped expiring on "
+            "{expiry_ended}; one whose expiry passed before then may be dead (RN code 100, MM 2300037).",
+            "Plan it as usual: a 2300037 answer marks it expired (then only a new opt-in helps) "
+            "and an undelivered MM costs nothing.",
+            ("rn_token_expiry_ended",), (_REF,)),
     Finding("TOKEN_EXPIRED", 9, TOKEN, ERROR,
-            "The token expired before {expiry_ended}, under the legacy expiry rules, or MM "
-            "rejected it as expired/invalid (2300037/2300004).",
+            "An MM send was refused because the token is expired or cannot be loaded (2300037/2300004).",
             "Ask the person to opt in again (opt-in template or m.me link); the old token is dead.",
             ("rn_token_expiry_ended",), (_REF,)),
     Finding("DUPLICATE_PERSON_TOKEN", 10, TOKEN, INFO,
