@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,7 +78,8 @@ policies = st.builds(
                                    generic_image_title="New in" if media == "to_generic" else None),
     st.sampled_from(["drop", "refuse"]), st.sampled_from(["needs_edit", "to_generic"]))
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CONVERT_EXAMPLES=5000 pytest tests/test_convert_properties.py for a longer bug hunt.
+FAST = settings(max_examples=int(os.environ.get("CONVERT_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check(result, policy=None):
@@ -125,3 +127,15 @@ def test_validator_agrees_with_outcome(body):
     if r.outcome == "needs_edit" and r.message is not None:
         # the draft is reported as broken by the converter, the validator, or both
         assert r.problems
+
+
+@FAST
+@given(texts, maybe(quick_replies))
+def test_text_is_never_truncated_or_rewritten(text, qrs):
+    msg = {"text": text} if qrs is None else {"text": text, "quick_replies": qrs}
+    r = convert_message(msg)
+    if r.message is not None:
+        assert r.message["text"] == text
+    if len(text) > 640:
+        assert r.outcome == "needs_edit"
+        assert any(p.code == "TEXT_TOO_LONG" for p in r.problems)

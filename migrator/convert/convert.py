@@ -129,9 +129,11 @@ class _Conv:
                             "templates take only uploads or Facebook URLs)")
                 card = {"title": self.policy.generic_image_title, "image_url": url}
                 self.personalised(card, "title", f"{path} (generic_image_title)")
+                self.in_url(card, "image_url", path)
                 return {"attachment": {"type": "template", "payload": {
                     "template_type": "generic", "elements": [card]}}}
             el["url"] = json_copy(url)
+            self.in_url(el, "url", path)
         self.change("ATTACHMENT_TO_MEDIA_TEMPLATE", f"{path}: the {t} attachment became an MM media "
                     "template showing the same " + t)
         return {"attachment": {"type": "template", "payload": {"template_type": "media", "elements": [el]}}}
@@ -224,6 +226,7 @@ class _Conv:
         if not isinstance(el, dict):
             return el
         out = pick(el, _MEDIA_EL_KEYS, path, self)
+        self.in_url(out, "url", path)
         if "buttons" in out:
             out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
         return out
