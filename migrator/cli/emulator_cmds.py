@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import sys
 
 import click
@@ -75,8 +74,6 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
            -d message_id=... -d 'messenger_delivery_data={"subscription_token":"..."}' \\
            -d 'message={"text":"hi"}'
     """
-    import uvicorn
-
     from migrator.errors import InputError
 
     if not _loopback(host) and not public:
@@ -85,10 +82,10 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     asgi, loaded = build_emulator_app(lambda: app.workspace(create=False), seed=seed, warmup=warmup,
                                       faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
                                       fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from migrator.emulator.server import listen_socket, serve
+
     try:
-        sock.bind((host, port))
+        sock = listen_socket(host, port)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}",
                          hint="pick another --port (0 = any free port)") from None
@@ -100,7 +97,4 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     click.echo(f"emulator listening on http://{host}:{bound} ({len(loaded.subscribers)} subscribers, "
                f"warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
     sys.stdout.flush()
-    config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="on", http="h11",
-                            loop="asyncio")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    serve(asgi, sock)

@@ -55,14 +55,30 @@ def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response
     return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
 
 
-class _ResetResponse(Response):
-    """Send headers promising a body, then fail: uvicorn closes the socket mid-response."""
+class _Req:
+    """The parts of an HTTP request the Graph handler needs (no Starlette objects on the hot path)."""
 
-    async def __call__(self, scope, receive, send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
-        await send({"type": "http.response.body", "body": b'{"succ', "more_body": True})
-        raise EmulatedReset("emulated connection reset")
+    __slots__ = ("method", "path", "query", "headers", "body", "scheme", "host")
+
+    def __init__(self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes,
+                 scheme: str = "http", host: str = "localhost"):
+        self.method, self.path, self.query, self.headers = method, path, query, headers
+        self.body, self.scheme, self.host = body, scheme, host
+
+
+class _Out:
+    """An answer: status, JSON (or other) bytes, extra headers; `fault` = "reset" / "timeout"."""
+
+    __slots__ = ("status", "body", "headers", "content_type", "fault")
+
+    def __init__(self, status: int, body: bytes, headers: dict | None = None,
+                 content_type: str = "application/json", fault: str | None = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+        self.content_type, self.fault = content_type, fault
+
+
+def _ok(data: Any, headers: dict) -> _Out:
+    return _Out(200, orjson.dumps(data), headers)
 
 
 def _decode_value(v: str) -> Any:
@@ -105,10 +121,13 @@ class Emulator:
             Path(self.config.snapshot_path).write_bytes(orjson.dumps(self.state.snapshot()))
 
     # ------------------------------------------------------------------ request parsing
-    async def _params(self, request: Request) -> dict[str, Any]:
-        params: dict[str, Any] = {k: _decode_value(v) for k, v in request.query_params.items()}
+    def _params(self, request: _Req) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if request.query:
+            params.update((k, _decode_value(v)) for k, v in parse_qsl(request.query.decode("latin-1"),
+                                                                         keep_blank_values=True))
         if request.method in ("POST", "DELETE"):
-            raw = await request.body()
+            raw = request.body
             if raw:
                 ctype = request.headers.get("content-type", "")
                 if "json" in ctype or raw[:1] in (b"{", b"["):
@@ -128,7 +147,7 @@ class Emulator:
         return params
 
     @staticmethod
-    def _access_token(request: Request, params: dict) -> str | None:
+    def _access_token(request: _Req, params: dict) -> str | None:
         auth = request.headers.get("authorization", "")
         if auth:
             scheme, _, value = auth.partition(" ")
@@ -158,7 +177,7 @@ class Emulator:
                              for _ in range(22))
 
     # ------------------------------------------------------------------ responses
-    def _error(self, e: EmuError, headers: dict) -> Response:
+    def _error(self, e: EmuError, headers: dict) -> _Out:
         self.state.errors[e.code] += 1
         err: dict[str, Any] = {"message": e.message, "type": e.type, "code": e.code}
         if e.subcode is not None:
@@ -169,7 +188,7 @@ class Emulator:
             err["error_data"] = e.error_data
         err["is_transient"] = e.is_transient
         err["fbtrace_id"] = self._fbtrace()
-        return _json({"error": err}, e.status, headers)
+        return _Out(e.status, orjson.dumps({"error": err}), headers)
 
     def _usage_headers(self, kind: str, key: str | None) -> tuple[dict, EmuError | None]:
         """Count the call, build usage headers, and say whether a limit refuses it."""
@@ -215,11 +234,11 @@ class Emulator:
             refusal = EmuError(4, "(#4) Application request limit reached", is_transient=True)
         return headers, refusal
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: _Req) -> _Out:
+        """Answer one Graph call: faults, usage counting, auth, then the endpoint."""
         self.requests += 1
         f = self.config.faults
-        inprocess = request.headers.get(INPROCESS_HEADER) == "1"
-        parts = [p for p in request.url.path.split("/") if p]
+        parts = [p for p in request.path.split("/") if p]
         if parts and _VERSION.match(parts[0]):
             parts = parts[1:]
         kind, key = "other", None
@@ -237,14 +256,13 @@ class Emulator:
             if self.fault_rng.random() < 0.5:
                 return self._error(EmuError(2, "An unexpected error has occurred. Please retry your request "
                                                "later.", status=503, is_transient=True), headers)
-            return Response(b"<html><body>502 Bad Gateway</body></html>", status_code=502,
-                            media_type="text/html")
+            return _Out(502, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         timeout = bool(f.timeout_rate) and self.fault_rng.random() < f.timeout_rate
         reset = bool(f.reset_rate) and self.fault_rng.random() < f.reset_rate
         if timeout and not f.timeout_after_processing:
-            return await self._timeout(inprocess)
+            return _Out(504, b"", fault="timeout")
         try:
-            params = await self._params(request)
+            params = self._params(request)
             token = self._access_token(request, params)
             if not token:
                 raise EmuError(104, "An access token is required to request this resource.")
@@ -258,27 +276,18 @@ class Emulator:
         except EmuError as e:
             response = self._error(e, headers)
         if timeout:
-            return await self._timeout(inprocess)
-        if reset:
-            if inprocess:
-                raise EmulatedReset("emulated connection reset")
-            return _ResetResponse()
+            response.fault = "timeout"
+        elif reset:
+            response.fault = "reset"
         return response
 
-    async def _timeout(self, inprocess: bool) -> Response:
-        if inprocess:
-            raise EmulatedTimeout("emulated timeout")
-        await asyncio.sleep(self.config.faults.timeout_seconds)
-        return _json({"error": {"message": "timed out", "code": 2, "type": "OAuthException",
-                                "is_transient": True}}, 504)
-
     # ------------------------------------------------------------------ endpoints
-    def _dispatch(self, method: str, parts: list[str], params: dict, token: str, request: Request,
-                  headers: dict) -> Response:
+    def _dispatch(self, method: str, parts: list[str], params: dict, token: str, request: _Req,
+                  headers: dict) -> _Out:
         st = self.state
         if len(parts) == 2 and parts[1] == "notification_message_tokens":
             _only(method, "GET")
-            return _json(self._list_tokens(parts[0], params, token, request), headers=headers)
+            return _ok(self._list_tokens(parts[0], params, token, request), headers)
         if len(parts) == 2 and parts[0].startswith("act_"):
             acct = parts[0][4:]
             if not acct.isdigit():
@@ -286,13 +295,13 @@ class Emulator:
             edge = parts[1]
             if edge == "message_campaign":
                 _only(method, "POST")
-                return _json({"id": st.create_campaign(acct, params).id}, headers=headers)
+                return _ok({"id": st.create_campaign(acct, params).id}, headers)
             if edge == "messages":
                 _only(method, "POST")
                 accepted = st.send(acct, params)
                 if self.webhooks:
                     self.webhooks.accepted(accepted)
-                return _json({"success": True, "marketing_message_tracking_id": accepted.tracking_id},
+                return _ok({"success": True, "marketing_message_tracking_id": accepted.tracking_id},
                              headers=headers)
             if edge == "message_delivery_estimate":
                 _only(method, "GET")
@@ -301,26 +310,26 @@ class Emulator:
                 row = st.estimate(str(page_id) if page_id is not None else None,
                                   _int(params.get("daily_budget")), _int(params.get("lifetime_budget")),
                                   _int(params.get("lifetime_in_days")))
-                return _json({"data": [_fields(row, params.get("fields"))]}, headers=headers)
+                return _ok({"data": [_fields(row, params.get("fields"))]}, headers)
             if edge == "ads":
                 _only(method, "GET")
                 rows = [c.ads_row() for c in st.campaigns.values() if c.ad_account_id == acct]
-                return _json(self._paged(rows, params, token, request), headers=headers)
+                return _ok(self._paged(rows, params, token, request), headers)
             raise EmuError(2500, f"Unknown path components: /{edge}", type="OAuthException")
         if len(parts) == 1 and parts[0] in st.campaigns:
             if method == "DELETE":
                 st.delete_campaign(parts[0])
-                return _json({"success": True}, headers=headers)
+                return _ok({"success": True}, headers)
             _only(method, "GET")
             c = st.campaign(parts[0])
             row = c.ads_row()
-            return _json({"id": row["id"], "campaign": {"name": c.name, "id": c.campaign_id},
-                          "creative": row["creative"], "adset": row["adset"]}, headers=headers)
+            return _ok({"id": row["id"], "campaign": {"name": c.name, "id": c.campaign_id},
+                          "creative": row["creative"], "adset": row["adset"]}, headers)
         if len(parts) == 1:
             st.campaign(parts[0])  # raises the Graph "does not exist" error
         raise EmuError(2500, "Unknown path components: /" + "/".join(parts), type="OAuthException")
 
-    def _paged(self, rows: list, params: dict, token: str, request: Request, *, max_limit: int = 1000,
+    def _paged(self, rows: list, params: dict, token: str, request: _Req, *, max_limit: int = 1000,
                default_limit: int = 100) -> dict:
         limit = max(1, min(_int(params.get("limit")) or default_limit, max_limit))
         offset = _cursor_offset(params.get("after"))
@@ -332,14 +341,14 @@ class Emulator:
                 out["paging"]["next"] = self._next_url(request, params, token, limit, offset + len(chunk))
         return out
 
-    def _next_url(self, request: Request, params: dict, token: str, limit: int, offset: int) -> str:
+    def _next_url(self, request: _Req, params: dict, token: str, limit: int, offset: int) -> str:
         # Like Meta's, the next URL carries the access token: clients must follow cursors instead.
         q = {k: (v if isinstance(v, str) else orjson.dumps(v).decode()) for k, v in params.items()
              if k not in ("after", "limit", "access_token")}
         q.update({"access_token": token, "limit": str(limit), "after": _cursor(offset)})
-        return f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(q)}"
+        return f"{request.scheme}://{request.host}{request.path}?{urlencode(q)}"
 
-    def _list_tokens(self, page_id: str, params: dict, token: str, request: Request) -> dict:
+    def _list_tokens(self, page_id: str, params: dict, token: str, request: _Req) -> dict:
         limit = max(1, min(_int(params.get("limit")) or 100, 1000))
         offset = _cursor_offset(params.get("after"))
         subs, more = self.state.list_tokens(page_id, offset, limit)
@@ -489,16 +498,13 @@ def default_validator() -> Callable[[dict], list[tuple[int, str]]] | None:
 
 
 def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscriber] | None = None,
-               validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default") -> Starlette:
+               validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default") -> "_GraphASGI":
     """Build the emulator app; `app.state.emulator` is the `Emulator` (state, clock, close())."""
     config = config or EmulatorConfig()
     emulator = Emulator(config, default_validator() if validator == "default" else validator)
     if subscribers:
         emulator.state.add_subscribers(subscribers)
     logging.getLogger("uvicorn.error").addFilter(_DropEmulatedResets())
-
-    async def graph(request: Request) -> Response:
-        return await emulator.handle(request)
 
     from contextlib import asynccontextmanager
 
@@ -507,11 +513,58 @@ def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscr
         yield
         emulator.close()
 
-    methods = ["GET", "POST", "DELETE"]
-    app = Starlette(routes=_emulator_routes() + [Route("/{path:path}", graph, methods=methods)],
-                    lifespan=lifespan)
-    app.state.emulator = emulator
+    routes = Starlette(routes=_emulator_routes(), lifespan=lifespan)
+    routes.state.emulator = emulator
+    app = _GraphASGI(emulator, routes)
     return app
+
+
+class _GraphASGI:
+    """The ASGI entry: Graph calls go straight to `Emulator.handle` (the hot path, no framework
+    overhead); `/_emulator/...` and lifespan go to the Starlette app."""
+
+    def __init__(self, emulator: Emulator, routes: Starlette):
+        self.emulator = emulator
+        self.routes = routes
+        self.state = routes.state  # `app.state.emulator`, as with a Starlette app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+            await self.routes(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope["method"] not in ("GET", "POST", "DELETE"):
+            out = _Out(405, b'{"error":{"message":"method not allowed","code":100,"type":"OAuthException"}}')
+        else:
+            req = _Req(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
+                       scope.get("scheme", "http"), headers.get("host", "localhost"))
+            out = await self.emulator.handle(req)
+        inprocess = headers.get(INPROCESS_HEADER) == "1"
+        if out.fault == "timeout":
+            if inprocess:
+                raise EmulatedTimeout("emulated timeout")
+            await asyncio.sleep(self.emulator.config.faults.timeout_seconds)
+        raw_headers = [(b"content-type", out.content_type.encode()),
+                       (b"content-length", str(len(out.body)).encode())]
+        raw_headers += [(k.encode(), v.encode()) for k, v in out.headers.items()]
+        if out.fault == "reset":
+            if inprocess:
+                raise EmulatedReset("emulated connection reset")
+            # headers promising a longer body, half a body, then failure: uvicorn drops the socket
+            raw_headers[1] = (b"content-length", str(len(out.body) + 4096).encode())
+            await send({"type": "http.response.start", "status": out.status, "headers": raw_headers})
+            await send({"type": "http.response.body", "body": out.body[:8], "more_body": True})
+            raise EmulatedReset("emulated connection reset")
+        await send({"type": "http.response.start", "status": out.status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": out.body})
 
 
 __all__ = ["EmulatedReset", "EmulatedTimeout", "Emulator", "INPROCESS_HEADER", "VirtualClock",
