@@ -24,7 +24,8 @@ def _long_text(n: int, lead: str) -> str:
     while len(out) < n:
         out += " " + _WORDS[i % len(_WORDS)]
         i += 1
-    return out[:n - 1].rstrip() + "."
+    text = out[:n - 1].rstrip()
+    return text + "." * (n - len(text))  # exactly n characters
 
 
 def _btn_url(title: str, url: str, **extra) -> dict:
