@@ -118,7 +118,7 @@ class Emulator:
 
     def save_snapshot(self) -> None:
         if self.config.snapshot_path:
-            Path(self.config.snapshot_path).write_bytes(orjson.dumps(self.state.snapshot()))
+            Path(self.config.snapshot_path).write_bytes(orjson.dumps(self.state.snapshot(), option=orjson.OPT_NON_STR_KEYS))
 
     # ------------------------------------------------------------------ request parsing
     def _params(self, request: _Req) -> dict[str, Any]:
