@@ -45,7 +45,22 @@ elements = st.builds(
     maybe(st.builds(lambda t, u, title: _drop_none({"type": t, "url": u, "title": title}),
                     st.sampled_from(["web_url", "postback"]), maybe(urls), maybe(texts))),
     maybe(st.lists(buttons, max_size=4)), maybe(urls))
+# MM-native features (the converter passes them through; idempotence must hold for them too)
+mm_cards = st.builds(
+    lambda title, mt, vid, imgs, bs: _drop_none({"title": title, "media_type": mt, "video_id": vid,
+                                                 "image_urls": imgs, "buttons": bs}),
+    st.sampled_from(["Hat", "Hi {{first_name}}", "Sale {first_name}", ""]) | texts,
+    maybe(st.sampled_from(["image", "video"])), maybe(st.sampled_from(["123", ""])),
+    maybe(st.lists(st.builds(lambda u, h: _drop_none({"url": u, "is_hero_image": h}),
+                             st.sampled_from(["https://e.com/1.jpg", "https://e.com/2.png"]) | urls,
+                             maybe(st.sampled_from(["true", True, "false"]))), min_size=1, max_size=7)),
+    maybe(st.lists(st.sampled_from([{"type": "web_url", "url": "https://e.com", "title": "Open"},
+                                    {"type": "app", "title": "App", "ios_url": "x://y"},
+                                    {"type": "postback", "title": "More", "payload": "M"}]) | buttons,
+                   max_size=3)))
 templates = st.one_of(
+    st.builds(lambda greeting, els: _drop_none({"template_type": "generic", "text": greeting, "elements": els}),
+              maybe(texts), st.lists(mm_cards, min_size=1, max_size=3)),
     st.builds(lambda els, ratio: _drop_none({"template_type": "generic", "elements": els,
                                              "image_aspect_ratio": ratio}),
               st.lists(elements, max_size=12), maybe(st.sampled_from(["horizontal", "square", "wide"]))),

@@ -130,3 +130,12 @@ def test_codes_are_registered_and_brief_codes_are_covered():
 def test_line_break_limit_is_a_parameter():
     assert validate_mm_message({"text": "a\n" * 5}, max_line_breaks=4)[0].code == "TOO_MANY_LINE_BREAKS"
     assert validate_mm_message({"text": "a\n" * 5}, max_line_breaks=5) == []
+
+
+@pytest.mark.parametrize("message", VALID)
+def test_valid_mm_messages_convert_unchanged(message):
+    """MM-native content (video cards, image grids, app buttons, coupons ...) passes through as is."""
+    from migrator.convert import convert_message
+
+    r = convert_message(message)
+    assert (r.outcome, r.message, r.changes, r.problems) == ("exact", message, [], [])
