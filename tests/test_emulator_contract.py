@@ -192,6 +192,13 @@ def test_payload_validation():
     with client_for(app) as g:
         cid = g.create_campaign(ACT, name="c", page_id=PAGE)["id"]
         assert code_of(lambda: send(g, cid, "tok-us-1", message={})) == (2300010, FixPayload)
+        # the converter's validator decides, with the same MM codes
+        four = {"attachment": {"type": "template", "payload": {"template_type": "button", "text": "t",
+                "buttons": [{"type": "web_url", "url": "https://shop.example/x", "title": "Go"}] * 4}}}
+        assert code_of(lambda: send(g, cid, "tok-us-1", message=four)) == (2300026, FixPayload)
+        assert code_of(lambda: send(g, cid, "tok-us-1", message={"text": "x" * 641})) == (100, FixPayload)
+        assert code_of(lambda: send(g, cid, "tok-us-1", message={"text": "x", "bogus": 1})) == (2300010, FixPayload)
+        assert emu.state.sends == []
         assert code_of(lambda: g.send_message(ACT, message_id=cid, subscription_token="tok-us-1",
                                               message=TEXT, min_conversation_gap_seconds=-5))[0] == 100
 

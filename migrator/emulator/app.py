@@ -484,15 +484,20 @@ def _emulator_routes() -> list[Route]:
             Route("/_emulator/subscribers", add_subscribers, methods=["POST"])]
 
 
-def default_validator() -> Callable[[dict], list[tuple[int, str]]] | None:
-    """The converter's MM payload validator, so the emulator refuses what `convert` flags."""
-    try:
-        from migrator.convert import validate_mm_message
-    except ImportError:  # the converter is an optional sibling concern
-        return None
+def default_validator() -> Callable[[dict], list[tuple[int, str]]]:
+    """The converter's MM payload validator, so the emulator refuses exactly what `convert` flags.
+
+    Problems without an MM code (none documented for them) are answered as Graph's (#100).
+    """
+    from migrator.convert import validate_mm_message
 
     def validate(message: dict) -> list[tuple[int, str]]:
-        return [(p.mm_error_code or 2300010, p.detail) for p in validate_mm_message(message)]
+        out = []
+        for p in validate_mm_message(message):
+            code = p.mm_error_code or 100
+            prefix = MESSAGES.get(code, "(#100) Invalid parameter")
+            out.append((code, f"{prefix.rstrip('.')}: {p.detail}"))
+        return out
 
     return validate
 
