@@ -121,7 +121,7 @@ def test_convert_workspace_contents(ws):
         "code": "BUTTON_DROPPED", "detail": json.loads(rows["h1"]["changes"])[0]["detail"]}
     assert rows["h2"]["mm_message"] is None
     assert json.loads(rows["h2"]["problems"])[0]["mm_error_code"] == 2300010
-    assert json.loads(rows["h3"]["mm_message"]) == {"text": "x" * 700}  # draft, never truncated
+    assert rows["h3"]["mm_message"] is None  # a draft is never stored where a sender could pick it up
     assert json.loads(rows["h4"]["problems"])[0]["code"] == "MESSAGE_NOT_JSON"
     assert not ws.conn.in_transaction
 
@@ -173,4 +173,4 @@ def test_policy_defaults_are_safe():
     assert p.unsupported_buttons == "drop" and p.non_facebook_media_url == "needs_edit"
     # never truncates: a too-long text stays whole in the draft
     r = convert_message({"text": "y" * 2000})
-    assert r.outcome == "needs_edit" and r.message == {"text": "y" * 2000}
+    assert r.outcome == "needs_edit" and r.message is None and r.draft == {"text": "y" * 2000}

@@ -27,7 +27,8 @@ def _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_li
 @main.command("convert")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True,
-              help='Print {"results": [{"index", "line", "outcome", "message", "changes", "problems"}], "counts": {...}}.')
+              help='Print {"results": [{"index", "line", "outcome", "message", "draft", "changes", "problems"}], '
+                   '"counts": {...}}; message is null unless exact or lossy, draft is set for needs_edit.')
 @click.option("--unsupported-buttons", type=click.Choice(["drop", "refuse"]), default="drop",
               show_default=True,
               help="Buttons/quick replies MM does not take: drop them (lossy) or refuse the message (needs_edit).")

@@ -270,7 +270,9 @@ def _convert(obj: Any, policy: ConvertPolicy) -> ConversionResult:
                 seen.add((p.code, p.detail))
                 problems.append(p)
     outcome = outcome_of(conv.changes, problems)
-    return ConversionResult(outcome=outcome, message=None if outcome == "unsupported" else out,
+    sendable = outcome in ("exact", "lossy")
+    return ConversionResult(outcome=outcome, message=out if sendable else None,
+                            draft=out if outcome == "needs_edit" else None,
                             changes=conv.changes, problems=problems)
 
 

@@ -26,6 +26,7 @@ class FileResult(BaseModel):
     line: int | None = None
     outcome: str
     message: dict | None
+    draft: dict | None = None
     changes: list[Change] = Field(default_factory=list)
     problems: list[Problem] = Field(default_factory=list)
 

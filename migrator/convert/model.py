@@ -41,13 +41,14 @@ class Problem(BaseModel):
 class ConversionResult(BaseModel):
     """The MM form of one RN message and how faithful it is.
 
-    `message` is the MM message for `exact` and `lossy`; for `needs_edit` it is a draft
-    (the content unchanged and untruncated) that a person must fix before it can be sent;
-    for `unsupported` it is None.
+    `message` is the MM message, set only for `exact` and `lossy`: anything non-null there
+    can be sent. For `needs_edit`, `draft` holds the converted content (unchanged, never
+    truncated) that a person must fix first; it fails validation and must never be sent.
     """
 
     outcome: Outcome
     message: dict | None
+    draft: dict | None = None
     changes: list[Change] = Field(default_factory=list)
     problems: list[Problem] = Field(default_factory=list)
 
