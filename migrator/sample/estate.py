@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from migrator.errors import InputError
 from migrator.sample import content as C
 from migrator.sample import geo
@@ -34,7 +36,7 @@ from migrator.sample.model import (
     CONTENT_LIBRARY, CONTENT_SENDS, LISTING_JSONL, MANIFEST, PAGES_CSV, SUBSCRIBERS, TOKENS_CSV,
     TRUTH, WEBHOOKS_JSONL, MalformedLine, SampleFile, SampleManifest,
 )
-from migrator.sample.webhooks import DeliveryWriter, dumps, optin_event
+from migrator.sample.webhooks import DeliveryWriter, dumpl, optin_event
 
 DAY = 86_400
 START = 1_654_041_600          # 2022-06-01: first opt-ins in the estate
@@ -309,14 +311,14 @@ class _Estate:
             self._send(page, token)
         src = [n for c, n in (("C", TOKENS_CSV), ("L", LISTING_JSONL), ("W", WEBHOOKS_JSONL))
                if c in sources]
-        self.f_truth.write(dumps({
+        self.f_truth.write(dumpl({
             "token": token, "page_id": page.page_id, "psid": psid, "topic_title": title,
             "timezone": zone, "explicit_country": explicit, "true_country": true_country,
-            "status": status, "region_class": rclass, "sources": src}) + "\n")
-        self.f_sub.write(dumps({
+            "status": status, "region_class": rclass, "sources": src}))
+        self.f_sub.write(dumpl({
             "token": token, "page_id": page.page_id, "region": true_country,
             "opted_out": status == "stopped", "psid": psid, "timezone": zone,
-            "topic_title": title}) + "\n")
+            "topic_title": title}))
         self.counts["status"][status] += 1
         self.counts["region_class"][rclass] += 1
         self.counts["sources"][sources] += 1
@@ -496,7 +498,7 @@ class _Estate:
         if rng.random() < 0.5:
             body["messaging_type"] = "UPDATE"
         body["message"] = message
-        line = dumps(body) + "\n"
+        line = dumpl(body)
         self.f_sends.write(line)
         self.send_events += 1
         self.sends += 1
@@ -512,18 +514,18 @@ class _Estate:
         rng = self.rng
         entries = 0
         messages: set[str] = set()
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("[")
+        with open(path, "wb") as f:
+            f.write(b"[")
             for p in self.pages:
                 cat = self.catalogs[p.page_id]
                 for j, (key, title) in enumerate(p.topics):
                     shape, message = cat[_ri(rng, len(cat))]
-                    f.write(("\n" if entries == 0 else ",\n") + dumps({
+                    f.write((b"\n" if entries == 0 else b",\n") + orjson.dumps({
                         "page_id": p.page_id, "key": f"{(key or 'default').lower()}-{j + 1}",
                         "topic_title": title, "message": message}))
                     entries += 1
                     messages.add(C.canonical(message))
-            f.write("\n]\n")
+            f.write(b"\n]\n")
         return entries, messages
 
 
@@ -558,8 +560,9 @@ def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
     est.write_pages(out / PAGES_CSV)
     # response pages of 100 or 25 items for half the pages, bare items for the others
     page_limits = {p.page_id: ((100, None, 25, None)[k % 4]) for k, p in enumerate(est.pages)}
-    opened = [open(out / name, "w", newline="", encoding="utf-8") for name in (
-        TOKENS_CSV, SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOOKS_JSONL, LISTING_JSONL)]
+    opened = [open(out / TOKENS_CSV, "w", newline="", encoding="utf-8")] + [
+        open(out / name, "wb", buffering=1 << 16)
+        for name in (SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOOKS_JSONL, LISTING_JSONL)]
     try:
         f_csv, f_sub, f_truth, f_sends, f_wh, f_list = opened
         writer = DeliveryWriter(f_wh, est.rng)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import IO
 
-from migrator.sample.webhooks import dumps
+from migrator.sample.webhooks import dumpl, truncated
 
 GRAPH = "https://graph.facebook.com/v23.0"
 MALFORMED_AT_LINE = 3
@@ -21,14 +21,14 @@ def _cursor(page_id: str, offset: int) -> str:
 
 
 class ListingWriter:
-    def __init__(self, f: IO[str], page_limits: dict[str, int | None]):
+    def __init__(self, f: IO[bytes], page_limits: dict[str, int | None]):
         """`page_limits`: page_id -> response page size, or None to dump bare items."""
         self.f = f
         self.limits = page_limits
         self._buf: dict[str, list[dict]] = {p: [] for p, lim in page_limits.items() if lim}
         self._offset: dict[str, int] = {p: 0 for p in page_limits}
         self.line = 0
-        self.last_line = ""
+        self.last_line = b""
         self.items = 0
         self.page_lines = 0
         self.item_lines = 0
@@ -39,7 +39,7 @@ class ListingWriter:
         limit = self.limits[page_id]
         if not limit:
             self.item_lines += 1
-            self._write(dumps({**item, "page_id": page_id}))
+            self._write(dumpl({**item, "page_id": page_id}))
             return
         buf = self._buf[page_id]
         buf.append(item)
@@ -57,20 +57,20 @@ class ListingWriter:
         if not last:
             paging["next"] = (f"{GRAPH}/{page_id}/notification_message_tokens?limit={limit}"
                               f"&after={_cursor(page_id, end)}")
-        self._write(dumps({"data": buf, "paging": paging, "page_id": page_id}))
+        self._write(dumpl({"data": buf, "paging": paging, "page_id": page_id}))
         self.page_lines += 1
         self._offset[page_id] = end
         self._buf[page_id] = []
 
-    def _write(self, line: str) -> None:
-        self.f.write(line + "\n")
+    def _write(self, line: bytes) -> None:
+        self.f.write(line)
         self.line += 1
         self.last_line = line
         if self.malformed_line is None and self.line + 1 == MALFORMED_AT_LINE:
             self._write_malformed()
 
     def _write_malformed(self) -> None:
-        self.f.write(self.last_line[: max(10, len(self.last_line) // 2)] + "\n")
+        self.f.write(truncated(self.last_line) + b"\n")
         self.line += 1
         self.malformed_line = self.line
 

@@ -29,23 +29,37 @@ def dumps(obj) -> str:
     return orjson.dumps(obj).decode()
 
 
+def dumpl(obj) -> bytes:
+    """One JSON line as bytes, for files opened in binary mode."""
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def truncated(line: bytes) -> bytes:
+    """The first half of a JSON line (never valid JSON: its brackets stay open), still UTF-8."""
+    return line[: max(10, len(line) // 2)].decode("utf-8", "ignore").encode("utf-8")
+
+
 def optin_event(page_id: str, psid: str, ts_ms: int, optin: dict) -> dict:
     return {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": ts_ms, "optin": optin}
 
 
 class DeliveryWriter:
-    """Queue messaging events by delivery time; write them as batched deliveries."""
+    """Queue messaging events by delivery time; write them as batched deliveries.
 
-    def __init__(self, f: IO[str], rng: random.Random):
+    Events are serialised when queued (bytes hold less memory than dicts and a delivery is
+    then joined, not re-encoded); `f` is a binary file.
+    """
+
+    def __init__(self, f: IO[bytes], rng: random.Random):
         self.f = f
         self.rng = rng
         self._heap: list[tuple[int, int, str, object]] = []
         self._seq = 0
-        self._batch: list[tuple[str, dict, bool, int]] = []
+        self._batch: list[tuple[str, bytes, bool, int]] = []
         self._batch_target = 1
-        self._array: list[tuple[str, int, int]] = []
+        self._array: list[tuple[bytes, int, int]] = []
         self.line = 0
-        self.last_line = ""
+        self.last_line = b""
         self.malformed_line: int | None = None
         self.array_line: int | None = None
         self.deliveries = 0
@@ -57,7 +71,8 @@ class DeliveryWriter:
     # --- queueing -----------------------------------------------------------------------
     def push(self, delivery_ms: int, page_id: str, event: dict, *, rn: bool) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (delivery_ms, self._seq, "event", (page_id, event, rn)))
+        heapq.heappush(self._heap, (delivery_ms, self._seq, "event",
+                                    (page_id, orjson.dumps(event), rn)))
         if rn:
             self.rn_events += 1
 
@@ -85,23 +100,24 @@ class DeliveryWriter:
     def _flush_batch(self) -> None:
         if not self._batch:
             return
-        entries: dict[str, dict] = {}
+        entries: dict[str, list[bytes]] = {}
         rn = ignored = 0
         last_due = self._batch[-1][3]
         for page_id, event, is_rn, _ in self._batch:
-            entry = entries.get(page_id)
-            if entry is None:
-                entry = entries[page_id] = {"id": page_id, "time": last_due, "messaging": []}
-            entry["messaging"].append(event)
+            entries.setdefault(page_id, []).append(event)
             if is_rn:
                 rn += 1
             else:
                 ignored += 1
         self._batch = []
-        line = dumps({"object": "page", "entry": list(entries.values())})
+        # the bytes orjson gives for {"object": "page", "entry": [{"id", "time", "messaging"}]}
+        time_part = b'","time":%d,"messaging":[' % last_due
+        line = b'{"object":"page","entry":[' + b",".join(
+            b'{"id":"' + page_id.encode() + time_part + b",".join(evs) + b"]}"
+            for page_id, evs in entries.items()) + b"]}"
         self._emit(line, rn, ignored, last_due, again=False)
 
-    def _emit(self, line: str, rn: int, ignored: int, due: int, *, again: bool) -> None:
+    def _emit(self, line: bytes, rn: int, ignored: int, due: int, *, again: bool) -> None:
         self.deliveries += 1
         self.ignored_events += ignored
         if again:
@@ -119,20 +135,19 @@ class DeliveryWriter:
         self._write(line)
 
     def _write_array(self) -> None:
-        self._write("[" + ",".join(x[0] for x in self._array) + "]")
+        self._write(b"[" + b",".join(x[0] for x in self._array) + b"]")
         self.array_line = self.line
         self._array = []
 
-    def _write(self, line: str) -> None:
-        self.f.write(line + "\n")
+    def _write(self, line: bytes) -> None:
+        self.f.write(line + b"\n")
         self.line += 1
         self.last_line = line
         if self.malformed_line is None and self.line + 1 == MALFORMED_AT_LINE:
             self._write_malformed()
 
     def _write_malformed(self) -> None:
-        cut = self.last_line[: max(10, len(self.last_line) // 2)]
-        self.f.write(cut + "\n")
+        self.f.write(truncated(self.last_line) + b"\n")
         self.line += 1
         self.malformed_line = self.line
 
