@@ -120,6 +120,9 @@ class _Conv:
         el: dict[str, Any] = {"media_type": t}
         if p.get("attachment_id") not in (None, ""):
             el["attachment_id"] = json_copy(p["attachment_id"])
+            if p.get("url") not in (None, ""):
+                self.change("FIELD_DROPPED", f"{path}.payload.url was dropped: the attachment_id "
+                            "names the media (the Send API takes one or the other)")
         elif p.get("url") not in (None, ""):
             url = p["url"]
             if (t == "image" and self.policy.non_facebook_media_url == "to_generic"
