@@ -35,6 +35,7 @@ REGION_KEY_SQL = """CASE
   ELSE 'u' END"""
 
 BUSINESS_KEY_SQL = "coalesce(nullif(p.business_country, ''), '?')"
+CACHE_KIB = 65536
 
 
 @dataclass
@@ -144,6 +145,17 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
         "mm_cadence_hours": rules.mm_cadence_hours.value,
     }
     catalogue = render_catalogue(rules, as_of)
+    # a bigger page cache for the run (64 MB, bounded): the token insert and the grouping
+    # touch every page of tokens and audit_tokens; restored afterwards
+    old_cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+    try:
+        return _run(conn, rules, as_of, ctx, options, catalogue, started, clock)
+    finally:
+        conn.execute(f"PRAGMA cache_size = {old_cache}")
+
+
+def _run(conn, rules, as_of, ctx, options, catalogue, started, clock) -> AuditResult:
     conn.execute("BEGIN IMMEDIATE")
     try:
         run_id = conn.execute(
@@ -157,10 +169,7 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
         _build_decisions(conn, ctx)
         _insert_tokens(conn, run_id, rules, as_of)
         _mark_duplicates(conn)
-        # one sort of the token rows feeds both the page rollup and the summary
-        conn.execute("CREATE TEMP TABLE _agg AS SELECT page_id, verdict, flags, is_primary,"
-                     " region_source, COUNT(*) AS n FROM audit_tokens"
-                     " GROUP BY page_id, verdict, flags, is_primary, region_source")
+        _aggregate(conn)
         _insert_contents(conn, run_id)
         page_status = _insert_pages(conn, run_id, ctx.mm_business)
         result = _summarise(conn, run_id, rules, as_of, options, page_status, catalogue)
@@ -264,6 +273,23 @@ def _mark_duplicates(conn) -> None:
                  f" WHERE token_id IN (SELECT token_id FROM _dupx)")
 
 
+def _aggregate(conn) -> None:
+    """Count tokens per (page, verdict, flags, is_primary, region_source) into `_agg`.
+
+    One pass feeds both the page rollup and the summary. An UPSERT into a small keyed
+    table instead of GROUP BY: GROUP BY sorts every token row (spilling to temp files
+    beyond the cache, which made 3M cost far more than 3x 1M); the UPSERT does one lookup
+    in a table of a few thousand rows per token, so time stays linear.
+    """
+    conn.execute("CREATE TEMP TABLE _agg (page_id TEXT NOT NULL, verdict TEXT NOT NULL,"
+                 " flags INTEGER NOT NULL, is_primary INTEGER NOT NULL,"
+                 " region_source TEXT NOT NULL, n INTEGER NOT NULL,"
+                 " PRIMARY KEY (page_id, verdict, flags, is_primary, region_source)) WITHOUT ROWID")
+    conn.execute("INSERT INTO _agg SELECT coalesce(page_id, ''), verdict, flags, is_primary,"
+                 " region_source, 1 FROM audit_tokens WHERE true"
+                 " ON CONFLICT DO UPDATE SET n = n + 1")
+
+
 def _insert_contents(conn, run_id: int) -> None:
     m = {c: F.mask(c) for c in ("CONTENT_LOSSY", "CONTENT_NEEDS_EDIT", "CONTENT_UNSUPPORTED",
                                 "CONTENT_NOT_CONVERTED")}
@@ -330,7 +356,7 @@ def _insert_pages(conn, run_id: int, mm_business: frozenset[str]) -> dict[str, i
                    SUM(n * (verdict = 'opted_out')) AS opted_out,
                    SUM(n * (verdict = 'review')) AS review,
                    SUM(n * (verdict = 'stay_on_rn' AND (flags & ?) != 0)) AS at_risk
-            FROM _agg GROUP BY page_id),
+            FROM _agg WHERE page_id <> '' GROUP BY page_id),
         cw AS (
             SELECT page_id, COUNT(*) AS n FROM contents
             WHERE outcome IN ('needs_edit', 'unsupported') GROUP BY page_id),
