@@ -15,6 +15,19 @@ from _emu import PAGE, client_for, make
 from migrator.pull import pull_tokens
 
 
+def _start(tmp_path, *extra):
+    subs = tmp_path / "subscribers.jsonl"
+    if not subs.exists():
+        subs.write_text("".join(json.dumps({"token": f"tok{i:03d}", "page_id": PAGE, "region": "US"}) + "\n"
+                                for i in range(25)))
+    proc = subprocess.Popen([sys.executable, "-m", "migrator", "emulator", "serve", "--port", "0", "--warmup", "0",
+                             "--subscribers", str(subs), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "MIGRATOR_DB": str(tmp_path / "u.db")})
+    line = proc.stdout.readline()
+    assert "listening on" in line, proc.stderr.read()
+    return proc, "http://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
+
+
 @pytest.fixture
 def server(tmp_path):
     subs = tmp_path / "subscribers.jsonl"
@@ -98,3 +111,72 @@ def test_pull_tokens_library_in_process(ws):
 def test_serve_refuses_a_public_host_without_the_flag(cli):
     res = cli("emulator", "serve", "--host", "0.0.0.0", "--subscribers", __file__)
     assert res.exit_code == 1
+
+
+@pytest.mark.parametrize("impl", ["fast", "h11"])
+def test_both_http_implementations_answer_the_client(tmp_path, impl):
+    proc, url = _start(tmp_path, "--http", impl)
+    try:
+        from migrator.graph import GraphClient
+
+        with GraphClient("t", base_url=url, body_encoding="form") as g:
+            cid = g.create_campaign("1", name="c", page_id=PAGE)["id"]
+            assert g.send_message("1", message_id=cid, subscription_token="tok001", message={"text": "hi"}).tracking_id
+            assert len(list(g.iter_tokens(PAGE, limit=7))) == 25
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_fast_protocol_keep_alive_expect_continue_close_and_chunked(tmp_path):
+    import socket
+
+    proc, url = _start(tmp_path)
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            get = f"GET /v24.0/{PAGE}/notification_message_tokens?limit=1&access_token=x HTTP/1.1\r\nHost: h\r\n\r\n"
+            s.sendall((get + get).encode())  # two requests back to back on one connection
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 2:
+                data += s.recv(65536)
+            body = b'{"name":"c","page_id":"111"}'
+            s.sendall(b"POST /v24.0/act_1/message_campaign HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer x\r\n"
+                      b"Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+            s.sendall(body)
+            rest = b""
+            while chunk := s.recv(65536):
+                rest += chunk
+            assert rest.startswith(b"HTTP/1.1 200") and b'"id"' in rest and b"connection: close" in rest
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /v24.0/act_1/messages HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 411")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_resets_and_timeouts_over_a_real_socket(tmp_path):
+    from migrator.graph import NO_RETRY, GraphClient, NetworkError
+
+    prof = tmp_path / "faults.toml"
+    prof.write_text("[errors]\nreset_rate = 1.0\n")
+    proc, url = _start(tmp_path, "--faults", str(prof))
+    try:
+        with GraphClient("t", base_url=url, retry=NO_RETRY) as g, pytest.raises(NetworkError) as ei:
+            g.create_campaign("1", name="c", page_id=PAGE)
+        assert ei.value.kind == "reset" and ei.value.ambiguous
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    prof.write_text("[errors]\ntimeout_rate = 1.0\ntimeout_seconds = 0.5\n")
+    proc, url = _start(tmp_path, "--faults", str(prof))
+    try:
+        with GraphClient("t", base_url=url, retry=NO_RETRY, timeout=0.2) as g, pytest.raises(NetworkError) as ei:
+            g.create_campaign("1", name="c", page_id=PAGE)
+        assert ei.value.kind == "timeout"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

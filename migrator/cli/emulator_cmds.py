@@ -62,9 +62,11 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
 @click.option("--snapshot", type=click.Path(dir_okay=False), default=None,
               help="Load state from / save state to this JSON file (at exit and POST /_emulator/flush).")
 @click.option("--public", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--http", "http_impl", type=click.Choice(["fast", "h11"]), default="fast", show_default=True,
+              help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, public):
+              snapshot, public, http_impl):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -97,4 +99,4 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     click.echo(f"emulator listening on http://{host}:{bound} ({len(loaded.subscribers)} subscribers, "
                f"warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
     sys.stdout.flush()
-    serve(asgi, sock)
+    serve(asgi, sock, http=http_impl)
