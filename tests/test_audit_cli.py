@@ -50,7 +50,7 @@ def test_audit_text_summary(cli, db_path):
     assert "Audit as of 2026-01-15" in text and "5 tokens" in text
     for word in ("migrate", "stay on RN", "blocked", "opted out", "review"):
         assert word in text
-    assert "26 day(s)" in text and "inferred from time zones" in text
+    assert "on 2026-02-10: 26 day(s) left" in text and "inferred from time zones" in text
     assert "Pages:" in text and "Content:" in text and "Findings:" in text
 
 

@@ -392,3 +392,19 @@ def test_default_as_of_is_today_from_the_injected_clock(ws):
     fixed = datetime(2026, 2, 9, 23, 59, tzinfo=timezone.utc).timestamp()
     result = run_audit(ws.db, clock=lambda: fixed)
     assert result.as_of == date(2026, 2, 9) == today_utc(lambda: fixed)
+
+
+def test_audit_freshness_tells_the_planner_when_to_re_audit(ws):
+    from migrator.audit import audit_freshness
+
+    assert audit_freshness(ws.db) is None
+    page(ws)
+    token(ws, "t1", timezone="America/New_York")
+    clock = iter([1_000.0, 1_001.0, 1_002.0, 1_003.0]).__next__
+    run_audit(ws.db, as_of=AFTER, clock=clock)
+    fresh = audit_freshness(ws.db)
+    assert fresh["stale"] is False and fresh["as_of"] == "2026-03-01"
+    assert fresh["rules_fingerprint"] == load_rules().fingerprint()
+    ws.db["ingest_runs"].insert({"kind": "tokens", "path": "x.csv", "started_at": 2_000,
+                                 "finished_at": 2_001})
+    assert audit_freshness(ws.db)["stale"] is True

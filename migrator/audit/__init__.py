@@ -7,8 +7,8 @@ v_audit_migrate, v_audit_token_findings, ...) and returns an `AuditResult` whose
 """
 
 from migrator.audit.decide import VERDICTS, Context, Decision, decide
-from migrator.audit.engine import AuditResult, latest_audit, run_audit
+from migrator.audit.engine import AuditResult, audit_freshness, latest_audit, run_audit
 from migrator.audit.findings import BY_CODE, FINDINGS, Finding
 
-__all__ = ["AuditResult", "BY_CODE", "Context", "Decision", "FINDINGS", "Finding", "VERDICTS",
+__all__ = ["AuditResult", "audit_freshness", "BY_CODE", "Context", "Decision", "FINDINGS", "Finding", "VERDICTS",
            "decide", "latest_audit", "run_audit"]

@@ -56,6 +56,8 @@ class AuditResult:
     region_sources: dict[str, int]
     countdown_days: int | None
     seconds: float
+    rn_discontinuation: date | None = None
+    rn_exempt_geos: list[str] = field(default_factory=list)
     catalogue: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class AuditResult:
             "rules_fingerprint": self.rules_fingerprint,
             "options": self.options,
             "region_sources": self.region_sources,
+            "rn_discontinuation": self.rn_discontinuation.isoformat() if self.rn_discontinuation else None,
             "rn_discontinuation_countdown_days": self.countdown_days,
         }
 
@@ -416,7 +419,8 @@ def _summarise(conn, run_id, rules, as_of, options, pages, catalogue) -> AuditRe
         rules_fingerprint=rules.fingerprint(), tokens=tokens, recipients=recipients,
         verdicts=verdicts, findings=findings, pages=pages, contents=contents, options=options,
         region_sources=sources, countdown_days=(cutoff - as_of).days if as_of < cutoff else None,
-        seconds=0.0, catalogue=catalogue)
+        seconds=0.0, catalogue=catalogue, rn_discontinuation=cutoff,
+        rn_exempt_geos=list(rules.rn_exempt_geos.value))
 
 
 def latest_audit(db) -> dict[str, Any] | None:
@@ -424,3 +428,22 @@ def latest_audit(db) -> dict[str, Any] | None:
     row = db.conn.execute(
         "SELECT summary FROM audit_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
     return json.loads(row[0]) if row else None
+
+
+def audit_freshness(db) -> dict[str, Any] | None:
+    """The latest finished audit run and whether the workspace changed after it (for the planner).
+
+    `stale` is true when an ingest run finished after the audit started: tokens, pages or
+    content may differ from what the audit judged, so `migrator audit` should run again.
+    """
+    run = db.conn.execute(
+        "SELECT id, as_of, rules_version, rules_fingerprint, started_at, finished_at"
+        " FROM audit_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
+    if run is None:
+        return None
+    later = db.conn.execute(
+        "SELECT COUNT(*) FROM ingest_runs WHERE coalesce(finished_at, started_at) >= ?",
+        (run[4],)).fetchone()[0]
+    return {"run_id": run[0], "as_of": run[1], "rules_version": run[2],
+            "rules_fingerprint": run[3], "finished_at": run[5], "stale": later > 0,
+            "ingests_since": later}

@@ -69,7 +69,8 @@ def _print_summary(r) -> None:
         n = r.verdicts[v]
         click.echo(f"  {label:<11}{n:>12,}  {_pct(n, r.tokens)}")
     if r.countdown_days is not None:
-        click.echo(f"RN stops outside AU/EU/JP/KR/UK in {r.countdown_days} day(s).")
+        click.echo(f"RN stops outside {'/'.join(r.rn_exempt_geos)} on "
+                   f"{r.rn_discontinuation.isoformat()}: {r.countdown_days} day(s) left.")
     inferred = r.region_sources.get("timezone", 0)
     if inferred:
         click.echo(f"Note: {inferred:,} regions are inferred from time zones (inferences, not facts).")
