@@ -54,7 +54,7 @@ def build(path: Path, n: int, seed: int = 7) -> float:
     for start in range(0, n, batch):
         rows = []
         for i in range(start, min(n, start + batch)):
-            dup = i % 50 == 1  # ~2% of tokens: a second topic of the previous token's person
+            dup = i % 3 == 2  # a third of the tokens: a second topic of the previous token's person
             j = i - 1 if dup else i
             rows.append((
                 f"tok{i:010d}", f"{i:012x}", f"p{j % PAGES}", f"psid{j}",
