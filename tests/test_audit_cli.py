@@ -80,3 +80,10 @@ def test_audit_with_malformed_rules_exits_1_naming_the_entry(cli, db_path, tmp_p
 def test_audit_help_has_an_example(cli):
     out = cli("audit", "--help")
     assert "migrator audit --as-of" in out.output
+
+
+def test_audit_without_a_workspace_says_so(cli, db_path):
+    out = cli("audit")
+    assert out.exit_code == 1
+    assert "no workspace" in out.output and "Traceback" not in out.output
+    assert not db_path.exists()

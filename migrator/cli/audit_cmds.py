@@ -45,7 +45,7 @@ def audit(app, as_of, rules_path, as_json):
     from migrator.rules import load_rules
 
     rules = load_rules(rules_path)
-    ws = app.workspace()
+    ws = app.workspace(create=False)  # auditing nothing is a mistake, not an empty estate
     result = run_audit(ws.db, as_of=as_of, rules=rules)
     if as_json:
         emit_json(result.to_json())
