@@ -36,3 +36,4 @@ from migrator.cli import rules_cmds, audit_cmds  # noqa: E402,F401
 from migrator.cli import convert_cmds  # noqa: E402,F401
 from migrator.cli import emulator_cmds, graph_cmds, pull_cmds  # noqa: E402,F401
 from migrator.cli import sample_cmds  # noqa: E402,F401
+from migrator.cli import plan_cmds  # noqa: E402,F401

@@ -1,0 +1,138 @@
+"""`migrator plan`: spec + workspace -> a saved, costed plan (like `terraform plan`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import click
+
+from migrator.cli import main
+from migrator.cli.common import emit_json, info, pass_app
+from migrator.cli.rules_cmds import RULES_OPTION
+
+
+def _parse_as_of(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-15") from None
+
+
+def _money(n: int | None, currency: str) -> str:
+    return "unbounded" if n is None else f"{n:,} {currency} minor units"
+
+
+def _when(t: int | None) -> str:
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@main.command("plan")
+@click.argument("spec_path", metavar="SPEC.toml", required=False, type=click.Path(dir_okay=False))
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=_parse_as_of,
+              help="Plan as of this date (UTC). Default: today.")
+@click.option("-o", "--output", "out", metavar="PLAN.json", type=click.Path(dir_okay=False),
+              help="Write the saved plan here (execute reads it).")
+@RULES_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the plan's figures.")
+@click.option("--schema", is_flag=True, help="Print the JSON Schema of the spec and exit.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="Graph host for cost.source = \"estimate\" (token from MIGRATOR_ACCESS_TOKEN).")
+@pass_app
+def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url):
+    """Turn a plan spec and the audited workspace into a saved plan: campaigns, messages,
+    one send per subscriber in batches inside each subscriber's local send window, and the
+    cost against each campaign's budget. Nothing is sent; `migrator execute` runs the plan.
+
+    \b
+    Examples:
+      migrator plan plans/sample.toml -o plan.json
+      migrator plan plans/sample.toml --as-of 2026-01-15 --json
+      migrator plan --schema > plan-spec.schema.json
+    """
+    from migrator.plan import load_spec, make_plan, spec_schema
+
+    if schema:
+        emit_json(spec_schema())
+        return
+    if not spec_path:
+        raise click.UsageError("give a plan spec (SPEC.toml), or --schema")
+    spec = load_spec(spec_path)
+    estimator, client = None, None
+    if spec.cost.source == "estimate":
+        estimator, client = _estimator(app, base_url)
+    try:
+        plan = make_plan(app.workspace(), spec_path, as_of=as_of, rules_path=rules_path, out=out,
+                         estimator=estimator)
+    finally:
+        if client is not None:
+            client.close()
+    if as_json:
+        emit_json(plan.summary_json())
+        return
+    _print_plan(plan, out)
+
+
+def _estimator(app, base_url):
+    from migrator.errors import MigratorError
+    from migrator.graph import DEFAULT_BASE_URL, GraphClient, load_access_token
+    from migrator.plan.estimate import graph_estimator
+
+    try:
+        token = load_access_token(kind="access")
+    except MigratorError:
+        info(app, "cost.source = estimate, but MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs")
+        return None, None
+    client = GraphClient(token, base_url=base_url or DEFAULT_BASE_URL)
+    return graph_estimator(client), client
+
+
+def _print_plan(plan, out) -> None:
+    click.echo(f"Plan {plan.plan_id} \"{plan.name}\" as of {plan.as_of} (rules {plan.rules_version})")
+    click.echo(f"fingerprint {plan.fingerprint}")
+    click.echo("")
+    if plan.campaigns:
+        click.echo("MM campaigns to create:")
+    for c in plan.campaigns:
+        budget = (f"lifetime budget {c.lifetime_budget:,}" if c.lifetime_budget is not None else
+                  f"daily budget {c.daily_budget:,}" if c.daily_budget is not None else "no budget")
+        click.echo(f"  + {c.key}  {c.name!r}  page {c.page_id}  act_{c.ad_account_id}  {budget} {c.currency}")
+        click.echo(f"      {c.sends:,} sends x {c.cost_per_message} = {c.estimated_cost:,} {c.currency}"
+                   f" vs budget {_money(c.budget_total, c.currency)}"
+                   + (f"; {c.unreachable_by_budget:,} subscribers the budget cannot reach"
+                      if c.unreachable_by_budget else ""))
+        click.echo(f"      sends {_when(c.first_send_at)} .. {_when(c.last_send_at)}; messages "
+                   + ", ".join(c.messages))
+    if plan.messages:
+        click.echo("Messages:")
+    for m in plan.messages:
+        origin = f"content {m.content_id}" if m.content_id is not None else "spec"
+        text = json.dumps(m.message, ensure_ascii=False)
+        click.echo(f"  + {m.key} ({m.campaign_key}, {m.source} from {origin}"
+                   + (f", {m.outcome}" if m.outcome else "") + f"): {m.sends:,} sends  "
+                   + (text if len(text) <= 70 else text[:67] + "..."))
+    click.echo("")
+    click.echo(f"{plan.sends:,} sends in {len(plan.batches):,} batches"
+               + (f", {plan.batches[0].day} .. {plan.batches[-1].day}" if plan.batches else ""))
+    for cur, cost in plan.estimated_cost.items():
+        click.echo(f"estimated cost {cost:,} {cur} minor units vs budget {_money(plan.budget.get(cur), cur)}")
+    if plan.unreachable_by_budget:
+        click.echo(f"{plan.unreachable_by_budget:,} subscribers cannot be reached within budget "
+                   "(SELECT * FROM v_plan_excluded WHERE reason = 'over_budget')")
+    if plan.excluded:
+        click.echo("Not planned:")
+        for reason, n in plan.excluded.items():
+            click.echo(f"  - {reason:<24}{n:>10,}")
+    if plan.zero_send_reason:
+        click.echo(f"No sends: {plan.zero_send_reason}")
+    for w in plan.warnings:
+        click.echo(f"warning: {w}")
+    click.echo("")
+    if out:
+        click.echo(f"Saved to {out}. Run: migrator execute {out}  (a dry run; add --execute to send)")
+    else:
+        click.echo("Stored in the workspace only; pass -o PLAN.json to save a plan file for execute.")

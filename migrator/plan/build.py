@@ -1,0 +1,555 @@
+"""Spec + workspace -> saved plan: campaigns, messages, per-token sends, batches, costs.
+
+Decisions are small pure functions (campaign grouping, budget capacity, batch days); the
+per-token work is two streaming passes over SQLite with flat memory:
+
+1. every primary `migrate` token (view v_audit_migrate) gets its campaign and message and
+   `not_before` = the first moment inside its local send window at or after the later of
+   the send floor (campaign start + warm-up, or schedule.start) and `next_eligible_at`;
+   rows go to a temporary table ordered by (not_before, token_id);
+2. in that order, tokens fill batches (batch_size, at most batches_per_day batches per UTC
+   day; a later batch moves its sends to the next day's window) and campaign budgets
+   (lifetime: total capacity; daily: per UTC day, then the next day). Tokens the budget
+   cannot reach before the campaign end are excluded as over_budget.
+send_id numbers sends in batch order; a row's not_before can be later than its batch's
+day only when its campaign's daily budget pushed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from migrator.errors import PlanError
+from migrator.plan.content import ContentResolver, load_contents
+from migrator.plan.fingerprint import input_fingerprints, latest_audit_run, plan_fingerprint
+from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
+from migrator.plan.spec import PlanSpec, load_spec, parse_window
+from migrator.plan.windows import DAY, Windows
+
+LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
+MAX_START_AHEAD_DAYS = 30    # Meta: start_time must be at most 30 days ahead
+CHUNK = 20_000
+AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
+
+# an estimator answers the cost of one delivered message (minor units) or None
+Estimator = Callable[[str, str], "int | None"]
+
+
+@dataclass
+class CampaignState:
+    """A campaign being planned (mutable counters for the scheduling pass)."""
+
+    key: str
+    name: str
+    page_id: str
+    topic_title: str | None
+    ad_account_id: str
+    currency: str
+    daily_budget: int | None
+    lifetime_budget: int | None
+    start_time: int
+    end_time: int | None
+    floor: int
+    cost: int
+    cost_source: str
+    messages: list[str] = field(default_factory=list)
+    sends: int = 0
+    unreachable: int = 0
+    first: int | None = None
+    last: int | None = None
+    day: int = -1          # daily budget cursor (UTC day number)
+    day_count: int = 0
+
+    def capacity(self) -> tuple[str, int | None]:
+        """('lifetime'|'daily'|'none', sends the budget pays for in total / per day)."""
+        return budget_capacity(self.daily_budget, self.lifetime_budget, self.cost)
+
+    def budget_total(self) -> int | None:
+        if self.lifetime_budget is not None:
+            return self.lifetime_budget
+        if self.daily_budget is not None:
+            if self.first is None:
+                return 0
+            days = self.last // DAY - self.first // DAY + 1
+            return self.daily_budget * days
+        return None
+
+
+def budget_capacity(daily: int | None, lifetime: int | None, cost: int) -> tuple[str, int | None]:
+    """How many delivered messages a budget pays for (integer minor units, floor division).
+
+    A cost of 0 is never limited. Returns ('none', None) without a budget.
+    """
+    if lifetime is not None:
+        return "lifetime", (None if cost == 0 else lifetime // cost)
+    if daily is not None:
+        return "daily", (None if cost == 0 else daily // cost)
+    return "none", None
+
+
+def _day_str(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY, timezone.utc).date().isoformat()
+
+
+def _epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _today(clock: Callable[[], float]) -> date:
+    return datetime.fromtimestamp(clock(), timezone.utc).date()
+
+
+def make_plan(ws, spec_path: str | Path, *, as_of: date | None = None, rules_path: str | None = None,
+              out: str | Path | None = None, clock: Callable[[], float] = time.time,
+              estimator: Estimator | None = None) -> SavedPlan:
+    """Load the spec and rules, build and store the plan, write it to `out` if given."""
+    from migrator.rules import load_rules
+
+    spec = load_spec(spec_path)
+    rules = load_rules(rules_path)
+    plan = build_plan(ws, spec, as_of=as_of, rules=rules, spec_path=str(spec_path),
+                      rules_path=rules_path, clock=clock, estimator=estimator)
+    if out is not None:
+        write_plan(plan, out)
+    return plan
+
+
+def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
+               spec_path: str | None = None, rules_path: str | None = None,
+               clock: Callable[[], float] = time.time,
+               estimator: Estimator | None = None) -> SavedPlan:
+    """Build the plan for `spec` against workspace `ws`, store it there and return it."""
+    from migrator.rules import load_rules
+
+    rules = rules or load_rules(rules_path)
+    where = spec_path or "<spec>"
+    conn = ws.conn
+    as_of = as_of or _today(clock)
+    run = latest_audit_run(conn)
+    if run is None:
+        raise PlanError("the workspace has no finished audit: the planner plans the audit's "
+                        "`migrate` subscribers", hint="run `migrator audit` first")
+    _check_accounts(spec, rules, where)
+    inputs = input_fingerprints(conn, spec, rules)
+    fingerprint = plan_fingerprint(inputs, as_of.isoformat())
+    plan_id = "p" + fingerprint[:12]
+    warnings: list[str] = []
+    if run["as_of"] != as_of.isoformat():
+        warnings.append(f"the audit is as of {run['as_of']}, the plan as of {as_of.isoformat()}")
+
+    b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
+    b.prepare()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for t in ("plans", "plan_campaigns", "plan_messages", "plan_batches", "plan_sends",
+                  "plan_excluded"):
+            conn.execute(f"DELETE FROM {t} WHERE plan_id = ?", (plan_id,))
+        b.pass_assign()
+        b.pass_schedule()
+        plan = b.finish(inputs, fingerprint, run, spec_path, rules_path)
+        conn.execute(
+            "INSERT INTO plans (plan_id, name, created_at, as_of, fingerprint, inputs, spec_path,"
+            " rules_version, sends, sends_digest, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (plan.plan_id, plan.name, plan.created_at, plan.as_of, plan.fingerprint,
+             json.dumps(plan.inputs), spec_path, plan.rules_version, plan.sends,
+             plan.sends_digest, plan.to_file_text()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp._plan_pass")
+    return plan
+
+
+def _check_accounts(spec: PlanSpec, rules, where: str) -> None:
+    allowed = rules.mm_business_set()
+    for i, a in enumerate(spec.ad_accounts):
+        if a.business_country not in allowed:
+            raise PlanError(f"{where}: ad_accounts[{i}].business_country: {a.business_country} is not "
+                            f"an MM business country; expected one of {', '.join(sorted(allowed))}",
+                            hint="MM may be used only by businesses in these countries (rules: "
+                                 "mm_business_countries)")
+
+
+class _Builder:
+    def __init__(self, ws, spec: PlanSpec, rules, where, as_of, plan_id, clock, estimator, warnings):
+        self.conn = ws.conn
+        self.spec, self.rules, self.where, self.as_of = spec, rules, where, as_of
+        self.plan_id, self.clock, self.estimator, self.warnings = plan_id, clock, estimator, warnings
+        self.excluded: dict[str, int] = {}
+        self.campaigns: list[CampaignState] = []
+        self.messages: list[dict[str, Any]] = []
+        self.groups: dict[tuple[str, str | None], tuple[int, int] | str] = {}
+        self.batches: list[dict[str, Any]] = []
+        self.digest = hashlib.sha256()
+        self.sends = 0
+        self.migrate_total = 0
+
+    # -- decisions per page and topic (small) --------------------------------------------
+
+    def prepare(self) -> None:
+        spec, conn, where = self.spec, self.conn, self.where
+        pages = {r[0]: r for r in conn.execute(
+            "SELECT page_id, name, business_country, ad_account_id, currency FROM pages")}
+        accounts = {a.id: (i, a) for i, a in enumerate(spec.ad_accounts)}
+        groups = conn.execute("SELECT page_id, topic_title, COUNT(*) FROM v_audit_migrate "
+                              "GROUP BY page_id, topic_title ORDER BY page_id, topic_title").fetchall()
+        resolver = ContentResolver(spec, load_contents(conn), where=where)
+        policy = spec.campaign
+        start = _epoch(policy.start) if policy.start else _epoch(
+            datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc))
+        if start - _epoch(datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc)) \
+                > MAX_START_AHEAD_DAYS * DAY:
+            self.warnings.append(f"campaign.start is more than {MAX_START_AHEAD_DAYS} days after the "
+                                 "as-of date: Meta refuses a start_time that far ahead, so execute "
+                                 "no earlier than 30 days before it")
+        sched = spec.schedule
+        floor = max(start + sched.warmup_minutes * 60, _epoch(sched.start) if sched.start else 0)
+        self.floor = floor
+        self.window = Windows(*parse_window(sched.window), default_zone=sched.default_timezone,
+                              origin=floor)
+        by_campaign: dict[tuple[str, str | None], CampaignState] = {}
+        by_message: dict[tuple[str, str], int] = {}
+        cost_cache: dict[tuple[str, str], tuple[int, str]] = {}
+        for page_id, topic, n in groups:
+            self.migrate_total += n
+            reason = self._page_reason(page_id, pages, accounts)
+            if reason is None:
+                choice = resolver.choose(page_id, topic)
+                reason = choice.excluded
+            if reason is not None:
+                self.groups[(page_id, topic)] = reason
+                continue
+            _, acct = accounts[self._account_of(page_id, pages)]
+            ckey = (page_id, topic if policy.per == "page_topic" else None)
+            camp = by_campaign.get(ckey)
+            if camp is None:
+                camp = self._campaign(len(by_campaign) + 1, page_id, ckey[1], pages, acct, start,
+                                      floor, cost_cache)
+                by_campaign[ckey] = camp
+                self.campaigns.append(camp)
+            text = json.dumps(choice.message, sort_keys=True, separators=(",", ":"))
+            mi = by_message.get((camp.key, text))
+            if mi is None:
+                mi = by_message[(camp.key, text)] = len(self.messages)
+                self.messages.append({"key": f"m{mi + 1}", "campaign_key": camp.key,
+                                      "content_id": choice.content_id, "source": choice.source,
+                                      "outcome": choice.outcome, "message": choice.message,
+                                      "sends": 0})
+                camp.messages.append(f"m{mi + 1}")
+            self.groups[(page_id, topic)] = (self.campaigns.index(camp), mi)
+        if resolver.errors:
+            resolver.raise_errors()
+        for i in resolver.unused_entries():
+            self.warnings.append(f"{where}: content[{i}] matched no migrate subscriber")
+        lossy = sum(1 for m in self.messages if m["outcome"] == "lossy" and m["source"] == "converted")
+        if lossy:
+            self.warnings.append(f"{lossy} message(s) are lossy conversions: review contents.changes")
+        self._check_budgets()
+
+    def _account_of(self, page_id: str, pages) -> str | None:
+        ps = self.spec.pages.get(page_id)
+        if ps is not None and ps.ad_account:
+            return ps.ad_account
+        row = pages.get(page_id)
+        acct = row[3] if row else None
+        if acct and acct.startswith("act_"):
+            acct = acct[4:]
+        return acct or None
+
+    def _page_reason(self, page_id: str, pages, accounts) -> str | None:
+        ps = self.spec.pages.get(page_id)
+        if ps is not None and ps.exclude:
+            return "page_excluded"
+        acct = self._account_of(page_id, pages)
+        if acct is None:
+            return "no_ad_account"
+        if acct not in accounts:
+            return "ad_account_not_in_spec"
+        return None
+
+    def _campaign(self, n: int, page_id: str, topic: str | None, pages, acct, start: int,
+                  floor: int, cost_cache) -> CampaignState:
+        spec, policy = self.spec, self.spec.campaign
+        ps = spec.pages.get(page_id)
+        daily, lifetime = policy.daily_budget, policy.lifetime_budget
+        if ps is not None and (ps.daily_budget is not None or ps.lifetime_budget is not None):
+            daily, lifetime = ps.daily_budget, ps.lifetime_budget
+        end = _epoch(policy.end) if policy.end else (
+            start + LIFETIME_DEFAULT_DAYS * DAY if lifetime is not None else None)
+        row = pages.get(page_id)
+        page_name = (row[1] if row and row[1] else page_id)
+        key = f"c{n}"
+        name = policy.name.format(page_id=page_id, page_name=page_name,
+                                  topic=topic if topic is not None else "all topics",
+                                  ad_account=acct.id, as_of=self.as_of.isoformat(), key=key)
+        if row and row[4] and row[4].upper() != acct.currency:
+            self.warnings.append(f"page {page_id}: pages.currency {row[4]} differs from ad account "
+                                 f"{acct.id} currency {acct.currency}; budgets are in {acct.currency}")
+        cost, source = self._cost(acct, page_id, cost_cache)
+        return CampaignState(key=key, name=name, page_id=page_id, topic_title=topic,
+                             ad_account_id=acct.id, currency=acct.currency, daily_budget=daily,
+                             lifetime_budget=lifetime, start_time=start, end_time=end,
+                             floor=floor, cost=cost, cost_source=source)
+
+    def _cost(self, acct, page_id: str, cache) -> tuple[int, str]:
+        k = (acct.id, page_id)
+        if k in cache:
+            return cache[k]
+        if self.spec.cost.source == "estimate" and self.estimator is not None:
+            est = self.estimator(acct.id, page_id)
+            if est is not None:
+                cache[k] = (int(est), "estimate")
+                return cache[k]
+            self.warnings.append(f"no delivery estimate for ad account {acct.id}, page {page_id}: "
+                                 "used the spec's cost")
+        cost = acct.cost_per_message if acct.cost_per_message is not None else self.spec.cost.per_message
+        if cost is None:
+            i = [a.id for a in self.spec.ad_accounts].index(acct.id)
+            raise PlanError(f"{self.where}: ad_accounts[{i}].cost_per_message: missing; expected the "
+                            "cost of one delivered message in minor units (or cost.per_message)",
+                            hint="Meta bills per delivered message; the plan needs a cost to check budgets")
+        cache[k] = (cost, "spec")
+        return cache[k]
+
+    def _check_budgets(self) -> None:
+        if self.spec.allow_unbounded or not self.rules.plan_budget_required.value:
+            return
+        for c in self.campaigns:
+            if c.daily_budget is None and c.lifetime_budget is None:
+                raise PlanError(
+                    f"{self.where}: campaign: campaign {c.key} (page {c.page_id}) has no budget; expected "
+                    f"campaign.daily_budget or campaign.lifetime_budget (minor units), "
+                    f"pages.\"{c.page_id}\".daily_budget / lifetime_budget, or allow_unbounded = true",
+                    hint="the rules (plan_budget_required) say a plan always sets a budget")
+        for c in self.campaigns:
+            kind, cap = c.capacity()
+            if cap == 0:
+                self.warnings.append(f"campaign {c.key}: its {kind} budget is below the cost of one "
+                                     "message, it can reach no one")
+
+    # -- pass 1: per token, campaign/message and earliest send ---------------------------
+
+    def _exclude(self, rows: list[tuple], reason_counts: dict[str, int]) -> None:
+        self.conn.executemany("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
+                              "VALUES (?,?,?,?)", rows)
+        for r in rows:
+            reason_counts[r[2]] = reason_counts.get(r[2], 0) + 1
+        rows.clear()
+
+    def pass_assign(self) -> None:
+        conn = self.conn
+        conn.execute("DROP TABLE IF EXISTS temp._plan_pass")
+        conn.execute("CREATE TEMP TABLE _plan_pass (nb INTEGER NOT NULL, token_id INTEGER NOT NULL,"
+                     " c INTEGER NOT NULL, m INTEGER NOT NULL, z TEXT NOT NULL,"
+                     " PRIMARY KEY (nb, token_id)) WITHOUT ROWID")
+        groups, camps, window = self.groups, self.campaigns, self.window
+        next_open, zone = window.next_open, window.zone
+        cur = conn.execute(
+            "SELECT m.token_id, m.page_id, m.topic_title, m.timezone, t.next_eligible_at "
+            "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
+        out: list[tuple] = []
+        excl: list[tuple] = []
+        pid = self.plan_id
+        ins = "INSERT INTO _plan_pass (nb, token_id, c, m, z) VALUES (?,?,?,?,?)"
+        while True:
+            rows = cur.fetchmany(CHUNK)
+            if not rows:
+                break
+            for token_id, page_id, topic, tz, nea in rows:
+                g = groups[(page_id, topic)]
+                if g.__class__ is str:
+                    excl.append((pid, token_id, g, None))
+                    continue
+                ci, mi = g
+                c = camps[ci]
+                t0 = c.floor if nea is None or nea < c.floor else nea
+                z = zone(tz)
+                nb = next_open(z, t0)
+                if c.end_time is not None and nb >= c.end_time:
+                    excl.append((pid, token_id, "after_campaign_end", c.key))
+                    continue
+                out.append((nb, token_id, ci, mi, z))
+            conn.executemany(ins, out)
+            out.clear()
+            if excl:
+                self._exclude(excl, self.excluded)
+
+    # -- pass 2: batches and budgets in send order ---------------------------------------
+
+    def pass_schedule(self) -> None:
+        conn, camps, spec = self.conn, self.campaigns, self.spec
+        size, per_day = spec.schedule.batch_size, spec.schedule.batches_per_day
+        next_open = self.window.next_open
+        caps = [c.capacity() for c in camps]
+        msg_sends = [0] * len(self.messages)
+        used = [0] * len(camps)
+        cur = conn.execute("SELECT nb, token_id, c, m, z FROM _plan_pass ORDER BY nb, token_id")
+        kept = 0
+        bday = -1            # current batch's UTC day
+        on_day = 0           # batches started on bday
+        batch = None         # the open batch record
+        out: list[tuple] = []
+        excl: list[tuple] = []
+        pid = self.plan_id
+        digest = self.digest
+        keys = [c.key for c in camps]
+        mkeys = [m["key"] for m in self.messages]
+        ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+               " not_before) VALUES (?,?,?,?,?,?,?)")
+        while True:
+            rows = cur.fetchmany(CHUNK)
+            if not rows:
+                break
+            for nb, token_id, ci, mi, z in rows:
+                opens = kept % size == 0
+                if opens:
+                    d = nb // DAY
+                    if batch is None or d > bday:
+                        nd = d
+                    elif on_day < per_day:
+                        nd = bday
+                    else:
+                        nd = bday + 1
+                else:
+                    nd = bday
+                if nb < nd * DAY:
+                    nb = next_open(z, nd * DAY)
+                c = camps[ci]
+                kind, cap = caps[ci]
+                if cap is not None:
+                    if kind == "lifetime":
+                        if used[ci] >= cap:
+                            excl.append((pid, token_id, "over_budget", c.key))
+                            c.unreachable += 1
+                            continue
+                    else:  # daily: per UTC day, overflow to the next day's window
+                        d = nb // DAY
+                        if d < c.day:
+                            d = c.day
+                        if d == c.day and c.day_count >= cap:
+                            d += 1
+                        if d > nb // DAY:
+                            nb = next_open(z, d * DAY)
+                        if cap == 0 or (c.end_time is not None and nb >= c.end_time):
+                            excl.append((pid, token_id, "over_budget", c.key))
+                            c.unreachable += 1
+                            continue
+                        if d != c.day:
+                            c.day, c.day_count = d, 0
+                        c.day_count += 1
+                if c.end_time is not None and nb >= c.end_time:
+                    excl.append((pid, token_id, "after_campaign_end", c.key))
+                    continue
+                used[ci] += 1
+                if opens:
+                    if batch is not None and nd == bday:
+                        on_day += 1
+                    else:
+                        on_day = 1
+                    bday = nd
+                    batch = {"batch": len(self.batches) + 1, "day": _day_str(nd), "not_before": nb,
+                             "first_send_id": kept + 1, "last_send_id": kept + 1, "sends": 0}
+                    self.batches.append(batch)
+                kept += 1
+                batch["sends"] += 1
+                batch["last_send_id"] = kept
+                if nb < batch["not_before"]:
+                    batch["not_before"] = nb
+                c.sends += 1
+                if c.first is None or nb < c.first:
+                    c.first = nb
+                if c.last is None or nb > c.last:
+                    c.last = nb
+                msg_sends[mi] += 1
+                row = (pid, kept, token_id, keys[ci], mkeys[mi], batch["batch"], nb)
+                digest.update(f"{kept},{token_id},{keys[ci]},{mkeys[mi]},{batch['batch']},{nb}\n".encode())
+                out.append(row)
+            conn.executemany(ins, out)
+            out.clear()
+            if excl:
+                self._exclude(excl, self.excluded)
+        for m, n in zip(self.messages, msg_sends):
+            m["sends"] = n
+        self.sends = kept
+
+    # -- results ------------------------------------------------------------------------
+
+    def finish(self, inputs, fingerprint, run, spec_path, rules_path) -> SavedPlan:
+        conn, pid = self.conn, self.plan_id
+        excluded = dict(self.excluded)
+        audit_counts = dict(conn.execute(
+            "SELECT verdict, COUNT(*) FROM audit_tokens WHERE run_id = ? AND verdict != 'migrate' "
+            "GROUP BY verdict", (run["id"],)).fetchall())
+        for v in AUDIT_REASONS:
+            if audit_counts.get(v):
+                excluded[v] = audit_counts[v]
+        same = conn.execute("SELECT COUNT(*) FROM audit_tokens WHERE run_id = ? AND verdict = "
+                            "'migrate' AND is_primary = 0", (run["id"],)).fetchone()[0]
+        if same:
+            excluded["same_person"] = same
+        excluded = dict(sorted(excluded.items()))
+        campaigns = []
+        for c in self.campaigns:
+            campaigns.append(PlanCampaign(
+                key=c.key, name=c.name, page_id=c.page_id, topic_title=c.topic_title,
+                ad_account_id=c.ad_account_id, currency=c.currency, daily_budget=c.daily_budget,
+                lifetime_budget=c.lifetime_budget, start_time=c.start_time, end_time=c.end_time,
+                cost_per_message=c.cost, cost_source=c.cost_source, messages=c.messages,
+                sends=c.sends, estimated_cost=c.sends * c.cost, budget_total=c.budget_total(),
+                unreachable_by_budget=c.unreachable, first_send_at=c.first, last_send_at=c.last))
+        cost: dict[str, int] = {}
+        budget: dict[str, int | None] = {}
+        for c in campaigns:
+            cost[c.currency] = cost.get(c.currency, 0) + c.estimated_cost
+            if c.currency not in budget or budget[c.currency] is not None:
+                budget[c.currency] = None if c.budget_total is None else \
+                    (budget.get(c.currency) or 0) + c.budget_total
+        messages = [PlanMessage(**m) for m in self.messages]
+        batches = [PlanBatch(**b) for b in self.batches]
+        unreachable = sum(c.unreachable_by_budget for c in campaigns)
+        reason = None
+        if self.sends == 0:
+            if self.migrate_total == 0:
+                reason = (f"the latest audit (as of {run['as_of']}) has no subscriber with verdict "
+                          "migrate")
+            else:
+                parts = ", ".join(f"{k} {v}" for k, v in excluded.items() if k not in AUDIT_REASONS
+                                  and k != "same_person")
+                reason = f"all {self.migrate_total} migrate subscribers were excluded ({parts})"
+        conn.executemany(
+            "INSERT INTO plan_campaigns (plan_id, campaign_key, name, page_id, topic_title, ad_account_id,"
+            " currency, daily_budget, lifetime_budget, start_time, end_time, cost_per_message, sends,"
+            " estimated_cost, unreachable_by_budget) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(pid, c.key, c.name, c.page_id, c.topic_title, c.ad_account_id, c.currency, c.daily_budget,
+              c.lifetime_budget, c.start_time, c.end_time, c.cost_per_message, c.sends,
+              c.estimated_cost, c.unreachable_by_budget) for c in campaigns])
+        conn.executemany(
+            "INSERT INTO plan_messages (plan_id, message_key, campaign_key, content_id, source, outcome,"
+            " mm_message, sends) VALUES (?,?,?,?,?,?,?,?)",
+            [(pid, m.key, m.campaign_key, m.content_id, m.source, m.outcome,
+              json.dumps(m.message, ensure_ascii=False), m.sends) for m in messages])
+        conn.executemany(
+            "INSERT INTO plan_batches (plan_id, batch, day, not_before, first_send_id, last_send_id,"
+            " sends) VALUES (?,?,?,?,?,?,?)",
+            [(pid, b.batch, b.day, b.not_before, b.first_send_id, b.last_send_id, b.sends)
+             for b in batches])
+        return SavedPlan(
+            plan_id=pid, name=self.spec.name, created_at=int(self.clock()),
+            as_of=self.as_of.isoformat(), rules_version=self.rules.version, fingerprint=fingerprint,
+            inputs=inputs, spec_path=spec_path, rules_path=str(rules_path) if rules_path else None,
+            workspace=str(Path(self.conn_path())), audit_run_id=run["id"], campaigns=campaigns,
+            messages=messages, batches=batches, sends=self.sends, sends_digest=self.digest.hexdigest(),
+            estimated_cost=cost, budget=budget, unreachable_by_budget=unreachable, excluded=excluded,
+            warnings=self.warnings, zero_send_reason=reason)
+
+    def conn_path(self) -> str:
+        row = self.conn.execute("PRAGMA database_list").fetchone()
+        return row[2] if row else ""

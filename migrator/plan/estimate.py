@@ -1,0 +1,35 @@
+"""Cost per delivered message from Meta's delivery estimate (optional; needs an access token).
+
+`graph_estimator(client)` returns the `Estimator` that `build_plan` accepts: for an ad
+account and page it asks `act_<ID>/message_delivery_estimate` (mm-api.md §1.5) and answers
+ceil(estimate_cost_upper_bound / estimate_delivery_upper_bound) in minor units, the
+pessimistic reading; None when Meta gives no usable figure (the spec's cost is used then).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def cost_from_estimate(row: dict) -> int | None:
+    """Minor units per delivered message from one estimate row, rounded up; None if unusable."""
+    try:
+        cost = int(float(row.get("estimate_cost_upper_bound")))
+        delivered = int(float(row.get("estimate_delivery_upper_bound")))
+    except (TypeError, ValueError):
+        return None
+    if delivered <= 0 or cost < 0:
+        return None
+    return -(-cost // delivered)
+
+
+def graph_estimator(client) -> Callable[[str, str], int | None]:
+    from migrator.graph import GraphError, NetworkError
+
+    def estimate(ad_account_id: str, page_id: str) -> int | None:
+        try:
+            return cost_from_estimate(client.delivery_estimate(ad_account_id, page_id=page_id))
+        except (GraphError, NetworkError):
+            return None
+
+    return estimate

@@ -1,0 +1,79 @@
+"""Does a saved plan still match the workspace, spec and rules it was made from?
+
+`plan_staleness(ws, plan)` returns [] when the plan is fresh, otherwise one sentence per
+input that changed. `execute` refuses a stale plan; `migrator status` shows the sentences.
+"""
+
+from __future__ import annotations
+
+from migrator.errors import PlanError, StalePlanError
+from migrator.plan.fingerprint import spec_fingerprint, workspace_fingerprints
+from migrator.plan.model import SavedPlan
+
+_WORDS = {
+    "inventory": "the inventory changed (tokens or pages were ingested, pulled or updated since the plan)",
+    "audit": "the audit results changed (a new audit decided differently, or with another as-of date "
+             "or rules)",
+    "content": "the RN content or its conversion changed",
+}
+
+
+def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
+    """Sentences saying what changed since `plan` was made; [] = fresh.
+
+    `spec` / `rules` default to re-reading `plan.spec_path` / `plan.rules_path`.
+    """
+    out: list[str] = []
+    conn = ws.conn
+    row = conn.execute("SELECT fingerprint, sends, sends_digest FROM plans WHERE plan_id = ?",
+                       (plan.plan_id,)).fetchone()
+    if row is None:
+        out.append(f"this workspace does not hold plan {plan.plan_id} (made with another workspace, "
+                   "or replaced)")
+    elif (row[0], row[1], row[2]) != (plan.fingerprint, plan.sends, plan.sends_digest):
+        out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
+    now = workspace_fingerprints(conn)
+    for k in ("inventory", "audit", "content"):
+        if now[k] != plan.inputs.get(k):
+            out.append(_WORDS[k])
+    out.extend(_spec_change(plan, spec))
+    out.extend(_rules_change(plan, rules))
+    return out
+
+
+def _spec_change(plan: SavedPlan, spec) -> list[str]:
+    if spec is None:
+        if not plan.spec_path:
+            return []
+        from migrator.plan.spec import load_spec
+
+        try:
+            spec = load_spec(plan.spec_path)
+        except PlanError as exc:
+            first = exc.message.splitlines()[0]
+            return [f"the spec {plan.spec_path} can no longer be read: {first}"]
+    if spec_fingerprint(spec) != plan.inputs.get("spec"):
+        return [f"the spec {plan.spec_path or ''} changed".replace("  ", " ")]
+    return []
+
+
+def _rules_change(plan: SavedPlan, rules) -> list[str]:
+    if rules is None:
+        from migrator.errors import RulesError
+        from migrator.rules import load_rules
+
+        try:
+            rules = load_rules(plan.rules_path)
+        except RulesError as exc:
+            return [f"the rules can no longer be read: {exc.message}"]
+    if rules.fingerprint() != plan.inputs.get("rules"):
+        return [f"the rules changed (plan made with rules {plan.rules_version}, now {rules.version})"]
+    return []
+
+
+def check_fresh(ws, plan: SavedPlan, **kw) -> None:
+    """Raise StalePlanError (exit 1) listing what changed, for `execute`."""
+    changes = plan_staleness(ws, plan, **kw)
+    if changes:
+        raise StalePlanError("the plan is stale: " + "; ".join(changes),
+                             hint="make a new plan: migrator plan SPEC.toml -o PLAN.json")

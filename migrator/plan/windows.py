@@ -1,0 +1,79 @@
+"""Send windows in the subscriber's local time, as UTC instants (pure, cached per zone).
+
+A window is [open, close) on each local day; an end at or before the start closes on the
+next local day. Days are built from local calendar dates through zoneinfo, so daylight
+saving changes and zones on either side of the date line come out right.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAY = 86_400
+
+
+def resolve_zone(name: str | None, default: str) -> str:
+    """The zone to schedule in: the token's zone when zoneinfo knows it, else `default`."""
+    if name:
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return default
+
+
+class Windows:
+    """next_open(zone, t): the first instant >= t inside the zone's local send window."""
+
+    def __init__(self, start_minute: int, end_minute: int, default_zone: str = "UTC",
+                 origin: int | None = None):
+        """`origin` (epoch s): no query will ask about an earlier instant."""
+        self.origin = origin
+        self.start_minute = start_minute
+        self.end_minute = end_minute
+        self.default_zone = default_zone
+        self._zones: dict[str, tuple[ZoneInfo, date, list[int], list[int]]] = {}
+        self._known: dict[str | None, str] = {}
+
+    def zone(self, name: str | None) -> str:
+        z = self._known.get(name)
+        if z is None:
+            z = self._known[name] = resolve_zone(name, self.default_zone)
+        return z
+
+    def _window(self, tz: ZoneInfo, d: date) -> tuple[int, int]:
+        sm, em = self.start_minute, self.end_minute
+        o = datetime.combine(d, time(sm // 60, sm % 60), tzinfo=tz)
+        end_day = d if em > sm else d + timedelta(days=1)
+        em_t = time(0, 0) if em == 1440 else time(em // 60, em % 60)
+        if em == 1440:
+            end_day = d + timedelta(days=1)
+        c = datetime.combine(end_day, em_t, tzinfo=tz)
+        return int(o.timestamp()), int(c.timestamp())
+
+    def _extend(self, zone: str, t: int) -> tuple[list[int], list[int]]:
+        entry = self._zones.get(zone)
+        if entry is None:
+            tz = ZoneInfo(zone)
+            base = t if self.origin is None else min(t, self.origin)
+            first = datetime.fromtimestamp(base, timezone.utc).date() - timedelta(days=2)
+            entry = self._zones[zone] = (tz, first, [], [])
+        tz, first, opens, closes = entry
+        while not closes or closes[-1] <= t:
+            d = first + timedelta(days=len(opens))
+            o, c = self._window(tz, d)
+            opens.append(o)
+            closes.append(c)
+        return opens, closes
+
+    def next_open(self, zone: str, t: int) -> int:
+        """First instant >= t (epoch s) inside the local window of `zone` (already resolved)."""
+        opens, closes = self._extend(zone, t)
+        i = bisect_right(closes, t)
+        if i >= len(opens):  # pragma: no cover - _extend guarantees a later close
+            opens, closes = self._extend(zone, t + DAY)
+        o = opens[i]
+        return t if t >= o else o
