@@ -96,15 +96,17 @@ async def _raw_client(port: int, bodies: list[bytes], conns: int) -> tuple[int, 
 
 
 async def _httpx_client(port: int, message_id: str, tokens: list[str], conns: int) -> tuple[int, int]:
+    """`conns` workers sharing one AsyncGraphClient (as an executor would), each sending in turn."""
     from migrator.graph import NO_RETRY, AsyncGraphClient, GraphError
 
     ok = err = 0
-    sem = asyncio.Semaphore(conns)
+    queue = list(tokens)
     async with AsyncGraphClient("bench", base_url=f"http://127.0.0.1:{port}", max_connections=conns,
                                 retry=NO_RETRY) as g:
-        async def one(tok):
+        async def worker():
             nonlocal ok, err
-            async with sem:
+            while queue:
+                tok = queue.pop()
                 try:
                     await g.send_message("1", message_id=message_id, subscription_token=tok,
                                          message={"text": "New stock is in."})
@@ -112,7 +114,7 @@ async def _httpx_client(port: int, message_id: str, tokens: list[str], conns: in
                 except GraphError:
                     err += 1
 
-        await asyncio.gather(*(one(t) for t in tokens))
+        await asyncio.gather(*(worker() for _ in range(conns)))
     return ok, err
 
 

@@ -379,17 +379,28 @@ class AsyncGraphClient(_Core):
                  version: str = DEFAULT_VERSION, timeout: float = 30.0, connect_timeout: float = 10.0,
                  max_connections: int = 64, transport: httpx.AsyncBaseTransport | None = None,
                  body_encoding: str = "json", retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], Any] | None = None):
+                 sleep: Callable[[float], Any] | None = None, pools: int | None = None):
         super().__init__(access_token, base_url=base_url, version=version, body_encoding=body_encoding,
                          retry=retry)
         self._sleep = sleep or asyncio.sleep
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout), limits=limits,
-                                       transport=transport or httpx.AsyncHTTPTransport(
-                                           limits=limits, socket_options=_SOCKET_OPTIONS))
+        # httpcore's pool does work proportional to its connections on every request: 64 connections
+        # in one pool cost ~4 ms of CPU per call here, 8 pools of 8 ~1.5 ms. Requests go round-robin.
+        n = 1 if transport is not None else max(1, pools or max_connections // 8)
+        per = max(1, -(-max_connections // n))
+        limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+        self._pools = [httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout), limits=limits,
+                                         transport=transport or httpx.AsyncHTTPTransport(
+                                             limits=limits, socket_options=_SOCKET_OPTIONS))
+                       for _ in range(n)]
+        self._next_pool = 0
+
+    def _pool(self) -> httpx.AsyncClient:
+        self._next_pool = (self._next_pool + 1) % len(self._pools)
+        return self._pools[self._next_pool]
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for p in self._pools:
+            await p.aclose()
 
     async def __aenter__(self) -> "AsyncGraphClient":
         return self
@@ -408,7 +419,7 @@ class AsyncGraphClient(_Core):
             attempt += 1
             try:
                 try:
-                    response = await self._http.send(self._request(call))
+                    response = await self._pool().send(self._request(call))
                 except httpx.HTTPError as exc:
                     raise self._network_error(exc) from None
                 return self._parse(response)
