@@ -434,3 +434,30 @@ def test_async_in_process_transport_and_snapshot(tmp_path):
     with client_for(app2) as g:
         clock2.set(clock())
         assert code_of(lambda: send(g, cid, "tok-us-1"))[0] == 2300035  # cadence survives the restart
+
+
+def test_emulator_namespace_clock_subscribers_and_filters():
+    app, emu, clock = make(warmup_seconds=100)
+    t0 = clock()
+    assert _raw(app, "POST", "/_emulator/clock", json={"advance": 50}).json() == {"now": t0 + 50}
+    assert _raw(app, "POST", "/_emulator/subscribers",
+                json=[{"token": "new-1", "page_id": PAGE, "region": "MX"}]).json() == {"added": 1}
+    assert _raw(app, "POST", "/_emulator/subscribers", json=[{"page_id": PAGE}]).status_code == 400
+    with client_for(app) as g:
+        cid = g.create_campaign(ACT, name="c", page_id=PAGE)["id"]
+        _raw(app, "POST", "/_emulator/clock", json={"advance": 100})
+        send(g, cid, "new-1")
+        send(g, cid, "tok-us-1")
+    data = _raw(app, "GET", "/_emulator/sends", params={"token": "new-1"}).json()
+    assert data["count"] == 1 and data["data"][0]["message"] == TEXT
+    assert _raw(app, "GET", "/_emulator/sends", params={"message_id": cid}).json()["count"] == 2
+    state = _raw(app, "GET", "/_emulator/state").json()
+    assert state["virtual_clock"] is True and state["subscribers"] == len(emu.state.subscribers)
+    assert _raw(app, "PUT", f"/v24.0/act_{ACT}/messages").status_code in (405, 400)
+
+
+def test_wall_clock_emulator_refuses_clock_moves():
+    from migrator.emulator import create_app
+
+    app = create_app(EmulatorConfig())
+    assert _raw(app, "POST", "/_emulator/clock", json={"advance": 5}).status_code == 400
