@@ -51,3 +51,5 @@ class SyncEmulatorTransport(httpx.BaseTransport):
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()

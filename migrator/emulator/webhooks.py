@@ -5,12 +5,14 @@ Each line is one Page webhook delivery in Meta's change-notification shape:
         {"field": "marketing_message_echoes", "value": {...}}]}]}
 Value keys follow mm-api.md §1.12: echoes and deliveries carry recipient_id, page_id, app_id,
 timestamp, mid, marketing_message_tracking_id, messenger_subscription_token, message_id; reads
-the same without mid. Timestamps are ms. Lines are buffered and flushed in batches (and on close).
+the same without mid. Timestamps are ms. Lines are buffered and flushed every 512 events or
+second while sends arrive, and on close, POST /_emulator/flush and GET /_emulator/state.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import orjson
@@ -29,6 +31,8 @@ class WebhookWriter:
         self.rng = random.Random(seed ^ 0x5EED)
         self._buf: list[bytes] = []
         self.flush_every = flush_every
+        self.flush_seconds = 1.0
+        self._last_flush = time.monotonic()
         self.events = 0
 
     def _line(self, field: str, page_id: str, ts_ms: int, value: dict) -> bytes:
@@ -52,10 +56,11 @@ class WebhookWriter:
             t2 = t1 + int(self.rng.expovariate(1 / 600_000))
             self._buf.append(self._line("marketing_message_reads", s.page_id, t2, {**base, "timestamp": t2}))
             self.events += 1
-        if len(self._buf) >= self.flush_every:
+        if len(self._buf) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
+        self._last_flush = time.monotonic()
         if self._buf:
             self._fh.write(b"".join(self._buf))
             self._buf.clear()
