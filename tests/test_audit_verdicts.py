@@ -408,3 +408,24 @@ def test_audit_freshness_tells_the_planner_when_to_re_audit(ws):
     ws.db["ingest_runs"].insert({"kind": "tokens", "path": "x.csv", "started_at": 2_000,
                                  "finished_at": 2_001})
     assert audit_freshness(ws.db)["stale"] is True
+
+
+def test_explicit_country_spellings_and_invalid_values(ws):
+    page(ws)
+    token(ws, "lower", country="de", timezone="America/New_York")
+    token(ws, "uk", country="UK", timezone="America/New_York")
+    token(ws, "bad", country="ZZ", timezone="America/New_York")  # not a country: zone decides
+    audit(ws)
+    assert (get(ws, "lower")["verdict"], get(ws, "lower")["region"]) == ("stay_on_rn", "DE")
+    assert (get(ws, "uk")["verdict"], get(ws, "uk")["region"]) == ("stay_on_rn", "GB")
+    bad = get(ws, "bad")
+    assert (bad["verdict"], bad["region"], bad["region_source"]) == ("migrate", "US", "timezone")
+
+
+def test_many_businesses_share_decisions_by_class(ws):
+    for i, bc in enumerate(["US", "BR", "IN", "FR", "DE", None, "ZZ"]):
+        page(ws, f"P{i}", business_country=bc)
+        token(ws, f"t{i}", page_id=f"P{i}", timezone="America/New_York")
+    audit(ws)
+    got = [get(ws, f"t{i}")["verdict"] for i in range(7)]
+    assert got == ["migrate", "migrate", "migrate", "blocked", "blocked", "review", "review"]

@@ -26,16 +26,8 @@ from migrator.rules import Rules, load_rules
 CONTENT_OUTCOMES = ("exact", "lossy", "needs_edit", "unsupported")
 PAGE_STATUSES = ("ready", "needs_action", "blocked")
 
-# The region key of a token, computed in SQL; decoded in `_region_of_key`.
-REGION_KEY_SQL = """CASE
-  WHEN t.country IS NOT NULL AND t.country <> '' THEN
-       (CASE WHEN t.mm_state = 'wrong_region' THEN 'k:' ELSE 'c:' END) || t.country
-  WHEN t.mm_state = 'wrong_region' THEN 'm'
-  WHEN t.timezone IS NOT NULL AND t.timezone <> '' THEN 'z:' || t.timezone
-  ELSE 'u' END"""
-
-BUSINESS_KEY_SQL = "coalesce(nullif(p.business_country, ''), '?')"
 CACHE_KIB = 65536
+TEMP_TABLES = ("_rz", "_rc", "_pb", "_dec", "_dupg", "_dupx", "_agg")
 
 
 @dataclass
@@ -85,16 +77,6 @@ def _midnight(d: date) -> int:
 
 def today_utc(clock: Callable[[], float] = time.time) -> date:
     return datetime.fromtimestamp(clock(), tz=timezone.utc).date()
-
-
-def _region_of_key(key: str, mm_excluded: frozenset[str]):
-    if key.startswith(("c:", "k:")):
-        return resolve_region(key[2:], None, "wrong_region" if key[0] == "k" else None, mm_excluded)
-    if key == "m":
-        return resolve_region(None, None, "wrong_region", mm_excluded)
-    if key.startswith("z:"):
-        return resolve_region(None, key[2:], None, mm_excluded)
-    return resolve_region(None, None, None, mm_excluded)
 
 
 def _business_of_key(key: str) -> str | None:
@@ -169,8 +151,8 @@ def _run(conn, rules, as_of, ctx, options, catalogue, started, clock) -> AuditRe
         ).lastrowid
         for table in ("audit_tokens", "audit_pages", "audit_contents"):
             conn.execute(f"DELETE FROM {table}")  # no WHERE: SQLite's fast truncate
-        _build_decisions(conn, ctx)
-        _insert_tokens(conn, run_id, rules, as_of)
+        n_business = _build_decisions(conn, ctx)
+        _insert_tokens(conn, run_id, rules, as_of, n_business)
         _mark_duplicates(conn)
         _aggregate(conn)
         _insert_contents(conn, run_id)
@@ -186,39 +168,78 @@ def _run(conn, rules, as_of, ctx, options, catalogue, started, clock) -> AuditRe
         conn.execute(
             "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=? WHERE id=?",
             (int(clock()), result.tokens, json.dumps(result.to_json()), run_id))
-        for t in ("_regions", "_dec", "_dupg", "_dupx", "_agg"):
+        for t in TEMP_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
-        for t in ("_regions", "_dec", "_dupg", "_dupx", "_agg"):
+        for t in TEMP_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
         raise
     return result
 
 
-def _build_decisions(conn, ctx: Context) -> None:
-    """Resolve each distinct region key and decide each (region, business) pair once."""
-    rkeys = [r[0] for r in conn.execute(f"SELECT DISTINCT {REGION_KEY_SQL} FROM tokens t")]
-    bkeys = {r[0] for r in conn.execute(
-        "SELECT DISTINCT coalesce(nullif(business_country, ''), '?') FROM pages")} | {"?"}
-    conn.execute("CREATE TEMP TABLE _regions (rkey TEXT PRIMARY KEY, source TEXT, region TEXT,"
-                 " candidates TEXT) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE _dec (rkey TEXT, bkey TEXT, verdict TEXT, certain INTEGER,"
-                 " flags INTEGER, detail TEXT, PRIMARY KEY (rkey, bkey)) WITHOUT ROWID")
-    regions, decs = [], []
-    for rk in rkeys:
-        res = _region_of_key(rk, ctx.mm_excluded)
-        regions.append((rk, res.source, res.country,
-                        ",".join(res.candidates) if res.candidates else None))
-        for bk in bkeys:
-            d = decide(res, _business_of_key(bk), ctx)
-            decs.append((rk, bk, d.verdict, int(d.certain), d.flags, d.detail))
-    conn.executemany("INSERT INTO _regions VALUES (?,?,?,?)", regions)
-    conn.executemany("INSERT INTO _dec VALUES (?,?,?,?,?,?)", decs)
+def _build_decisions(conn, ctx: Context) -> int:
+    """Resolve each distinct region once, decide each (region, business) pair once.
+
+    Temp tables, all keyed for one B-tree lookup per token:
+      _rz (timezone -> region id), _rc (explicit country -> region id, and the id used when
+      MM refused the token with 2300032), _pb (page -> business id),
+      _dec (region id * n_business + business id -> verdict, flags, region columns).
+    """
+    tzs = [r[0] for r in conn.execute("SELECT DISTINCT timezone FROM tokens") if r[0]]
+    raw_countries = [r[0] for r in conn.execute("SELECT DISTINCT country FROM tokens") if r[0]]
+    pages = conn.execute("SELECT page_id, business_country FROM pages").fetchall()
+    excl = ctx.mm_excluded
+    regions = [resolve_region(None, None, None, excl),             # rid 0: unknown
+               resolve_region(None, None, "wrong_region", excl)]   # rid 1: MM said excluded
+    rz, rc = [], []
+    for tz in tzs:
+        rz.append((tz, len(regions)))
+        regions.append(resolve_region(None, tz, None, excl))
+    for raw in raw_countries:
+        if _business_of_key(raw) is None:  # not a country: the time zone decides
+            continue
+        rc.append((raw, len(regions), len(regions) + 1))
+        regions.append(resolve_region(raw, None, None, excl))
+        regions.append(resolve_region(raw, None, "wrong_region", excl))
+    businesses: list[str | None] = [None]                           # bid 0: unknown
+    bid_of: dict[str, int] = {}
+    pb = []
+    for page_id, bc in pages:
+        code = _business_of_key(bc) if bc else None
+        if code is not None and code not in bid_of:
+            bid_of[code] = len(businesses)
+            businesses.append(code)
+        pb.append((page_id, bid_of.get(code, 0) if code else 0))
+    nb = len(businesses)
+    # a decision depends on the business only through its class (MM country? RN-exempt?)
+    klass = [None if bc is None else (bc in ctx.mm_business, bc in ctx.rn_exempt)
+             for bc in businesses]
+    dec = []
+    for rid, res in enumerate(regions):
+        cands = ",".join(res.candidates) if res.candidates else None
+        by_class: dict = {}
+        for bid, bc in enumerate(businesses):
+            d = by_class.get(klass[bid])
+            if d is None:
+                d = by_class[klass[bid]] = decide(res, bc, ctx)
+            dec.append((rid * nb + bid, d.verdict, int(d.certain), d.flags, d.detail,
+                        res.source, res.country, cands))
+    conn.execute("CREATE TEMP TABLE _rz (tz TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _rc (country TEXT PRIMARY KEY, rid INTEGER NOT NULL,"
+                 " rid_mm INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _pb (page_id TEXT PRIMARY KEY, bid INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _dec (id INTEGER PRIMARY KEY, verdict TEXT, certain INTEGER,"
+                 " flags INTEGER, detail TEXT, source TEXT, region TEXT, candidates TEXT)")
+    conn.executemany("INSERT INTO _rz VALUES (?,?)", rz)
+    conn.executemany("INSERT INTO _rc VALUES (?,?,?)", rc)
+    conn.executemany("INSERT INTO _pb VALUES (?,?)", pb)
+    conn.executemany("INSERT INTO _dec VALUES (?,?,?,?,?,?,?,?)", dec)
+    return nb
 
 
-def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date) -> None:
+def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int) -> None:
     as_of_ts = _midnight(as_of)
     clear = F.mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
                    "RN_DISCONTINUED")
@@ -236,7 +257,7 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date) -> None:
                CASE WHEN {opted} THEN '{OPTED_OUT}' WHEN {expired} THEN '{BLOCKED}'
                     ELSE d.verdict END,
                CASE WHEN {opted} OR {expired} THEN 1 ELSE d.certain END,
-               r.region, r.source, r.candidates,
+               d.region, d.source, d.candidates,
                CASE WHEN {opted} OR {expired} THEN NULL ELSE d.detail END,
                CASE WHEN {opted} THEN {F.mask('OPTED_OUT')}
                     WHEN {expired} THEN (d.flags & ~{clear}) | {F.mask('TOKEN_EXPIRED')}
@@ -247,9 +268,15 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date) -> None:
                END,
                1
         FROM tokens t
-        LEFT JOIN pages p ON p.page_id = t.page_id
-        JOIN _dec d ON d.rkey = ({REGION_KEY_SQL}) AND d.bkey = {BUSINESS_KEY_SQL}
-        JOIN _regions r ON r.rkey = d.rkey
+        LEFT JOIN _pb pb ON pb.page_id = t.page_id
+        LEFT JOIN _rc rc ON rc.country = t.country
+        LEFT JOIN _rz rz ON rz.tz = t.timezone
+        JOIN _dec d ON d.id = (CASE
+                WHEN rc.rid IS NOT NULL THEN
+                     (CASE WHEN t.mm_state = 'wrong_region' THEN rc.rid_mm ELSE rc.rid END)
+                WHEN t.mm_state = 'wrong_region' THEN 1
+                WHEN rz.rid IS NOT NULL THEN rz.rid
+                ELSE 0 END) * {n_business} + coalesce(pb.bid, 0)
         ORDER BY t.id
     """)
 
