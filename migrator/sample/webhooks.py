@@ -46,8 +46,8 @@ def optin_event(page_id: str, psid: str, ts_ms: int, optin: dict) -> dict:
 class DeliveryWriter:
     """Queue messaging events by delivery time; write them as batched deliveries.
 
-    Events are serialised when queued (bytes hold less memory than dicts and a delivery is
-    then joined, not re-encoded); `f` is a binary file.
+    Events are serialised when queued (a string holds less memory than a dict, and a
+    delivery is then joined, not re-encoded); `f` is a binary file.
     """
 
     def __init__(self, f: IO[bytes], rng: random.Random):
@@ -55,7 +55,7 @@ class DeliveryWriter:
         self.rng = rng
         self._heap: list[tuple[int, int, str, object]] = []
         self._seq = 0
-        self._batch: list[tuple[str, bytes, bool, int]] = []
+        self._batch: list[tuple[str, str, bool, int]] = []
         self._batch_target = 1
         self._array: list[tuple[bytes, int, int]] = []
         self.line = 0
@@ -71,8 +71,9 @@ class DeliveryWriter:
     # --- queueing -----------------------------------------------------------------------
     def push(self, delivery_ms: int, page_id: str, event: dict, *, rn: bool) -> None:
         self._seq += 1
+        # as str: orjson's bytes keep a ~2 KB buffer each, a str copy is exact-size
         heapq.heappush(self._heap, (delivery_ms, self._seq, "event",
-                                    (page_id, orjson.dumps(event), rn)))
+                                    (page_id, orjson.dumps(event).decode(), rn)))
         if rn:
             self.rn_events += 1
 
@@ -100,7 +101,7 @@ class DeliveryWriter:
     def _flush_batch(self) -> None:
         if not self._batch:
             return
-        entries: dict[str, list[bytes]] = {}
+        entries: dict[str, list[str]] = {}
         rn = ignored = 0
         last_due = self._batch[-1][3]
         for page_id, event, is_rn, _ in self._batch:
@@ -111,10 +112,10 @@ class DeliveryWriter:
                 ignored += 1
         self._batch = []
         # the bytes orjson gives for {"object": "page", "entry": [{"id", "time", "messaging"}]}
-        time_part = b'","time":%d,"messaging":[' % last_due
-        line = b'{"object":"page","entry":[' + b",".join(
-            b'{"id":"' + page_id.encode() + time_part + b",".join(evs) + b"]}"
-            for page_id, evs in entries.items()) + b"]}"
+        time_part = f'","time":{last_due},"messaging":['
+        line = ('{"object":"page","entry":[' + ",".join(
+            '{"id":"' + page_id + time_part + ",".join(evs) + "]}"
+            for page_id, evs in entries.items()) + "]}").encode()
         self._emit(line, rn, ignored, last_due, again=False)
 
     def _emit(self, line: bytes, rn: int, ignored: int, due: int, *, again: bool) -> None:
