@@ -120,3 +120,30 @@ def test_ingest_order_does_not_matter_and_reingest_is_a_no_op(estate, ingested, 
                  out / "tokens_listing.jsonl", "--json")
     assert again["accepted"] == 0
     assert _state(other) == _state(db)
+
+
+def test_benchmark_writers_ingest_without_rejects(tmp_path):
+    from migrator.sample import write_tokens_csv, write_webhooks_jsonl
+
+    write_tokens_csv(tmp_path / "t.csv", 3000, seed=8)
+    info = write_webhooks_jsonl(tmp_path / "w.jsonl", 3000, seed=8)
+    s = _run(tmp_path / "ws.db", "ingest", "tokens", tmp_path / "t.csv", tmp_path / "w.jsonl", "--json")
+    csv_file, wh_file = s["files"]
+    assert (csv_file["accepted"], csv_file["rejected"]) == (3000, 0)
+    assert wh_file["rejected"] == 0 and wh_file["ignored"] == 0
+    assert wh_file["duplicates"] == info["duplicates"]
+    assert wh_file["accepted"] + wh_file["duplicates"] == info["events"]
+
+
+@pytest.mark.parametrize("seed,pages,tokens", [(1, 1, 100), (2, 3, 250), (99, 30, 400)])
+def test_truth_holds_for_other_seeds_and_sizes(tmp_path, seed, pages, tokens):
+    out = tmp_path / "est"
+    m = generate_sample(out, tokens=tokens, pages=pages, seed=seed)
+    db = tmp_path / "ws.db"
+    summary, _ = _ingest(db, out, ["tokens.csv", "webhooks.jsonl", "tokens_listing.jsonl"])
+    state = _state(db)
+    truth = [json.loads(line) for line in (out / "truth.jsonl").read_text().splitlines()]
+    assert len(state) == len(truth) == tokens
+    for t in truth:
+        assert state[t["token"]][:3] == (t["status"], t["timezone"], t["explicit_country"]), t
+    assert summary["rejected"] == sum(len(f.malformed) for f in m.files)
