@@ -1,9 +1,10 @@
 """Run the dry-run audit over a workspace: set-based SQL around a small Python decision table.
 
-Why this shape: 10M tokens must audit in seconds on 2 cores. Region resolution and the
-verdict rules run in Python once per distinct (region key, business country) pair - a
-few thousand - into temp tables; everything per token is one INSERT ... SELECT with
-joins and CASE, plus a few set-based UPDATEs. The audit never calls the network and
+Why this shape: 10M tokens must audit in seconds on 2 cores. Region resolution runs in
+Python once per distinct time zone and explicit country (a few hundred), the verdict rules
+once per (region, business class) pair, into small temp tables keyed by integers;
+everything per token is one INSERT ... SELECT with B-tree lookups and CASE, plus a few
+set-based statements over the duplicate groups and the aggregate. The audit never calls the network and
 replaces the previous run's detail rows in one transaction (a failed run leaves the
 previous results intact).
 """
