@@ -306,7 +306,8 @@ def test_subscribers_for_the_emulator(estate):
     subs = _jsonl(out / "subscribers.jsonl")
     assert len(subs) == len(truth)
     for s in subs:
-        assert set(s) == {"token", "page_id", "region", "opted_out", "psid", "timezone", "topic_title"}
+        assert set(s) == {"token", "page_id", "region", "opted_out", "psid", "timezone", "topic_title",
+                          "created_at"}  # created_at (epoch s): the emulator's listing shows it
         t = truth[s["token"]]
         assert s["region"] == t["true_country"] and len(s["region"]) == 2
         assert s["opted_out"] == (t["status"] == "stopped")
@@ -515,3 +516,14 @@ def test_bench_writers_are_fast_shaped_and_deterministic(tmp_path):
         kinds[o.get("notification_messages_status", "optin")] += 1
     assert kinds["optin"] > 3000 and len(kinds) == 5
     assert len(lines) - len(set(lines)) == rw["duplicates"] > 0
+
+
+def test_emulator_loads_the_subscribers(estate):
+    emulator = pytest.importorskip("migrator.emulator")
+    out, m = estate
+    loaded = emulator.load_subscribers_jsonl(out / "subscribers.jsonl")
+    assert loaded.rejected == [] and len(loaded.subscribers) == m.tokens
+    truth = {t["token"]: t for t in _truth(out)}
+    for s in loaded.subscribers:
+        assert s.region == truth[s.token]["true_country"]
+        assert s.opted_out == (truth[s.token]["status"] == "stopped")

@@ -318,7 +318,7 @@ class _Estate:
         self.f_sub.write(dumpl({
             "token": token, "page_id": page.page_id, "region": true_country,
             "opted_out": status == "stopped", "psid": psid, "timezone": zone,
-            "topic_title": title}))
+            "topic_title": title, "created_at": prof.created_at}))
         self.counts["status"][status] += 1
         self.counts["region_class"][rclass] += 1
         self.counts["sources"][sources] += 1
