@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from migrator.emulator.config import EmulatorConfig
 from migrator.emulator.subscribers import Subscriber
 
@@ -151,6 +153,7 @@ class EmulatorState:
         self.last_sent: dict[str, float] = {}
         self.sends: list[Send] = []
         self.errors: Counter[int] = Counter()
+        self._messages: dict[bytes, dict] = {}
         self.rng = random.Random(config.seed)
         self._next_id = 1
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
@@ -308,9 +311,14 @@ class EmulatorState:
         c.sends += 1
         self.last_sent[token] = now
         tid = self.tracking_id()
-        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message)
+        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, self._intern(message))
         self.sends.append(s)
         return Accepted(tid, s, sub, c)
+
+    def _intern(self, message: dict) -> dict:
+        """One stored copy per distinct message: a million sends of a few contents stay small."""
+        key = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+        return self._messages.setdefault(key, message)
 
     # ------------------------------------------------------------------ estimate
     def estimate(self, page_id: str | None, daily: int | None, lifetime: int | None,
@@ -331,6 +339,7 @@ class EmulatorState:
         self.campaigns.clear()
         self.last_sent.clear()
         self.sends.clear()
+        self._messages.clear()
         self.errors.clear()
         self._windows.clear()
         self.throttled_until = 0.0
