@@ -13,7 +13,9 @@ import random
 import time
 from pathlib import Path
 
-from migrator.sample.estate import CSV_HEADER, DAY, FAR_EXPIRY, HISTORY_END, START, TOPICS
+from migrator.sample.estate import DAY, FAR_EXPIRY, HISTORY_END, START
+from migrator.sample.pages import TOPICS
+from migrator.sample.tokens_csv import CSV_HEADER
 from migrator.sample.geo import GEOS
 
 _BLOCK = 4096

@@ -15,12 +15,9 @@ only in the listing (which has no status) are never stopped.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import itertools
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +28,13 @@ from migrator.errors import InputError
 from migrator.sample import content as C
 from migrator.sample import geo
 from migrator.sample.listing import ListingWriter
-from migrator.sample.rand import _pick, _ri
 from migrator.sample.model import (
     CONTENT_LIBRARY, CONTENT_SENDS, LISTING_JSONL, MANIFEST, PAGES_CSV, SUBSCRIBERS, TOKENS_CSV,
     TRUTH, WEBHOOKS_JSONL, MalformedLine, SampleFile, SampleManifest,
 )
+from migrator.sample.pages import MM_BUSINESS, Page, make_pages, write_pages
+from migrator.sample.rand import _pick, _ri, cum, numeric_id
+from migrator.sample.tokens_csv import CSV_MALFORMED, TokensCsvWriter
 from migrator.sample.webhooks import DeliveryWriter, dumpl, optin_event
 
 DAY = 86_400
@@ -45,34 +44,10 @@ LAST_OPTIN = 1_756_684_800     # 2025-09-01: no new RN integrations after this
 HISTORY_END = 1_767_139_200    # 2025-12-31: last webhook event in the logs
 FAR_EXPIRY = 2_145_916_800     # 2038-01-01, the value Meta's samples carry for new tokens
 LEGACY_DAYS = {"DAILY": 182, "WEEKLY": 274, "MONTHLY": 365}
-# the 20 countries where a business may use MM (PRODUCT.md)
-MM_BUSINESS = frozenset("AU BR CL CO HK IN ID IL MY MX NZ PE PH SA SG TW TH AE US VN".split())
 
 MIN_TOKENS = 100
 MAX_TOKENS = 5_000_000
 MAX_PAGES = 1000
-
-CSV_HEADER = ("page_id", "token", "psid", "topic_title", "timezone", "country", "token_status",
-              "user_token_status", "token_expiry", "created_at", "next_eligible_at", "last_sent_at")
-
-# page template: the first twelve cover every case the audit must meet
-_PAGE_PLAN = (
-    ("US", True), ("BR", True), ("DE", True), ("IN", True), ("", True), ("GB", True),
-    ("MX", False), ("JP", True), ("ID", True), ("PH", True), ("CA", True), ("VN", True),
-)
-_MORE_PAGE_COUNTRIES = ("TH", "SA", "AE", "SG", "MY", "CO", "CL", "PE", "AU", "NZ", "HK", "TW",
-                        "IL", "FR", "KR", "US", "BR", "IN", "MX", "ID", "PH", "VN")
-CURRENCY = {"US": "USD", "BR": "BRL", "IN": "INR", "ID": "IDR", "MX": "MXN", "PH": "PHP",
-            "VN": "VND", "TH": "THB", "SA": "SAR", "AE": "AED", "SG": "SGD", "MY": "MYR",
-            "HK": "HKD", "TW": "TWD", "AU": "AUD", "NZ": "NZD", "CL": "CLP", "CO": "COP",
-            "PE": "PEN", "IL": "ILS", "DE": "EUR", "FR": "EUR", "GB": "GBP", "JP": "JPY",
-            "CA": "CAD", "KR": "KRW", "": "USD"}
-_SHOPS = ("Acme Outlet", "Brisa Moda", "Kaufhaus Nord", "Chai Corner", "Global Gadgets",
-          "Albion Books", "Mercado Sol", "Sakura Home", "Batik Studio", "Isla Eats",
-          "Maple Sports", "Pho Tuoi", "Siam Spa", "Dune Perfumes", "Gulf Kicks")
-TOPICS = (("DEALS", "Weekly deals"), ("NEW_ARRIVALS", "New arrivals"), ("PRICE_DROP", "Price drops"),
-          ("BACK_IN_STOCK", "Back in stock"), ("EVENTS", "Event reminders"),
-          ("TIPS", "Tips and stories"), ("FLASH", "Flash sales"), ("", "Updates and promotions"))
 
 # share of tokens per combination of sources (C = tokens.csv, L = listing, W = webhooks)
 SOURCE_MIX = (("W", 30), ("C", 22), ("L", 13), ("CW", 12), ("LW", 10), ("CL", 7), ("CLW", 6))
@@ -82,18 +57,6 @@ HISTORY_MIX = (("optin", 66), ("stop", 12), ("stop_resume", 7), ("stop_resume_st
 OUT_OF_ORDER_RATE = 0.2        # multi-event histories whose second-last event arrives last
 TRAVELLER_RATE = 0.03          # time zone of another region than where the person lives
 KNOWN_COUNTRY_RATE = 0.3       # partner's CSV knows the subscriber's country
-CSV_MALFORMED = ("missing_token", "bad_date", "bad_status", "bad_country", "wrong_column_count")
-
-
-@dataclass(slots=True)
-class Page:
-    page_id: str
-    name: str
-    shop: str
-    country: str
-    ad_account_id: str
-    currency: str
-    topics: tuple[tuple[str, str], ...]
 
 
 @dataclass(slots=True)
@@ -119,21 +82,6 @@ def _check(tokens: int, pages: int) -> None:
                          hint="12 pages (the default) cover every page case")
 
 
-def _numeric_id(i: int, digits: int, rng: random.Random, salt: int = 0) -> str:
-    """A distinct, random-looking decimal id of `digits` digits (> 7) for each index i < 10**7.
-
-    The last seven digits are a permutation of i (affine map, digit reversal, affine map:
-    each step is a bijection of 0..10**7-1), so ids are distinct; the leading ones random.
-    """
-    x = ((i + salt) * 7_654_321 + 1_234_567) % 10 ** 7
-    low = (int(f"{x:07d}"[::-1]) * 3_216_547 + 7_093_411) % 10 ** 7
-    return f"{_ri(rng, 10 ** (digits - 8), 10 ** (digits - 7))}{low:07d}"
-
-
-def _cum(weights) -> list[float]:
-    return list(itertools.accumulate(weights))
-
-
 class _Estate:
     """Generates the estate and writes all files; one instance per `generate_sample` call."""
 
@@ -142,19 +90,19 @@ class _Estate:
         self.n = tokens
         self.seed = seed
         self.rng = random.Random(f"migrator-sample/{seed}")
-        self.pages = self._make_pages(n_pages)
-        self.page_cum = _cum(1.0 / (k + 1) ** 0.7 for k in range(len(self.pages)))
+        self.pages = make_pages(self.rng, n_pages)
+        self.page_cum = cum(1.0 / (k + 1) ** 0.7 for k in range(len(self.pages)))
         self.geo_all = [(c, z) for c, z, _, _ in geo.GEOS]
-        self.geo_cum = _cum(w for _, _, w, _ in geo.GEOS)
+        self.geo_cum = cum(w for _, _, w, _ in geo.GEOS)
         self.geo_by_country: dict[str, tuple[list, list]] = {}
         for c in {c for c, _, _, _ in geo.GEOS if c != "*"}:
             rows = [(cc, z, w) for cc, z, w, _ in geo.GEOS if cc == c]
-            self.geo_by_country[c] = ([(cc, z) for cc, z, _ in rows], _cum(w for _, _, w in rows))
+            self.geo_by_country[c] = ([(cc, z) for cc, z, _ in rows], cum(w for _, _, w in rows))
         self.unknown_countries = [c for c, _ in geo.UNKNOWN_ZONE_COUNTRIES]
-        self.unknown_cum = _cum(w for _, w in geo.UNKNOWN_ZONE_COUNTRIES)
+        self.unknown_cum = cum(w for _, w in geo.UNKNOWN_ZONE_COUNTRIES)
         self.zone_class = {z: geo.zone_class(z) for _, z in self.geo_all}
         self.catalogs = {p.page_id: C.catalog(p.shop) for p in self.pages}
-        self.send_cum = _cum(C.SEND_WEIGHTS[:len(C.SHAPES)])
+        self.send_cum = cum(C.SEND_WEIGHTS[:len(C.SHAPES)])
         self.send_rate = min(1.0, max(60, tokens // 8) / tokens)
         self.counts: dict[str, Counter] = {k: Counter() for k in (
             "status", "region_class", "sources", "history", "geo", "tokens_per_person", "kind")}
@@ -164,40 +112,9 @@ class _Estate:
         self.send_messages: set[str] = set()
         self.send_shapes: Counter = Counter()
         self.ooo_tokens = 0
-        self.csv_line = 1
-        self.csv_rows = 0
-        self.csv_malformed: list[MalformedLine] = []
         self.malformed_at = {tokens * (k + 1) // (len(CSV_MALFORMED) + 1): kind
                              for k, kind in enumerate(CSV_MALFORMED)}
         self.persons = 0
-
-    # --- pages ----------------------------------------------------------------------------
-    def _make_pages(self, n: int) -> list[Page]:
-        rng = self.rng
-        plan = list(_PAGE_PLAN[:n])
-        k = 0
-        while len(plan) < n:
-            plan.append((_MORE_PAGE_COUNTRIES[k % len(_MORE_PAGE_COUNTRIES)], True))
-            k += 1
-        pages = []
-        for i, (country, has_ad) in enumerate(plan):
-            shop = _SHOPS[i % len(_SHOPS)] + ("" if i < len(_SHOPS) else f" {i // len(_SHOPS) + 1}")
-            topics = tuple(rng.sample(TOPICS, rng.randint(2, 4)))
-            pages.append(Page(
-                page_id=_numeric_id(i, 15, rng),
-                name=f"{shop} {country}".strip() if country else shop,
-                shop=shop, country=country,
-                ad_account_id=(("act_" if i % 3 == 1 else "") + _numeric_id(i, 16, rng, 1_111_111)) if has_ad else "",
-                currency=CURRENCY.get(country, "USD") if has_ad else "",
-                topics=topics))
-        return pages
-
-    def write_pages(self, path: Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(("page_id", "name", "business_country", "ad_account_id", "currency"))
-            for p in self.pages:
-                w.writerow((p.page_id, p.name, p.country, p.ad_account_id, p.currency))
 
     # --- people ---------------------------------------------------------------------------
     def _pick_geo(self, page: Page) -> tuple[str, str | None]:
@@ -219,27 +136,13 @@ class _Estate:
             if self.zone_class[other] not in (own, "unknown"):
                 return other
 
-    def _fmt_time(self, ts: int | None) -> str:
-        """A time as partners export it: ISO 8601 (two spellings), epoch s or epoch ms."""
-        if ts is None:
-            return ""
-        r = self.rng.random()
-        if r < 0.45:
-            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-        if r < 0.55:
-            return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-        if r < 0.8:
-            return str(ts)
-        return str(ts * 1000)
-
     def run(self, f_csv, f_sub, f_truth, f_sends, writer: DeliveryWriter, listing: ListingWriter) -> None:
         rng = self.rng
-        self.csv_w = csv.writer(f_csv, lineterminator="\n")
-        self.csv_w.writerow(CSV_HEADER)
+        self.csv = TokensCsvWriter(f_csv, rng)
         self.f_sub, self.f_truth, self.f_sends = f_sub, f_truth, f_sends
         self.webhooks, self.listing = writer, listing
-        src_names, src_cum = [s for s, _ in SOURCE_MIX], _cum(w for _, w in SOURCE_MIX)
-        hist_names, hist_cum = [h for h, _ in HISTORY_MIX], _cum(w for _, w in HISTORY_MIX)
+        src_names, src_cum = [s for s, _ in SOURCE_MIX], cum(w for _, w in SOURCE_MIX)
+        hist_names, hist_cum = [h for h, _ in HISTORY_MIX], cum(w for _, w in HISTORY_MIX)
         span = LAST_OPTIN - START - 30 * DAY
         i = 0
         while i < self.n:
@@ -251,7 +154,7 @@ class _Estate:
             knows_country = rng.random() < (0.8 if traveller else KNOWN_COUNTRY_RATE)
             k = min(_pick(rng, (1, 2, 3), (65, 90, 100)), len(page.topics), self.n - i)
             topics = rng.sample(page.topics, k)
-            psid = _numeric_id(self.persons, 16, rng, 2_222_222)
+            psid = numeric_id(self.persons, 16, rng, 2_222_222)
             base = START + span * i // self.n + _ri(rng, 3 * DAY)
             self.counts["tokens_per_person"][str(k)] += 1
             self.counts["geo"]["traveller" if traveller else self.zone_class[zone]] += 1
@@ -263,7 +166,7 @@ class _Estate:
                             sources, history, single=(k == 1))
                 i += 1
                 if i in self.malformed_at:
-                    self._malformed_csv_row(page, self.malformed_at[i])
+                    self.csv.malformed_row(page, self.malformed_at[i])
             self._other_events(page, psid, base)
             self.persons += 1
             writer.drain(base * 1000)
@@ -275,7 +178,7 @@ class _Estate:
                true_country: str, knows_country: bool, t0: int, sources: str,
                history: str | None, *, single: bool) -> None:
         rng = self.rng
-        token = _numeric_id(i, 20, rng, 3_333_333)
+        token = numeric_id(i, 20, rng, 3_333_333)
         legacy = t0 < LEGACY_END
         if legacy:
             freq = _pick(rng, ("DAILY", "WEEKLY", "MONTHLY"), (6, 9, 10))
@@ -304,7 +207,7 @@ class _Estate:
         zone = prof.timezone
         rclass = geo.region_class(explicit, zone)
         if "C" in sources:
-            self._csv_row(page, token, psid, prof, explicit, status, webhook="W" in sources)
+            self.csv.row(page, token, psid, prof, explicit, status, webhook="W" in sources)
         if "L" in sources:
             self.listing.add(page.page_id, self._listing_item(token, psid, prof))
         if self.send_events < len(C.SHAPES) or rng.random() < self.send_rate:
@@ -398,46 +301,6 @@ class _Estate:
             word = "STOP" if kind == "stop" else "RESUME"
             o["notification_messages_status"] = f"{word}_NOTIFICATIONS" if spell else f"{word} NOTIFICATIONS"
         return o
-
-    def _csv_row(self, page: Page, token: str, psid: str, p: Profile, explicit: str | None,
-                 status: str, *, webhook: bool) -> None:
-        rng = self.rng
-        country = explicit or ""
-        if country == "GB" and rng.random() < 0.5:
-            country = "UK"
-        elif country and rng.random() < 0.1:
-            country = country.lower()
-        if webhook:
-            st = ""  # the webhook history decides the status
-        elif status == "active" and rng.random() < 0.15:
-            st = ""
-        else:
-            st = status.capitalize() if rng.random() < 0.05 else status
-        self.csv_w.writerow((page.page_id, token, psid, p.topic_title, p.timezone or "", country, st,
-                             p.user_token_status, self._fmt_time(p.token_expiry),
-                             self._fmt_time(p.created_at), self._fmt_time(p.next_eligible_at),
-                             self._fmt_time(p.last_sent_at)))
-        self.csv_line += 1
-        self.csv_rows += 1
-
-    def _malformed_csv_row(self, page: Page, kind: str) -> None:
-        """A row ingest must reject, with exactly one thing wrong; its token is not in truth."""
-        junk = _numeric_id(len(self.csv_malformed), 19, self.rng)  # 19 digits: never a real one
-        row = [page.page_id, junk, "1000000000000001", "Weekly deals", "Asia/Manila", "", "active",
-               "NOT_REFRESHED", "", "2024-03-01T10:00:00Z", "", ""]
-        if kind == "missing_token":
-            row[1] = ""
-        elif kind == "bad_date":
-            row[9] = "31/12/2024 10:00"
-        elif kind == "bad_status":
-            row[6] = "paused"
-        elif kind == "bad_country":
-            row[5] = "Narnia"
-        elif kind == "wrong_column_count":
-            row = row[:-1]
-        self.csv_w.writerow(row)
-        self.csv_line += 1
-        self.csv_malformed.append(MalformedLine(line=self.csv_line, kind=kind))
 
     @staticmethod
     def _listing_item(token: str, psid: str, p: Profile) -> dict:
@@ -557,7 +420,7 @@ def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
     except OSError as exc:
         raise InputError(f"cannot create the directory: {exc.strerror}", path=str(out)) from None
     est = _Estate(out, tokens, pages, seed)
-    est.write_pages(out / PAGES_CSV)
+    write_pages(out / PAGES_CSV, est.pages)
     # response pages of 100 or 25 items for half the pages, bare items for the others
     page_limits = {p.page_id: ((100, None, 25, None)[k % 4]) for k, p in enumerate(est.pages)}
     opened = [open(out / TOKENS_CSV, "w", newline="", encoding="utf-8")] + [
@@ -579,7 +442,7 @@ def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
             "without_ad_account": sum(1 for p in est.pages if not p.ad_account_id),
             "unknown_country": sum(1 for p in est.pages if not p.country),
             "mm_business_country": sum(1 for p in est.pages if p.country in MM_BUSINESS)}),
-        _file_info(out / TOKENS_CSV, est.csv_rows, est.csv_malformed),
+        _file_info(out / TOKENS_CSV, est.csv.rows, est.csv.malformed),
         _file_info(out / LISTING_JSONL, listing.items,
                    [MalformedLine(line=listing.malformed_line, kind="truncated_json")]
                    if listing.malformed_line else [],
