@@ -227,8 +227,10 @@ def test_webhooks_replayed_by_hand_reach_the_truth(estate):
     for _, d in _webhook_values(out, m):
         assert d["object"] == "page"
         n_events = 0
+        counts["multi_entry"] += len(d["entry"]) > 1
         for entry in d["entry"]:
             assert entry["id"].isdigit() and isinstance(entry["time"], int)
+            counts["multi_event_entry"] += len(entry["messaging"]) > 1
             for ev in entry["messaging"]:
                 n_events += 1
                 assert ev["timestamp"] > 10 ** 12  # epoch ms
@@ -257,6 +259,7 @@ def test_webhooks_replayed_by_hand_reach_the_truth(estate):
                          "RESUME NOTIFICATIONS"}
     assert expiry_digits == {10, 13}  # seconds and milliseconds
     assert per_delivery[1] and per_delivery[2] and per_delivery[3]
+    assert counts["multi_entry"] and counts["multi_event_entry"]
     assert any(ts != sorted(ts) for ts in order.values())  # out-of-order deliveries
 
     csv_status = {r["token"]: r["token_status"].lower() for r in rows_of(out / "tokens.csv")}
