@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -41,19 +40,6 @@ ADS_FIELDS = ("id,adset{name,daily_budget,lifetime_budget,start_time,end_time},"
 ESTIMATE_FIELDS = ("estimate_delivery_upper_bound,estimate_delivery_lower_bound,"
                    "estimate_cost_upper_bound,estimate_cost_lower_bound")
 
-
-def _cache_missing_sniffio() -> None:
-    """httpcore's async pool does `import sniffio` on every request; when sniffio is not installed
-    (anyio 4.x no longer needs it) each failed import rescans sys.path: ~4 ms per call, which capped
-    the async client near 150 calls/s. Recording the absence once makes the import fail fast, with
-    the same outcome (httpcore then assumes asyncio). Installing sniffio makes this a no-op."""
-    try:
-        import sniffio  # noqa: F401
-    except ImportError:
-        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
-
-
-_cache_missing_sniffio()
 
 # httpx writes a request's head and body separately; without TCP_NODELAY (which its asyncio backend
 # does not always set) the body waits for the peer's delayed ACK, ~40 ms per call.
