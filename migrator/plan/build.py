@@ -3,10 +3,10 @@
 Decisions are small pure functions (campaign grouping, budget capacity, batch days); the
 per-token work is two streaming passes over SQLite with flat memory:
 
-1. every primary `migrate` token (view v_audit_migrate) gets its campaign and message and
-   `not_before` = the first moment inside its local send window at or after the later of
-   the send floor (campaign start + warm-up, or schedule.start) and `next_eligible_at`;
-   rows go to a temporary table ordered by (not_before, token_id);
+1. (one INSERT ... SELECT) every primary `migrate` token (view v_audit_migrate) gets its
+   campaign and message and `not_before` = the first moment inside its local send window
+   at or after the later of the send floor (campaign start + warm-up, or schedule.start)
+   and `next_eligible_at`, looked up in a small table of each zone's windows;
 2. in that order, tokens fill batches (batch_size, at most batches_per_day batches per UTC
    day; a later batch moves its sends to the next day's window) and campaign budgets
    (lifetime: total capacity; daily: per UTC day, then the next day). Tokens the budget
@@ -17,7 +17,6 @@ day only when its campaign's daily budget pushed it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ from typing import Any, Callable
 
 from migrator.errors import PlanError
 from migrator.plan.content import ContentResolver, load_contents
-from migrator.plan.fingerprint import input_fingerprints, latest_audit_run, plan_fingerprint
+from migrator.plan.fingerprint import (input_fingerprints, latest_audit_run, plan_fingerprint,
+                                       sends_digest)
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
 from migrator.plan.spec import PlanSpec, load_spec, parse_window
 from migrator.plan.windows import DAY, Windows
@@ -35,6 +35,8 @@ from migrator.plan.windows import DAY, Windows
 LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
 MAX_START_AHEAD_DAYS = 30    # Meta: start_time must be at most 30 days ahead
 CHUNK = 20_000
+TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord")
+HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
 
 # an estimator answers the cost of one delivered message (minor units) or None
@@ -136,17 +138,17 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
         raise PlanError("the workspace has no finished audit: the planner plans the audit's "
                         "`migrate` subscribers", hint="run `migrator audit` first")
     _check_accounts(spec, rules, where)
-    inputs = input_fingerprints(conn, spec, rules)
-    fingerprint = plan_fingerprint(inputs, as_of.isoformat())
-    plan_id = "p" + fingerprint[:12]
-    warnings: list[str] = []
-    if run["as_of"] != as_of.isoformat():
-        warnings.append(f"the audit is as of {run['as_of']}, the plan as of {as_of.isoformat()}")
-
-    b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
-    b.prepare()
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE")   # inputs, snapshot and plan rows from one consistent state
     try:
+        inputs = input_fingerprints(conn, spec, rules)
+        fingerprint = plan_fingerprint(inputs, as_of.isoformat())
+        plan_id = "p" + fingerprint[:12]
+        warnings: list[str] = []
+        if run["as_of"] != as_of.isoformat():
+            warnings.append(f"the audit is as of {run['as_of']}, the plan as of {as_of.isoformat()}")
+        b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
+        b.snapshot()
+        b.prepare()
         for t in ("plans", "plan_campaigns", "plan_messages", "plan_batches", "plan_sends",
                   "plan_excluded"):
             conn.execute(f"DELETE FROM {t} WHERE plan_id = ?", (plan_id,))
@@ -164,7 +166,8 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
         conn.execute("ROLLBACK")
         raise
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp._plan_pass")
+        for t in TEMP_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
     return plan
 
 
@@ -188,19 +191,27 @@ class _Builder:
         self.messages: list[dict[str, Any]] = []
         self.groups: dict[tuple[str, str | None], tuple[int, int] | str] = {}
         self.batches: list[dict[str, Any]] = []
-        self.digest = hashlib.sha256()
         self.sends = 0
         self.migrate_total = 0
 
     # -- decisions per page and topic (small) --------------------------------------------
+
+    def snapshot(self) -> None:
+        """One scan of the audit's primary migrate tokens into a compact temp table."""
+        for t in TEMP_TABLES:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
+        self.conn.execute(
+            "CREATE TEMP TABLE _plan_src AS SELECT m.token_id AS token_id, m.page_id AS page_id,"
+            " m.topic_title AS topic, m.timezone AS tz, t.next_eligible_at AS nea "
+            "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
 
     def prepare(self) -> None:
         spec, conn, where = self.spec, self.conn, self.where
         pages = {r[0]: r for r in conn.execute(
             "SELECT page_id, name, business_country, ad_account_id, currency FROM pages")}
         accounts = {a.id: (i, a) for i, a in enumerate(spec.ad_accounts)}
-        groups = conn.execute("SELECT page_id, topic_title, COUNT(*) FROM v_audit_migrate "
-                              "GROUP BY page_id, topic_title ORDER BY page_id, topic_title").fetchall()
+        groups = conn.execute("SELECT page_id, topic, COUNT(*) FROM _plan_src "
+                              "GROUP BY page_id, topic ORDER BY page_id, topic").fetchall()
         resolver = ContentResolver(spec, load_contents(conn), where=where)
         policy = spec.campaign
         start = _epoch(policy.start) if policy.start else _epoch(
@@ -217,6 +228,7 @@ class _Builder:
                               origin=floor)
         by_campaign: dict[tuple[str, str | None], CampaignState] = {}
         by_message: dict[tuple[str, str], int] = {}
+        camp_index: dict[tuple[str, str | None], int] = {}
         cost_cache: dict[tuple[str, str], tuple[int, str]] = {}
         for page_id, topic, n in groups:
             self.migrate_total += n
@@ -234,6 +246,7 @@ class _Builder:
                 camp = self._campaign(len(by_campaign) + 1, page_id, ckey[1], pages, acct, start,
                                       floor, cost_cache)
                 by_campaign[ckey] = camp
+                camp_index[ckey] = len(self.campaigns)
                 self.campaigns.append(camp)
             text = json.dumps(choice.message, sort_keys=True, separators=(",", ":"))
             mi = by_message.get((camp.key, text))
@@ -244,7 +257,7 @@ class _Builder:
                                       "outcome": choice.outcome, "message": choice.message,
                                       "sends": 0})
                 camp.messages.append(f"m{mi + 1}")
-            self.groups[(page_id, topic)] = (self.campaigns.index(camp), mi)
+            self.groups[(page_id, topic)] = (camp_index[ckey], mi)
         if resolver.errors:
             resolver.raise_errors()
         for i in resolver.unused_entries():
@@ -335,75 +348,230 @@ class _Builder:
                 self.warnings.append(f"campaign {c.key}: its {kind} budget is below the cost of one "
                                      "message, it can reach no one")
 
-    # -- pass 1: per token, campaign/message and earliest send ---------------------------
-
-    def _exclude(self, rows: list[tuple], reason_counts: dict[str, int]) -> None:
-        self.conn.executemany("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
-                              "VALUES (?,?,?,?)", rows)
-        for r in rows:
-            reason_counts[r[2]] = reason_counts.get(r[2], 0) + 1
-        rows.clear()
+    # -- pass 1 (set-based): campaign/message and first in-window moment per token -------
 
     def pass_assign(self) -> None:
-        conn = self.conn
-        conn.execute("DROP TABLE IF EXISTS temp._plan_pass")
-        conn.execute("CREATE TEMP TABLE _plan_pass (nb INTEGER NOT NULL, token_id INTEGER NOT NULL,"
-                     " c INTEGER NOT NULL, m INTEGER NOT NULL, z TEXT NOT NULL,"
-                     " PRIMARY KEY (nb, token_id)) WITHOUT ROWID")
-        groups, camps, window = self.groups, self.campaigns, self.window
-        next_open, zone = window.next_open, window.zone
-        cur = conn.execute(
-            "SELECT m.token_id, m.page_id, m.topic_title, m.timezone, t.next_eligible_at "
-            "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
-        out: list[tuple] = []
-        excl: list[tuple] = []
-        pid = self.plan_id
-        ins = "INSERT INTO _plan_pass (nb, token_id, c, m, z) VALUES (?,?,?,?,?)"
-        while True:
-            rows = cur.fetchmany(CHUNK)
-            if not rows:
-                break
-            for token_id, page_id, topic, tz, nea in rows:
-                g = groups[(page_id, topic)]
-                if g.__class__ is str:
-                    excl.append((pid, token_id, g, None))
-                    continue
-                ci, mi = g
-                c = camps[ci]
-                t0 = c.floor if nea is None or nea < c.floor else nea
-                z = zone(tz)
-                nb = next_open(z, t0)
-                if c.end_time is not None and nb >= c.end_time:
-                    excl.append((pid, token_id, "after_campaign_end", c.key))
-                    continue
-                out.append((nb, token_id, ci, mi, z))
-            conn.executemany(ins, out)
-            out.clear()
-            if excl:
-                self._exclude(excl, self.excluded)
+        """Fill temp._plan_ord(send_id, token_id, c, m, z, nb) in (not_before, token_id) order.
+
+        Groups, resolved zones and each zone's send windows (UTC, over the horizon the
+        tokens need) are small temp tables; the per-token `not_before` is an index seek.
+        """
+        conn, pid = self.conn, self.plan_id
+        conn.execute("CREATE TEMP TABLE _plan_groups (gkey TEXT PRIMARY KEY, c INTEGER, m INTEGER,"
+                     " reason TEXT, floor INTEGER, end_at INTEGER)")
+        conn.execute("CREATE TEMP TABLE _plan_zones (tz TEXT PRIMARY KEY, z INTEGER NOT NULL)")
+        conn.execute("CREATE TEMP TABLE _plan_windows (z INTEGER, close INTEGER, open INTEGER,"
+                     " PRIMARY KEY (z, close)) WITHOUT ROWID")
+        rows = []
+        for (page_id, topic), g in self.groups.items():
+            gkey = page_id + "\x1f" + ("\x1e" if topic is None else topic)
+            if g.__class__ is str:
+                rows.append((gkey, None, None, g, None, None))
+            else:
+                c = self.campaigns[g[0]]
+                rows.append((gkey, g[0], g[1], None, c.floor, c.end_time))
+        conn.executemany("INSERT INTO _plan_groups VALUES (?,?,?,?,?,?)", rows)
+        if any(r[3] is not None for r in rows):
+            conn.execute(
+                "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
+                "SELECT ?, s.token_id, g.reason, NULL FROM _plan_groups g JOIN _plan_src s "
+                "ON s.page_id || char(31) || IFNULL(s.topic, char(30)) = g.gkey "
+                "WHERE g.reason IS NOT NULL", (pid,))
+        for reason, n in conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? "
+                                      "GROUP BY reason", (pid,)):
+            self.excluded[reason] = n
+        if not self.campaigns:
+            return
+        # zones: every distinct token zone, resolved (unknown -> the spec's default)
+        w = self.window
+        names: list[str] = []
+        index: dict[str, int] = {}
+        zrows = []
+        for (tz,) in conn.execute("SELECT DISTINCT tz FROM _plan_src"):
+            z = w.zone(tz)
+            if z not in index:
+                index[z] = len(names)
+                names.append(z)
+            zrows.append(("" if tz is None else tz, index[z]))
+        if w.default_zone not in index:
+            index[w.default_zone] = len(names)
+            names.append(w.default_zone)
+        conn.executemany("INSERT OR REPLACE INTO _plan_zones VALUES (?,?)", zrows)
+        self.zone_names = names
+        default_z = index[w.default_zone]
+        # horizon: from the earliest floor to the latest first-eligible moment (+2 days)
+        lo = min(c.floor for c in self.campaigns)
+        hi = conn.execute("SELECT MAX(nea) FROM _plan_src").fetchone()[0] or 0
+        hi = min(max(hi, lo), lo + HORIZON_DAYS * DAY) + 2 * DAY
+        self._add_windows(lo, hi)
+        cap_hit = conn.execute("SELECT 1 FROM _plan_src WHERE nea >= ? LIMIT 1",
+                               (lo + HORIZON_DAYS * DAY,)).fetchone() is not None
+        src = (
+            "SELECT x.token_id AS token_id, x.c AS c, x.m AS m, x.z AS z, x.end_at AS end_at, "
+            " (SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
+            "  ORDER BY w.close LIMIT 1) AS nb "
+            "FROM (SELECT s.token_id AS token_id, g.c AS c, g.m AS m, g.end_at AS end_at, "
+            "       IFNULL(zz.z, :z) AS z, MAX(g.floor, IFNULL(s.nea, 0)) AS e "
+            "      FROM _plan_src s "
+            "      JOIN _plan_groups g ON g.gkey = s.page_id || char(31) || IFNULL(s.topic, char(30)) "
+            "      LEFT JOIN _plan_zones zz ON zz.tz = IFNULL(s.tz, '') "
+            "      WHERE g.reason IS NULL) x")
+        keys = [c.key for c in self.campaigns]
+        if cap_hit or any(c.end_time is not None for c in self.campaigns):
+            late = [(pid, token_id, "after_campaign_end" if nb is not None else "eligible_too_late",
+                     keys[ci]) for token_id, ci, nb in conn.execute(
+                f"SELECT token_id, c, nb FROM ({src}) WHERE nb IS NULL OR nb >= end_at",
+                {"z": default_z})]
+            if late:
+                self._exclude(late, self.excluded)
+        # sends in (not_before, token_id) order: send_id is the rank; nb0 keeps the first value
+        conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
+                     " c INTEGER, m INTEGER, z INTEGER, nb INTEGER, nb0 INTEGER)")
+        conn.execute(
+            "INSERT INTO _plan_ord (token_id, c, m, z, nb, nb0) "
+            f"SELECT token_id, c, m, z, nb, nb FROM ({src}) "
+            "WHERE nb IS NOT NULL AND (end_at IS NULL OR nb < end_at) ORDER BY nb, token_id",
+            {"z": default_z})
+
+    def _add_windows(self, lo: int, hi: int) -> None:
+        """Make temp._plan_windows cover every zone's windows from `lo` to past `hi`."""
+        rows = []
+        for z, name in enumerate(self.zone_names):
+            for o, c in self.window.windows(name, lo, hi):
+                rows.append((z, c, o))
+        self.conn.executemany("INSERT OR IGNORE INTO _plan_windows VALUES (?,?,?)", rows)
 
     # -- pass 2: batches and budgets in send order ---------------------------------------
 
-    def pass_schedule(self) -> None:
+    def pass_schedule(self, *, fast: bool = True) -> None:
+        """Number the sends, cut batches, apply budgets; set-based unless a budget binds."""
+        if not self.campaigns:
+            self.sends = 0
+        elif not (fast and self._schedule_fast()):
+            self._schedule_slow()
+        self.sends_digest = sends_digest(self.conn, self.plan_id)
+
+    def _batch_days(self, first_nbs: list[int]) -> list[int]:
+        """UTC day of each batch from its first send: at most batches_per_day per day."""
+        per_day = self.spec.schedule.batches_per_day
+        days: list[int] = []
+        bday, on_day = -1, 0
+        for nb in first_nbs:
+            d = nb // DAY
+            if not days or d > bday:
+                nd, on_day = d, 1
+            elif on_day < per_day:
+                nd, on_day = bday, on_day + 1
+            else:
+                nd, on_day = bday + 1, 1
+            days.append(nd)
+            bday = nd
+        return days
+
+    def _schedule_fast(self) -> bool:
+        """All in SQL when no budget or campaign end binds (checked after batching).
+
+        Returns False, with nothing written, when the sequential pass is needed.
+        """
+        conn, size, pid = self.conn, self.spec.schedule.batch_size, self.plan_id
+        n = conn.execute("SELECT MAX(send_id) FROM _plan_ord").fetchone()[0] or 0
+        starts = list(range(1, n + 1, size))
+        if len(starts) <= 10_000:
+            first_nbs = [conn.execute("SELECT nb FROM _plan_ord WHERE send_id = ?", (k,)).fetchone()[0]
+                         for k in starts]
+        else:
+            first_nbs = [r[0] for r in conn.execute(
+                "SELECT nb FROM _plan_ord WHERE (send_id - 1) % ? = 0 ORDER BY send_id", (size,))]
+        days = self._batch_days(first_nbs)
+        pushed = [(k, d * DAY) for k, nb, d in zip(starts, first_nbs, days) if d * DAY > nb]
+        if pushed:
+            self._add_windows(pushed[0][1], days[-1] * DAY + DAY)
+        for k, start in pushed:
+            conn.execute(
+                "UPDATE _plan_ord SET nb = (SELECT MAX(w.open, :s) FROM _plan_windows w "
+                " WHERE w.z = _plan_ord.z AND w.close > :s ORDER BY w.close LIMIT 1) "
+                "WHERE send_id BETWEEN :a AND :b AND nb < :s",
+                {"s": start, "a": k, "b": k + size - 1})
+        # per campaign x message x day: budgets, ends and the figures, in one grouped scan
+        stats = conn.execute("SELECT c, m, nb / 86400 AS d, COUNT(*), MIN(nb), MAX(nb) FROM _plan_ord "
+                             "GROUP BY c, m, d").fetchall()
+        camps = self.campaigns
+        per_c: dict[int, int] = {}
+        per_cd: dict[tuple[int, int], int] = {}
+        for c, m, d, k, lo, hi in stats:
+            per_c[c] = per_c.get(c, 0) + k
+            per_cd[(c, d)] = per_cd.get((c, d), 0) + k
+            end = camps[c].end_time
+            if end is not None and hi >= end:
+                return False
+        for c, camp in enumerate(camps):
+            kind, cap = camp.capacity()
+            if cap is None:
+                continue
+            if kind == "lifetime" and per_c.get(c, 0) > cap:
+                return False
+        for (c, d), k in per_cd.items():
+            kind, cap = camps[c].capacity()
+            if kind == "daily" and cap is not None and k > cap:
+                return False
+        conn.execute(
+            "INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+            " not_before) SELECT ?, send_id, token_id, 'c' || (c + 1), 'm' || (m + 1),"
+            " (send_id - 1) / ? + 1, nb FROM _plan_ord ORDER BY send_id", (pid, size))
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        msg = [0] * len(self.messages)
+        for c, m, d, k, lo, hi in stats:
+            first[c] = lo if c not in first else min(first[c], lo)
+            last[c] = hi if c not in last else max(last[c], hi)
+            msg[m] += k
+        for i, camp in enumerate(camps):
+            camp.sends = per_c.get(i, 0)
+            camp.first, camp.last = first.get(i), last.get(i)
+        for mrec, k in zip(self.messages, msg):
+            mrec["sends"] = k
+        mins = conn.execute("SELECT (send_id - 1) / ? AS b, MIN(nb) FROM _plan_ord GROUP BY b "
+                            "ORDER BY b", (size,)).fetchall()
+        self.batches = [{"batch": b + 1, "day": _day_str(days[b]), "not_before": mn,
+                         "first_send_id": starts[b], "last_send_id": min(starts[b] + size - 1, n),
+                         "sends": min(starts[b] + size - 1, n) - starts[b] + 1} for b, mn in mins]
+        self.sends = n
+        return True
+
+    def _schedule_slow(self) -> None:
+        """The sequential pass: needed when a budget or campaign end excludes or moves sends."""
         conn, camps, spec = self.conn, self.campaigns, self.spec
         size, per_day = spec.schedule.batch_size, spec.schedule.batches_per_day
         next_open = self.window.next_open
+        znames = getattr(self, "zone_names", [])
         caps = [c.capacity() for c in camps]
+        # 0: no limit, 1: lifetime budget (total), 2: daily budget (per UTC day)
+        kind = [0 if cap is None else (1 if k == "lifetime" else 2) for k, cap in caps]
+        capn = [cap for _, cap in caps]
+        ends = [c.end_time for c in camps]
         msg_sends = [0] * len(self.messages)
         used = [0] * len(camps)
-        cur = conn.execute("SELECT nb, token_id, c, m, z FROM _plan_pass ORDER BY nb, token_id")
+        cday = [-1] * len(camps)      # daily budget cursor per campaign (UTC day number)
+        ccount = [0] * len(camps)
+        unreachable = [0] * len(camps)
+        first = [0] * len(camps)
+        last = [-1] * len(camps)
+        cur = conn.execute("SELECT nb0, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
         kept = 0
         bday = -1            # current batch's UTC day
         on_day = 0           # batches started on bday
-        batch = None         # the open batch record
+        bno = 0              # current batch number
+        bmin = 0             # its earliest not_before
+        bfirst = 0
+        batches = self.batches
         out: list[tuple] = []
         excl: list[tuple] = []
         pid = self.plan_id
-        digest = self.digest
         keys = [c.key for c in camps]
         mkeys = [m["key"] for m in self.messages]
         ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
                " not_before) VALUES (?,?,?,?,?,?,?)")
+        nd_start = 0
         while True:
             rows = cur.fetchmany(CHUNK)
             if not rows:
@@ -412,72 +580,72 @@ class _Builder:
                 opens = kept % size == 0
                 if opens:
                     d = nb // DAY
-                    if batch is None or d > bday:
-                        nd = d
-                    elif on_day < per_day:
-                        nd = bday
+                    nd = d if (bno == 0 or d > bday) else (bday if on_day < per_day else bday + 1)
+                    if nb < nd * DAY:
+                        nb = next_open(znames[z], nd * DAY)
+                elif nb < nd_start:
+                    nb = next_open(znames[z], nd_start)
+                lim = kind[ci]
+                if lim == 1:  # lifetime: a total number of messages
+                    if used[ci] >= capn[ci]:
+                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        unreachable[ci] += 1
+                        continue
+                elif lim == 2:  # daily: per UTC day, overflow to the next day's window
+                    d = nb // DAY
+                    cd = cday[ci]
+                    if d <= cd:
+                        if ccount[ci] >= capn[ci]:
+                            d = cd + 1
+                            nb = next_open(znames[z], d * DAY)
+                        else:
+                            d = cd
+                    end = ends[ci]
+                    if capn[ci] == 0 or (end is not None and nb >= end):
+                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        unreachable[ci] += 1
+                        continue
+                    if d != cd:
+                        cday[ci] = d
+                        ccount[ci] = 1
                     else:
-                        nd = bday + 1
-                else:
-                    nd = bday
-                if nb < nd * DAY:
-                    nb = next_open(z, nd * DAY)
-                c = camps[ci]
-                kind, cap = caps[ci]
-                if cap is not None:
-                    if kind == "lifetime":
-                        if used[ci] >= cap:
-                            excl.append((pid, token_id, "over_budget", c.key))
-                            c.unreachable += 1
-                            continue
-                    else:  # daily: per UTC day, overflow to the next day's window
-                        d = nb // DAY
-                        if d < c.day:
-                            d = c.day
-                        if d == c.day and c.day_count >= cap:
-                            d += 1
-                        if d > nb // DAY:
-                            nb = next_open(z, d * DAY)
-                        if cap == 0 or (c.end_time is not None and nb >= c.end_time):
-                            excl.append((pid, token_id, "over_budget", c.key))
-                            c.unreachable += 1
-                            continue
-                        if d != c.day:
-                            c.day, c.day_count = d, 0
-                        c.day_count += 1
-                if c.end_time is not None and nb >= c.end_time:
-                    excl.append((pid, token_id, "after_campaign_end", c.key))
+                        ccount[ci] += 1
+                end = ends[ci]
+                if end is not None and nb >= end:
+                    excl.append((pid, token_id, "after_campaign_end", keys[ci]))
                     continue
+                if not used[ci] or nb < first[ci]:
+                    first[ci] = nb
+                if nb > last[ci]:
+                    last[ci] = nb
                 used[ci] += 1
-                if opens:
-                    if batch is not None and nd == bday:
-                        on_day += 1
-                    else:
-                        on_day = 1
-                    bday = nd
-                    batch = {"batch": len(self.batches) + 1, "day": _day_str(nd), "not_before": nb,
-                             "first_send_id": kept + 1, "last_send_id": kept + 1, "sends": 0}
-                    self.batches.append(batch)
                 kept += 1
-                batch["sends"] += 1
-                batch["last_send_id"] = kept
-                if nb < batch["not_before"]:
-                    batch["not_before"] = nb
-                c.sends += 1
-                if c.first is None or nb < c.first:
-                    c.first = nb
-                if c.last is None or nb > c.last:
-                    c.last = nb
+                if opens:
+                    if bno:
+                        batches.append((bno, bday, bmin, bfirst, kept - 1))
+                    on_day = on_day + 1 if (bno and nd == bday) else 1
+                    bday = nd
+                    nd_start = nd * DAY
+                    bno += 1
+                    bmin = nb
+                    bfirst = kept
+                elif nb < bmin:
+                    bmin = nb
                 msg_sends[mi] += 1
-                row = (pid, kept, token_id, keys[ci], mkeys[mi], batch["batch"], nb)
-                digest.update(f"{kept},{token_id},{keys[ci]},{mkeys[mi]},{batch['batch']},{nb}\n".encode())
-                out.append(row)
+                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, nb))
             conn.executemany(ins, out)
             out.clear()
             if excl:
                 self._exclude(excl, self.excluded)
+        if bno:
+            batches.append((bno, bday, bmin, bfirst, kept))
+        self.batches = [{"batch": b, "day": _day_str(d), "not_before": mn, "first_send_id": f,
+                         "last_send_id": la, "sends": la - f + 1} for b, d, mn, f, la in batches]
         for m, n in zip(self.messages, msg_sends):
             m["sends"] = n
+        for i, c in enumerate(camps):
+            c.sends, c.unreachable = used[i], unreachable[i]
+            c.first, c.last = (first[i], last[i]) if used[i] else (None, None)
         self.sends = kept
 
     # -- results ------------------------------------------------------------------------
@@ -546,7 +714,7 @@ class _Builder:
             as_of=self.as_of.isoformat(), rules_version=self.rules.version, fingerprint=fingerprint,
             inputs=inputs, spec_path=spec_path, rules_path=str(rules_path) if rules_path else None,
             workspace=str(Path(self.conn_path())), audit_run_id=run["id"], campaigns=campaigns,
-            messages=messages, batches=batches, sends=self.sends, sends_digest=self.digest.hexdigest(),
+            messages=messages, batches=batches, sends=self.sends, sends_digest=self.sends_digest,
             estimated_cost=cost, budget=budget, unreachable_by_budget=unreachable, excluded=excluded,
             warnings=self.warnings, zero_send_reason=reason)
 

@@ -6,8 +6,10 @@ Each component is a SHA-256 hex string:
 - content: the RN content and its conversions;
 - spec: the validated spec (comments and layout do not count);
 - rules: `Rules.fingerprint()`.
-Token tables are hashed with an order-independent sum of CRC-32s computed inside SQLite
-(one pass, flat memory); the small tables with SHA-256 over their rows in id order.
+The token-sized tables are summarised by order-independent checksums SQLite computes in
+one pass (sums and lengths weighted by row id, plus the ingest runs that accepted
+records): a change detector at 10M-row scale, not a cryptographic digest. The small
+tables (pages, contents) are hashed row by row with SHA-256.
 """
 
 from __future__ import annotations
@@ -15,21 +17,32 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import zlib
 from typing import Any
 
 COMPONENTS = ("inventory", "audit", "content", "spec", "rules")
 
-_TOKEN_COLS = ("id", "page_id", "psid", "topic_title", "timezone", "country", "status",
-               "user_token_status", "token_expiry", "next_eligible_at", "mm_state")
+# Order-independent checksums computed by SQLite in one pass (C speed, flat memory): sums
+# and lengths of the columns planning and the audit read, weighted by row id so a value
+# moving between rows changes them too.
+_TOKENS_SUMS = """
+SELECT COUNT(*), MAX(id), TOTAL(id),
+       TOTAL(id * (LENGTH(IFNULL(page_id, '')) + 3 * LENGTH(IFNULL(psid, ''))
+                   + 5 * LENGTH(IFNULL(topic_title, '')) + 7 * LENGTH(IFNULL(timezone, ''))
+                   + 11 * LENGTH(IFNULL(country, '')) + 13 * (status = 'active')
+                   + 17 * LENGTH(IFNULL(user_token_status, '')) + 19 * LENGTH(IFNULL(mm_state, '')))),
+       TOTAL(UNICODE(IFNULL(topic_title, ' ')) + 3 * UNICODE(SUBSTR(IFNULL(timezone, ' '), -2))
+             + 5 * UNICODE(IFNULL(country, ' '))),
+       TOTAL((IFNULL(next_eligible_at, 0) + 3 * IFNULL(token_expiry, 0) + 5 * IFNULL(mm_state_at, 0)
+              + 7 * IFNULL(status_at, 0) + 11 * IFNULL(profile_at, 0)) % 1000003)
+FROM tokens
+"""
 
-
-def _crc(*parts: Any) -> int:
-    return zlib.crc32("\x1f".join("" if p is None else str(p) for p in parts).encode())
-
-
-def _install(conn: sqlite3.Connection) -> None:
-    conn.create_function("plan_crc", -1, _crc, deterministic=True)
+_AUDIT_SUMS = """
+SELECT verdict, COUNT(*), TOTAL(token_id), TOTAL(token_id * is_primary), TOTAL(token_id * certain),
+       TOTAL(flags % 1000003), TOTAL(token_id * LENGTH(IFNULL(region, '')) + UNICODE(IFNULL(region, ' '))),
+       TOTAL(LENGTH(IFNULL(page_id, '')))
+FROM audit_tokens WHERE run_id = ? GROUP BY verdict ORDER BY verdict
+"""
 
 
 def _sha(*chunks: Any) -> str:
@@ -53,12 +66,13 @@ def _rows_sha(conn: sqlite3.Connection, sql: str) -> str:
 
 
 def inventory_fingerprint(conn: sqlite3.Connection) -> str:
-    _install(conn)
     pages = _rows_sha(conn, "SELECT page_id, name, business_country, ad_account_id, currency "
                             "FROM pages ORDER BY page_id")
-    cols = ", ".join(_TOKEN_COLS)
-    n, total = conn.execute(f"SELECT COUNT(*), TOTAL(plan_crc({cols})) FROM tokens").fetchone()
-    return _sha("inventory/1", pages, n, int(total))
+    sums = list(conn.execute(_TOKENS_SUMS).fetchone())
+    # every ingest that accepted something (a CSV snapshot can change any column)
+    runs = conn.execute("SELECT id, kind, accepted FROM ingest_runs WHERE accepted > 0 "
+                        "ORDER BY id").fetchall()
+    return _sha("inventory/2", pages, sums, [list(r) for r in runs])
 
 
 def latest_audit_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -71,14 +85,11 @@ def latest_audit_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 def audit_fingerprint(conn: sqlite3.Connection) -> str:
     """The audit's results, not its run id: an identical re-run keeps a plan fresh."""
-    _install(conn)
     run = latest_audit_run(conn)
     if run is None:
-        return _sha("audit/1", None)
-    n, total = conn.execute(
-        "SELECT COUNT(*), TOTAL(plan_crc(token_id, page_id, verdict, certain, region, is_primary)) "
-        "FROM audit_tokens WHERE run_id = ?", (run["id"],)).fetchone()
-    return _sha("audit/1", run["as_of"], run["rules_fingerprint"], run["options"], n, int(total))
+        return _sha("audit/2", None)
+    sums = [list(r) for r in conn.execute(_AUDIT_SUMS, (run["id"],))]
+    return _sha("audit/2", run["as_of"], run["rules_fingerprint"], run["options"], sums)
 
 
 def content_fingerprint(conn: sqlite3.Connection) -> str:
@@ -107,3 +118,13 @@ def input_fingerprints(conn: sqlite3.Connection, spec, rules) -> dict[str, str]:
 def plan_fingerprint(inputs: dict[str, str], as_of: str) -> str:
     """The plan's fingerprint: every input plus the as-of date."""
     return _sha("plan/1", {k: inputs[k] for k in COMPONENTS}, as_of)
+
+
+def sends_digest(conn: sqlite3.Connection, plan_id: str) -> str:
+    """A checksum of a plan's rows in plan_sends (order-independent, one SQLite pass)."""
+    row = conn.execute(
+        "SELECT COUNT(*), TOTAL(token_id), TOTAL(not_before % 1000003),"
+        " TOTAL(send_id * ((token_id % 1000003) + 3 * (not_before % 1000003) + 5 * batch"
+        "  + 7 * CAST(SUBSTR(campaign_key, 2) AS INTEGER) + 11 * CAST(SUBSTR(message_key, 2) AS INTEGER)))"
+        " FROM plan_sends WHERE plan_id = ?", (plan_id,)).fetchone()
+    return _sha("sends/1", list(row))

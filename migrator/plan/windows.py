@@ -77,3 +77,15 @@ class Windows:
             opens, closes = self._extend(zone, t + DAY)
         o = opens[i]
         return t if t >= o else o
+
+    def windows(self, zone: str, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Every (open, close) of `zone` whose close is after `lo`, through one that closes after `hi`."""
+        opens, closes = self._extend(zone, max(lo, hi))
+        i = bisect_right(closes, lo)
+        out = []
+        while i < len(opens):
+            out.append((opens[i], closes[i]))
+            if closes[i] > hi:
+                break
+            i += 1
+        return out
