@@ -10,7 +10,8 @@ from migrator.cli.common import emit_json, pass_app
 
 @main.command("sample")
 @click.option("-o", "--out", "out_dir", required=True, metavar="DIR",
-              type=click.Path(file_okay=False), help="Directory to write into (created if missing).")
+              type=click.Path(file_okay=False),
+              help="Directory to write into (created if missing; sample files in it are replaced).")
 @click.option("--tokens", default=2000, show_default=True, type=click.IntRange(100, 5_000_000),
               help="How many subscription tokens.")
 @click.option("--pages", default=12, show_default=True, type=click.IntRange(1, 1000),
