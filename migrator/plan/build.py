@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.errors import PlanError
-from migrator.plan.content import ContentResolver, load_contents
+from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.plan.fingerprint import (input_fingerprints, latest_audit_run, plan_fingerprint,
                                        sends_digest)
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
@@ -212,7 +212,7 @@ class _Builder:
         accounts = {a.id: (i, a) for i, a in enumerate(spec.ad_accounts)}
         groups = conn.execute("SELECT page_id, topic, COUNT(*) FROM _plan_src "
                               "GROUP BY page_id, topic ORDER BY page_id, topic").fetchall()
-        resolver = ContentResolver(spec, load_contents(conn), where=where)
+        resolver = ContentResolver(spec, load_contents(conn), where=where, usage=load_usage(conn))
         policy = spec.campaign
         start = _epoch(policy.start) if policy.start else _epoch(
             datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc))
@@ -433,6 +433,14 @@ class _Builder:
             "WHERE nb IS NOT NULL AND (end_at IS NULL OR nb < end_at) ORDER BY nb, token_id",
             {"z": default_z})
 
+    def _exclude(self, rows: list[tuple], counts: dict[str, int]) -> None:
+        """Store (plan_id, token_id, reason, campaign_key) rows and count them by reason."""
+        self.conn.executemany("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
+                              "VALUES (?,?,?,?)", rows)
+        for r in rows:
+            counts[r[2]] = counts.get(r[2], 0) + 1
+        rows.clear()
+
     def _add_windows(self, lo: int, hi: int) -> None:
         """Make temp._plan_windows cover every zone's windows from `lo` to past `hi`."""
         rows = []
@@ -594,12 +602,10 @@ class _Builder:
                 elif lim == 2:  # daily: per UTC day, overflow to the next day's window
                     d = nb // DAY
                     cd = cday[ci]
-                    if d <= cd:
-                        if ccount[ci] >= capn[ci]:
-                            d = cd + 1
+                    if d <= cd:  # the campaign's current day (earlier rows were pushed to it)
+                        d = cd + 1 if ccount[ci] >= capn[ci] else cd
+                        if d > nb // DAY:
                             nb = next_open(znames[z], d * DAY)
-                        else:
-                            d = cd
                     end = ends[ci]
                     if capn[ci] == 0 or (end is not None and nb >= end):
                         excl.append((pid, token_id, "over_budget", keys[ci]))

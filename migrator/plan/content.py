@@ -44,30 +44,55 @@ class Choice:
     excluded: str | None        # content_excluded | no_content
 
 
+@dataclass(frozen=True)
+class Usage:
+    """How often one content was used for a page and topic (from content_records)."""
+
+    page_id: str | None
+    topic_title: str | None
+    key: str | None
+    content_id: int
+    n: int
+
+
 def load_contents(conn) -> list[Content]:
     return [Content(*r) for r in conn.execute(
         "SELECT id, content_hash, page_id, topic_title, key, outcome, mm_message, uses "
         "FROM contents ORDER BY id")]
 
 
+def load_usage(conn) -> list[Usage]:
+    """Content is deduplicated across pages, so page/topic/key come from its records."""
+    return [Usage(*r) for r in conn.execute(
+        "SELECT page_id, topic_title, key, content_id, COUNT(*) FROM content_records "
+        "GROUP BY page_id, topic_title, key, content_id ORDER BY content_id")]
+
+
 def _describe(c: Content) -> str:
-    key = f", key {c.key!r}" if c.key else ""
-    return f"content {c.id} (page {c.page_id}, topic {c.topic_title!r}{key})"
+    key = f"key {c.key!r}, " if c.key else ""
+    return f"content {c.id} ({key}hash {c.content_hash[:12]})"
 
 
 class ContentResolver:
     """Resolves spec entries once (errors name the entry) and answers per (page, topic)."""
 
-    def __init__(self, spec: PlanSpec, contents: list[Content], *, where: str):
+    def __init__(self, spec: PlanSpec, contents: list[Content], *, where: str,
+                 usage: list[Usage] | None = None):
         self.where = where
         self.spec = spec
         self.by_id = {c.id: c for c in contents}
+        if usage is None:  # no record detail: each content where it was first seen
+            usage = [Usage(c.page_id, c.topic_title, c.key, c.id, c.uses) for c in contents]
+        self.usage = usage
+        counts: dict[tuple[str | None, str | None], dict[int, int]] = {}
+        for u in usage:
+            per = counts.setdefault((u.page_id, u.topic_title), {})
+            per[u.content_id] = per.get(u.content_id, 0) + u.n
         self.auto: dict[tuple[str | None, str | None], Content] = {}
-        for c in contents:
-            k = (c.page_id, c.topic_title)
-            best = self.auto.get(k)
-            if best is None or c.uses > best.uses:
-                self.auto[k] = c
+        for k, per in counts.items():
+            best = min(per, key=lambda cid: (-per[cid], cid))   # most used, then lowest id
+            if best in self.by_id:
+                self.auto[k] = self.by_id[best]
         self.errors: list[str] = []
         self.entries: list[tuple[int, ContentMap, Choice]] = []
         for i, e in enumerate(spec.content):
@@ -94,14 +119,17 @@ class ContentResolver:
             return c
         hits = [c for c in contents if c.content_hash == ref]
         if not hits:
-            hits = [c for c in contents if c.key == ref and (e.page_id is None or c.page_id == e.page_id)]
+            ids = sorted({u.content_id for u in self.usage
+                          if u.key == ref and (e.page_id is None or u.page_id == e.page_id)})
+            hits = [self.by_id[i] for i in ids if i in self.by_id]
         if not hits:
             self.errors.append(f"{key}: no content with key or content_hash {ref!r}"
                                + (f" on page {e.page_id}" if e.page_id else ""))
             return None
         if len(hits) > 1:
-            pages = ", ".join(sorted({str(c.page_id) for c in hits}))
-            self.errors.append(f"{key}: {ref!r} is ambiguous (pages {pages}); add page_id")
+            pages = ", ".join(sorted({str(u.page_id) for u in self.usage if u.key == ref}))
+            self.errors.append(f"{key}: {ref!r} names several contents (pages {pages}); add page_id "
+                               "or use the content id")
             return None
         return hits[0]
 
