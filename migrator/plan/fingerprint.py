@@ -71,7 +71,7 @@ def inventory_fingerprint(conn: sqlite3.Connection) -> str:
     sums = list(conn.execute(_TOKENS_SUMS).fetchone())
     # every ingest that accepted something (a CSV snapshot can change any column)
     runs = conn.execute("SELECT id, kind, accepted FROM ingest_runs WHERE accepted > 0 "
-                        "ORDER BY id").fetchall()
+                        "AND kind IN ('tokens', 'pages', 'receipts') ORDER BY id").fetchall()
     return _sha("inventory/2", pages, sums, [list(r) for r in runs])
 
 
@@ -93,9 +93,12 @@ def audit_fingerprint(conn: sqlite3.Connection) -> str:
 
 
 def content_fingerprint(conn: sqlite3.Connection) -> str:
-    return _sha("content/1", _rows_sha(
+    """Contents and their conversions, and how often each was used per page/topic/key."""
+    return _sha("content/2", _rows_sha(
         conn, "SELECT id, content_hash, page_id, topic_title, key, outcome, mm_message, "
-              "converter_version, uses FROM contents ORDER BY id"))
+              "converter_version, uses FROM contents ORDER BY id"), _rows_sha(
+        conn, "SELECT page_id, topic_title, key, content_id, COUNT(*) FROM content_records "
+              "GROUP BY page_id, topic_title, key, content_id ORDER BY content_id, page_id, topic_title, key"))
 
 
 def spec_fingerprint(spec) -> str:

@@ -7,7 +7,7 @@ input that changed. `execute` refuses a stale plan; `migrator status` shows the 
 from __future__ import annotations
 
 from migrator.errors import PlanError, StalePlanError
-from migrator.plan.fingerprint import spec_fingerprint, workspace_fingerprints
+from migrator.plan.fingerprint import sends_digest, spec_fingerprint, workspace_fingerprints
 from migrator.plan.model import SavedPlan
 
 _WORDS = {
@@ -32,6 +32,8 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
                    "or replaced)")
     elif (row[0], row[1], row[2]) != (plan.fingerprint, plan.sends, plan.sends_digest):
         out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
+    elif sends_digest(conn, plan.plan_id) != plan.sends_digest:
+        out.append(f"the workspace's rows of plan {plan.plan_id} were changed")
     now = workspace_fingerprints(conn)
     for k in ("inventory", "audit", "content"):
         if now[k] != plan.inputs.get(k):

@@ -1,0 +1,134 @@
+"""Fingerprints change on every kind of input change; plan_staleness says what changed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from migrator.audit import run_audit
+from migrator.errors import StalePlanError
+from migrator.plan import check_fresh, load_plan, make_plan, plan_staleness, write_plan
+from migrator.plan.fingerprint import input_fingerprints, workspace_fingerprints
+from migrator.rules import load_rules
+
+from _plan import AS_OF, estate, ingest, lib, plan, spec_file, tok
+
+
+@pytest.fixture
+def made(ws, tmp_path):
+    estate(ws, tmp_path, [tok(i) for i in range(4)])
+    p = plan(ws, tmp_path)
+    out = write_plan(p, tmp_path / "plan.json")
+    return ws, tmp_path, load_plan(out)
+
+
+def test_fresh_plan(made):
+    ws, tmp, p = made
+    assert plan_staleness(ws, p) == []
+    check_fresh(ws, p)
+
+
+def test_identical_reaudit_keeps_the_plan_fresh(made):
+    ws, tmp, p = made
+    run_audit(ws.db, as_of=AS_OF)
+    assert plan_staleness(ws, p) == []
+
+
+def test_reingesting_the_same_file_keeps_the_plan_fresh(made):
+    ws, tmp, p = made
+    ingest(ws, tmp / "again", tokens=[tok(i) for i in range(4)], name="x")
+    assert plan_staleness(ws, p) == []
+
+
+def test_inventory_change(made):
+    ws, tmp, p = made
+    ingest(ws, tmp, tokens=[tok(9)], name="more")
+    assert plan_staleness(ws, p) == [
+        "the inventory changed (tokens or pages were ingested, pulled or updated since the plan)"]
+    with pytest.raises(StalePlanError, match="stale: the inventory changed"):
+        check_fresh(ws, p)
+
+
+@pytest.mark.parametrize("column, value", [("timezone", "Asia/Tokyo"), ("next_eligible_at", 1_800_000_000),
+                                           ("status", "stopped"), ("topic_title", "Other"),
+                                           ("mm_state", "opted_out")])
+def test_any_planning_column_of_a_token_counts(made, column, value):
+    ws, tmp, p = made
+    before = workspace_fingerprints(ws.conn)["inventory"]
+    ws.conn.execute(f"UPDATE tokens SET {column} = ? WHERE id = 2", (value,))
+    assert workspace_fingerprints(ws.conn)["inventory"] != before
+
+
+def test_pages_change(made):
+    ws, tmp, p = made
+    ingest(ws, tmp, pages=[["P1", "Shop One", "US", "222", "USD"]], name="pages2")
+    assert any("inventory" in s for s in plan_staleness(ws, p))
+
+
+def test_audit_change(made):
+    ws, tmp, p = made
+    ws.conn.execute("UPDATE tokens SET country = 'DE' WHERE id = 1")   # inventory too
+    run_audit(ws.db, as_of=AS_OF)
+    changes = plan_staleness(ws, p)
+    assert any(s.startswith("the audit results changed") for s in changes)
+
+
+def test_audit_as_of_change_alone(made):
+    ws, tmp, p = made
+    run_audit(ws.db, as_of=date(2026, 3, 5))
+    assert plan_staleness(ws, p) == [
+        "the audit results changed (a new audit decided differently, or with another as-of date or rules)"]
+
+
+def test_content_change(made):
+    ws, tmp, p = made
+    ingest(ws, tmp, content=[lib("P1", "more", "Deals", {"text": "More deals!"})], name="c2")
+    assert plan_staleness(ws, p) == ["the RN content or its conversion changed"]
+
+
+def test_spec_change_and_missing_spec(made):
+    ws, tmp, p = made
+    spec = tmp / "spec.toml"
+    spec.write_text(spec.read_text() + "\n# a comment changes nothing\n")
+    assert plan_staleness(ws, p) == []
+    spec.write_text(spec.read_text().replace("daily_budget = 1000", "daily_budget = 1200"))
+    assert plan_staleness(ws, p) == [f"the spec {spec} changed"]
+    spec.unlink()
+    assert plan_staleness(ws, p)[0].startswith(f"the spec {spec} can no longer be read")
+
+
+def test_rules_change(made, tmp_path):
+    ws, tmp, p = made
+    override = tmp / "rules.toml"
+    override.write_text("[mm_cadence_hours]\nvalue = 24\n")
+    rules = load_rules(override)
+    assert plan_staleness(ws, p, rules=rules) == [
+        f"the rules changed (plan made with rules {p.rules_version}, now {rules.version})"]
+
+
+def test_every_component_moves_the_fingerprint(ws, tmp_path):
+    estate(ws, tmp_path, [tok(1)])
+    from migrator.plan import load_spec
+    spec = load_spec(spec_file(tmp_path))
+    rules = load_rules()
+    base = input_fingerprints(ws.conn, spec, rules)
+    a = plan(ws, tmp_path)
+    assert a.inputs == base
+    override = tmp_path / "r.toml"
+    override.write_text("[mm_cadence_hours]\nvalue = 24\n")
+    assert input_fingerprints(ws.conn, spec, load_rules(override))["rules"] != base["rules"]
+    spec2 = load_spec(spec_file(tmp_path, "batch_size = 5\n", name="s2.toml"))
+    assert input_fingerprints(ws.conn, spec2, rules)["spec"] != base["spec"]
+    b = make_plan(ws, tmp_path / "s2.toml", as_of=AS_OF)
+    assert b.fingerprint != a.fingerprint
+    c = plan(ws, tmp_path, as_of=date(2026, 3, 2))
+    assert c.fingerprint != a.fingerprint and c.inputs == a.inputs     # as-of is part of the plan
+
+
+def test_workspace_copy_and_tampering(made):
+    ws, tmp, p = made
+    ws.conn.execute("UPDATE plan_sends SET not_before = not_before + 1 WHERE send_id = 1")
+    assert plan_staleness(ws, p) == [f"the workspace's rows of plan {p.plan_id} were changed"]
+    ws.conn.execute("DELETE FROM plans")
+    assert plan_staleness(ws, p)[0].startswith(f"this workspace does not hold plan {p.plan_id}")
