@@ -10,7 +10,9 @@ per-token work is two streaming passes over SQLite with flat memory:
 2. in that order, tokens fill batches (batch_size, at most batches_per_day batches per UTC
    day; a later batch moves its sends to the next day's window) and campaign budgets
    (lifetime: total capacity; daily: per UTC day, then the next day). Tokens the budget
-   cannot reach before the campaign end are excluded as over_budget.
+   cannot reach before the campaign end are excluded as over_budget. When no budget or
+   end binds this is set-based SQL (`_schedule_fast`); otherwise a sequential pass over
+   the sorted rows (`_schedule_slow`); both give the same plan when nothing binds.
 send_id numbers sends in batch order; a row's not_before can be later than its batch's
 day only when its campaign's daily budget pushed it.
 """
