@@ -65,6 +65,8 @@ def build(path: Path, n: int, seed: int = 11) -> None:
                          json.dumps({"text": f"hello {i} {j}"})))
     conn.executemany("INSERT INTO contents (content_hash, page_id, topic_title, source, message, outcome,"
                      " mm_message) VALUES (?,?,?,?,?,?,?)", rows)
+    conn.execute("INSERT INTO content_records (record_key, content_id, page_id, topic_title) "
+                 "SELECT 'r' || id, id, page_id, topic_title FROM contents")
     run_id = conn.execute(
         "INSERT INTO audit_runs (as_of, started_at, finished_at, status, rules_version, "
         "rules_fingerprint, rules_origins, options, tokens) VALUES ('2026-11-23', 0, 0, 'done', 'x',"

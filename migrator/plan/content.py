@@ -81,8 +81,10 @@ class ContentResolver:
         self.where = where
         self.spec = spec
         self.by_id = {c.id: c for c in contents}
-        if usage is None:  # no record detail: each content where it was first seen
-            usage = [Usage(c.page_id, c.topic_title, c.key, c.id, c.uses) for c in contents]
+        # content without record detail counts where it was first seen
+        recorded = {u.content_id for u in usage or ()}
+        usage = list(usage or ()) + [Usage(c.page_id, c.topic_title, c.key, c.id, c.uses)
+                                     for c in contents if c.id not in recorded]
         self.usage = usage
         counts: dict[tuple[str | None, str | None], dict[int, int]] = {}
         for u in usage:
