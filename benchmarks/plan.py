@@ -6,6 +6,7 @@ prints: seconds, sends/s, peak RSS, plan file size, and the staleness check's se
 
     python benchmarks/plan.py                  # 1M
     python benchmarks/plan.py --tokens 200000 --keep /tmp/bench-plan
+    python benchmarks/plan.py --binding        # budgets bind: the sequential (Python) pass
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=1_000_000)
     ap.add_argument("--keep", default=None, help="directory to keep the workspace in")
+    ap.add_argument("--binding", action="store_true",
+                    help="budgets that bind (lifetime 1,000 messages per campaign): the sequential pass")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -121,12 +124,12 @@ def main() -> None:
     db, spec, out = d / "bench.db", d / "bench.toml", d / "plan.json"
     for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
         p.unlink(missing_ok=True)
-    spec.write_text(SPEC)
+    spec.write_text(SPEC.replace("daily_budget = 2000000", "lifetime_budget = 2000") if a.binding else SPEC)
     t0 = time.perf_counter()
     build(db, a.tokens)
     print(f"built {a.tokens:,} migrate tokens in {time.perf_counter() - t0:.1f} s ({db})")
     r = run_child(__file__, str(db), str(spec), str(out))
-    print(f"plan: {r['sends']:,} sends, {r['campaigns']} campaigns, {r['batches']} batches in "
+    print(f"plan{' (binding budgets)' if a.binding else ''}: {r['sends']:,} sends, {r['campaigns']} campaigns, {r['batches']} batches in "
           f"{r['seconds']:.2f} s = {r['sends'] / r['seconds']:,.0f} sends/s; peak RSS "
           f"{r['peak_rss_mb']:.0f} MB; plan file {r['file_bytes'] / 1024:.0f} KiB")
     print(f"staleness check: {r['staleness_seconds']:.2f} s (fresh: {not r['stale']})")

@@ -330,3 +330,15 @@ def test_replanning_the_same_inputs_is_idempotent(ws, tmp_path):
     assert ws.conn.execute("SELECT COUNT(*) FROM plan_sends").fetchone()[0] == 5
     c = plan(ws, tmp_path, as_of=date(2026, 3, 2))
     assert c.plan_id != a.plan_id and "the audit is as of 2026-03-01" in c.warnings[0]
+
+
+def test_sends_after_the_campaign_end_are_excluded(ws, tmp_path):
+    estate(ws, tmp_path, [tok(1), tok(2, nea="2026-03-20T15:00:00Z"), tok(3), tok(4, nea="2029-01-01T00:00:00Z")])
+    from _plan import BASE_SPEC, spec_file
+    from migrator.plan import make_plan
+    base = BASE_SPEC.replace("start = 2026-03-02T00:00:00Z",
+                             "start = 2026-03-02T00:00:00Z\nend = 2026-03-10T00:00:00Z")
+    p = make_plan(ws, spec_file(tmp_path, base=base), as_of=AS_OF)
+    assert p.sends == 2 and p.excluded["after_campaign_end"] == 1 and p.excluded["eligible_too_late"] == 1
+    assert [r["send_id"] for r in sends(ws, p.plan_id)] == [1, 2]      # numbered without gaps
+    assert p.batches[0].first_send_id == 1 and p.batches[0].last_send_id == 2

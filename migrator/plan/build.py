@@ -37,7 +37,8 @@ from migrator.plan.windows import DAY, Windows
 LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
 MAX_START_AHEAD_DAYS = 30    # Meta: start_time must be at most 30 days ahead
 CHUNK = 20_000
-TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord")
+TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord", "_plan_ends",
+               "_plan_old")
 HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
 
@@ -419,21 +420,35 @@ class _Builder:
             "      LEFT JOIN _plan_zones zz ON zz.tz = IFNULL(s.tz, '') "
             "      WHERE g.reason IS NULL) x")
         keys = [c.key for c in self.campaigns]
-        if cap_hit or any(c.end_time is not None for c in self.campaigns):
-            late = [(pid, token_id, "after_campaign_end" if nb is not None else "eligible_too_late",
-                     keys[ci]) for token_id, ci, nb in conn.execute(
-                f"SELECT token_id, c, nb FROM ({src}) WHERE nb IS NULL OR nb >= end_at",
-                {"z": default_z})]
-            if late:
-                self._exclude(late, self.excluded)
         # sends in (not_before, token_id) order: send_id is the rank; nb0 keeps the first value
+        # (a token beyond the window horizon has no not_before: it sorts last, then goes)
         conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
                      " c INTEGER, m INTEGER, z INTEGER, nb INTEGER, nb0 INTEGER)")
         conn.execute(
             "INSERT INTO _plan_ord (token_id, c, m, z, nb, nb0) "
-            f"SELECT token_id, c, m, z, nb, nb FROM ({src}) "
-            "WHERE nb IS NOT NULL AND (end_at IS NULL OR nb < end_at) ORDER BY nb, token_id",
+            f"SELECT token_id, c, m, z, nb, nb FROM ({src}) ORDER BY nb IS NULL, nb, token_id",
             {"z": default_z})
+        ends = [(i, c.end_time) for i, c in enumerate(self.campaigns) if c.end_time is not None]
+        if not (cap_hit or ends):
+            return
+        conn.execute("CREATE TEMP TABLE _plan_ends (c INTEGER PRIMARY KEY, end_at INTEGER)")
+        conn.executemany("INSERT INTO _plan_ends VALUES (?, ?)", ends)
+        late = [(pid, token_id, "after_campaign_end" if nb is not None else "eligible_too_late", keys[ci])
+                for token_id, ci, nb in conn.execute(
+                    "SELECT o.token_id, o.c, o.nb FROM _plan_ord o LEFT JOIN _plan_ends e ON e.c = o.c "
+                    "WHERE o.nb IS NULL OR o.nb >= e.end_at")]
+        conn.execute("DROP TABLE _plan_ends")
+        if late:
+            self._exclude(late, self.excluded)
+            # renumber without them (rare: only when some sends fall after their campaign's end)
+            conn.execute("ALTER TABLE _plan_ord RENAME TO _plan_old")
+            conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
+                         " c INTEGER, m INTEGER, z INTEGER, nb INTEGER, nb0 INTEGER)")
+            conn.execute("INSERT INTO _plan_ord (token_id, c, m, z, nb, nb0) SELECT token_id, c, m, z, nb, nb0"
+                         " FROM _plan_old o WHERE o.nb IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                         " plan_excluded x WHERE x.plan_id = ? AND x.token_id = o.token_id) ORDER BY send_id",
+                         (pid,))
+            conn.execute("DROP TABLE _plan_old")
 
     def _exclude(self, rows: list[tuple], counts: dict[str, int]) -> None:
         """Store (plan_id, token_id, reason, campaign_key) rows and count them by reason."""
@@ -484,6 +499,13 @@ class _Builder:
         Returns False, with nothing written, when the sequential pass is needed.
         """
         conn, size, pid = self.conn, self.spec.schedule.batch_size, self.plan_id
+        camps = self.campaigns
+        # cheap early exit: a lifetime budget that binds, or a send already past its end
+        for c, k, hi in conn.execute("SELECT c, COUNT(*), MAX(nb) FROM _plan_ord GROUP BY c"):
+            kind, cap = camps[c].capacity()
+            end = camps[c].end_time
+            if (kind == "lifetime" and cap is not None and k > cap) or (end is not None and hi >= end):
+                return False
         n = conn.execute("SELECT MAX(send_id) FROM _plan_ord").fetchone()[0] or 0
         starts = list(range(1, n + 1, size))
         if len(starts) <= 10_000:
@@ -505,7 +527,6 @@ class _Builder:
         # per campaign x message x day: budgets, ends and the figures, in one grouped scan
         stats = conn.execute("SELECT c, m, nb / 86400 AS d, COUNT(*), MIN(nb), MAX(nb) FROM _plan_ord "
                              "GROUP BY c, m, d").fetchall()
-        camps = self.campaigns
         per_c: dict[int, int] = {}
         per_cd: dict[tuple[int, int], int] = {}
         for c, m, d, k, lo, hi in stats:
