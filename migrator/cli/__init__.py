@@ -37,3 +37,4 @@ from migrator.cli import convert_cmds  # noqa: E402,F401
 from migrator.cli import emulator_cmds, graph_cmds, pull_cmds  # noqa: E402,F401
 from migrator.cli import sample_cmds  # noqa: E402,F401
 from migrator.cli import plan_cmds  # noqa: E402,F401
+from migrator.cli import report_cmds  # noqa: E402,F401

@@ -1,0 +1,94 @@
+"""`migrator report audit|readiness|execution`: self-contained HTML reports (or their model as JSON)."""
+
+from __future__ import annotations
+
+import click
+
+from migrator.cli import main
+from migrator.cli.common import MigratorGroup, emit_json, pass_app
+
+_OUT = click.option("-o", "--out", "out", metavar="FILE",
+                    help="Where to write (default reports/<report>.html in the current directory; "
+                         "with --json: the model's JSON file, default stdout).")
+_JSON = click.option("--json", "as_json", is_flag=True,
+                     help="The report's model as one JSON object instead of HTML.")
+
+
+@main.group(cls=MigratorGroup)
+def report():
+    """Single-file HTML reports for partners, account managers and engineers.
+
+    Each file is self-contained (inline CSS and SVG, no network), embeds its data as JSON
+    and never shows a subscription token or PSID (short hashes only).
+
+    \b
+    Examples:
+      migrator report audit
+      migrator report readiness --page 949326690342998 -o acme.html
+      migrator report execution --json
+    """
+
+
+def _run(app, kind: str, out, as_json: bool, **kw) -> None:
+    from migrator.report.produce import make_report
+
+    ws = app.workspace(create=False)
+    res = make_report(ws, kind, out=out, as_json=as_json, **kw)
+    if as_json:
+        if res.paths:
+            emit_json({"report": kind, "written": [str(p) for p in res.paths]})
+        else:
+            emit_json(res.model.model_dump(mode="json"))
+        return
+    html, *extra = res.paths
+    click.echo(f"wrote {html} ({html.stat().st_size / 1024:,.0f} KiB)")
+    for p in extra:
+        click.echo(f"wrote {p} (every row, for spreadsheets)")
+
+
+@report.command("audit")
+@_OUT
+@_JSON
+@pass_app
+def audit_report(app, out, as_json):
+    """For partners: verdicts, findings, regions, content conversion and rule dates.
+
+    \b
+    Example:
+      migrator audit --as-of 2026-01-15 && migrator report audit -o audit.html
+    """
+    _run(app, "audit", out, as_json)
+
+
+@report.command("readiness")
+@click.option("--page", "page", metavar="ID", help="Only this page (one business's file).")
+@_OUT
+@_JSON
+@pass_app
+def readiness_report(app, page, out, as_json):
+    """For account managers: per page ready / needs action / blocked, who must act, cost.
+
+    Writes a CSV of every page beside the HTML (large estates list the most urgent pages
+    in the HTML).
+
+    \b
+    Examples:
+      migrator report readiness
+      migrator report readiness --page 949326690342998 -o acme-outlet.html
+    """
+    _run(app, "readiness", out, as_json, page=page)
+
+
+@report.command("execution")
+@click.option("--plan", "plan", metavar="ID|FILE", help="Plan id or plan file (default: the latest plan).")
+@_OUT
+@_JSON
+@pass_app
+def execution_report(app, plan, out, as_json):
+    """For engineers: per plan, campaign and batch what was sent, errors, throughput, spend.
+
+    \b
+    Example:
+      migrator report execution --plan plan.json -o run.html
+    """
+    _run(app, "execution", out, as_json, plan=plan)

@@ -1,0 +1,201 @@
+"""The execution report model (for engineers): per plan, campaign and batch, what happened.
+
+Counts come from the executor's send ledger (`exec_sends`: planned, in_flight, sent,
+skipped, failed, unknown, plus delivered/read receipts) when the workspace has one for the
+plan; otherwise the report shows the plan alone (planned counts and cost) and says so.
+Error meanings come from the Graph error table (`migrator.graph.classify.table_rows()`).
+All per-send work is GROUP BY in SQLite: flat memory for millions of sends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from migrator.report.common import (Clock, ReportError, glossary, iso_utc, latest_audit_run, money, provenance,
+                                    rules_for_run)
+from migrator.report.models import (BatchExec, CampaignExec, Counts, ErrorRow, ExecutionReport, Term,
+                                    ThroughputPoint)
+from migrator.rules import Rules
+
+MAX_POINTS = 96        # throughput buckets drawn; hours when they fit, else days
+STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
+
+
+def _has_table(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def resolve_plan(conn, plan: str | None) -> dict[str, Any]:
+    """A plan id, a plan file (its plan_id) or None (the latest plan) -> the plans row."""
+    plan_id = None
+    if plan:
+        p = Path(plan)
+        if p.is_file():
+            from migrator.plan import load_plan
+            plan_id = load_plan(p).plan_id
+        else:
+            plan_id = plan
+    sql = ("SELECT plan_id, name, created_at, as_of, fingerprint, body FROM plans"
+           + (" WHERE plan_id = ?" if plan_id else " ORDER BY created_at DESC, rowid DESC LIMIT 1"))
+    row = conn.execute(sql, (plan_id,) if plan_id else ()).fetchone()
+    if row is None:
+        if plan_id:
+            raise ReportError(f"no plan {plan_id!r} in this workspace",
+                              hint="list plans with: sqlite3 WORKSPACE 'SELECT plan_id, name FROM plans'")
+        raise ReportError("this workspace has no plan yet", hint="make one with `migrator plan SPEC.toml -o PLAN.json`")
+    return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4],
+            "body": json.loads(row[5])}
+
+
+def _meanings() -> dict[str, tuple[str, str | None]]:
+    """Error code (as text, e.g. '2300032', '100/2018001', '368-369') -> (meaning, class)."""
+    from migrator.graph.classify import table_rows
+
+    out: dict[str, tuple[str, str | None]] = {}
+    for r in table_rows():
+        key = str(r["code"])
+        if key not in out or (r.get("reading") or "").endswith("(default)"):
+            out[key] = (r["meaning"], r.get("class"))
+    return out
+
+
+def _meaning_of(code: int | None, reason: str | None, table: dict[str, tuple[str, str | None]]) -> tuple[str, str | None]:
+    if code is None:
+        return (f"no Graph error code; reason: {reason}" if reason else "no Graph error code"), None
+    if str(code) in table:
+        return table[str(code)]
+    for key, val in table.items():
+        if "-" in key and not key.startswith("network"):
+            lo, _, hi = key.partition("-")
+            if lo.isdigit() and hi.isdigit() and int(lo) <= code <= int(hi):
+                return val
+        if "/" in key and key.split("/", 1)[0] == str(code):
+            return val
+    return "not in the error table (see the raw error in exec_sends.error)", None
+
+
+def _ledger_counts(conn, plan_id: str, group: str) -> dict[Any, Counts]:
+    rows = conn.execute(
+        f"SELECT {group}, COUNT(*), SUM(state = 'sent'), SUM(state = 'skipped'), SUM(state = 'failed'),"
+        f" SUM(state = 'unknown' OR state = 'in_flight'), SUM(delivered_at IS NOT NULL), SUM(read_at IS NOT NULL)"
+        f" FROM exec_sends WHERE plan_id = ? GROUP BY {group}", (plan_id,))
+    return {r[0]: Counts(planned=r[1], sent=r[2], skipped=r[3], failed=r[4], unknown=r[5], delivered=r[6],
+                         read=r[7]) for r in rows}
+
+
+def _throughput(conn, plan_id: str, ledger: bool) -> tuple[list[ThroughputPoint], str]:
+    span = conn.execute("SELECT MIN(not_before), MAX(not_before) FROM plan_sends WHERE plan_id = ?",
+                        (plan_id,)).fetchone()
+    lo, hi = span
+    if ledger:
+        s = conn.execute("SELECT MIN(sent_at), MAX(sent_at) FROM exec_sends WHERE plan_id = ? AND sent_at IS NOT NULL",
+                         (plan_id,)).fetchone()
+        lo = min(x for x in (lo, s[0]) if x is not None) if (lo or s[0]) else None
+        hi = max(x for x in (hi, s[1]) if x is not None) if (hi or s[1]) else None
+    if lo is None:
+        return [], "hour"
+    size, unit = (3600, "hour") if (hi - lo) // 3600 < MAX_POINTS else (86400, "day")
+    planned = dict(conn.execute(f"SELECT (not_before / {size}) * {size}, COUNT(*) FROM plan_sends WHERE plan_id = ?"
+                                f" GROUP BY 1", (plan_id,)).fetchall())
+    sent: dict[int, int] = {}
+    if ledger:
+        sent = dict(conn.execute(f"SELECT (sent_at / {size}) * {size}, COUNT(*) FROM exec_sends WHERE plan_id = ?"
+                                 f" AND sent_at IS NOT NULL GROUP BY 1", (plan_id,)).fetchall())
+    keys = sorted(set(planned) | set(sent))
+    if len(keys) > MAX_POINTS * 4:  # a very long plan: weeks would still be readable, days are in the CSV
+        keys = keys[:MAX_POINTS * 4]
+    return [ThroughputPoint(at=iso_utc(k), planned=planned.get(k, 0), sent=sent.get(k, 0)) for k in keys], unit
+
+
+def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None = None,
+                           clock: Clock = time.time) -> ExecutionReport:
+    """Execution report of `plan` (id or file; default the latest plan) from plan and ledger."""
+    conn = ws.db.conn
+    p = resolve_plan(conn, plan)
+    plan_id = p["plan_id"]
+    try:
+        run = latest_audit_run(conn)
+    except ReportError:
+        run = None
+    rules, note = rules_for_run(run, rules)
+    ledger = _has_table(conn, "exec_sends") and conn.execute(
+        "SELECT 1 FROM exec_sends WHERE plan_id = ? LIMIT 1", (plan_id,)).fetchone() is not None
+    ledger_note = None if ledger else ("No execution ledger for this plan in this workspace yet: the numbers are "
+                                       "the plan's (planned sends and estimated cost); nothing has been sent.")
+    body = p["body"]
+    by_campaign = _ledger_counts(conn, plan_id, "campaign_key") if ledger else {}
+    by_batch = _ledger_counts(conn, plan_id, "batch") if ledger else {}
+    campaigns = []
+    for c in body.get("campaigns", []):
+        counts = by_campaign.get(c["key"]) or Counts(planned=c["sends"])
+        cur, cpm = c["currency"], c["cost_per_message"]
+        spent = counts.delivered * cpm if counts.delivered is not None else None
+        campaigns.append(CampaignExec(
+            campaign_key=c["key"], name=c["name"], page_id=c["page_id"], topic_title=c.get("topic_title"),
+            currency=cur, counts=counts, cost_per_message_minor=cpm, estimated_cost_minor=c["estimated_cost"],
+            estimated_cost=money(c["estimated_cost"], cur), budget_total_minor=c.get("budget_total"),
+            budget_total=money(c.get("budget_total"), cur), spent_minor=spent, spent=money(spent, cur),
+            unreachable_by_budget=c.get("unreachable_by_budget", 0)))
+    batches = []
+    for b in conn.execute("SELECT batch, day, not_before, sends FROM plan_batches WHERE plan_id = ? ORDER BY batch",
+                          (plan_id,)):
+        batches.append(BatchExec(batch=b[0], day=b[1], not_before=iso_utc(b[2]),
+                                 counts=by_batch.get(b[0]) or Counts(planned=b[3])))
+    if ledger:
+        t = _ledger_counts(conn, plan_id, "plan_id").get(plan_id)
+        totals = t or Counts(planned=0)
+    else:
+        totals = Counts(planned=body.get("sends", sum(c.counts.planned for c in campaigns)))
+    errors: list[ErrorRow] = []
+    if ledger:
+        table = _meanings()
+        for code, reason, n in conn.execute(
+                "SELECT error_code, CASE WHEN error_code IS NULL THEN reason END, COUNT(*) FROM exec_sends"
+                " WHERE plan_id = ? AND (error_code IS NOT NULL OR state IN ('failed', 'skipped'))"
+                " GROUP BY 1, 2 ORDER BY 3 DESC", (plan_id,)):
+            meaning, cls = _meaning_of(code, reason, table)
+            errors.append(ErrorRow(code=str(code) if code is not None else f"reason:{reason or 'none'}",
+                                   count=n, meaning=meaning, error_class=cls))
+    points, unit = _throughput(conn, plan_id, ledger)
+    excluded = dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
+                                 " ORDER BY 2 DESC", (plan_id,)).fetchall())
+    return ExecutionReport(
+        provenance=provenance(ws, run, rules, note, p, clock),
+        plan_id=plan_id, plan_name=p["name"] or plan_id, plan_created_at=iso_utc(p["created_at"]),
+        ledger=ledger, ledger_note=ledger_note, totals=totals, excluded=excluded,
+        campaigns=campaigns, batches=batches, batches_total=len(batches), errors=errors,
+        throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals),
+        glossary=glossary("MM", "Ad account", "Short hash") + [
+            Term(term="Unknown", meaning="A send whose outcome is not known (the process stopped while it was in "
+                                         "flight); it is never re-sent unless you ask, so nobody gets it twice."),
+            Term(term="Skipped", meaning="Not sent on purpose (e.g. the person opted out or is in a region MM "
+                                         "does not serve); no cost."),
+            Term(term="Delivered / read", meaning="Counted from Meta's delivery and read webhooks ingested with "
+                                                  "`migrator ingest receipts`.")],
+    )
+
+
+def _next_steps(plan_id: str, ledger: bool, t: Counts) -> list[str]:
+    run = f"migrator execute PLAN.json --execute   (PLAN.json = the saved file of plan {plan_id})"
+    if not ledger:
+        return [f"Dry run first: migrator execute PLAN.json   (PLAN.json = the saved file of plan {plan_id}); "
+                "it spends nothing.",
+                f"Then send: {run}."]
+    steps = []
+    remaining = t.planned - (t.sent or 0) - (t.skipped or 0) - (t.failed or 0) - (t.unknown or 0)
+    if remaining > 0:
+        steps.append(f"{remaining:,} sends are still to go. Resume with: {run}. It picks up where it stopped "
+                     "and never repeats a send.")
+    if t.unknown:
+        steps.append(f"{t.unknown:,} sends are unknown. Settle them by ingesting Meta's webhooks: "
+                     "migrator ingest receipts WEBHOOKS.jsonl; only then, if you accept a possible duplicate, "
+                     "re-send the rest with --resend-unknown.")
+    if t.failed:
+        steps.append(f"{t.failed:,} sends failed: see the error codes below; fix the payload or account problem "
+                     "named there before resuming.")
+    if not steps:
+        steps.append("Nothing left to do for this plan: every send has an outcome.")
+    return steps

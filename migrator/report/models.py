@@ -1,0 +1,253 @@
+"""Typed models of the three reports: what the HTML shows is exactly what `--json` prints.
+
+Each report is built from the workspace into one of these models (build_*.py) and then
+rendered (render.py); the HTML also embeds the model as JSON, so a report file carries its
+own data. Nothing here may hold a subscription token, a PSID or an access token: people
+are counted, and where one must be named it is by `short_hash`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuleSource(_M):
+    """One rules entry in force: its value, where it was read and when it was checked."""
+
+    name: str
+    value: str
+    sources: list[str]
+    verified: str
+    origin: str
+
+
+class Provenance(_M):
+    """Where a report's numbers come from (the header of every report)."""
+
+    migrator_version: str
+    generated_at: str             # ISO 8601 UTC
+    as_of: str | None             # the audit's as-of date
+    audit_run_id: int | None
+    workspace: str                # file name only
+    rules_version: str | None
+    rules_fingerprint: str | None
+    rules_note: str | None        # e.g. the rules shown are not the ones the audit used
+    rules: list[RuleSource]
+    plan_id: str | None
+    plan_fingerprint: str | None
+
+
+class Term(_M):
+    term: str
+    meaning: str
+
+
+# --- audit -------------------------------------------------------------------------------
+
+class VerdictCount(_M):
+    verdict: str
+    label: str
+    tokens: int
+    meaning: str
+
+
+class FindingRow(_M):
+    code: str
+    scope: str
+    severity: str
+    count: int
+    explanation: str
+    remedy: str
+    sources: list[str]
+
+
+class RegionRow(_M):
+    """Subscriptions per recipient country, by how the country was known."""
+
+    country: str
+    explicit: int
+    inferred: int                 # from the time zone
+    from_errors: int              # learned from an MM send error
+
+
+class ContentChange(_M):
+    code: str
+    detail: str
+    mm_error_code: int | None = None
+
+
+class ContentRow(_M):
+    content_id: int
+    content_hash: str
+    page_id: str | None
+    page_name: str | None
+    topic_title: str | None
+    key: str | None
+    source: str
+    uses: int
+    outcome: str | None
+    rn_message: str               # pretty JSON of the RN message
+    mm_message: str | None        # pretty JSON of the converted MM message
+    changes: list[ContentChange]
+    problems: list[ContentChange]
+
+
+class TimelineEvent(_M):
+    name: str
+    label: str
+    date: str
+    days_from_as_of: int          # negative: before the as-of date
+    note: str | None
+    sources: list[str]
+
+
+class AuditReport(_M):
+    kind: Literal["audit"] = "audit"
+    provenance: Provenance
+    tokens: int
+    recipients: int
+    verdicts: list[VerdictCount]
+    pages: dict[str, int]
+    contents: dict[str, int]
+    region_sources: dict[str, int]
+    regions: list[RegionRow]
+    regions_other: RegionRow | None   # countries beyond the chart's top rows, summed
+    findings: list[FindingRow]
+    contents_total: int
+    content_rows: list[ContentRow]    # problem content first, then most used; capped
+    timeline: list[TimelineEvent]
+    rejects: int
+    options: dict[str, object]
+    glossary: list[Term]
+
+
+# --- readiness ---------------------------------------------------------------------------
+
+class ActionItem(_M):
+    who: Literal["partner", "business", "Meta"]
+    code: str
+    what: str
+    count: int | None = None      # subscriptions concerned, when it is about tokens
+
+
+class Subscribers(_M):
+    move: int                     # verdict migrate: go to MM
+    stay: int                     # stay_on_rn: RN keeps working for them
+    at_risk: int                  # of `stay`: on RN until it stops for their region, then lost
+    lost: int                     # blocked: neither RN nor MM can reach them
+    opted_out: int                # already stopped: never messaged
+    undecided: int                # review: the region is not known well enough
+    total: int
+
+
+class CostEstimate(_M):
+    plan_id: str
+    currency: str
+    sends: int
+    estimated_cost_minor: int
+    estimated_cost: str           # formatted in the currency's major unit
+    budget_total_minor: int | None
+    budget_total: str | None
+    unreachable_by_budget: int
+
+
+class PageReadiness(_M):
+    page_id: str
+    name: str | None
+    business_country: str | None
+    status: Literal["ready", "needs_action", "blocked"]
+    reasons: list[str]
+    deadline: str | None          # the date that matters for this page (RN stops), if any
+    deadline_label: str | None
+    days_to_deadline: int | None  # negative: passed
+    subscribers: Subscribers
+    actions: list[ActionItem]
+    cost: list[CostEstimate]      # one per currency (usually one), when a plan exists
+
+
+class ReadinessReport(_M):
+    kind: Literal["readiness"] = "readiness"
+    provenance: Provenance
+    page_filter: str | None
+    statuses: dict[str, int]
+    subscribers: Subscribers
+    deadline: str | None
+    days_to_deadline: int | None
+    pages: list[PageReadiness]    # blocked first, then needs_action, then ready; by size
+    pages_in_html: int            # how many the HTML lists in full (the rest: CSV + JSON)
+    glossary: list[Term]
+
+
+# --- execution ---------------------------------------------------------------------------
+
+class Counts(_M):
+    planned: int
+    sent: int | None = None       # None: no execution ledger in this workspace
+    skipped: int | None = None
+    failed: int | None = None
+    unknown: int | None = None
+    delivered: int | None = None
+    read: int | None = None
+
+
+class CampaignExec(_M):
+    campaign_key: str
+    name: str
+    page_id: str
+    topic_title: str | None
+    currency: str
+    counts: Counts
+    cost_per_message_minor: int
+    estimated_cost_minor: int
+    estimated_cost: str
+    budget_total_minor: int | None
+    budget_total: str | None
+    spent_minor: int | None
+    spent: str | None
+    unreachable_by_budget: int
+
+
+class BatchExec(_M):
+    batch: int
+    day: str
+    not_before: str               # ISO UTC
+    counts: Counts
+
+
+class ErrorRow(_M):
+    code: str
+    count: int
+    meaning: str
+    error_class: str | None
+
+
+class ThroughputPoint(_M):
+    at: str                       # ISO UTC start of the bucket
+    planned: int
+    sent: int
+
+
+class ExecutionReport(_M):
+    kind: Literal["execution"] = "execution"
+    provenance: Provenance
+    plan_id: str
+    plan_name: str
+    plan_created_at: str
+    ledger: bool                  # False: the workspace has no execution ledger for this plan
+    ledger_note: str | None
+    totals: Counts
+    excluded: dict[str, int]      # planner exclusions by reason
+    campaigns: list[CampaignExec]
+    batches: list[BatchExec]
+    batches_total: int
+    errors: list[ErrorRow]
+    throughput: list[ThroughputPoint]
+    throughput_bucket: str        # hour | day
+    next_steps: list[str]
+    glossary: list[Term]

@@ -1,0 +1,145 @@
+"""Render a report model to one self-contained HTML file (Jinja2, autoescape on).
+
+Templates ship in the wheel as `migrator/templates/` (pyproject force-include); in a source
+checkout they are the repository's top-level `templates/`. The model goes into the page as
+JSON inside <script type="application/json"> with <, > and & escaped as \\u003c etc., so no
+inventory text can close the script element. Large tables are capped in the HTML and
+written in full to a CSV beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from migrator.report import svg
+from migrator.report.models import AuditReport, ExecutionReport, ReadinessReport
+
+Report = AuditReport | ReadinessReport | ExecutionReport
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def template_dir() -> Path:
+    """The installed `migrator/templates`, else the source checkout's `templates/`."""
+    try:
+        installed = resources.files("migrator") / "templates"
+        if installed.is_dir() and (installed / "base.html.j2").is_file():
+            return Path(str(installed))
+    except (ModuleNotFoundError, NotADirectoryError):  # pragma: no cover - odd installs
+        pass
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def model_json(model: Report) -> str:
+    return json.dumps(model.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+
+
+def embed_json(model: Report) -> Markup:
+    """The model as JSON safe inside a <script> element (no '<', '>' or '&' left raw)."""
+    text = model_json(model)
+    for raw, esc in _JSON_ESCAPES.items():
+        text = text.replace(raw, esc)
+    return Markup(text)
+
+
+def _num(v: Any) -> str:
+    return "–" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+
+
+@lru_cache(maxsize=4)
+def _env(path: str) -> Environment:
+    env = Environment(loader=FileSystemLoader(path), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    env.filters["label"] = lambda s: str(s).replace("_", " ")
+    env.globals.update(stacked_bars=svg.stacked_bars, timeline=svg.timeline, columns=svg.columns)
+    return env
+
+
+def render_report(model: Report) -> str:
+    """The report as one HTML document (string)."""
+    env = _env(str(template_dir()))
+    return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model))
+
+
+def _cell(v: Any) -> Any:
+    # a spreadsheet runs cells starting with = + - @ as formulas: inventory text must not
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
+def readiness_csv(model: ReadinessReport) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["page_id", "name", "business_country", "status", "reasons", "deadline", "days_to_deadline",
+                "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost"])
+    for p in model.pages:
+        s = p.subscribers
+        w.writerow([_cell(x) for x in (
+            p.page_id, p.name, p.business_country, p.status, " ".join(p.reasons), p.deadline, p.days_to_deadline,
+            s.move, s.stay, s.at_risk, s.lost, s.opted_out, s.undecided, s.total,
+            " | ".join(f"{a.who}: {a.what}" for a in p.actions), "; ".join(c.estimated_cost for c in p.cost))])
+    return out.getvalue()
+
+
+def execution_csv(model: ExecutionReport) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    fields = ["planned", "sent", "skipped", "failed", "unknown", "delivered", "read"]
+    w.writerow(["batch", "day", "not_before", *fields])
+    for b in model.batches:
+        w.writerow([b.batch, b.day, b.not_before, *(getattr(b.counts, f) for f in fields)])
+    return out.getvalue()
+
+
+def default_output(model: Report, base: Path | None = None) -> Path:
+    base = base or Path("reports")
+    if isinstance(model, ReadinessReport) and model.page_filter:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model.page_filter)
+        return base / f"readiness-{safe}.html"
+    if isinstance(model, ExecutionReport):
+        return base / f"execution-{model.plan_id}.html"
+    return base / f"{model.kind}.html"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(model: Report, out: str | Path | None = None) -> list[Path]:
+    """Write the HTML (and, for readiness and execution, the full table as CSV beside it).
+
+    Returns the paths written, the HTML first.
+    """
+    path = Path(out) if out is not None else default_output(model)
+    _atomic_write(path, render_report(model))
+    written = [path]
+    if isinstance(model, ReadinessReport):
+        csv_path = path.with_suffix(".pages.csv")
+        _atomic_write(csv_path, readiness_csv(model))
+        written.append(csv_path)
+    elif isinstance(model, ExecutionReport):
+        csv_path = path.with_suffix(".batches.csv")
+        _atomic_write(csv_path, execution_csv(model))
+        written.append(csv_path)
+    return written
+
+
+def write_model_json(model: Report, out: str | Path) -> Path:
+    path = Path(out)
+    _atomic_write(path, json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=1) + "\n")
+    return path
