@@ -183,7 +183,6 @@ def test_slow_and_fast_paths_agree(ws, tmp_path):
     """The set-based path (no budget binds) gives exactly what the sequential pass gives."""
     import random
 
-    from migrator.plan.build import _Builder  # noqa: F401  (documented equivalence)
     rnd = random.Random(5)
     zones = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York", "Asia/Kolkata", "", "Europe/Paris"]
     toks = [tok(i, tz=rnd.choice(zones), topic=rnd.choice(["Deals", "News"]),

@@ -93,3 +93,13 @@ def test_sample_estate_plans_with_the_worked_spec(cli, tmp_path, db_path):
     text = out.read_text()
     for line in (d / "tokens.csv").read_text().splitlines()[1:50]:
         assert line.split(",")[1] not in text          # no raw subscription token in the plan
+
+
+def test_estimate_without_a_token_falls_back_to_the_spec(cli, ws, tmp_path, monkeypatch):
+    monkeypatch.delenv("MIGRATOR_ACCESS_TOKEN", raising=False)
+    estate(ws, tmp_path, [tok(1)])
+    spec = spec_file(tmp_path, "[cost]\nsource = \"estimate\"\n")
+    r = cli("plan", spec, "--as-of", "2026-03-01")
+    assert r.exit_code == 0, r.output
+    assert "MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs" in r.output
+    assert "1 sends x 2 = 2 USD" in r.output
