@@ -1,3 +1,113 @@
-"""Workspace tables for the execute concern (registered on MIGRATIONS in schema.py's order)."""
+"""Workspace tables for the execute concern (registered on MIGRATIONS in schema.py's order).
 
-from migrator.store.schema import MIGRATIONS  # noqa: F401
+`exec_sends` is the send ledger: one row per planned send (copied from `plan_sends` by one
+INSERT ... SELECT), moving planned -> in_flight -> sent | skipped | failed | unknown.
+`exec_campaigns` records the Meta ids of the campaigns the executor created (committed before
+anything is sent under them). `exec_lock` holds at most one row: the executor that owns the
+workspace. `exec_receipts` remembers every MM webhook event ingested (redeliveries collapse).
+The same DDL (`LEDGER_DDL`) builds a throw-away copy in an attached in-memory schema for dry runs.
+"""
+
+from migrator.store.schema import MIGRATIONS
+
+# {s} is the schema name: "main" for the workspace, "dry" for a dry run's scratch ledger.
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS {s}.exec_plans (
+    plan_id TEXT PRIMARY KEY,
+    first_run_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',   -- running | waiting | stopped | done
+    fingerprints TEXT                         -- JSON: workspace fingerprints after the executor's own writes
+);
+
+CREATE TABLE IF NOT EXISTS {s}.exec_campaigns (
+    plan_id TEXT NOT NULL,
+    campaign_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ad_account_id TEXT NOT NULL,
+    page_id TEXT NOT NULL,
+    message_id TEXT,                          -- id returned by message_campaign (sent as message_id)
+    state TEXT NOT NULL DEFAULT 'pending',    -- pending | creating | ready | warming | stopped | failed
+    created_at INTEGER,                       -- when Meta created it (warm-up is counted from here)
+    found_existing INTEGER NOT NULL DEFAULT 0,
+    ready_at INTEGER,
+    paused_until INTEGER,                     -- daily budget reached: nothing before this
+    reason TEXT,
+    error TEXT,
+    PRIMARY KEY (plan_id, campaign_key)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.exec_sends (
+    plan_id TEXT NOT NULL,
+    send_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,                -- tokens.id (never the token)
+    campaign_key TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,              -- epoch s; moved later by recipient-later / retries
+    state TEXT NOT NULL DEFAULT 'planned',    -- planned | in_flight | sent | skipped | failed | unknown
+    reason TEXT,
+    error_code INTEGER,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    tracking_id TEXT,
+    sent_at INTEGER,
+    updated_at INTEGER,
+    delivered_at INTEGER,
+    read_at INTEGER,
+    delivery_failed TEXT,
+    mm_state TEXT,                            -- recipient never: opted_out | invalid | wrong_region | expired
+    mm_applied INTEGER NOT NULL DEFAULT 1,    -- 0 until copied to tokens.mm_state
+    PRIMARY KEY (plan_id, send_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {s}.exec_sends_due ON exec_sends(plan_id, state, campaign_key, batch, send_id);
+CREATE INDEX IF NOT EXISTS {s}.exec_sends_token ON exec_sends(token_id, campaign_key);
+CREATE INDEX IF NOT EXISTS {s}.exec_sends_tracking ON exec_sends(tracking_id) WHERE tracking_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {s}.exec_sends_mm ON exec_sends(mm_applied) WHERE mm_applied = 0;
+
+CREATE TABLE IF NOT EXISTS {s}.exec_runs (
+    id INTEGER PRIMARY KEY,
+    plan_id TEXT NOT NULL,
+    mode TEXT NOT NULL,                       -- execute | dry_run
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    pid INTEGER,
+    host TEXT,
+    outcome TEXT,                             -- done | waiting | stopped | interrupted | fatal
+    summary TEXT                              -- JSON ExecutionSummary
+);
+"""
+
+
+@MIGRATIONS(name="0300_execute")
+def _execute(db) -> None:
+    db.executescript(LEDGER_DDL.format(s="main") + """
+        CREATE TABLE exec_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            owner TEXT NOT NULL,                  -- user@host
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            plan_id TEXT,
+            nonce TEXT NOT NULL
+        );
+
+        CREATE TABLE exec_receipts (
+            event_key TEXT PRIMARY KEY,           -- hash of field, token, message id, tracking id, time
+            field TEXT NOT NULL,
+            token_id INTEGER,
+            message_id TEXT,
+            tracking_id TEXT,
+            ts_ms INTEGER,
+            run_id INTEGER
+        ) WITHOUT ROWID;
+
+        CREATE VIEW v_exec_sends AS
+            SELECT e.plan_id, e.send_id, e.batch, e.campaign_key, e.message_key, t.token_hash, e.state,
+                   e.reason, e.error_code, e.attempts, e.tracking_id,
+                   datetime(e.sent_at, 'unixepoch') AS sent_at_utc,
+                   datetime(e.delivered_at, 'unixepoch') AS delivered_at_utc,
+                   datetime(e.read_at, 'unixepoch') AS read_at_utc
+            FROM exec_sends e JOIN tokens t ON t.id = e.token_id;
+    """)

@@ -1,0 +1,210 @@
+"""`migrator execute | status | unlock` and `migrator ingest receipts`: the executor's commands."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from migrator.cli import main
+from migrator.cli.common import emit_json, info, pass_app, progress
+from migrator.cli.inventory_cmds import _print_summary, ingest
+from migrator.errors import MigratorError
+
+
+def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, batches) -> str:
+    parts = ["migrator"]
+    if app.db_path:
+        parts += ["--db", str(app.db_path)]
+    parts += ["execute", str(plan_path), "--execute"]
+    if batches:
+        parts += ["--batches", str(batches)]
+    parts += ["--concurrency", str(concurrency)]
+    if rate:
+        parts += ["--rate", str(rate)]
+    if base_url:
+        parts += ["--base-url", base_url]
+    if token_file:
+        parts += ["--token-file", str(token_file)]
+    return shlex.join(parts)
+
+
+@main.command("execute")
+@click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
+@click.option("--execute", "really", is_flag=True, help="Really create campaigns and send (without it: a dry run).")
+@click.option("--batches", type=click.IntRange(min=1), help="Process at most N batches (from the first unfinished).")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0.01), help="At most R sends per second.")
+@click.option("--base-url", metavar="URL", help="Graph API base URL (e.g. an emulator: http://127.0.0.1:8765).")
+@click.option("--resend-unknown", is_flag=True,
+              help="Send again the sends whose outcome is unknown (ingest receipts first!).")
+@click.option("--no-wait", is_flag=True, help="Do not wait for warm-up or scheduled sends: stop; run again later.")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding the access token (else MIGRATOR_ACCESS_TOKEN).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
+@pass_app
+def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, no_wait, token_file,
+                as_json):
+    """Run a saved plan: create its campaigns and send every planned message exactly once.
+
+    Without --execute this is a dry run through the same code: every request is validated and
+    counted, nothing is sent, nothing is left behind. A stale plan is refused. The access token
+    comes from MIGRATOR_ACCESS_TOKEN or --token-file, never from the command line.
+    Ctrl-C finishes the requests in flight, commits, and prints the command that resumes.
+
+    \b
+    Examples:
+      migrator execute plan.json                      # dry run: what would be sent
+      migrator execute plan.json --execute --concurrency 64 --rate 500
+      migrator execute plan.json --execute --base-url http://127.0.0.1:8765 --no-wait
+    """
+    from migrator.execute import execute_plan
+    from migrator.plan import load_plan
+
+    ws = app.workspace()
+    plan = load_plan(plan_path)
+    total = ws.conn.execute("SELECT COUNT(*) FROM exec_sends WHERE plan_id = ? AND state = 'planned'",
+                            (plan.plan_id,)).fetchone()[0]
+    if not total and not ws.conn.execute("SELECT 1 FROM exec_plans WHERE plan_id = ?", (plan.plan_id,)).fetchone():
+        total = plan.sends
+    resume = _resume_command(app, plan_path, concurrency=concurrency, rate=rate, base_url=base_url,
+                             token_file=token_file, batches=batches)
+    with progress(app, total=total, desc="execute" if really else "dry run", unit="send") as bar:
+        def notify(msg: str) -> None:
+            if not app.quiet:
+                bar.write(msg, file=sys.stderr)
+
+        summary = execute_plan(ws, plan, execute=really, base_url=base_url, token_file=token_file,
+                               concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
+                               wait=not no_wait, notify=notify, progress=bar.update, handle_signals=True)
+    out = summary.to_json()
+    if really and summary.resumable:
+        out["resume_command"] = resume
+    if as_json:
+        emit_json(out)
+    else:
+        _print(summary, really)
+    if summary.outcome in ("interrupted", "waiting", "stopped", "fatal") and really:
+        info(app, f"to resume: {resume}")
+    if summary.outcome == "fatal":
+        raise MigratorError(f"the run stopped: {summary.error}", hint=summary.hint)
+
+
+def _print(s, really: bool) -> None:
+    if not really:
+        d = s.dry_run or {}
+        click.echo(f"dry run of plan {s.plan_id}: nothing was sent")
+        click.echo(f"  campaigns to create: {d.get('campaigns_created', 0)}")
+        click.echo(f"  sends that would go out: {d.get('sends_accepted', 0)}; "
+                   f"refused by validation: {d.get('sends_refused', 0)} {d.get('refused_by_code') or ''}")
+    else:
+        click.echo(f"plan {s.plan_id}: {s.outcome}; this run: {s.attempted} requests, {s.sent} sent, "
+                   f"{s.unknown} unknown, {s.failed} failed, {s.skipped} skipped, {s.rescheduled} rescheduled "
+                   f"({s.rate_per_second}/s)")
+    led = s.ledger
+    click.echo("  ledger: " + ", ".join(f"{k} {led.get(k, 0)}" for k in
+                                        ("planned", "sent", "skipped", "failed", "unknown")))
+    if s.recovered_unknown:
+        click.echo(f"  {s.recovered_unknown} sends of an interrupted run are now unknown: "
+                   "run `migrator ingest receipts WEBHOOKS.jsonl` to settle them")
+    for k, n in list(s.reasons.items())[:8]:
+        click.echo(f"  {k}: {n}")
+    for c in s.campaigns:
+        click.echo(f"  campaign {c['key']} {c['name']!r}: {c['state']} {c['message_id'] or ''}"
+                   + (f" ({c['reason'] or c['error']})" if (c['reason'] or c['error']) else ""))
+    if s.waiting_for:
+        click.echo(f"  waiting for {s.waiting_for} (next at epoch {s.next_due_at})")
+    if s.error and s.outcome != "fatal":
+        click.echo(f"  {s.error}" + (f" ({s.hint})" if s.hint else ""))
+
+
+@main.command("status")
+@click.option("--plan", "plan_id", metavar="PLAN_ID", help="Only this plan.")
+@click.option("--batches", "show_batches", is_flag=True, help="Also list every batch (text output).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_app
+def status_cmd(app, plan_id, show_batches, as_json):
+    """Where each plan stands: per campaign and batch, planned / sent / skipped / failed / unknown,
+    delivered, read and spend, plus plan staleness and the executor lock.
+
+    \b
+    Examples:
+      migrator status
+      migrator status --plan p0123456789ab --json
+    """
+    from migrator.execute import execution_status
+
+    st = execution_status(app.workspace(create=False), plan_id)
+    if as_json:
+        emit_json(st)
+        return
+    if not st["plans"]:
+        click.echo("no plans in this workspace (make one with `migrator plan SPEC.toml -o PLAN.json`)")
+    cols = ("planned", "in_flight", "sent", "skipped", "failed", "unknown", "delivered", "read")
+    for p in st["plans"]:
+        click.echo(f"plan {p['plan_id']} ({p['name']}): {p['status']}; spend {p['spend']}")
+        click.echo("  " + ", ".join(f"{k} {p[k]}" for k in cols))
+        for s in p["stale"]:
+            click.echo(f"  stale: {s}")
+        for c in p["campaigns"]:
+            click.echo(f"  campaign {c['key']} {c['name']!r} [{c['state']}] " + ", ".join(f"{k} {c[k]}" for k in cols)
+                       + f", spend {c['spend']} {c.get('currency', '')}")
+        rows = p["batches"] if show_batches else [b for b in p["batches"] if b["planned"] or b["in_flight"]][:5]
+        for b in rows:
+            click.echo(f"  batch {b['batch']} ({b['day']}): " + ", ".join(f"{k} {b[k]}" for k in cols))
+    if st["lock"]:
+        lk = st["lock"]
+        click.echo(f"lock: {lk['owner']} pid {lk['pid']} plan {lk['plan_id']}"
+                   + (f" (stale: {lk['stale']})" if lk["stale"] else ""))
+
+
+@main.command("unlock")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def unlock_cmd(app, yes):
+    """Remove the executor lock of this workspace (after a crash on another machine).
+
+    \b
+    Example:
+      migrator unlock
+    """
+    from migrator.execute import force_unlock, read_lock
+    from migrator.execute.lock import staleness
+
+    import time
+
+    ws = app.workspace(create=False)
+    lk = read_lock(ws.conn)
+    if lk is None:
+        click.echo("no executor lock is held")
+        return
+    why = staleness(lk, now=time.time())
+    click.echo(f"lock held by {lk.describe()}" + (f"; looks stale: {why}" if why else "; it looks ALIVE"))
+    if not yes and not click.confirm("remove it?", default=False):
+        click.echo("lock kept")
+        return
+    force_unlock(ws.conn)
+    click.echo("lock removed")
+
+
+@ingest.command("receipts")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@pass_app
+def ingest_receipts_cmd(app, paths, as_json):
+    """Ingest MM webhooks (echoes, deliveries, reads, delivery failures) to settle the send ledger.
+
+    Unknown sends with an echo or delivery become sent (never sent twice); deliveries and reads
+    are counted in `migrator status`.
+
+    \b
+    Example:
+      migrator ingest receipts webhooks.jsonl --json
+    """
+    from migrator.execute import ingest_receipts
+
+    with progress(app, desc="ingest receipts", unit="event") as bar:
+        summary = ingest_receipts(app.workspace(), paths, progress=bar.update)
+    _print_summary(app, summary, as_json)

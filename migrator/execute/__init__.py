@@ -1,0 +1,22 @@
+"""The executor: run a saved plan's sends exactly once, resumable and crash-safe (issue 7).
+
+Public API:
+- `execute_plan(ws, plan, *, execute, transport | base_url, ...) -> ExecutionSummary` (sync);
+  `execute_plan_async(...)`; `ExecOptions`; `execution_staleness(ws, plan)`.
+- `ingest_receipts(ws, paths) -> IngestSummary`: MM webhooks settle unknown sends, fill delivered/read.
+- `execution_status(ws, plan_id=None) -> dict`: per plan, campaign and batch counts.
+- `acquire` / `read_lock` / `force_unlock`: the one-executor-per-workspace lock.
+Modules: ledger (tables, transitions, group commits), lock, campaigns (idempotent setup),
+engine (asyncio loop), outcomes (error class -> transition), pacing, receipts, transport
+(dry-run recording transport), status. See docs/execute.md.
+"""
+
+from migrator.execute.engine import ExecOptions, ExecutionSummary, execute_plan, execute_plan_async, execution_staleness
+from migrator.execute.lock import LockInfo, acquire, force_unlock, read_lock
+from migrator.execute.receipts import ingest_receipts
+from migrator.execute.status import execution_status
+from migrator.execute.transport import RecordingTransport
+
+__all__ = ["ExecOptions", "ExecutionSummary", "LockInfo", "RecordingTransport", "acquire", "execute_plan",
+           "execute_plan_async", "execution_staleness", "execution_status", "force_unlock", "ingest_receipts",
+           "read_lock"]

@@ -1,0 +1,128 @@
+"""Idempotent campaign setup: create each planned campaign once, record its id before any send.
+
+Order of a setup: mark the row `creating` (committed) -> look up a campaign of the same name
+in the ad account (`find_campaign`) -> only if none, create it -> record the id (committed).
+A crash between create and record is therefore healed by the lookup: never a twin campaign.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from migrator.execute.ledger import transaction
+from migrator.execute.outcomes import backoff
+from migrator.graph import AccountFatal, GraphError, NetworkError, RetryLater
+
+
+@dataclass
+class CampaignRun:
+    """A campaign's state during a run (mirrors exec_campaigns; the engine mutates it)."""
+
+    key: str
+    name: str
+    ad_account_id: str
+    page_id: str
+    cost_per_message: int
+    message_id: str | None = None
+    state: str = "pending"          # pending | ready | warming | probing | paused | stopped | failed
+    created_at: float | None = None
+    found_existing: bool = False
+    created_now: bool = False
+    reason: str | None = None
+    error: str | None = None
+    next_probe_at: float | None = None
+    paused_until: float | None = None
+    warmup_code: int | None = None
+    stopped_messages: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "name": self.name, "message_id": self.message_id, "state": self.state,
+                "created": self.created_now, "reused": self.found_existing and not self.created_now,
+                "reason": self.reason, "error": self.error}
+
+
+def load_campaigns(ledger, plan) -> dict[str, CampaignRun]:
+    """The plan's campaigns with what the ledger already knows (ids, stops) merged in."""
+    t = ledger.t("exec_campaigns")
+    out: dict[str, CampaignRun] = {}
+    with transaction(ledger.conn):
+        for c in plan.campaigns:
+            ledger.conn.execute(f"INSERT OR IGNORE INTO {t} (plan_id, campaign_key, name, ad_account_id, page_id) "
+                                "VALUES (?, ?, ?, ?, ?)", (plan.plan_id, c.key, c.name, c.ad_account_id, c.page_id))
+            row = ledger.conn.execute(f"SELECT message_id, state, created_at, found_existing, reason, error, "
+                                      f"paused_until FROM {t} WHERE plan_id = ? AND campaign_key = ?",
+                                      (plan.plan_id, c.key)).fetchone()
+            cr = CampaignRun(c.key, c.name, c.ad_account_id, c.page_id, c.cost_per_message, message_id=row[0],
+                             state=row[1], created_at=row[2], found_existing=bool(row[3]), reason=row[4],
+                             error=row[5], paused_until=row[6])
+            if cr.state in ("creating", "failed") or (cr.state == "pending" and cr.message_id):
+                cr.state = "ready" if cr.message_id else "pending"
+            if cr.state in ("warming", "probing"):
+                cr.state = "probing"      # a new run tries once straight away
+            out[c.key] = cr
+    return out
+
+
+def save_campaign(ledger, plan_id: str, c: CampaignRun, now: float) -> None:
+    state = "warming" if c.state == "probing" else c.state
+    with transaction(ledger.conn):
+        ledger.conn.execute(
+            f"UPDATE {ledger.t('exec_campaigns')} SET message_id = ?, state = ?, created_at = ?, found_existing = ?, "
+            "ready_at = CASE WHEN ? = 'ready' AND ready_at IS NULL THEN ? ELSE ready_at END, paused_until = ?, "
+            "reason = ?, error = ? WHERE plan_id = ? AND campaign_key = ?",
+            (c.message_id, state, int(c.created_at) if c.created_at else None, int(c.found_existing), state,
+             int(now), int(c.paused_until) if c.paused_until else None, c.reason, c.error, plan_id, c.key))
+
+
+async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sleep, notify,
+                          max_attempts: int = 6, rng: random.Random | None = None) -> None:
+    """Give `c` a message id: reuse the recorded one, else find by name, else create. Raises AccountFatal."""
+    if c.message_id:
+        return
+    c.state = "creating"
+    save_campaign(ledger, plan.plan_id, c, clock())
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            found = await client.find_campaign(c.ad_account_id, c.name)
+            if found and found.get("id"):
+                c.message_id, c.found_existing = str(found["id"]), True
+                notify(f"campaign {c.key} {c.name!r}: reusing existing {c.message_id}")
+            else:
+                now = clock()
+                kw = {"daily_budget": pc.daily_budget, "lifetime_budget": pc.lifetime_budget}
+                if pc.start_time > now + 60:          # Meta: start must be now or later
+                    kw["start_time"] = pc.start_time
+                if pc.end_time:
+                    kw["end_time"] = pc.end_time
+                body = await client.create_campaign(c.ad_account_id, name=c.name, page_id=c.page_id, **kw)
+                c.message_id, c.created_now = str(body["id"]), True
+                notify(f"campaign {c.key} {c.name!r}: created {c.message_id}")
+            c.created_at = clock()
+            c.state = "ready"
+            save_campaign(ledger, plan.plan_id, c, clock())
+            return
+        except AccountFatal:
+            c.state = "pending"
+            save_campaign(ledger, plan.plan_id, c, clock())
+            raise
+        except RetryLater as err:   # incl. network failures; an ambiguous create is healed by the lookup
+            if attempt >= max_attempts:
+                c.state, c.error = "failed", _short(err)
+                save_campaign(ledger, plan.plan_id, c, clock())
+                return
+            wait = max(err.wait_seconds or 0, backoff(attempt, rng=rng))
+            kind = "network" if isinstance(err, NetworkError) else "throttled"
+            notify(f"campaign {c.key}: {kind} ({_short(err)}), retrying in {wait:.0f} s")
+            await sleep(wait)
+        except GraphError as err:
+            c.state, c.error = "failed", _short(err)
+            save_campaign(ledger, plan.plan_id, c, clock())
+            notify(f"campaign {c.key} {c.name!r}: cannot be set up: {c.error}")
+            return
+
+
+def _short(err: GraphError) -> str:
+    return err.message[:300]

@@ -1,0 +1,578 @@
+"""The executor: drive a saved plan's sends through the ledger with bounded concurrency.
+
+One asyncio loop: a producer claims due rows (committed in_flight before their requests leave),
+`concurrency` workers send them through the paced `AsyncGraphClient`, and results are written
+back in group commits. Errors become ledger transitions per class (outcomes.py). Dry runs use
+the same code on a scratch ledger with the recording transport. `execute_plan` is the sync entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from migrator.errors import PlanError
+from migrator.execute import campaigns as camp
+from migrator.execute.ledger import Claimed, Ledger, Result, transaction
+from migrator.execute.lock import acquire
+from migrator.execute.outcomes import decide, error_code
+from migrator.execute.pacing import Pacer
+from migrator.execute.transport import RecordingTransport
+from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
+from migrator.privacy import short_hash
+
+DAY = 86400
+
+
+@dataclass
+class ExecOptions:
+    execute: bool = False
+    batches: int | None = None          # at most this many batches (from the first with unsent rows)
+    concurrency: int = 16
+    rate: float | None = None           # sends per second (None: as fast as concurrency allows)
+    resend_unknown: bool = False
+    wait: bool = True                   # False (--no-wait): exit instead of waiting (warm-up, schedule)
+    slice_size: int = 256
+    commit_interval: float = 0.2
+    max_attempts: int = 10
+    warmup_probe_seconds: float = 600.0
+    warmup_limit_seconds: float | None = None   # default: rules.warmup_wait_limit_hours
+
+
+@dataclass
+class ExecutionSummary:
+    plan_id: str
+    mode: str                            # execute | dry_run
+    outcome: str = "done"                # done | waiting | stopped | interrupted | fatal
+    attempted: int = 0                   # requests made by this run
+    sent: int = 0
+    unknown: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescheduled: int = 0
+    recovered_unknown: int = 0           # in_flight rows of a dead run turned unknown
+    resent_unknown: int = 0
+    mm_marked: int = 0
+    ledger: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    campaigns: list[dict] = field(default_factory=list)
+    waiting_for: str | None = None
+    next_due_at: int | None = None
+    error: str | None = None
+    hint: str | None = None
+    elapsed_seconds: float = 0.0
+    rate_per_second: float = 0.0
+    throttle_pauses: int = 0
+    max_usage_pct: float = 0.0
+    dry_run: dict | None = None
+    lock_note: str | None = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.outcome in ("waiting", "stopped", "interrupted", "fatal") or bool(self.ledger.get("planned"))
+
+    def to_json(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items()}
+        d["resumable"] = self.resumable
+        return d
+
+
+class _Run:
+    def __init__(self, ws, plan, client, ledger: Ledger, opts: ExecOptions, *, clock, sleep, notify, progress,
+                 stop: asyncio.Event, lock, rules, summary: ExecutionSummary):
+        self.ws, self.plan, self.client, self.ledger, self.opts = ws, plan, client, ledger, opts
+        self.clock, self.sleep, self.notify, self.progress = clock, sleep, notify, progress
+        self.stop, self.lock, self.summary = stop, lock, summary
+        self.pacer = Pacer(opts.rate, clock=clock, sleep=sleep)
+        self.results: list[Result] = []
+        self.in_flight = 0
+        self.fatal: GraphError | None = None
+        self.lost_lock = False
+        self.rng = random.Random()
+        self.warmup_codes = frozenset(rules.warmup_error_codes.value)
+        self.warmup_limit = (opts.warmup_limit_seconds if opts.warmup_limit_seconds is not None
+                             else rules.warmup_wait_limit_hours.value * 3600.0)
+        self.pcs = {c.key: c for c in plan.campaigns}
+        self.msg_of = {m.key: m.message for m in plan.messages}
+        self.campaigns: dict[str, camp.CampaignRun] = {}
+        self.changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ group commits
+    def flush(self) -> None:
+        if not self.results and self.lock is None:
+            return
+        batch, self.results = self.results, []
+        extra = None
+        if self.lock is not None:
+            def extra(conn):
+                if not self.lock.heartbeat(conn):
+                    self.lost_lock = True
+        self.ledger.record(batch, extra=extra)
+        if self.lost_lock:
+            self.stop.set()
+
+    async def committer(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.commit_interval)
+            self.flush()
+
+    # ------------------------------------------------------------------ one send
+    async def send(self, row: Claimed) -> None:
+        c = self.campaigns[row.campaign_key]
+        res = self._precheck(row, c)
+        if res is None:
+            await self.pacer.acquire()
+            res = self._precheck(row, c)
+        if res is None:
+            res = await self._request(row, c)
+        self.results.append(res)
+        self.summary.attempted += int(res.attempted)
+        if res.state in ("sent", "unknown", "failed", "skipped"):
+            setattr(self.summary, res.state, getattr(self.summary, res.state) + 1)
+            self.progress(1)
+        elif res.attempted:
+            self.summary.rescheduled += 1
+        if len(self.results) >= 512:
+            self.flush()
+
+    def _precheck(self, row: Claimed, c: camp.CampaignRun) -> Result | None:
+        """Rows claimed before their campaign stopped or warmed up are not sent."""
+        if row.message_key in c.stopped_messages:
+            return Result(row.send_id, "failed", False, reason="fix_payload", error=c.stopped_messages[row.message_key])
+        if c.state == "stopped":
+            return Result(row.send_id, "skipped", False, reason=c.reason, error=c.error)
+        if self.stop.is_set() or c.state in ("warming", "paused", "failed", "pending"):
+            return Result(row.send_id, "planned", False)
+        return None
+
+    async def _request(self, row: Claimed, c: camp.CampaignRun) -> Result:
+        now = self.clock()
+        try:
+            r = await self.client.send_message(c.ad_account_id, message_id=c.message_id,
+                                               subscription_token=row.token, message=self.msg_of[row.message_key])
+        except GraphError as err:
+            return self._failure(row, c, err)
+        self.pacer.observe(r.usage)
+        if c.state == "probing":
+            c.state = "ready"
+            self.notify(f"campaign {c.key} is warmed up")
+            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+        return Result(row.send_id, "sent", True, tracking_id=r.tracking_id)
+
+    def _failure(self, row: Claimed, c: camp.CampaignRun, err: GraphError) -> Result:
+        now = self.clock()
+        text = err.message.replace(row.token, short_hash(row.token))[:500]
+        code = error_code(err)
+        age = now - (c.created_at or now)
+        v = decide(err, attempts=row.attempts + 1, warmup_codes=self.warmup_codes, campaign_age=age,
+                   warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng)
+        if v.throttle and v.wait:
+            self.pacer.pause(v.wait, f"error {code}")
+        nb = int(now + v.wait) if v.wait else None
+        if v.kind == "warmup":
+            if c.state in ("ready", "probing"):
+                c.state, c.warmup_code = "warming", code
+                c.next_probe_at = now + max(v.wait or 0, min(self.opts.warmup_probe_seconds,
+                                                             max(1.0, self.warmup_limit - age)))
+                self.notify(f"campaign {c.key} is warming up (error {code}); "
+                            f"{age / 60:.0f} of {self.warmup_limit / 60:.0f} min waited")
+                camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+            return Result(row.send_id, "planned", False, reason=v.reason, error_code=code)
+        if v.kind == "pause_campaign":
+            c.state = "paused"
+            c.paused_until = (int(now) // DAY + 1) * DAY
+            c.reason = v.reason
+            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+            self.notify(f"campaign {c.key}: daily budget reached, paused until the next UTC day")
+            return Result(row.send_id, "planned", True, reason=v.reason, error_code=code, error=text)
+        if v.kind == "stop_campaign" and c.state != "stopped":
+            c.state, c.reason, c.error = "stopped", v.reason, text
+            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+            self.notify(f"campaign {c.key} stopped: {text}")
+        if v.kind == "fix_payload":
+            c.stopped_messages[row.message_key] = text
+            self.notify(f"message {row.message_key} refused: {text}")
+        if v.kind == "fatal":
+            if self.fatal is None:
+                self.fatal = err
+            self.stop.set()
+        return Result(row.send_id, v.state, v.attempted, reason=v.reason, error_code=code, error=text,
+                      not_before=nb if v.state == "planned" else None, mm_state=v.mm_state)
+
+    # ------------------------------------------------------------------ the loop
+    async def worker(self, queue: asyncio.Queue) -> None:
+        while True:
+            row = await queue.get()
+            if row is None:
+                return
+            self.in_flight += 1
+            try:
+                await self.send(row)
+            finally:
+                self.in_flight -= 1
+                self.changed.set()
+
+    async def produce(self, queue: asyncio.Queue, max_batch: int) -> None:
+        closed_msgs: set[str] = set()
+        while not self.stop.is_set():
+            now = self.clock()
+            for c in self.campaigns.values():
+                if c.state == "warming" and c.next_probe_at is not None and now >= c.next_probe_at:
+                    c.state = "probing"
+                if c.state == "paused" and c.paused_until is not None and now >= c.paused_until:
+                    c.state, c.paused_until, c.reason = "ready", None, None
+            self._close_new(closed_msgs)
+            due_batch = self._due_batch(now, max_batch)
+            claimed = 0
+            if due_batch is not None:
+                for c in self.campaigns.values():
+                    if c.state == "ready":
+                        room = max(0, self.opts.slice_size - queue.qsize())
+                        if room:
+                            rows = self.ledger.claim(c.key, room, now=now, max_batch=due_batch)
+                            for r in rows:
+                                await queue.put(r)
+                            claimed += len(rows)
+                    elif c.state == "probing" and not getattr(c, "_probe_out", False):
+                        rows = self.ledger.claim(c.key, 1, now=now, max_batch=due_batch)
+                        if rows:
+                            c._probe_out = True  # type: ignore[attr-defined]
+                            await queue.put(rows[0])
+                            claimed += 1
+            for c in self.campaigns.values():
+                if c.state != "probing":
+                    c._probe_out = False  # type: ignore[attr-defined]
+            if claimed:
+                # keep the queue about one slice deep
+                while queue.qsize() > self.opts.slice_size // 2 and not self.stop.is_set():
+                    self.changed.clear()
+                    await _wait(self.changed, 0.05)
+                continue
+            if self.in_flight or queue.qsize():
+                self.changed.clear()
+                await _wait(self.changed, 0.05)
+                continue
+            # idle: nothing due right now
+            self.flush()
+            self._close_new(closed_msgs)
+            nxt, why = self._next_event(max_batch)
+            if nxt is None:
+                return
+            if why.startswith("warm-up") and self._warmup_expired(now):
+                return
+            if not self.opts.wait:
+                self.summary.outcome = "waiting"
+                self.summary.waiting_for, self.summary.next_due_at = why, int(nxt)
+                return
+            if nxt > now:
+                self.notify(f"waiting {nxt - now:.0f} s for {why}")
+                await self._sleep_until(nxt)
+
+    def _close_new(self, closed_msgs: set[str]) -> None:
+        for c in self.campaigns.values():
+            if c.state == "stopped" and not getattr(c, "_closed", False):
+                self.flush()
+                n = self.ledger.close_campaign(c.key, "skipped", c.reason or "campaign_stopped", c.error)
+                self.summary.skipped += n
+                self.progress(n)
+                c._closed = True  # type: ignore[attr-defined]
+            for mk, text in c.stopped_messages.items():
+                if mk not in closed_msgs:
+                    closed_msgs.add(mk)
+                    self.flush()
+                    n = self.ledger.close_message(mk, "fix_payload", text, None)
+                    self.summary.failed += n
+                    self.progress(n)
+
+    def _due_batch(self, now: float, max_batch: int) -> int | None:
+        due = None
+        for b in self.plan.batches:
+            if b.batch > max_batch:
+                break
+            if b.not_before <= now:
+                due = b.batch
+        # rows of a batch may have been rescheduled: claims also check each row's not_before
+        return due if due is not None else None
+
+    def _next_event(self, max_batch: int) -> tuple[float | None, str]:
+        best: tuple[float | None, str] = (None, "")
+
+        def consider(t, why):
+            nonlocal best
+            if t is not None and (best[0] is None or t < best[0]):
+                best = (t, why)
+
+        for c in self.campaigns.values():
+            if c.state in ("ready", "probing", "warming", "paused"):
+                t = self.ledger.next_due(c.key, max_batch)
+                if t is None:
+                    continue
+                if c.state == "warming":
+                    consider(max(t, c.next_probe_at or t), f"warm-up of campaign {c.key} (error {c.warmup_code})")
+                elif c.state == "paused":
+                    consider(max(t, c.paused_until or t), f"campaign {c.key}'s next budget day")
+                else:
+                    consider(float(t), "the next scheduled send")
+        return best
+
+    def _warmup_expired(self, now: float) -> bool:
+        expired = [c for c in self.campaigns.values() if c.state == "warming"
+                   and now - (c.created_at or now) > self.warmup_limit]
+        if not expired:
+            return False
+        keys = ", ".join(c.key for c in expired)
+        self.summary.outcome = "stopped"
+        self.summary.error = (f"campaign(s) {keys} still not ready after the warm-up limit "
+                              f"({self.warmup_limit / 3600:.1f} h)")
+        self.summary.hint = "check the campaign in Ads Manager (status, payment method); run again to keep waiting"
+        return True
+
+    async def _sleep_until(self, t: float) -> None:
+        while not self.stop.is_set():
+            left = t - self.clock()
+            if left <= 0:
+                return
+            await _wait_or_sleep(self.stop, self.sleep, min(left, 30.0))
+            if self.lock is not None:
+                self.flush()
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _wait_or_sleep(stop: asyncio.Event, sleep, seconds: float) -> None:
+    """Sleep via the injected sleep, but wake up at once when a stop is requested."""
+    t = asyncio.ensure_future(sleep(seconds))
+    s = asyncio.ensure_future(stop.wait())
+    done, pending = await asyncio.wait({t, s}, return_when=asyncio.FIRST_COMPLETED)
+    for p in pending:
+        p.cancel()
+
+
+def _load_plan(ws, plan):
+    from migrator.plan import SavedPlan, load_plan
+
+    if isinstance(plan, SavedPlan):
+        return plan
+    if isinstance(plan, (str, Path)):
+        return load_plan(plan)
+    raise PlanError(f"not a plan: {plan!r}")
+
+
+def execution_staleness(ws, plan) -> list[str]:
+    """`plan_staleness`, minus the inventory changes the executor made itself (tokens.mm_state).
+
+    The executor records the workspace fingerprints it accepted (and re-records them together with
+    its own writes); a component equal to that record changed only by the executor's hand.
+    """
+    from migrator.plan import plan_staleness
+    from migrator.plan.fingerprint import workspace_fingerprints
+    from migrator.plan.staleness import _WORDS
+
+    changes = plan_staleness(ws, plan)
+    if not changes:
+        return changes
+    row = ws.conn.execute("SELECT fingerprints FROM exec_plans WHERE plan_id = ?", (plan.plan_id,)).fetchone()
+    if not row or not row[0]:
+        return changes
+    ours = json.loads(row[0])
+    now = workspace_fingerprints(ws.conn)
+    excused = {_WORDS[k] for k in ("inventory", "audit", "content") if now[k] == ours.get(k)}
+    return [c for c in changes if c not in excused]
+
+
+async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOptions, clock=time.time,
+                             sleep=asyncio.sleep, notify: Callable[[str], None] = lambda m: None,
+                             progress: Callable[[int], None] = lambda n: None,
+                             stop: asyncio.Event | None = None, rules=None,
+                             recorder: RecordingTransport | None = None) -> ExecutionSummary:
+    """Run (or dry-run) a saved plan; see `execute_plan` for the sync entry point."""
+    from migrator.rules import load_rules
+
+    plan = _load_plan(ws, plan)
+    rules = rules or load_rules(plan.rules_path)
+    changes = execution_staleness(ws, plan)
+    if changes:
+        from migrator.errors import StalePlanError
+
+        raise StalePlanError("the plan is stale: " + "; ".join(changes),
+                             hint="make a new plan: migrator plan SPEC.toml -o PLAN.json")
+    stop = stop or asyncio.Event()
+    summary = ExecutionSummary(plan.plan_id, "execute" if opts.execute else "dry_run")
+    t0 = time.monotonic()
+    lock = None
+    conn = ws.conn
+    if opts.execute:
+        lock = acquire(conn, plan.plan_id)
+        summary.lock_note = lock.took_over
+        ledger = Ledger(conn, plan.plan_id, clock=clock)
+    else:
+        ledger = Ledger.scratch(conn, plan.plan_id, clock=clock)
+    run_id = None
+    try:
+        fresh_ledger = conn.execute(f"SELECT fingerprints FROM {ledger.t('exec_plans')} WHERE plan_id = ?",
+                                    (plan.plan_id,)).fetchone()
+        ledger.ensure_rows()
+        if opts.execute and not (fresh_ledger and fresh_ledger[0]):
+            ledger.record_fingerprints()
+        summary.recovered_unknown = ledger.recover()
+        if opts.execute:
+            summary.mm_marked += ledger.apply_mm_states()   # left pending by a run that died
+            with transaction(conn):
+                run_id = conn.execute("INSERT INTO exec_runs (plan_id, mode, started_at, pid, host) "
+                                      "VALUES (?, 'execute', ?, ?, ?)",
+                                      (plan.plan_id, int(clock()), os.getpid(), socket.gethostname())).lastrowid
+        if opts.resend_unknown:
+            summary.resent_unknown = ledger.resend_unknown()
+        ledger.set_status("running")
+        run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
+                   stop=stop, lock=lock, rules=rules, summary=summary)
+        run.campaigns = camp.load_campaigns(ledger, plan)
+        keys = [c.key for c in plan.campaigns]
+        first = ledger.first_open_batch(keys)
+        if first is None:
+            max_batch = -1
+        else:
+            max_batch = first + opts.batches - 1 if opts.batches else max((b.batch for b in plan.batches),
+                                                                          default=first)
+        try:
+            for c in run.campaigns.values():
+                if c.state == "stopped" or not ledger.open_count(c.key, max_batch):
+                    continue
+                if stop.is_set():
+                    break
+                await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
+                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify)
+        except AccountFatal as err:
+            run.fatal = err
+        if run.fatal is None and max_batch >= 0 and not stop.is_set():
+            queue: asyncio.Queue = asyncio.Queue()
+            workers = [asyncio.ensure_future(run.worker(queue)) for _ in range(max(1, opts.concurrency))]
+            committer = asyncio.ensure_future(run.committer())
+            try:
+                await run.produce(queue, max_batch)
+            finally:
+                # stop: claimed rows not yet sent go back to planned; in-flight requests finish
+                while not queue.empty():
+                    row = queue.get_nowait()
+                    if row is not None:
+                        run.results.append(Result(row.send_id, "planned", False))
+                for _ in workers:
+                    queue.put_nowait(None)
+                await asyncio.gather(*workers, return_exceptions=True)
+                committer.cancel()
+                run.flush()
+            run._close_new(set())
+        run.flush()
+        if opts.execute:
+            summary.mm_marked += ledger.apply_mm_states()
+        summary.campaigns = [c.to_json() for c in run.campaigns.values()]
+        summary.throttle_pauses, summary.max_usage_pct = run.pacer.pauses, run.pacer.max_usage_pct
+        if run.fatal is not None:
+            summary.outcome = "fatal"
+            summary.error = run.fatal.message
+            summary.hint = run.fatal.hint or "fix the account setup, then run the same command again"
+        elif run.lost_lock:
+            summary.outcome = "stopped"
+            summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
+        elif stop.is_set():
+            summary.outcome = "interrupted"
+        summary.ledger = ledger.counts()
+        summary.reasons = ledger.reasons()
+        if summary.outcome == "done" and summary.ledger.get("planned"):
+            summary.outcome = "waiting" if summary.waiting_for else "done"
+        ledger.set_status({"done": "done" if not summary.ledger.get("planned") else "waiting"}.get(
+            summary.outcome, summary.outcome))
+        if recorder is not None:
+            summary.dry_run = recorder.to_json()
+    finally:
+        summary.elapsed_seconds = round(time.monotonic() - t0, 3)
+        if summary.elapsed_seconds > 0:
+            summary.rate_per_second = round(summary.attempted / summary.elapsed_seconds, 1)
+        if run_id is not None:
+            with transaction(conn):
+                conn.execute("UPDATE exec_runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?",
+                             (int(clock()), summary.outcome, json.dumps(summary.to_json()), run_id))
+        if lock is not None:
+            lock.release()
+        if not opts.execute:
+            ledger.close_scratch()
+    return summary
+
+
+def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: str | None = None,
+                 access_token: str | None = None, token_file: str | None = None, options: ExecOptions | None = None,
+                 clock=time.time, sleep=None, notify: Callable[[str], None] = lambda m: None,
+                 progress: Callable[[int], None] = lambda n: None, handle_signals: bool = False,
+                 rules=None, **kw: Any) -> ExecutionSummary:
+    """Run a saved plan (`plan`: SavedPlan or path) and return an ExecutionSummary.
+
+    Without `execute` it is a dry run: the recording transport answers, a scratch ledger records,
+    the workspace is left as it was. With it: `transport` (e.g. the in-process emulator's) or
+    `base_url` (default Meta's), and the access token from `access_token`, `token_file` or
+    MIGRATOR_ACCESS_TOKEN. `handle_signals`: SIGINT/SIGTERM finish in-flight requests and stop.
+    Other keyword arguments set ExecOptions fields (concurrency=64, rate=500, batches=1, wait=False...).
+    """
+    from migrator.graph import DEFAULT_BASE_URL, load_access_token
+
+    opts = options or ExecOptions(execute=execute, **kw)
+    opts.execute = execute
+    recorder = None
+    if not execute:
+        recorder = RecordingTransport()
+        transport, token = recorder, "dry-run"
+        # a dry run does not wait for the schedule: it looks at the plan as if every send were due
+        loaded = _load_plan(ws, plan)
+        plan = loaded
+        last = max((b.not_before for b in loaded.batches), default=0)
+        base_clock = clock
+        clock = lambda: max(base_clock(), float(last) + 1)  # noqa: E731
+        opts.wait = False
+    else:
+        token = access_token or load_access_token(token_file=token_file)
+
+    async def main() -> ExecutionSummary:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, _on_signal, stop, notify, sig)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+        client = AsyncGraphClient(token, base_url=base_url or DEFAULT_BASE_URL, transport=transport,
+                                  max_connections=max(1, opts.concurrency), retry=NO_RETRY)
+        try:
+            return await execute_plan_async(ws, plan, client=client, opts=opts, clock=clock,
+                                            sleep=sleep or asyncio.sleep, notify=notify, progress=progress,
+                                            stop=stop, rules=rules, recorder=recorder)
+        finally:
+            await client.aclose()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(main())
+
+
+def _on_signal(stop: asyncio.Event, notify, sig) -> None:
+    if not stop.is_set():
+        notify(f"{signal.Signals(sig).name}: finishing the requests in flight, then stopping")
+    stop.set()
+
+
+__all__ = ["ExecOptions", "ExecutionSummary", "execute_plan", "execute_plan_async", "execution_staleness"]

@@ -1,0 +1,82 @@
+"""What one send's answer means for the ledger: the error class -> a transition (mm-api.md §5).
+
+`decide()` is pure: the engine applies its verdict (ledger row, campaign, pacing, the run).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from migrator.graph import ErrorClass, GraphError, NetworkError
+
+# recipient never: what tokens.mm_state learns (the audit reads it next time)
+MM_STATE_BY_CODE = {2300034: "opted_out", 2300004: "invalid", 2300005: "invalid", 2300032: "wrong_region",
+                    2300037: "expired", 1893015: "opted_out", 551: "opted_out"}
+DAILY_BUDGET_CODE = 2300054
+RECIPIENT_LATER_LIMIT = 4          # a send still refused "not now" at its 4th request is skipped
+DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence: one message per token per 12 h
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str        # unknown | retry | warmup | later | never | stop_campaign | pause_campaign | fix_payload
+                     # | fatal | failed
+    state: str       # ledger state for the row: planned | unknown | failed | skipped
+    reason: str
+    wait: float | None = None          # seconds before the row (or everything, for throttles) may go again
+    throttle: bool = False             # pause every send, not just this row
+    mm_state: str | None = None
+    attempted: bool = True
+
+
+def error_code(err: GraphError) -> int | None:
+    return err.mm_code or err.subcode or err.code
+
+
+def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0, rng: random.Random | None = None) -> float:
+    """Bounded, jittered exponential backoff (seconds) for the n-th retry."""
+    r = (rng or random).uniform(0.5, 1.0)
+    return min(cap, base * 2 ** max(0, attempt - 1)) * r
+
+
+def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], campaign_age: float,
+           warmup_limit: float, max_attempts: int = 10,
+           rng: random.Random | None = None) -> Verdict:
+    """The transition for a failed send. `attempts` counts requests already made for the row, this one included."""
+    code = error_code(err)
+    if isinstance(err, NetworkError):
+        if err.ambiguous:   # the request may have reached Meta: never resend blindly
+            return Verdict("unknown", "unknown", f"ambiguous:{err.kind}")
+        if err.classification.error_class is ErrorClass.FIX_PAYLOAD:
+            return Verdict("failed", "failed", f"http:{err.kind}")
+        if attempts >= max_attempts:
+            return Verdict("failed", "failed", "retries_exhausted")
+        return Verdict("retry", "planned", f"retry:{err.kind}", wait=max(err.wait_seconds or 0,
+                                                                          backoff(attempts, rng=rng)),
+                       throttle=err.kind == "http_429")
+    cls = err.error_class
+    is_warmup = (code in warmup_codes or err.classification.warmup) and campaign_age <= warmup_limit
+    if is_warmup:
+        return Verdict("warmup", "planned", f"warmup:{code}", wait=err.wait_seconds, attempted=False)
+    if cls is ErrorClass.RETRY_LATER:
+        if attempts >= max_attempts:
+            return Verdict("failed", "failed", "retries_exhausted")
+        wait = max(err.wait_seconds or 0, backoff(attempts, rng=rng))
+        return Verdict("retry", "planned", f"retry:{code}", wait=wait, throttle=True)
+    if cls is ErrorClass.RECIPIENT_LATER:
+        if attempts >= RECIPIENT_LATER_LIMIT:
+            return Verdict("failed", "skipped", "recipient_unavailable")
+        return Verdict("later", "planned", f"recipient_later:{code}",
+                       wait=err.wait_seconds or DEFAULT_RECIPIENT_WAIT)
+    if cls is ErrorClass.RECIPIENT_NEVER:
+        state = MM_STATE_BY_CODE.get(err.mm_code or -1) or MM_STATE_BY_CODE.get(err.subcode or -1) \
+            or MM_STATE_BY_CODE.get(err.code or -1) or "invalid"
+        return Verdict("never", "failed", f"recipient_never:{state}", mm_state=state)
+    if cls is ErrorClass.STOP_CAMPAIGN:
+        if code == DAILY_BUDGET_CODE:
+            return Verdict("pause_campaign", "planned", "daily_budget_reached", attempted=True)
+        return Verdict("stop_campaign", "skipped", f"campaign_stopped:{code}")
+    if cls is ErrorClass.FIX_PAYLOAD:
+        return Verdict("fix_payload", "failed", f"fix_payload:{code}")
+    return Verdict("fatal", "planned", f"account_fatal:{code}", attempted=True)

@@ -1,0 +1,60 @@
+"""Helpers for the executor tests: a planned estate and the in-process emulator with a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from migrator.emulator import (EmulatorConfig, EmulatorTransport, Subscriber, VirtualClock, create_app,
+                               load_subscribers_workspace)
+from migrator.execute import execute_plan
+from migrator.plan import write_plan
+from tests._plan import estate, plan, tok, ts
+
+AFTER_DAY_ONE = ts("2026-03-03T00:00:00Z")   # every send of a small plan's first day is due
+
+
+def planned(ws, tmp, n=20, *, extra="", tokens=None, **kw):
+    """An audited estate of `n` US tokens on page P1 (act 111) and its saved plan (file in tmp)."""
+    estate(ws, tmp / "in", tokens if tokens is not None else [tok(i) for i in range(n)], **kw)
+    p = plan(ws, tmp / "spec", extra)
+    write_plan(p, tmp / "plan.json")
+    return p
+
+
+class Emu:
+    """The emulator app on a virtual clock, loaded with the workspace's tokens."""
+
+    def __init__(self, ws, *, start=AFTER_DAY_ONE, subscribers=None, webhooks=None, **cfg):
+        self.clock = VirtualClock(start)
+        config = EmulatorConfig(**{"warmup_seconds": 0, **cfg})
+        config.clock = self.clock
+        config.webhooks_path = webhooks
+        subs = subscribers if subscribers is not None else load_subscribers_workspace(ws).subscribers
+        self.app = create_app(config, subscribers=subs)
+        self.emulator = self.app.state.emulator
+
+    async def sleep(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    def transport(self):
+        return EmulatorTransport(self.app)
+
+    def run(self, ws, plan, *, transport=None, **kw):
+        return execute_plan(ws, plan, execute=kw.pop("execute", True), transport=transport or self.transport(),
+                            base_url="http://emulator.test", access_token="sys-token-SECRET",
+                            clock=self.clock, sleep=self.sleep, **kw)
+
+    def accepted(self) -> list:
+        return list(self.emulator.state.sends)
+
+
+def ledger(ws, plan_id):
+    return {r[0]: r[1] for r in ws.conn.execute("SELECT state, COUNT(*) FROM exec_sends WHERE plan_id = ? "
+                                                "GROUP BY state", (plan_id,))}
+
+
+def jsonl(path, objs):
+    path.write_text("".join(json.dumps(o) + "\n" for o in objs))
+    return path
