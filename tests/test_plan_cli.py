@@ -103,3 +103,22 @@ def test_estimate_without_a_token_falls_back_to_the_spec(cli, ws, tmp_path, monk
     assert r.exit_code == 0, r.output
     assert "MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs" in r.output
     assert "1 sends x 2 = 2 USD" in r.output
+
+
+def test_rules_override_can_drop_the_budget_requirement(cli, ws, tmp_path):
+    from _plan import BASE_SPEC
+    estate(ws, tmp_path, [tok(1)])
+    spec = spec_file(tmp_path, base=BASE_SPEC.replace("daily_budget = 1000\n", ""))
+    r = cli("plan", spec, "--as-of", "2026-03-01", "--json")
+    assert r.exit_code == 1 and "has no budget" in r.output
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[plan_budget_required]\nvalue = false\n")
+    r = cli("plan", spec, "--as-of", "2026-03-01", "--rules", rules, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["sends"] == 1 and d["budget"] == {"USD": None}
+    with open_workspace(tmp_path / "ws.db") as w:
+        rows = list(w.db.query("SELECT token_hash, campaign_key, message_key, not_before_utc FROM v_plan_sends"))
+    assert rows == [{"token_hash": rows[0]["token_hash"], "campaign_key": "c1", "message_key": "m1",
+                     "not_before_utc": "2026-03-02 14:00:00"}]
+    assert "SECRET" not in rows[0]["token_hash"]

@@ -264,7 +264,7 @@ class _Builder:
         if resolver.errors:
             resolver.raise_errors()
         for i in resolver.unused_entries():
-            self.warnings.append(f"{where}: content[{i}] matched no migrate subscriber")
+            self.warnings.append(f"{where}: content[{i}] was not used (no planned subscriber needed it)")
         lossy = sum(1 for m in self.messages if m["outcome"] == "lossy" and m["source"] == "converted")
         if lossy:
             self.warnings.append(f"{lossy} message(s) are lossy conversions: review contents.changes")
