@@ -160,7 +160,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
             errors.append(ErrorRow(code=str(code) if code is not None else f"reason:{reason or 'none'}",
                                    count=n, meaning=meaning, error_class=cls))
     points, unit = _throughput(conn, plan_id, ledger)
-    excluded = dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
+    excluded = body.get("excluded") or dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
                                  " ORDER BY 2 DESC", (plan_id,)).fetchall())
     return ExecutionReport(
         provenance=provenance(ws, run, rules, note, p, clock),
