@@ -91,7 +91,7 @@ def _throughput(conn, plan_id: str, ledger: bool) -> tuple[list[ThroughputPoint]
                         (plan_id,)).fetchone()
     lo, hi = span
     if ledger:
-        s = conn.execute("SELECT MIN(sent_at), MAX(sent_at) FROM exec_sends WHERE plan_id = ? AND sent_at IS NOT NULL",
+        s = conn.execute("SELECT MIN(sent_at), MAX(sent_at) FROM exec_sends WHERE plan_id = ? AND state = 'sent' AND sent_at IS NOT NULL",
                          (plan_id,)).fetchone()
         lo = min(x for x in (lo, s[0]) if x is not None) if (lo or s[0]) else None
         hi = max(x for x in (hi, s[1]) if x is not None) if (hi or s[1]) else None
@@ -103,7 +103,7 @@ def _throughput(conn, plan_id: str, ledger: bool) -> tuple[list[ThroughputPoint]
     sent: dict[int, int] = {}
     if ledger:
         sent = dict(conn.execute(f"SELECT (sent_at / {size}) * {size}, COUNT(*) FROM exec_sends WHERE plan_id = ?"
-                                 f" AND sent_at IS NOT NULL GROUP BY 1", (plan_id,)).fetchall())
+                                 f" AND state = 'sent' AND sent_at IS NOT NULL GROUP BY 1", (plan_id,)).fetchall())
     keys = sorted(set(planned) | set(sent))
     if len(keys) > MAX_POINTS * 4:  # a very long plan: weeks would still be readable, days are in the CSV
         keys = keys[:MAX_POINTS * 4]
