@@ -19,7 +19,6 @@ from migrator.report.common import (Clock, ReportError, glossary, latest_audit_r
 from migrator.report.models import ActionItem, CostEstimate, PageReadiness, ReadinessReport, Subscribers
 from migrator.rules import Rules
 
-HTML_PAGES = 300      # pages listed in full in the HTML; all of them are in the JSON and the CSV
 STATUS_ORDER = {"blocked": 0, "needs_action": 1, "ready": 2}
 
 # page reasons (audit_pages.reasons) -> who acts, what to do. {n} = subscriptions concerned.
@@ -172,6 +171,6 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
         page_filter=page, statuses=statuses, subscribers=total,
         deadline=cutoff.isoformat() if any_deadline else None,
         days_to_deadline=(cutoff - as_of).days if any_deadline else None,
-        pages=pages, pages_in_html=min(len(pages), HTML_PAGES),
+        pages=pages, pages_total=len(pages),
         glossary=glossary(),
     )

@@ -180,8 +180,12 @@ class ReadinessReport(_M):
     deadline: str | None
     days_to_deadline: int | None
     pages: list[PageReadiness]    # blocked first, then needs_action, then ready; by size
-    pages_in_html: int            # how many the HTML lists in full (the rest: CSV + JSON)
+    pages_total: int              # pages in the estate (or the filter); `pages` may list fewer
     glossary: list[Term]
+
+    def trimmed(self, n: int) -> "ReadinessReport":
+        """The same report listing only the first (most urgent) `n` pages: what the HTML embeds."""
+        return self if len(self.pages) <= n else self.model_copy(update={"pages": self.pages[:n]})
 
 
 # --- execution ---------------------------------------------------------------------------
@@ -244,10 +248,14 @@ class ExecutionReport(_M):
     totals: Counts
     excluded: dict[str, int]      # planner exclusions by reason
     campaigns: list[CampaignExec]
-    batches: list[BatchExec]
+    batches: list[BatchExec]      # may list fewer than batches_total (the HTML: the first ones)
     batches_total: int
     errors: list[ErrorRow]
     throughput: list[ThroughputPoint]
     throughput_bucket: str        # hour | day
     next_steps: list[str]
     glossary: list[Term]
+
+    def trimmed(self, n: int) -> "ExecutionReport":
+        """The same report listing only the first `n` batches: what the HTML embeds."""
+        return self if len(self.batches) <= n else self.model_copy(update={"batches": self.batches[:n]})

@@ -26,6 +26,9 @@ from migrator.report.models import AuditReport, ExecutionReport, ReadinessReport
 
 Report = AuditReport | ReadinessReport | ExecutionReport
 
+HTML_PAGES = 300      # readiness: pages listed (and embedded) in the HTML; every page is in the CSV
+HTML_BATCHES = 200    # execution: batches listed (and embedded) in the HTML; every batch is in the CSV
+
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -66,8 +69,19 @@ def _env(path: str) -> Environment:
     return env
 
 
+def html_model(model: Report) -> Report:
+    """The model as the HTML shows and embeds it: large lists cut to the most urgent rows
+    (the full lists go to the CSV beside the file, and to `--json`)."""
+    if isinstance(model, ReadinessReport):
+        return model.trimmed(HTML_PAGES)
+    if isinstance(model, ExecutionReport):
+        return model.trimmed(HTML_BATCHES)
+    return model
+
+
 def render_report(model: Report) -> str:
-    """The report as one HTML document (string)."""
+    """The report as one HTML document (string); it embeds `html_model(model)` as JSON."""
+    model = html_model(model)
     env = _env(str(template_dir()))
     return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model))
 
