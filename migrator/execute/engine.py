@@ -135,6 +135,7 @@ class _Run:
         if res is None:
             res = await self._request(row, c)
         self.results.append(res)
+        c._probe_out = False  # type: ignore[attr-defined]
         self.summary.attempted += int(res.attempted)
         if res.state in ("sent", "unknown", "failed", "skipped"):
             setattr(self.summary, res.state, getattr(self.summary, res.state) + 1)
@@ -173,6 +174,18 @@ class _Run:
         text = err.message.replace(row.token, short_hash(row.token))[:500]
         code = error_code(err)
         age = now - (c.created_at or now)
+        if (code in self.warmup_codes or err.classification.warmup) and age > self.warmup_limit \
+                and c.state in ("ready", "probing"):
+            c.state = "failed"
+            c.error = (f"still not ready (error {code}) {age / 3600:.1f} h after creation; the rules wait at most "
+                       f"{self.warmup_limit / 3600:.1f} h")
+            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+            self.summary.outcome = "stopped"
+            self.summary.error = f"campaign {c.key} {c.error}"
+            self.summary.hint = ("check the campaign in Ads Manager (status, payment method); "
+                                 "run again to keep waiting")
+            self.notify(self.summary.error)
+            return Result(row.send_id, "planned", False, reason=f"warmup:{code}", error_code=code)
         v = decide(err, attempts=row.attempts + 1, warmup_codes=self.warmup_codes, campaign_age=age,
                    warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng)
         if v.throttle and v.wait:
@@ -223,6 +236,7 @@ class _Run:
 
     async def produce(self, queue: asyncio.Queue, max_batch: int) -> None:
         closed_msgs: set[str] = set()
+        spins = 0
         while not self.stop.is_set():
             now = self.clock()
             for c in self.campaigns.values():
@@ -267,15 +281,18 @@ class _Run:
             nxt, why = self._next_event(max_batch)
             if nxt is None:
                 return
-            if why.startswith("warm-up") and self._warmup_expired(now):
-                return
             if not self.opts.wait:
                 self.summary.outcome = "waiting"
                 self.summary.waiting_for, self.summary.next_due_at = why, int(nxt)
                 return
             if nxt > now:
+                spins = 0
                 self.notify(f"waiting {nxt - now:.0f} s for {why}")
                 await self._sleep_until(nxt)
+            else:   # due but not claimable right now (e.g. a probe just came back): never spin
+                spins += 1
+                if spins > 3:
+                    await _wait_or_sleep(self.stop, self.sleep, 1.0)
 
     def _close_new(self, closed_msgs: set[str]) -> None:
         for c in self.campaigns.values():
@@ -323,18 +340,6 @@ class _Run:
                 else:
                     consider(float(t), "the next scheduled send")
         return best
-
-    def _warmup_expired(self, now: float) -> bool:
-        expired = [c for c in self.campaigns.values() if c.state == "warming"
-                   and now - (c.created_at or now) > self.warmup_limit]
-        if not expired:
-            return False
-        keys = ", ".join(c.key for c in expired)
-        self.summary.outcome = "stopped"
-        self.summary.error = (f"campaign(s) {keys} still not ready after the warm-up limit "
-                              f"({self.warmup_limit / 3600:.1f} h)")
-        self.summary.hint = "check the campaign in Ads Manager (status, payment method); run again to keep waiting"
-        return True
 
     async def _sleep_until(self, t: float) -> None:
         while not self.stop.is_set():
