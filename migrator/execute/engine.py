@@ -237,6 +237,11 @@ class _Run:
     async def produce(self, queue: asyncio.Queue, max_batch: int) -> None:
         closed_msgs: set[str] = set()
         spins = 0
+        # Claimed rows are in_flight: keep only what goes out in the next moment claimed, so a kill
+        # leaves few rows in doubt (each claim is one small transaction).
+        depth = min(self.opts.slice_size, 2 * max(1, self.opts.concurrency))
+        if self.opts.rate:
+            depth = max(2, min(depth, int(self.opts.rate * 0.25)))
         while not self.stop.is_set():
             now = self.clock()
             for c in self.campaigns.values():
@@ -250,7 +255,7 @@ class _Run:
             if due_batch is not None:
                 for c in self.campaigns.values():
                     if c.state == "ready":
-                        room = max(0, self.opts.slice_size - queue.qsize())
+                        room = max(0, depth - queue.qsize())
                         if room:
                             rows = self.ledger.claim(c.key, room, now=now, max_batch=due_batch)
                             for r in rows:
@@ -267,7 +272,7 @@ class _Run:
                     c._probe_out = False  # type: ignore[attr-defined]
             if claimed:
                 # keep the queue about one slice deep
-                while queue.qsize() > self.opts.slice_size // 2 and not self.stop.is_set():
+                while queue.qsize() > depth // 2 and not self.stop.is_set():
                     self.changed.clear()
                     await _wait(self.changed, 0.05)
                 continue
