@@ -268,3 +268,13 @@ def test_one_executor_per_workspace(ws, tmp_path):
     ws.conn.execute("INSERT INTO exec_lock VALUES (1, 'x@h', 999999999, 'elsewhere', 1, 1, 'p', 'n')")
     s = emu.run(ws, p)                           # heartbeat long gone: stale, taken over
     assert s.sent == 3 and "stale lock" in s.lock_note
+
+
+def test_a_plan_with_two_campaigns_of_one_name_is_refused(ws, tmp_path):
+    from migrator.errors import PlanError
+
+    p = _two_page_plan(ws, tmp_path, budget_line="daily_budget = 1000")
+    same = p.model_copy(update={"campaigns": [c.model_copy(update={"name": "Same"}) for c in p.campaigns]})
+    with pytest.raises(PlanError) as e:
+        execute_plan(ws, same)
+    assert "both named 'Same'" in e.value.message

@@ -75,9 +75,24 @@ def save_campaign(ledger, plan_id: str, c: CampaignRun, now: float) -> None:
              int(now), int(c.paused_until) if c.paused_until else None, c.reason, c.error, plan_id, c.key))
 
 
+async def existing_by_name(client, ad_account_id: str) -> dict[str, str]:
+    """name -> message id of the ad account's campaigns (one listing for a whole setup)."""
+    out: dict[str, str] = {}
+    async for ad in client.list_campaigns(ad_account_id):
+        name = (ad.get("campaign") or {}).get("name")
+        if name and ad.get("id") and name not in out:
+            out[name] = str(ad["id"])
+    return out
+
+
 async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sleep, notify,
-                          max_attempts: int = 6, rng: random.Random | None = None) -> None:
-    """Give `c` a message id: reuse the recorded one, else find by name, else create. Raises AccountFatal."""
+                          known: dict[str, str] | None = None, max_attempts: int = 6,
+                          rng: random.Random | None = None) -> None:
+    """Give `c` a message id: reuse the recorded one, else find by name, else create. Raises AccountFatal.
+
+    `known` is a listing made at the start of this setup (name -> id); after a failed attempt the
+    lookup is made again, since an ambiguous create may have gone through.
+    """
     if c.message_id:
         return
     c.state = "creating"
@@ -86,7 +101,10 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
     while True:
         attempt += 1
         try:
-            found = await client.find_campaign(c.ad_account_id, c.name)
+            if known is not None and attempt == 1:
+                found = {"id": known[c.name]} if c.name in known else None
+            else:
+                found = await client.find_campaign(c.ad_account_id, c.name)
             if found and found.get("id"):
                 c.message_id, c.found_existing = str(found["id"]), True
                 notify(f"campaign {c.key} {c.name!r}: reusing existing {c.message_id}")

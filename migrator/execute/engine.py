@@ -382,6 +382,17 @@ def _load_plan(ws, plan):
     raise PlanError(f"not a plan: {plan!r}")
 
 
+def _check_names(plan) -> None:
+    """Campaigns are found again by name (idempotent setup): names must be unique per ad account."""
+    seen: dict[tuple[str, str], str] = {}
+    for c in plan.campaigns:
+        other = seen.setdefault((c.ad_account_id, c.name), c.key)
+        if other != c.key:
+            raise PlanError(f"campaigns {other} and {c.key} are both named {c.name!r} in ad account "
+                            f"{c.ad_account_id}: the executor finds its campaigns again by name",
+                            hint="put {topic} or {key} in the spec's [campaign] name and make a new plan")
+
+
 def execution_staleness(ws, plan) -> list[str]:
     """`plan_staleness`, minus the inventory changes the executor made itself (tokens.mm_state).
 
@@ -413,6 +424,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
     from migrator.rules import load_rules
 
     plan = _load_plan(ws, plan)
+    _check_names(plan)
     rules = rules or load_rules(plan.rules_path)
     changes = execution_staleness(ws, plan)
     if changes:
@@ -459,13 +471,22 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             max_batch = first + opts.batches - 1 if opts.batches else max((b.batch for b in plan.batches),
                                                                           default=first)
         try:
-            for c in run.campaigns.values():
-                if c.state == "stopped" or not ledger.open_count(c.key, max_batch):
-                    continue
+            todo = [c for c in run.campaigns.values()
+                    if not c.message_id and c.state != "stopped" and ledger.open_count(c.key, max_batch)]
+            known: dict[str, dict[str, str]] = {}
+            for c in todo:
                 if stop.is_set():
                     break
+                if c.ad_account_id not in known:
+                    try:
+                        known[c.ad_account_id] = await camp.existing_by_name(client, c.ad_account_id)
+                    except AccountFatal:
+                        raise
+                    except GraphError:
+                        known[c.ad_account_id] = None  # type: ignore[assignment]  # look up one by one
                 await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
-                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify)
+                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
+                                           known=known[c.ad_account_id])
         except AccountFatal as err:
             run.fatal = err
         if run.fatal is None and max_batch >= 0 and not stop.is_set():
