@@ -39,3 +39,4 @@ from migrator.cli import sample_cmds  # noqa: E402,F401
 from migrator.cli import plan_cmds  # noqa: E402,F401
 from migrator.cli import report_cmds  # noqa: E402,F401
 from migrator.cli import execute_cmds  # noqa: E402,F401
+from migrator.cli import demo_cmds  # noqa: E402,F401
