@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,7 +58,7 @@ def money(minor: int | None, currency: str | None) -> str | None:
         return None
     cur = (currency or "").upper()
     digits = 0 if cur in _ZERO_DECIMALS else 3 if cur in _THREE_DECIMALS else 2
-    amount = minor / (10 ** digits)
+    amount = Decimal(minor).scaleb(-digits)   # exact: no float rounding of large sums
     return f"{cur} {amount:,.{digits}f}".strip()
 
 
