@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
 
 import click
 
 from migrator.cli import main
-from migrator.cli.common import emit_json, pass_app
+from migrator.cli.common import emit_json, parse_as_of, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
 
 _TOP = 8
 
 
-def _parse_as_of(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-15") from None
-
 
 @main.command()
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=_parse_as_of,
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=parse_as_of,
               help="Judge the estate as of this date (UTC). Default: today.")
 @RULES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")

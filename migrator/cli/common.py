@@ -79,6 +79,35 @@ def progress(app: AppContext, iterable: Iterable | None = None, *, total: int | 
                 disable=not app.show_progress(), unit_scale=True, leave=False)
 
 
+def parse_as_of(ctx, param, value):
+    """click callback for --as-of: YYYY-MM-DD, or a usage error (exit 2) that says so."""
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-15") from None
+
+
+def print_ingest_summary(summary, as_json: bool) -> None:
+    """What every ingest-like command prints: per file counts and the first rejects."""
+    if as_json:
+        emit_json(summary.to_json())
+        return
+    for f in summary.files:
+        click.echo(f"{f.path} ({f.format}): {f.records} records: {f.accepted} accepted, "
+                   f"{f.duplicates} duplicate, {f.ignored} ignored, {f.rejected} rejected")
+        for r in f.first_rejects[:5]:
+            click.echo(f"  line {r['line']}: {r['reason']}")
+        if f.rejected > 5:
+            click.echo(f"  ... {f.rejected - 5} more (SELECT * FROM rejects WHERE run_id = {f.run_id})")
+    if len(summary.files) > 1:
+        click.echo(f"total: {summary.accepted} accepted, {summary.duplicates} duplicate, "
+                   f"{summary.ignored} ignored, {summary.rejected} rejected")
+
+
 def report_error(err: MigratorError) -> None:
     click.secho(f"error: {err.message}", err=True, fg="red")
     if err.hint:

@@ -8,8 +8,8 @@ import sys
 import click
 
 from migrator.cli import main
-from migrator.cli.common import emit_json, info, pass_app, progress
-from migrator.cli.inventory_cmds import _print_summary, ingest
+from migrator.cli.common import emit_json, info, pass_app, print_ingest_summary, progress
+from migrator.cli.inventory_cmds import ingest
 from migrator.errors import MigratorError
 
 
@@ -207,4 +207,4 @@ def ingest_receipts_cmd(app, paths, as_json):
 
     with progress(app, desc="ingest receipts", unit="event") as bar:
         summary = ingest_receipts(app.workspace(), paths, progress=bar.update)
-    _print_summary(app, summary, as_json)
+    print_ingest_summary(summary, as_json)

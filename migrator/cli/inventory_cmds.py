@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from migrator.cli import main
-from migrator.cli.common import MigratorGroup, emit_json, info, pass_app, progress
+from migrator.cli.common import MigratorGroup, pass_app, print_ingest_summary, progress
 
 _FORMATS = click.Choice(["auto", "csv", "jsonl", "webhooks"])
 
@@ -17,22 +17,6 @@ def ingest() -> None:
     Every input record is counted once: accepted, duplicate, ignored or rejected.
     Rejected records are kept (table `rejects`) with file, line and reason.
     """
-
-
-def _print_summary(app, summary, as_json: bool) -> None:
-    if as_json:
-        emit_json(summary.to_json())
-        return
-    for f in summary.files:
-        click.echo(f"{f.path} ({f.format}): {f.records} records: {f.accepted} accepted, "
-                   f"{f.duplicates} duplicate, {f.ignored} ignored, {f.rejected} rejected")
-        for r in f.first_rejects[:5]:
-            click.echo(f"  line {r['line']}: {r['reason']}")
-        if f.rejected > 5:
-            click.echo(f"  ... {f.rejected - 5} more (SELECT * FROM rejects WHERE run_id = {f.run_id})")
-    if len(summary.files) > 1:
-        click.echo(f"total: {summary.accepted} accepted, {summary.duplicates} duplicate, "
-                   f"{summary.ignored} ignored, {summary.rejected} rejected")
 
 
 @ingest.command("tokens")
@@ -57,7 +41,7 @@ def ingest_tokens_cmd(app, paths, fmt, strict, page_id, as_json):
     with progress(app, desc="ingest tokens", unit="rec") as bar:
         summary = ingest_tokens(ws, paths, fmt=fmt, strict=strict, page_id=page_id,
                                 progress=bar.update)
-    _print_summary(app, summary, as_json)
+    print_ingest_summary(summary, as_json)
 
 
 @ingest.command("pages")
@@ -74,7 +58,7 @@ def ingest_pages_cmd(app, paths, strict, as_json):
     """
     from migrator.inventory.pages import ingest_pages
 
-    _print_summary(app, ingest_pages(app.workspace(), paths, strict=strict), as_json)
+    print_ingest_summary(ingest_pages(app.workspace(), paths, strict=strict), as_json)
 
 
 @ingest.command("content")
@@ -95,4 +79,4 @@ def ingest_content_cmd(app, paths, strict, as_json):
     """
     from migrator.inventory.content import ingest_content
 
-    _print_summary(app, ingest_content(app.workspace(), paths, strict=strict), as_json)
+    print_ingest_summary(ingest_content(app.workspace(), paths, strict=strict), as_json)

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import click
 
 from migrator.cli import main
-from migrator.cli.common import emit_json, info, pass_app
+from migrator.cli.common import emit_json, info, parse_as_of, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
 
-
-def _parse_as_of(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-15") from None
 
 
 def _money(n: int | None, currency: str) -> str:
@@ -33,7 +25,7 @@ def _when(t: int | None) -> str:
 
 @main.command("plan")
 @click.argument("spec_path", metavar="SPEC.toml", required=False, type=click.Path(dir_okay=False))
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=_parse_as_of,
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=parse_as_of,
               help="Plan as of this date (UTC). Default: today.")
 @click.option("-o", "--output", "out", metavar="PLAN.json", type=click.Path(dir_okay=False),
               help="Write the saved plan here (execute reads it).")

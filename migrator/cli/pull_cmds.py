@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from migrator.cli import main
-from migrator.cli.common import MigratorGroup, emit_json, pass_app, progress
+from migrator.cli.common import MigratorGroup, pass_app, print_ingest_summary, progress
 
 
 @main.group(cls=MigratorGroup)
@@ -45,9 +45,4 @@ def pull_tokens_cmd(app, page_ids, base_url, api_version, token_file, limit, ded
     with GraphClient(token, base_url=base_url or DEFAULT_BASE_URL, version=api_version or DEFAULT_VERSION) as g, \
             progress(app, desc="pull tokens", unit="tok") as bar:
         summary = pull_tokens(ws, g, page_ids, limit=limit, progress=bar.update, **filters)
-    if as_json:
-        emit_json(summary.to_json())
-        return
-    for f in summary.files:
-        click.echo(f"{f.path}: {f.records} tokens: {f.accepted} accepted, {f.duplicates} duplicate, "
-                   f"{f.ignored} ignored, {f.rejected} rejected")
+    print_ingest_summary(summary, as_json)
