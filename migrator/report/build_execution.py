@@ -104,9 +104,10 @@ def _throughput(conn, plan_id: str, ledger: bool) -> tuple[list[ThroughputPoint]
     if ledger:
         sent = dict(conn.execute(f"SELECT (sent_at / {size}) * {size}, COUNT(*) FROM exec_sends WHERE plan_id = ?"
                                  f" AND state = 'sent' AND sent_at IS NOT NULL GROUP BY 1", (plan_id,)).fetchall())
-    keys = sorted(set(planned) | set(sent))
-    if len(keys) > MAX_POINTS * 4:  # a very long plan: weeks would still be readable, days are in the CSV
-        keys = keys[:MAX_POINTS * 4]
+    seen = set(planned) | set(sent)
+    # every bucket from the first to the last, so the time axis is linear (empty hours show as gaps);
+    # a plan longer than MAX_POINTS * 4 days is cut there (the batches CSV has every batch)
+    keys = list(range(min(seen), max(seen) + size, size))[:MAX_POINTS * 4]
     return [ThroughputPoint(at=iso_utc(k), planned=planned.get(k, 0), sent=sent.get(k, 0)) for k in keys], unit
 
 
@@ -174,7 +175,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
             Term(term="Skipped", meaning="Not sent on purpose (e.g. the person opted out or is in a region MM "
                                          "does not serve); no cost."),
             Term(term="Delivered / read", meaning="Counted from Meta's delivery and read webhooks ingested with "
-                                                  "`migrator ingest receipts`.")],
+                                                  "migrator ingest receipts.")],
     )
 
 
