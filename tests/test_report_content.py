@@ -99,3 +99,16 @@ def test_execution_report_from_the_plan_alone(estate):
                                               (1234, "KWD", "KWD 1.234"), (None, "USD", None)])
 def test_money(minor, cur, text):
     assert money(minor, cur) == text
+
+
+def test_a_plan_from_an_older_audit_is_flagged(estate):
+    from migrator.audit import run_audit
+
+    ws, audit, plan = estate
+    assert build_readiness_report(ws, clock=CLOCK).provenance.plan_note is None
+    run_audit(ws.db, as_of=date(2026, 1, 20), clock=CLOCK)
+    r = build_readiness_report(ws, clock=CLOCK)
+    assert r.provenance.plan_id == plan.plan_id
+    assert "not from the latest audit" in r.provenance.plan_note
+    assert "re-run `migrator plan`" in render_report(r)
+    assert build_execution_report(ws, clock=CLOCK).provenance.plan_note == r.provenance.plan_note

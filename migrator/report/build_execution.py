@@ -38,7 +38,8 @@ def resolve_plan(conn, plan: str | None) -> dict[str, Any]:
             plan_id = load_plan(p).plan_id
         else:
             plan_id = plan
-    sql = ("SELECT plan_id, name, created_at, as_of, fingerprint, body FROM plans"
+    sql = ("SELECT plan_id, name, created_at, as_of, fingerprint, body, json_extract(body, '$.audit_run_id')"
+           " FROM plans"
            + (" WHERE plan_id = ?" if plan_id else " ORDER BY created_at DESC, rowid DESC LIMIT 1"))
     row = conn.execute(sql, (plan_id,) if plan_id else ()).fetchone()
     if row is None:
@@ -47,7 +48,7 @@ def resolve_plan(conn, plan: str | None) -> dict[str, Any]:
                               hint="list plans with: sqlite3 WORKSPACE 'SELECT plan_id, name FROM plans'")
         raise ReportError("this workspace has no plan yet", hint="make one with `migrator plan SPEC.toml -o PLAN.json`")
     return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4],
-            "body": json.loads(row[5])}
+            "body": json.loads(row[5]), "audit_run_id": row[6]}
 
 
 def _meanings() -> dict[str, tuple[str, str | None]]:

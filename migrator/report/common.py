@@ -75,11 +75,13 @@ def latest_audit_run(conn) -> dict[str, Any]:
 
 
 def latest_plan(conn) -> dict[str, Any] | None:
-    row = conn.execute("SELECT plan_id, name, created_at, as_of, fingerprint FROM plans"
+    row = conn.execute("SELECT plan_id, name, created_at, as_of, fingerprint,"
+                       " json_extract(body, '$.audit_run_id') FROM plans"
                        " ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
     if row is None:
         return None
-    return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4]}
+    return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4],
+            "audit_run_id": row[5]}
 
 
 def rules_for_run(run: dict[str, Any] | None, rules: Rules | None = None) -> tuple[Rules, str | None]:
@@ -126,4 +128,12 @@ def provenance(ws, run: dict[str, Any] | None, rules: Rules, note: str | None,
         rules=rule_sources(rules),
         plan_id=plan["plan_id"] if plan else None,
         plan_fingerprint=plan["fingerprint"] if plan else None,
+        plan_note=_plan_note(run, plan),
     )
+
+
+def _plan_note(run: dict[str, Any] | None, plan: dict[str, Any] | None) -> str | None:
+    if not run or not plan or plan.get("audit_run_id") in (None, run["id"]):
+        return None
+    return (f"Plan {plan['plan_id']} was made from audit run {plan['audit_run_id']}, not from the latest "
+            f"audit (run {run['id']}): its counts and costs may be out of date; re-run `migrator plan`.")

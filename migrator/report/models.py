@@ -41,6 +41,7 @@ class Provenance(_M):
     rules: list[RuleSource]
     plan_id: str | None
     plan_fingerprint: str | None
+    plan_note: str | None = None  # e.g. the plan was made from an older audit run
 
 
 class Term(_M):
