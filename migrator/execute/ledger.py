@@ -68,6 +68,7 @@ class Ledger:
         self.plan_id = plan_id
         self.s = schema
         self.clock = clock or time.time
+        self._scratch_path: str | None = None
 
     @classmethod
     def scratch(cls, conn: sqlite3.Connection, plan_id: str, *, clock=None) -> "Ledger":
@@ -76,15 +77,31 @@ class Ledger:
             conn.execute("DETACH DATABASE dry")
         except sqlite3.OperationalError:
             pass
-        conn.execute("ATTACH DATABASE ':memory:' AS dry")
+        import os
+        import tempfile
+
+        # a temporary file, not ':memory:', so a dry run of 10M sends keeps memory flat
+        fd, path = tempfile.mkstemp(prefix="migrator-dry-", suffix=".db")
+        os.close(fd)
+        conn.execute("ATTACH DATABASE ? AS dry", (path,))
+        conn.execute("PRAGMA dry.journal_mode = OFF")
+        conn.execute("PRAGMA dry.synchronous = OFF")
         conn.executescript(LEDGER_DDL.format(s="dry"))
         for t in ("exec_plans", "exec_campaigns", "exec_sends"):
             conn.execute(f"INSERT INTO dry.{t} SELECT * FROM main.{t} WHERE plan_id = ?", (plan_id,))
-        return cls(conn, plan_id, schema="dry", clock=clock)
+        ledger = cls(conn, plan_id, schema="dry", clock=clock)
+        ledger._scratch_path = path
+        return ledger
 
     def close_scratch(self) -> None:
         if self.s == "dry":
+            import os
+
             self.conn.execute("DETACH DATABASE dry")
+            try:
+                os.unlink(self._scratch_path)
+            except OSError:
+                pass
 
     def t(self, name: str) -> str:
         return f"{self.s}.{name}"
