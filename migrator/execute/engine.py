@@ -162,6 +162,9 @@ class _Run:
                                                subscription_token=row.token, message=self.msg_of[row.message_key])
         except GraphError as err:
             return self._failure(row, c, err)
+        except Exception as exc:  # noqa: BLE001 - an unexpected client failure: the send may have left
+            self.notify(f"send {row.send_id}: unexpected {type(exc).__name__}; its outcome is unknown")
+            return Result(row.send_id, "unknown", True, reason=f"client_error:{type(exc).__name__}")
         self.pacer.observe(r.usage)
         if c.state == "probing":
             c.state = "ready"
