@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from migrator.emulator import (EmulatorConfig, EmulatorTransport, Subscriber, VirtualClock, create_app,
+from migrator.emulator import (EmulatorConfig, EmulatorTransport, VirtualClock, create_app,
                                load_subscribers_workspace)
 from migrator.execute import execute_plan
 from migrator.plan import write_plan

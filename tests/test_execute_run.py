@@ -278,3 +278,21 @@ def test_a_plan_with_two_campaigns_of_one_name_is_refused(ws, tmp_path):
     with pytest.raises(PlanError) as e:
         execute_plan(ws, same)
     assert "both named 'Same'" in e.value.message
+
+
+def test_a_campaign_meta_refuses_to_create_leaves_its_sends_planned(ws, tmp_path):
+    p = planned(ws, tmp_path, 3)
+    emu = Emu(ws)
+
+    class NoCreate(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            if request.url.path.endswith("/message_campaign"):
+                return httpx.Response(400, json={"error": {"code": 2300064, "type": "OAuthException",
+                                                           "message": "Creative already used by another campaign"}})
+            return await emu.transport().handle_async_request(request)
+
+    s = emu.run(ws, p, transport=NoCreate())
+    assert s.outcome == "stopped" and "could not be set up" in s.error and "already used" in s.error
+    assert ledger(ws, p.plan_id) == {"planned": 3} and s.attempted == 0
+    s = emu.run(ws, p)                           # fixed: the same command creates it and sends
+    assert s.sent == 3

@@ -524,6 +524,13 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
         elif stop.is_set():
             summary.outcome = "interrupted"
+        if summary.outcome == "done":
+            broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)]
+            if broken:
+                summary.outcome = "stopped"
+                summary.error = "; ".join(f"campaign {c.key} {c.name!r} could not be set up: {c.error}"
+                                          for c in broken)
+                summary.hint = "its sends stay planned: fix the cause, then run the same command again"
         summary.ledger = ledger.counts()
         summary.reasons = ledger.reasons()
         if summary.outcome == "done" and summary.ledger.get("planned"):
