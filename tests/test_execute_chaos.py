@@ -60,7 +60,10 @@ def _planned_tokens(ws, plan_id) -> list[str]:
 
 def test_sigint_finishes_in_flight_commits_and_prints_the_resume_command(ws, tmp_path, served):
     proc = _executor(ws, tmp_path, served["url"], rate=60)
-    time.sleep(2.5)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and httpx.get(f"{served['url']}/_emulator/sends",
+                                                    params={"limit": 1}).json()["count"] < 20:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
