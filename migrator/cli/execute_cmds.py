@@ -43,10 +43,13 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
 @click.option("--no-wait", is_flag=True, help="Do not wait for warm-up or scheduled sends: stop; run again later.")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the access token (else MIGRATOR_ACCESS_TOKEN).")
+@click.option("--http", "http", type=click.Choice(["auto", "httpx", "fast"]), default="auto", show_default=True,
+              help="HTTP stack: httpx, or the lean HTTP/1.1 transport; auto = lean for http:// rehearsals, "
+                   "httpx for https (Meta).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @pass_app
 def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, no_wait, token_file,
-                as_json):
+                http, as_json):
     """Run a saved plan: create its campaigns and send every planned message exactly once.
 
     Without --execute this is a dry run through the same code: every request is validated and
@@ -78,7 +81,8 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
 
         summary = execute_plan(ws, plan, execute=really, base_url=base_url, token_file=token_file,
                                concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
-                               wait=not no_wait, notify=notify, progress=bar.update, handle_signals=True)
+                               wait=not no_wait, notify=notify, progress=bar.update, handle_signals=True,
+                               http=http)
     out = summary.to_json()
     if really and summary.resumable:
         out["resume_command"] = resume
