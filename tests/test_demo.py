@@ -32,6 +32,10 @@ def test_demo_writes_everything_and_sends_each_planned_token_once(tmp_path, monk
     conn.close()
     texts = [(out / n).read_text() for n in ("plan.json", "audit.html", "readiness.html", "execution.html")]
     assert not any(t in text for t in raw for text in texts)
+    # the sample's wrong-region refusals are explained as such, not as something to fix
+    failed = states.get("failed", 0)
+    execution = (out / "execution.html").read_text()
+    assert failed > 0 and "cannot receive MM" in execution and "fix the payload" not in execution
 
 
 def test_demo_twice_tells_the_same_story(tmp_path, monkeypatch):

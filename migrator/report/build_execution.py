@@ -161,6 +161,12 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
             meaning, cls = _meaning_of(code, reason, table)
             errors.append(ErrorRow(code=str(code) if code is not None else f"reason:{reason or 'none'}",
                                    count=n, meaning=meaning, error_class=cls))
+    failed_by_class: dict[str, int] = {}
+    if ledger:
+        for code, reason, n in conn.execute("SELECT error_code, reason, COUNT(*) FROM exec_sends"
+                                            " WHERE plan_id = ? AND state = 'failed' GROUP BY 1, 2", (plan_id,)):
+            cls = _meaning_of(code, reason, table)[1] or (reason or "").split(":", 1)[0] or "other"
+            failed_by_class[cls] = failed_by_class.get(cls, 0) + n
     points, unit = _throughput(conn, plan_id, ledger)
     excluded = body.get("excluded") or dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
                                  " ORDER BY 2 DESC", (plan_id,)).fetchall())
@@ -169,7 +175,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
         plan_id=plan_id, plan_name=p["name"] or plan_id, plan_created_at=iso_utc(p["created_at"]),
         ledger=ledger, ledger_note=ledger_note, totals=totals, excluded=excluded,
         campaigns=campaigns, batches=batches, batches_total=len(batches), errors=errors,
-        throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals),
+        throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals, failed_by_class),
         glossary=glossary("MM", "Ad account", "Short hash") + [
             Term(term="Unknown", meaning="A send whose outcome is not known (the process stopped while it was in "
                                          "flight); it is never re-sent unless you ask, so nobody gets it twice."),
@@ -180,7 +186,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
     )
 
 
-def _next_steps(plan_id: str, ledger: bool, t: Counts) -> list[str]:
+def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str, int] | None = None) -> list[str]:
     run = f"migrator execute PLAN.json --execute   (PLAN.json = the saved file of plan {plan_id})"
     if not ledger:
         return [f"Dry run first: migrator execute PLAN.json   (PLAN.json = the saved file of plan {plan_id}); "
@@ -195,8 +201,15 @@ def _next_steps(plan_id: str, ledger: bool, t: Counts) -> list[str]:
         steps.append(f"{t.unknown:,} sends are unknown. Settle them by ingesting Meta's webhooks: "
                      "migrator ingest receipts WEBHOOKS.jsonl; only then, if you accept a possible duplicate, "
                      "re-send the rest with --resend-unknown.")
-    if t.failed:
-        steps.append(f"{t.failed:,} sends failed: see the error codes below; fix the payload or account problem "
+    failed = dict(failed_by_class or {})
+    gone = failed.pop("recipient_never", 0)
+    if gone:
+        steps.append(f"{gone:,} subscribers cannot receive MM (opted out, invalid, expired or in a region MM "
+                     "does not serve): nothing to fix here; they are marked in the inventory and the next "
+                     "`migrator audit` shows them.")
+    rest = sum(failed.values()) if failed_by_class is not None else (t.failed or 0)
+    if rest:
+        steps.append(f"{rest:,} sends failed: see the error codes below; fix the payload or account problem "
                      "named there before resuming.")
     if not steps:
         steps.append("Nothing left to do for this plan: every send has an outcome.")
