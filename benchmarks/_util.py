@@ -22,6 +22,19 @@ def run_child(script: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def fresh_workdir(keep: str | None, prefix: str):
+    """A work directory (kept if named) and a fresh workspace path in it: (dir, db)."""
+    import tempfile
+    from pathlib import Path
+
+    d = Path(keep or tempfile.mkdtemp(prefix=prefix))
+    d.mkdir(parents=True, exist_ok=True)
+    db = d / "bench.db"
+    for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
+        p.unlink(missing_ok=True)
+    return d, db
+
+
 class Timer:
     def __enter__(self):
         self.t0 = time.perf_counter()

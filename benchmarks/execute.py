@@ -17,13 +17,12 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import peak_rss_mb, run_child  # noqa: E402
+from _util import fresh_workdir, peak_rss_mb, run_child  # noqa: E402
 from plan import build  # noqa: E402
 
 SPEC = """
@@ -98,11 +97,8 @@ def main() -> None:
     from migrator.plan import make_plan
     from migrator.store import open_workspace
 
-    d = Path(a.keep or tempfile.mkdtemp(prefix="bench-exec-"))
-    d.mkdir(parents=True, exist_ok=True)
-    db, spec, plan_path = d / "bench.db", d / "bench.toml", d / "plan.json"
-    for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
-        p.unlink(missing_ok=True)
+    d, db = fresh_workdir(a.keep, "bench-exec-")
+    spec, plan_path = d / "bench.toml", d / "plan.json"
     spec.write_text(SPEC)
     t0 = time.perf_counter()
     build(db, a.sends)

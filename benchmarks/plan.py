@@ -15,13 +15,12 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import Timer, peak_rss_mb, run_child  # noqa: E402
+from _util import Timer, fresh_workdir, peak_rss_mb, run_child  # noqa: E402
 
 from migrator.store import open_workspace  # noqa: E402
 
@@ -119,11 +118,8 @@ def main() -> None:
     if a.child:
         child(*a.child)
         return
-    d = Path(a.keep or tempfile.mkdtemp(prefix="bench-plan-"))
-    d.mkdir(parents=True, exist_ok=True)
-    db, spec, out = d / "bench.db", d / "bench.toml", d / "plan.json"
-    for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
-        p.unlink(missing_ok=True)
+    d, db = fresh_workdir(a.keep, "bench-plan-")
+    spec, out = d / "bench.toml", d / "plan.json"
     spec.write_text(SPEC.replace("daily_budget = 2000000", "lifetime_budget = 2000") if a.binding else SPEC)
     t0 = time.perf_counter()
     build(db, a.tokens)
