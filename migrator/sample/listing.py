@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import IO
 
-from migrator.sample.webhooks import dumpl, truncated
+from migrator.sample.webhooks import OneMalformedLine, dumpl
 
 GRAPH = "https://graph.facebook.com/v23.0"
 MALFORMED_AT_LINE = 3
@@ -20,19 +20,18 @@ def _cursor(page_id: str, offset: int) -> str:
     return base64.urlsafe_b64encode(f"{page_id}:{offset}".encode()).decode().rstrip("=")
 
 
-class ListingWriter:
+class ListingWriter(OneMalformedLine):
+    MALFORMED_AT = MALFORMED_AT_LINE
+
     def __init__(self, f: IO[bytes], page_limits: dict[str, int | None]):
         """`page_limits`: page_id -> response page size, or None to dump bare items."""
-        self.f = f
+        super().__init__(f)
         self.limits = page_limits
         self._buf: dict[str, list[dict]] = {p: [] for p, lim in page_limits.items() if lim}
         self._offset: dict[str, int] = {p: 0 for p in page_limits}
-        self.line = 0
-        self.last_line = b""
         self.items = 0
         self.page_lines = 0
         self.item_lines = 0
-        self.malformed_line: int | None = None
 
     def add(self, page_id: str, item: dict) -> None:
         self.items += 1
@@ -62,20 +61,7 @@ class ListingWriter:
         self._offset[page_id] = end
         self._buf[page_id] = []
 
-    def _write(self, line: bytes) -> None:
-        self.f.write(line)
-        self.line += 1
-        self.last_line = line
-        if self.malformed_line is None and self.line + 1 == MALFORMED_AT_LINE:
-            self._write_malformed()
-
-    def _write_malformed(self) -> None:
-        self.f.write(truncated(self.last_line) + b"\n")
-        self.line += 1
-        self.malformed_line = self.line
-
     def finish(self) -> None:
         for page_id in self._buf:
             self._flush(page_id, last=True)
-        if self.malformed_line is None and self.last_line:
-            self._write_malformed()
+        self._malformed_if_missing()

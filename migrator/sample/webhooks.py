@@ -43,24 +43,56 @@ def optin_event(page_id: str, psid: str, ts_ms: int, optin: dict) -> dict:
     return {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": ts_ms, "optin": optin}
 
 
-class DeliveryWriter:
+class OneMalformedLine:
+    """A JSON-lines writer whose line MALFORMED_AT is a truncated copy of the line before it
+    (a realistic bad line: cut off, never a lost record). Subclasses set MALFORMED_AT and END
+    (what follows each line they pass to `_write`)."""
+
+    MALFORMED_AT: int
+    END = b""
+
+    def __init__(self, f: IO[bytes]):
+        self.f = f
+        self.line = 0
+        self.last_line = b""
+        self.malformed_line: int | None = None
+
+    def _write(self, line: bytes) -> None:
+        self.f.write(line + self.END)
+        self.line += 1
+        self.last_line = line
+        if self.malformed_line is None and self.line + 1 == self.MALFORMED_AT:
+            self._write_malformed()
+
+    def _write_malformed(self) -> None:
+        self.f.write(truncated(self.last_line) + b"\n")
+        self.line += 1
+        self.malformed_line = self.line
+
+    def _malformed_if_missing(self) -> None:
+        """A file shorter than MALFORMED_AT still gets its one bad line, at the end."""
+        if self.malformed_line is None and self.last_line:
+            self._write_malformed()
+
+
+class DeliveryWriter(OneMalformedLine):
     """Queue messaging events by delivery time; write them as batched deliveries.
 
     Events are serialised when queued (a string holds less memory than a dict, and a
     delivery is then joined, not re-encoded); `f` is a binary file.
     """
 
+    MALFORMED_AT = MALFORMED_AT_LINE
+    END = b"\n"
+
     def __init__(self, f: IO[bytes], rng: random.Random):
-        self.f = f
+        super().__init__(f)
         self.rng = rng
         self._heap: list[tuple[int, int, str, object]] = []
         self._seq = 0
         self._batch: list[tuple[str, str, bool, int]] = []
         self._batch_target = 1
         self._array: list[tuple[bytes, int, int]] = []
-        self.line = 0
-        self.last_line = b""
-        self.malformed_line: int | None = None
         self.array_line: int | None = None
         self.deliveries = 0
         self.rn_events = 0            # distinct RN events (each queued once)
@@ -140,20 +172,7 @@ class DeliveryWriter:
         self.array_line = self.line
         self._array = []
 
-    def _write(self, line: bytes) -> None:
-        self.f.write(line + b"\n")
-        self.line += 1
-        self.last_line = line
-        if self.malformed_line is None and self.line + 1 == MALFORMED_AT_LINE:
-            self._write_malformed()
-
-    def _write_malformed(self) -> None:
-        self.f.write(truncated(self.last_line) + b"\n")
-        self.line += 1
-        self.malformed_line = self.line
-
     def _finish(self) -> None:
         if self._array:
             self._write_array()
-        if self.malformed_line is None and self.last_line:
-            self._write_malformed()
+        self._malformed_if_missing()
