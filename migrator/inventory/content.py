@@ -95,7 +95,7 @@ def ingest_content(ws: Workspace, paths, *, strict: bool = False, clock: Clock =
                 summary.files.append(run.finish())
         except InputError:
             if strict:
-                record_failed_run(ws, kind="content", path=path, fmt="json", clock=clock, reason="strict")
+                record_failed_run(ws, kind="content", path=path, fmt="json", clock=clock)
             raise
     if convert:
         _convert_contents(ws)

@@ -11,12 +11,13 @@ import io
 import itertools
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from migrator.errors import InputError
 from migrator.inventory.sources import (
-    TOKEN_FORMATS, detect_token_format, file_sha256, iter_lines, open_text,
+    TOKEN_FORMATS, Line, detect_token_format, file_sha256, iter_lines, open_text,
 )
 from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import (
@@ -70,33 +71,26 @@ class Run:
         return s
 
 
-def record_failed_run(ws: Workspace, *, kind: str, path: str, fmt: str | None, clock: Clock,
-                      reason: str) -> None:
+def record_failed_run(ws: Workspace, *, kind: str, path: str, fmt: str | None, clock: Clock) -> None:
     """Leave a trace of a file that strict mode refused (its records were not written)."""
     now = int(clock())
-    with _transaction(ws):
+    with transaction(ws):
         ws.conn.execute(
             "INSERT INTO ingest_runs (kind, path, format, started_at, finished_at, status) "
             "VALUES (?,?,?,?,?, 'strict_failed')", (kind, path, fmt, now, now))
 
 
-class _transaction:
-    def __init__(self, ws: Workspace):
-        self.conn = ws.conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
-        return False
-
-
-transaction = _transaction
+@contextmanager
+def transaction(ws: Workspace) -> Iterator:
+    """One write transaction (taken at once, so a second writer waits instead of failing later)."""
+    conn = ws.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _apply_token_records(run: Run, writer: TokenWriter, records: Iterable[Parsed], *,
@@ -157,7 +151,7 @@ def _json_values(f) -> Iterator[tuple[int, object, str | None]]:
     for line in _rejoin(first, f):
         lineno += 1
         if line.strip():
-            yield from iter_json_values([_L(lineno, line)])
+            yield from iter_json_values([Line(lineno, line)])
 
 
 def _rejoin(first: str, f) -> Iterator[str]:
@@ -170,14 +164,6 @@ def _rejoin(first: str, f) -> Iterator[str]:
             buf = ""
     if buf:
         yield buf
-
-
-class _L:
-    __slots__ = ("number", "text")
-
-    def __init__(self, number: int, text: str):
-        self.number = number
-        self.text = text
 
 
 def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "auto",
@@ -193,17 +179,16 @@ def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "aut
         sha = file_sha256(path)
         source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
         try:
-            with _transaction(ws), open_text(path) as f:
+            with transaction(ws), open_text(path) as f:
                 run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
                 writer = TokenWriter(ws.conn, run_id=run.id, source=source,
                                      observed_ms=int(clock() * 1000), path=path)
                 _apply_token_records(run, writer, _token_records(path, file_fmt, f, page_id),
                                      strict=strict, progress=progress)
                 summary.files.append(run.finish())
-        except InputError as err:
+        except InputError:
             if strict:
-                record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock,
-                                  reason=err.message)
+                record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
             raise
     return summary
 
@@ -215,7 +200,7 @@ def ingest_token_items(ws: Workspace, items: Iterable[dict], *, page_id: str, or
     Used by `migrator pull tokens`; one transaction per call, same merge rules as a file.
     """
     label = path or f"<{origin} page {page_id}>"
-    with _transaction(ws):
+    with transaction(ws):
         run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
         writer = TokenWriter(ws.conn, run_id=run.id, source=origin,
                              observed_ms=int(clock() * 1000), path=label)

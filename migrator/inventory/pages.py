@@ -54,7 +54,7 @@ def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = t
                 summary.files.append(run.finish())
         except InputError:
             if strict:
-                record_failed_run(ws, kind="pages", path=path, fmt="csv", clock=clock, reason="strict")
+                record_failed_run(ws, kind="pages", path=path, fmt="csv", clock=clock)
             raise
     return summary
 
