@@ -30,9 +30,10 @@ def to_epoch_seconds(value) -> int | None:
     s = str(value).strip()
     if not s:
         return None
-    if s.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses
+    if s.isdecimal():
         return _from_number(int(s))
-    if s.lstrip("-").replace(".", "", 1).isdigit():
+    if s.lstrip("-").replace(".", "", 1).isdecimal():
         try:
             return _from_number(float(s) if "." in s else int(s))
         except (ValueError, OverflowError):
@@ -60,7 +61,7 @@ def to_epoch_ms(value) -> int | None:
             return int(value)
         return int(value * 1000)
     s = str(value).strip()
-    if s.lstrip("-").isdigit():
+    if s.lstrip("-").isdecimal():
         return to_epoch_ms(int(s))
     secs = to_epoch_seconds(value)
     return None if secs is None else secs * 1000

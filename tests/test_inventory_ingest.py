@@ -314,3 +314,15 @@ def test_arbitrary_json_never_crashes(tmp_path_factory, objs):
             assert f.records == f.accepted + f.duplicates + f.ignored + f.rejected
     finally:
         w.close()
+
+
+def test_non_ascii_digits_in_times_are_rejects_not_crashes(ws, tmp_path):
+    """'²' is a digit to str.isdigit() but not to int(): it used to escape as a ValueError."""
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token,token_expiry,created_at\n1,a,\u00b2,\n1,b,5,\u0663\n", encoding="utf-8")
+    f = ingest_tokens(ws, [p]).files[0]
+    assert (f.accepted, f.rejected) == (1, 1)
+    assert tokens(ws)["b"]["created_at"] == 3  # an Arabic-Indic 3 is a decimal digit
+    hooks = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "c", "\u00b2")])
+    f = ingest_tokens(ws, [hooks]).files[0]
+    assert (f.accepted, f.rejected) == (0, 1)
