@@ -10,21 +10,20 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from migrator.errors import InputError
-from migrator.inventory.sources import (
-    TOKEN_FORMATS, Line, detect_token_format, file_sha256, iter_lines, open_text,
-)
+from migrator.inventory.chunks import CHUNK_CHARS, is_multiline_document, iter_chunks
+from migrator.inventory.sources import TOKEN_FORMATS, detect_token_format, file_sha256, open_text
+from migrator.inventory.stage import Chunk, Staged, stage_chunk, stage_items
 from migrator.inventory.summary import FileSummary, IngestSummary
-from migrator.inventory.tokens import (
-    Parsed, iter_json_values, listing_item_to_obs, BadValue, parse_csv, parse_listing,
-    parse_webhooks,
-)
-from migrator.inventory.writer import TokenWriter
+from migrator.inventory.tokens import json_values
+from migrator.inventory.workers import WorkerPool
+from migrator.inventory.writer import STAGE, StageMerger, attach_stage, detach_stage
 from migrator.store import Workspace
 
 Clock = Callable[[], float]
@@ -61,9 +60,28 @@ class Run:
                 self._rejects)
             self._rejects.clear()
 
-    def finish(self) -> FileSummary:
+    def take_rejects(self, n: int) -> None:
+        """Keep the `n` rejects of the staged chunk (deserialized into the stage schema)."""
         self._flush_rejects()
         s = self.summary
+        self.conn.execute(
+            f"INSERT INTO rejects (run_id, path, line, reason, excerpt) SELECT ?, ?, line, reason,"
+            f" excerpt FROM {STAGE}.reject_stage ORDER BY line", (self.id, s.path))
+        room = 20 - len(s.first_rejects)
+        if room > 0:
+            s.first_rejects.extend(
+                {"line": line, "reason": reason} for line, reason in self.conn.execute(
+                    f"SELECT line, reason FROM {STAGE}.reject_stage ORDER BY line LIMIT ?", (room,)))
+        s.rejected += n
+        s.records += n
+
+    def finish(self, merger: StageMerger | None = None) -> FileSummary:
+        self._flush_rejects()
+        s = self.summary
+        if merger is not None:
+            s.accepted += merger.accepted
+            s.duplicates += merger.duplicates
+            s.records += merger.accepted + merger.duplicates
         self.conn.execute(
             "UPDATE ingest_runs SET finished_at=?, records=?, accepted=?, duplicates=?, ignored=?,"
             " rejected=? WHERE id=?",
@@ -93,65 +111,62 @@ def transaction(ws: Workspace) -> Iterator:
     conn.execute("COMMIT")
 
 
-def _apply_token_records(run: Run, writer: TokenWriter, records: Iterable[Parsed], *,
-                         strict: bool, progress: ProgressHook | None) -> None:
-    n = 0
-    for rec in records:
-        if rec.kind == "obs":
-            writer.add(rec.obs, rec.line)
-        elif rec.kind == "ignored":
-            run.summary.count("ignored")
-        else:
-            if strict:
-                raise InputError(rec.reason or "bad record", path=run.summary.path, line=rec.line,
-                                 hint="fix the record or run without --strict to keep the good ones")
-            run.reject(rec.line, rec.reason or "bad record", rec.excerpt)
-        n += 1
-        if progress is not None and n % 10000 == 0:
-            progress(10000)
-    writer.flush()
-    if progress is not None:
-        progress(n % 10000)
-    run.summary.accepted += writer.accepted
-    run.summary.duplicates += writer.duplicates
-    run.summary.records += writer.accepted + writer.duplicates
+def _apply_staged(run: Run, merger: StageMerger, staged: Staged, *, strict: bool) -> None:
+    """Merge one staged chunk: its rejects first (strict mode stops at the first), then rows."""
+    conn = run.conn
+    conn.deserialize(staged.db, name=STAGE)
+    if staged.rejected:
+        if strict:
+            line, reason = conn.execute(
+                f"SELECT line, reason FROM {STAGE}.reject_stage ORDER BY line LIMIT 1").fetchone()
+            raise InputError(reason or "bad record", path=run.summary.path, line=line,
+                             hint="fix the record or run without --strict to keep the good ones")
+        run.take_rejects(staged.rejected)
+    run.summary.ignored += staged.ignored
+    run.summary.records += staged.ignored
+    merger.merge(staged)
 
 
-def _token_records(path: str, fmt: str, f, page_id: str | None) -> Iterator[Parsed]:
-    if fmt == "csv":
-        return parse_csv(f, path=path)
-    if fmt == "jsonl":
-        return parse_listing(iter_lines(f), page_id=page_id)
-    if fmt == "webhooks":
-        return parse_webhooks(_json_values(f))
-    raise InputError(f"unknown format {fmt!r}", hint=f"use one of auto, {', '.join(TOKEN_FORMATS)}")
+def _stage_all(chunks: Iterator[Chunk], workers: int) -> Iterator[Staged]:
+    """Staged chunks in file order: parsed by `workers` processes, or here for one chunk."""
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if second is None or workers <= 0:
+        for chunk in itertools.chain(filter(None, (first, second)), chunks):
+            yield stage_chunk(chunk)
+        return
+    with WorkerPool(workers) as pool:
+        yield from pool.map(itertools.chain((first, second), chunks))
+
+
+def default_workers() -> int:
+    """One parsing process per core the scheduler gives us."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _json_values(f) -> Iterator[tuple[int, object, str | None]]:
     """JSON lines, or one JSON document spread over many lines (an array or an object)."""
     first = f.read(1 << 16)
-    stripped = first.lstrip("\ufeff \t\r\n")
-    head_line = stripped.splitlines()[0] if stripped else ""
-    if stripped[:1] in ("[", "{"):
+    if is_multiline_document(first):
+        text = first + f.read()
         try:
-            json.loads(head_line)
+            value = json.loads(text)
         except ValueError:
-            text = first + f.read()
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = None  # not one document either: fall back to lines, reporting each
-            if value is not None:
-                for item in value if isinstance(value, list) else [value]:
-                    yield 1, item, None
-                return
-            f = io.StringIO(text)
-            first = ""
+            value = None  # not one document either: fall back to lines, reporting each
+        if value is not None:
+            for item in value if isinstance(value, list) else [value]:
+                yield 1, item, None
+            return
+        f = io.StringIO(text)
+        first = ""
     lineno = 0
     for line in _rejoin(first, f):
         lineno += 1
         if line.strip():
-            yield from iter_json_values([Line(lineno, line)])
+            yield from json_values([(lineno, line)])
 
 
 def _rejoin(first: str, f) -> Iterator[str]:
@@ -168,49 +183,68 @@ def _rejoin(first: str, f) -> Iterator[str]:
 
 def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "auto",
                   strict: bool = False, page_id: str | None = None, clock: Clock = time.time,
-                  progress: ProgressHook | None = None) -> IngestSummary:
-    """Ingest token files (CSV, token-listing JSONL, webhook deliveries), plain or gzip."""
+                  progress: ProgressHook | None = None, workers: int | None = None,
+                  chunk_chars: int = CHUNK_CHARS) -> IngestSummary:
+    """Ingest token files (CSV, token-listing JSONL, webhook deliveries), plain or gzip.
+
+    A file larger than one chunk is parsed by `workers` processes (default: one per core;
+    0 parses in this process) while this one merges; the result is the same either way.
+    """
+    workers = default_workers() if workers is None else workers
     summary = IngestSummary()
-    for p in paths:
-        path = str(p)
-        file_fmt = detect_token_format(path) if fmt == "auto" else fmt
-        if file_fmt not in TOKEN_FORMATS:
-            raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
-        sha = file_sha256(path)
-        source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
-        try:
-            with transaction(ws), open_text(path) as f:
-                run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
-                writer = TokenWriter(ws.conn, run_id=run.id, source=source,
-                                     observed_ms=int(clock() * 1000), path=path)
-                _apply_token_records(run, writer, _token_records(path, file_fmt, f, page_id),
-                                     strict=strict, progress=progress)
-                summary.files.append(run.finish())
-        except InputError:
-            if strict:
-                record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
-            raise
+    attach_stage(ws.conn)
+    try:
+        for p in paths:
+            summary.files.append(_ingest_token_file(ws, str(p), fmt=fmt, strict=strict,
+                                                    page_id=page_id, clock=clock, progress=progress,
+                                                    workers=workers, chunk_chars=chunk_chars))
+    finally:
+        detach_stage(ws.conn)
     return summary
 
 
+def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page_id: str | None,
+                       clock: Clock, progress: ProgressHook | None, workers: int,
+                       chunk_chars: int) -> FileSummary:
+    file_fmt = detect_token_format(path) if fmt == "auto" else fmt
+    if file_fmt not in TOKEN_FORMATS:
+        raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
+    sha = file_sha256(path)
+    source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
+    try:
+        with transaction(ws), open_text(path) as f:
+            run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
+            merger = StageMerger(ws.conn, run_id=run.id, source=source,
+                                 observed_ms=int(clock() * 1000), path=path)
+            chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars)
+            for staged in _stage_all(chunks, workers):
+                _apply_staged(run, merger, staged, strict=strict)
+                if progress is not None:
+                    progress(staged.records)
+            return run.finish(merger)
+    except InputError:
+        if strict:
+            record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
+        raise
+
+
 def ingest_token_items(ws: Workspace, items: Iterable[dict], *, page_id: str, origin: str = "pull",
-                       path: str | None = None, clock: Clock = time.time) -> FileSummary:
+                       path: str | None = None, clock: Clock = time.time,
+                       batch: int = 50_000) -> FileSummary:
     """Ingest token-listing items (as `GET /<PAGE_ID>/notification_message_tokens` returns them).
 
     Used by `migrator pull tokens`; one transaction per call, same merge rules as a file.
     """
     label = path or f"<{origin} page {page_id}>"
-    with transaction(ws):
-        run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
-        writer = TokenWriter(ws.conn, run_id=run.id, source=origin,
-                             observed_ms=int(clock() * 1000), path=label)
-
-        def records() -> Iterator[Parsed]:
-            for i, item in enumerate(items, start=1):
-                try:
-                    yield Parsed(i, "obs", obs=listing_item_to_obs(item, page_id))
-                except BadValue as exc:
-                    yield Parsed(i, "reject", reason=str(exc), excerpt=json.dumps(item)[:200])
-
-        _apply_token_records(run, writer, records(), strict=False, progress=None)
-        return run.finish()
+    attach_stage(ws.conn)
+    try:
+        with transaction(ws):
+            run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
+            merger = StageMerger(ws.conn, run_id=run.id, source=origin,
+                                 observed_ms=int(clock() * 1000), path=label)
+            numbered = enumerate(items, start=1)
+            while block := list(itertools.islice(numbered, batch)):
+                _apply_staged(run, merger, stage_items(block, page_id), strict=False)
+            return run.finish(merger)
+    finally:
+        detach_stage(ws.conn)

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -62,14 +61,14 @@ class SafeText:
         except _READ_ERRORS as exc:
             raise self._fail(exc) from None
 
+    def readline(self) -> str:
+        try:
+            return self._f.readline()
+        except _READ_ERRORS as exc:
+            raise self._fail(exc) from None
+
     def __iter__(self) -> Iterator[str]:
-        while True:
-            try:
-                line = self._f.readline()
-            except _READ_ERRORS as exc:
-                raise self._fail(exc) from None
-            if not line:
-                return
+        while line := self.readline():
             yield line
 
     def close(self) -> None:
@@ -91,19 +90,6 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@dataclass
-class Line:
-    number: int  # 1-based line number in the (decompressed) file
-    text: str
-
-
-def iter_lines(f: IO[str]) -> Iterator[Line]:
-    """Yield non-blank lines with their 1-based line numbers."""
-    for n, text in enumerate(f, start=1):
-        if text.strip():
-            yield Line(n, text)
 
 
 def _first_record_text(path: str | Path, limit: int = 1 << 16) -> str:

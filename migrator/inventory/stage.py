@@ -1,0 +1,128 @@
+"""Turn one chunk of an input file into stage rows, packed as a small SQLite database.
+
+Parsing and validating records is most of an ingest's cost and needs nothing from the
+workspace, so it can run in worker processes, one per core. Each chunk comes back as a
+serialized in-memory SQLite database (`Connection.serialize()`): one memcpy to send, and
+the parent attaches it with `deserialize()` and merges it with set-based SQL (writer.py),
+without rebuilding a single Python object. Small inputs run the same function in-process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from dataclasses import dataclass
+from operator import itemgetter
+
+from migrator.inventory.tokens import (
+    EVENT_COLUMNS, SNAPSHOT_COLUMNS, CsvLayout, json_values, stage_csv, stage_listing,
+    stage_listing_items, stage_webhooks,
+)
+
+STAGE_SCHEMA = (
+    f"CREATE TABLE snapshot_stage ({', '.join(SNAPSHOT_COLUMNS)});"
+    f"CREATE TABLE event_stage ({', '.join(EVENT_COLUMNS)});"
+    "CREATE TABLE reject_stage (line, reason, excerpt);"
+)
+_INSERT_SNAPSHOT = f"INSERT INTO snapshot_stage VALUES ({', '.join('?' * len(SNAPSHOT_COLUMNS))})"
+_INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+_BY_TOKEN = itemgetter(1)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Whole records of one input file: `text` starts at line `first_line`."""
+
+    fmt: str  # csv | jsonl | webhooks | webhooks-document (one JSON value over many lines)
+    text: str
+    first_line: int
+    csv_layout: CsvLayout | None = None
+    page_id: str | None = None
+
+
+@dataclass(slots=True)
+class Staged:
+    """What a chunk became: the stage database and the counts the parent adds up."""
+
+    db: bytes
+    snapshots: int
+    events: int
+    ignored: int
+    rejected: int
+    lines: int  # physical lines in the chunk (the next chunk starts after them)
+
+    @property
+    def records(self) -> int:
+        return self.snapshots + self.events + self.ignored + self.rejected
+
+
+class StageSink:
+    """Collects the rows of one chunk; `finish()` packs them sorted by token."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[list] = []
+        self.events: list[list] = []
+        self.rejects: list[tuple] = []
+        self.ignored = 0
+
+    def reject(self, line: int, reason: str, excerpt: str | None = None) -> None:
+        self.rejects.append((line, reason, excerpt))
+
+    def finish(self, lines: int = 0) -> Staged:
+        # sorted here, on the worker's core, so that the parent merges in index order for free
+        self.snapshots.sort(key=_BY_TOKEN)
+        self.events.sort(key=_BY_TOKEN)
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.executescript(STAGE_SCHEMA)
+            conn.executemany(_INSERT_SNAPSHOT, self.snapshots)
+            conn.executemany(_INSERT_EVENT, self.events)
+            conn.executemany("INSERT INTO reject_stage VALUES (?,?,?)", self.rejects)
+            conn.commit()
+            db = conn.serialize()
+        finally:
+            conn.close()
+        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects), lines)
+
+
+def _numbered(text: str, first_line: int):
+    for number, line in enumerate(io.StringIO(text, newline=""), start=first_line):
+        if line.strip():
+            yield number, line
+
+
+def count_lines(text: str) -> int:
+    """Lines as `newline=""` reading splits them (\\n, \\r\\n and a lone \\r)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def stage_chunk(chunk: Chunk) -> Staged:
+    """Parse and validate one chunk (in a worker process or in-process)."""
+    sink = StageSink()
+    if chunk.fmt == "csv":
+        assert chunk.csv_layout is not None
+        stage_csv(chunk.text, chunk.csv_layout, chunk.first_line, sink)
+    elif chunk.fmt == "jsonl":
+        stage_listing(_numbered(chunk.text, chunk.first_line), chunk.page_id, sink)
+    elif chunk.fmt == "webhooks":
+        stage_webhooks(json_values(_numbered(chunk.text, chunk.first_line)), sink)
+    elif chunk.fmt == "webhooks-document":
+        try:
+            value = json.loads(chunk.text)
+        except ValueError:  # not one document either: take it line by line, reporting each
+            stage_webhooks(json_values(_numbered(chunk.text, chunk.first_line)), sink)
+        else:
+            stage_webhooks(((1, item, None) for item in (value if isinstance(value, list) else [value])),
+                           sink)
+    else:  # pragma: no cover - the chunker makes only the formats above
+        raise ValueError(chunk.fmt)
+    return sink.finish(count_lines(chunk.text))
+
+
+def stage_items(numbered_items, page_id: str | None) -> Staged:
+    """Stage (number, item) pairs of `GET /<PAGE_ID>/notification_message_tokens` items."""
+    sink = StageSink()
+    for number, item in numbered_items:
+        stage_listing_items([item], page_id, number, sink)
+    return sink.finish()
