@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 
 from migrator.inventory.stage import Staged
+from migrator.inventory.tokens import ABSENT, EVENT_COLUMNS, SNAPSHOT_COLUMNS
 
 STAGE = "ingest_stage"  # the attached in-memory database each chunk is deserialized into
 
@@ -52,6 +53,13 @@ _FROM_EVENT = {
 }
 
 
+def _staged(table: str) -> str:
+    """The stage table with '' (how an absent value is staged, see tokens.ABSENT) read as NULL."""
+    cols = EVENT_COLUMNS if table == "event_stage" else SNAPSHOT_COLUMNS
+    return (f"(SELECT {', '.join(f'nullif({c}, {ABSENT!r}) AS {c}' for c in cols)} "
+            f"FROM {STAGE}.{table} ORDER BY rowid)")
+
+
 def _merge_sql(mode: str) -> str:
     sets = []
     for f in PROFILE_FIELDS:
@@ -66,8 +74,8 @@ def _merge_sql(mode: str) -> str:
     table = "event_stage" if mode == "event" else "snapshot_stage"
     # rows were sorted by token when staged, so rowid order is index order
     sql = (f"INSERT INTO main.tokens ({', '.join(_COLUMNS)}) "
-           f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} FROM {STAGE}.{table} "
-           f"WHERE true ORDER BY rowid ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
+           f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} FROM {_staged(table)} "
+           f"WHERE true ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
     if mode == "snapshot":
         # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op)
         same = [f"coalesce(excluded.{f}, tokens.{f}) IS tokens.{f}" for f in PROFILE_FIELDS]
@@ -80,8 +88,8 @@ MERGE_SNAPSHOT = _merge_sql("snapshot")
 MERGE_EVENT = _merge_sql("event")
 INSERT_EVENTS = (
     "INSERT OR IGNORE INTO main.token_events (event_key, token, page_id, psid, ts_ms, kind, data,"
-    f" run_id, path, line) SELECT event_key, token, page_id, psid, ts_ms, kind, data, :run, :path,"
-    f" line FROM {STAGE}.event_stage WHERE true ORDER BY event_key")
+    f" run_id, path, line) SELECT event_key, token, page_id, nullif(psid, {ABSENT!r}), ts_ms, kind,"
+    f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY event_key")
 
 
 class StageMerger:
