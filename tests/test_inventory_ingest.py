@@ -375,3 +375,27 @@ def test_chunked_parallel_webhooks_equal_whole_file(tmp_path):
     whole, chunked = _ingest_both_ways(tmp_path, p)
     assert whole == chunked
     assert whole[0][2:] == (5, 1, 1)
+
+
+def test_large_file_loads_with_a_rollback_journal_then_wal_again(tmp_path):
+    """A file over two chunks is loaded in rollback-journal mode when nobody else has the
+    workspace open, and WAL comes back; with another connection open it stays in WAL."""
+    import sqlite3
+
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n" + "".join(f"1,tok{i}\n" for i in range(400)))
+    w = open_workspace(tmp_path / "ws.db")
+    modes = []
+    w.conn.set_trace_callback(lambda sql: modes.append(sql) if "journal_mode" in sql else None)
+    assert ingest_tokens(w, [p], chunk_chars=500, workers=0).accepted == 400
+    assert "PRAGMA journal_mode=DELETE" in modes and modes[-1] == "PRAGMA journal_mode=WAL"
+    assert w.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    other = sqlite3.connect(tmp_path / "ws.db")
+    other.execute("SELECT count(*) FROM tokens").fetchone()
+    p.write_text("page_id,token\n" + "".join(f"1,new{i}\n" for i in range(400)))
+    assert ingest_tokens(w, [p], chunk_chars=500, workers=0).accepted == 400
+    assert w.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert other.execute("SELECT count(*) FROM tokens").fetchone()[0] == 800
+    other.close()
+    w.close()

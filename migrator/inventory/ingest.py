@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -211,8 +211,9 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
         raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
     sha = file_sha256(path)
     source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
+    large = os.path.getsize(path) > 2 * chunk_chars
     try:
-        with transaction(ws), open_text(path) as f:
+        with (ws.bulk_load() if large else nullcontext()), transaction(ws), open_text(path) as f:
             run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
             merger = StageMerger(ws.conn, run_id=run.id, source=source,
                                  observed_ms=int(clock() * 1000), path=path)
