@@ -4,12 +4,37 @@ Public functions (the CLI and `pull tokens` call these):
 - `ingest_tokens(ws, paths, fmt="auto", strict=False)`: CSV, token-listing JSONL, webhooks
 - `ingest_token_items(ws, items, page_id=..., origin="pull")`: listing items from the API
 - `ingest_pages(ws, paths)`, `ingest_content(ws, paths)`
+
+They are imported on first use (PEP 562), so that an ingest worker process, which needs
+only the parsers, does not load the workspace, converter and pydantic models.
 """
 
-from migrator.inventory.content import ingest_content
-from migrator.inventory.ingest import ingest_token_items, ingest_tokens
-from migrator.inventory.pages import ingest_pages
-from migrator.inventory.summary import FileSummary, IngestSummary
+from __future__ import annotations
 
-__all__ = ["FileSummary", "IngestSummary", "ingest_content", "ingest_pages", "ingest_token_items",
-           "ingest_tokens"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "ingest_content": "migrator.inventory.content",
+    "ingest_token_items": "migrator.inventory.ingest",
+    "ingest_tokens": "migrator.inventory.ingest",
+    "ingest_pages": "migrator.inventory.pages",
+    "FileSummary": "migrator.inventory.summary",
+    "IngestSummary": "migrator.inventory.summary",
+}
+
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:
+    from migrator.inventory.content import ingest_content
+    from migrator.inventory.ingest import ingest_token_items, ingest_tokens
+    from migrator.inventory.pages import ingest_pages
+    from migrator.inventory.summary import FileSummary, IngestSummary
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

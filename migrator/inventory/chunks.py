@@ -23,7 +23,7 @@ from migrator.inventory.sources import SafeText
 from migrator.inventory.stage import Chunk, count_lines
 from migrator.inventory.tokens import CsvLayout
 
-CHUNK_CHARS = 4 << 20  # about 90,000 CSV rows or 9,000 webhook deliveries
+CHUNK_CHARS = 4 << 20  # about 28,000 CSV rows or 9,000 webhook deliveries
 
 
 def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
