@@ -23,10 +23,15 @@ from migrator.inventory.stage import Chunk, Staged, stage_chunk, stage_items
 from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import json_values
 from migrator.inventory.workers import WorkerPool
-from migrator.inventory.writer import STAGE, StageMerger, attach_stage, detach_stage
+from migrator.inventory.writer import (
+    STAGE, StageMerger, attach_stage, deferred_indexes, detach_stage,
+)
 from migrator.store import Workspace
 
 Clock = Callable[[], float]
+# a rough size of one record (CSV rows are ~100 bytes, webhook deliveries ~450), to guess a
+# file's record count for deferred_indexes
+BYTES_PER_RECORD = 256
 ProgressHook = Callable[[int], None]
 
 
@@ -211,9 +216,11 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
         raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
     sha = file_sha256(path)
     source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
-    large = os.path.getsize(path) > 2 * chunk_chars
+    size = os.path.getsize(path)
+    large = size > 2 * chunk_chars
     try:
-        with (ws.bulk_load() if large else nullcontext()), transaction(ws), open_text(path) as f:
+        with (ws.bulk_load() if large else nullcontext()), transaction(ws), open_text(path) as f, \
+                (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
             run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
             merger = StageMerger(ws.conn, run_id=run.id, source=source,
                                  observed_ms=int(clock() * 1000), path=path)
