@@ -399,3 +399,63 @@ def test_large_file_loads_with_a_rollback_journal_then_wal_again(tmp_path):
     assert other.execute("SELECT count(*) FROM tokens").fetchone()[0] == 800
     other.close()
     w.close()
+
+
+_TIME_CELLS = st.one_of(
+    st.integers(min_value=0, max_value=10**16).map(str),
+    st.datetimes(min_value=__import__("datetime").datetime(1, 1, 1),
+                 max_value=__import__("datetime").datetime(9999, 12, 31)).map(
+        lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")),
+    st.text(alphabet="0123456789-T:Z.+ \u00b2\u0663", max_size=22),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(_TIME_CELLS, min_size=1, max_size=30))
+def test_csv_times_follow_the_timeparse_rule(tmp_path_factory, cells):
+    """The CSV fast paths give exactly what timeparse gives: the same value, or a reject."""
+    from migrator.timeparse import TimeParseError, to_epoch_seconds
+
+    tmp_path = tmp_path_factory.mktemp("times")
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token,created_at\n" + "".join(f"1,t{i},{c}\n" for i, c in enumerate(cells)),
+                 encoding="utf-8")
+    w = open_workspace(tmp_path / "ws.db")
+    f = ingest_tokens(w, [p]).files[0]
+    stored = {r["token"]: r["created_at"] for r in w.db.query("SELECT token, created_at FROM tokens")}
+    w.close()
+    for i, cell in enumerate(cells):
+        try:
+            expected = to_epoch_seconds(cell)
+        except TimeParseError:
+            assert f"t{i}" not in stored
+        else:
+            assert stored[f"t{i}"] == expected, cell
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.tuples(st.one_of(st.integers(min_value=-10, max_value=10**16),
+                                           st.text(alphabet="0123456789-TZ:", max_size=20)),
+                                 st.one_of(st.integers(min_value=-10, max_value=10**16),
+                                           st.text(alphabet="0123456789 ", max_size=15))),
+                       min_size=1, max_size=20))
+def test_webhook_times_follow_the_timeparse_rule(tmp_path_factory, values):
+    from migrator.timeparse import TimeParseError, to_epoch_ms, to_epoch_seconds
+
+    tmp_path = tmp_path_factory.mktemp("hooktimes")
+    hooks = [webhook("1", "2", f"t{i}", ts, token_expiry_timestamp=exp)
+             for i, (exp, ts) in enumerate(values)]
+    w = open_workspace(tmp_path / "ws.db")
+    ingest_tokens(w, [write_jsonl(tmp_path / "w.jsonl", hooks)])
+    stored = {r["token"]: r for r in w.db.query("SELECT token, token_expiry, status_at FROM tokens")}
+    w.close()
+    for i, (exp, ts) in enumerate(values):
+        try:
+            want = (to_epoch_seconds(exp), to_epoch_ms(ts))
+            ok = want[1] is not None
+        except TimeParseError:
+            ok = False
+        if ok:
+            assert (stored[f"t{i}"]["token_expiry"], stored[f"t{i}"]["status_at"]) == want
+        else:
+            assert f"t{i}" not in stored

@@ -44,6 +44,7 @@ REOPTIN = {"ENABLED", "DISABLED"}
 STATUS_EVENTS = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}
 MAX_TOKEN_LEN = 1024
 _fromisoformat = datetime.fromisoformat
+_MAX_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z in ms, the last time timeparse accepts
 _SPACE = re.compile(r"\s")
 
 # Absent values are staged as '' (never a real value: text is stripped, the rest are ints),
@@ -113,8 +114,14 @@ def _time(value: Any, name: str) -> int | None:
 
 
 def _time_text(v: str, name: str) -> int | None:
-    """_time for CSV text, with a fast path for the common `2024-01-02T03:04:05Z`."""
-    if len(v) == 20 and v[19] == "Z" and v[10] == "T":
+    """_time for CSV text, with fast paths for epoch milliseconds and `...T03:04:05Z`."""
+    if len(v) <= 15 and v.isdecimal():  # the timeparse rule: above 1e11 is milliseconds
+        n = int(v)
+        if n <= MS_THRESHOLD:
+            return n
+        if n <= _MAX_MS:
+            return n // 1000
+    elif len(v) == 20 and v[19] == "Z" and v[10] == "T":
         try:
             return int(_fromisoformat(v).timestamp())  # Python 3.11 reads the Z as UTC
         except ValueError:
@@ -235,11 +242,13 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
     reader = csv.reader(io.StringIO(text, newline=""))
     base = first_line - 1
     width, row_to_stage = layout.width, layout.row_to_stage
-    snapshots = sink.snapshots
+    snapshots, spill_at = sink.snapshots, sink.SPILL
     for row in reader:
         if len(row) == width:
             try:
                 snapshots.append(row_to_stage(row, base + reader.line_num))
+                if len(snapshots) >= spill_at:
+                    sink.spill()
                 continue
             except BadValue as exc:
                 if any(c.strip() for c in row):
@@ -283,6 +292,8 @@ def stage_listing_items(items: Iterable[Any], page_id: str | None, line: int,
     for item in items:
         try:
             sink.snapshots.append(listing_row(item, page_id, line))
+            if len(sink.snapshots) >= sink.SPILL:
+                sink.spill()
         except BadValue as exc:
             sink.reject(line, str(exc), _excerpt(json.dumps(item, default=str)[:200]))
 
@@ -384,7 +395,6 @@ def _is_id(v: Any) -> bool:
 _USER_STATUSES = frozenset(USER_TOKEN_STATUSES)
 _REOPTIN = frozenset(REOPTIN)
 _FREQS = frozenset(FREQUENCIES)
-_MAX_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z, the last time timeparse accepts
 
 
 def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
@@ -416,6 +426,8 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                 ts_ms = to_epoch_ms(ts_raw)
             except TimeParseError as exc:
                 raise BadValue(f"timestamp: {exc}") from None
+            if ts_ms is None:  # a blank string
+                raise BadValue("no timestamp")
         status_raw = optin.get("notification_messages_status")
         if status_raw is None:
             kind = "optin"
@@ -453,3 +465,5 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         sink.reject(lineno, str(exc), _excerpt(json.dumps(ev, default=str)[:200]))
         return
     sink.events.append(row)
+    if len(sink.events) >= sink.SPILL:
+        sink.spill()
