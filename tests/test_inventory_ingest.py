@@ -459,3 +459,17 @@ def test_webhook_times_follow_the_timeparse_rule(tmp_path_factory, values):
             assert (stored[f"t{i}"]["token_expiry"], stored[f"t{i}"]["status_at"]) == want
         else:
             assert f"t{i}" not in stored
+
+
+def test_ingest_run_records_the_sha256_of_the_file_as_stored(ws, tmp_path):
+    import hashlib
+
+    plain = tmp_path / "t.csv"
+    plain.write_text("page_id,token\n1,a\n1,b\n")
+    packed = tmp_path / "w.jsonl.gz"
+    packed.write_bytes(gzip.compress(json.dumps(webhook("1", "u", "c", 1700000000000)).encode() + b"\n"))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    ingest_tokens(ws, [plain, packed, empty])
+    got = [r["file_sha256"] for r in ws.db.query("SELECT file_sha256 FROM ingest_runs ORDER BY id")]
+    assert got == [hashlib.sha256(p.read_bytes()).hexdigest() for p in (plain, packed, empty)]

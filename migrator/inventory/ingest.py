@@ -7,6 +7,7 @@ records are kept in `rejects` with file, line and reason; the file's counts in `
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -18,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 from migrator.errors import InputError
 from migrator.inventory.chunks import CHUNK_CHARS, is_multiline_document, iter_chunks
-from migrator.inventory.sources import TOKEN_FORMATS, detect_token_format, file_sha256, open_text
+from migrator.inventory.sources import TOKEN_FORMATS, detect_token_format, open_text
 from migrator.inventory.stage import Chunk, Staged, stage_chunk, stage_items
 from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import json_values
@@ -214,14 +215,15 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
     file_fmt = detect_token_format(path) if fmt == "auto" else fmt
     if file_fmt not in TOKEN_FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
-    sha = file_sha256(path)
+    sha = hashlib.sha256()  # of the file as stored, taken as the chunks are read
     source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
     size = os.path.getsize(path)
     large = size > 2 * chunk_chars
     try:
-        with (ws.bulk_load() if large else nullcontext()), transaction(ws), open_text(path) as f, \
+        with (ws.bulk_load() if large else nullcontext()), transaction(ws), \
+                open_text(path, hasher=sha) as f, \
                 (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
-            run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=sha, clock=clock)
+            run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
             merger = StageMerger(ws.conn, run_id=run.id, source=source,
                                  observed_ms=int(clock() * 1000), path=path)
             chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars)
@@ -229,6 +231,9 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
                 _apply_staged(run, merger, staged, strict=strict)
                 if progress is not None:
                     progress(staged.records)
+            while f.read(1 << 20):  # whatever the chunker left unread (after a CSV without header)
+                pass
+            ws.conn.execute("UPDATE ingest_runs SET file_sha256 = ? WHERE id = ?", (sha.hexdigest(), run.id))
             return run.finish(merger)
     except InputError:
         if strict:

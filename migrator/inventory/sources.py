@@ -21,11 +21,35 @@ GZIP_MAGIC = b"\x1f\x8b"
 TOKEN_FORMATS = ("csv", "jsonl", "webhooks")
 
 
-def open_text(path: str | Path) -> "SafeText":
-    """Open `path` for reading text, transparently gunzipping; errors become InputError."""
+class _Hashing(io.RawIOBase):
+    """A raw file that feeds every byte it reads to `hasher` (the file's sha256, in one pass)."""
+
+    def __init__(self, f: IO[bytes], hasher) -> None:
+        self._f = f
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._f.readinto(b)
+        if n:
+            self._hasher.update(memoryview(b)[:n])
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def open_text(path: str | Path, *, hasher=None) -> "SafeText":
+    """Open `path` for reading text, transparently gunzipping; errors become InputError.
+
+    With `hasher` (a hashlib object), the file's bytes as stored are hashed as they are read.
+    """
     p = Path(path)
     try:
-        raw = open(p, "rb")
+        raw = open(p, "rb") if hasher is None else io.BufferedReader(_Hashing(open(p, "rb", buffering=0), hasher), 1 << 16)
     except FileNotFoundError:
         raise InputError("file not found", path=str(path)) from None
     except IsADirectoryError:

@@ -13,6 +13,7 @@ import io
 import json
 import sqlite3
 from dataclasses import dataclass
+from operator import itemgetter
 
 from migrator.inventory.tokens import (
     EVENT_COLUMNS, SNAPSHOT_COLUMNS, CsvLayout, json_values, stage_csv, stage_listing,
@@ -26,6 +27,8 @@ STAGE_SCHEMA = (
 )
 _INSERT_SNAPSHOT = f"INSERT INTO snapshot_stage VALUES ({', '.join('?' * len(SNAPSHOT_COLUMNS))})"
 _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+_BY_TOKEN = itemgetter(1)
+_BY_KEY = itemgetter(EVENT_COLUMNS.index("event_key"))
 
 
 @dataclass(slots=True)
@@ -56,55 +59,37 @@ class Staged:
 
 
 class StageSink:
-    """Collects the rows of one chunk; `finish()` packs them sorted by token.
+    """Collects the rows of one chunk; `finish()` packs them, sorted, into a SQLite database.
 
-    Rows go into an in-memory SQLite table every `SPILL` rows rather than staying Python
-    lists (a list row costs ~1 KB, its SQLite record ~150 bytes), so a worker's memory
-    does not grow with the chunk size; the final sorted copy is made in SQL.
+    A chunk's rows stay Python lists until then (a chunk is bounded, so memory is too) and
+    are sorted here, on the worker's core, in the order of the index the parent inserts them
+    into: snapshot rows by token (`tokens`), webhook events by event key (`token_events`;
+    the parent sorts their narrow merge columns by token itself).
     """
-
-    SPILL = 4096
 
     def __init__(self) -> None:
         self.snapshots: list[list] = []
         self.events: list[list] = []
         self.rejects: list[tuple] = []
         self.ignored = 0
-        self.n_snapshots = 0
-        self.n_events = 0
-        self._conn = sqlite3.connect(":memory:")
-        self._conn.executescript(STAGE_SCHEMA)
 
     def reject(self, line: int, reason: str, excerpt: str | None = None) -> None:
         self.rejects.append((line, reason, excerpt))
 
-    def spill(self) -> None:
-        if self.snapshots:
-            self._conn.executemany(_INSERT_SNAPSHOT, self.snapshots)
-            self.n_snapshots += len(self.snapshots)
-            self.snapshots.clear()
-        if self.events:
-            self._conn.executemany(_INSERT_EVENT, self.events)
-            self.n_events += len(self.events)
-            self.events.clear()
-
     def finish(self, lines: int = 0) -> Staged:
-        self.spill()
-        conn = self._conn
+        self.snapshots.sort(key=_BY_TOKEN)
+        self.events.sort(key=_BY_KEY)
+        conn = sqlite3.connect(":memory:")
         try:
-            conn.execute("ATTACH DATABASE ':memory:' AS packed")
-            conn.executescript(STAGE_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE packed."))
-            # sorted here, on the worker's core, so that the parent merges in index order;
-            # rowid keeps the file order of one token's rows
-            for table in ("snapshot_stage", "event_stage"):
-                conn.execute(f"INSERT INTO packed.{table} SELECT * FROM main.{table}"
-                             " ORDER BY token, rowid")
-            conn.executemany("INSERT INTO packed.reject_stage VALUES (?,?,?)", self.rejects)
+            conn.executescript(STAGE_SCHEMA)
+            conn.executemany(_INSERT_SNAPSHOT, self.snapshots)
+            conn.executemany(_INSERT_EVENT, self.events)
+            conn.executemany("INSERT INTO reject_stage VALUES (?,?,?)", self.rejects)
             conn.commit()
-            db = conn.serialize(name="packed")
+            db = conn.serialize()
         finally:
             conn.close()
-        return Staged(db, self.n_snapshots, self.n_events, self.ignored, len(self.rejects), lines)
+        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects), lines)
 
 
 def _numbered(text: str, first_line: int):

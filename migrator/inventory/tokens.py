@@ -57,14 +57,18 @@ def _nn(value: Any) -> Any:
     return ABSENT if value is None else value
 
 
-# A snapshot stage row: (line, token, token_hash, page_id) + PROFILE[4:] + ... in this order;
-# an event row adds (ts_ms, kind, event_key, data).
+# Stage rows: a snapshot row has SNAPSHOT_COLUMNS, a webhook event EVENT_COLUMNS (what an
+# event can say, plus what token_events keeps), in this order.
 SNAPSHOT_COLUMNS = (
     "line", "token", "token_hash", "page_id", "psid", "topic_title", "payload", "timezone",
     "country", "status", "user_token_status", "reoptin", "frequency", "token_expiry",
     "created_at", "next_eligible_at", "last_sent_at",
 )
-EVENT_COLUMNS = SNAPSHOT_COLUMNS + ("ts_ms", "kind", "event_key", "data")
+EVENT_COLUMNS = (
+    "token", "token_hash", "page_id", "psid", "topic_title", "payload", "timezone",
+    "user_token_status", "reoptin", "frequency", "token_expiry", "ts_ms", "kind", "event_key",
+    "data", "line",
+)
 
 
 class BadValue(ValueError):
@@ -242,13 +246,11 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
     reader = csv.reader(io.StringIO(text, newline=""))
     base = first_line - 1
     width, row_to_stage = layout.width, layout.row_to_stage
-    snapshots, spill_at = sink.snapshots, sink.SPILL
+    snapshots = sink.snapshots
     for row in reader:
         if len(row) == width:
             try:
                 snapshots.append(row_to_stage(row, base + reader.line_num))
-                if len(snapshots) >= spill_at:
-                    sink.spill()
                 continue
             except BadValue as exc:
                 if any(c.strip() for c in row):
@@ -292,8 +294,6 @@ def stage_listing_items(items: Iterable[Any], page_id: str | None, line: int,
     for item in items:
         try:
             sink.snapshots.append(listing_row(item, page_id, line))
-            if len(sink.snapshots) >= sink.SPILL:
-                sink.spill()
         except BadValue as exc:
             sink.reject(line, str(exc), _excerpt(json.dumps(item, default=str)[:200]))
 
@@ -375,17 +375,21 @@ def event_key(token: str, page_id: str | None, psid: str | None, ts_ms: int, kin
 
 def _text(v: Any) -> Any:
     """_s for a JSON value, staged: a plain string is only stripped ('' when blank)."""
-    return v.strip() if type(v) is str else _nn(_s(v))
+    if type(v) is str:
+        return v.strip()
+    return ABSENT if v is None else _nn(_s(v))
 
 
 def _event_enum(v: Any, name: str, allowed: frozenset[str]) -> Any:
-    return v if type(v) is str and v in allowed else _nn(_enum(v, name, allowed))
+    if type(v) is str and v in allowed:
+        return v
+    return ABSENT if v is None else _nn(_enum(v, name, allowed))
 
 
 def _event_time(v: Any, name: str) -> Any:
     if type(v) is int and 0 <= v <= _MAX_MS:  # epoch seconds or milliseconds (timeparse rule)
         return v if v <= MS_THRESHOLD else v // 1000
-    return _nn(_time(v, name))
+    return ABSENT if v is None else _nn(_time(v, name))
 
 
 def _is_id(v: Any) -> bool:
@@ -444,26 +448,21 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         if not _is_id(psid):
             psid = _id(psid, "sender.id")
         data = orjson.dumps(optin, option=orjson.OPT_SORT_KEYS).decode()
-        key = event_key(token, page_id, psid, ts_ms, kind, data)
-        token_hash = short_hash(token)
         if kind == "optin":
-            row = [lineno, token, token_hash, page_id, _nn(psid), _text(optin.get("title")),
+            row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title")),
                    _text(optin.get("payload")), _text(optin.get("notification_messages_timezone")),
-                   ABSENT, "active",
                    _event_enum(optin.get("user_token_status"), "user_token_status", _USER_STATUSES),
                    _event_enum(optin.get("notification_messages_reoptin"),
                                "notification_messages_reoptin", _REOPTIN),
                    _event_enum(optin.get("notification_messages_frequency"),
                                "notification_messages_frequency", _FREQS),
                    _event_time(optin.get("token_expiry_timestamp"), "token_expiry_timestamp"),
-                   ABSENT, ABSENT, ABSENT, ts_ms, kind, key, data]
+                   ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data), data, lineno]
         else:
-            row = [lineno, token, token_hash, page_id, _nn(psid), ABSENT, ABSENT, ABSENT, ABSENT,
-                   "stopped" if kind == "stop" else "active", ABSENT, ABSENT, ABSENT, ABSENT, ABSENT,
-                   ABSENT, ABSENT, ts_ms, kind, key, data]
+            row = [token, short_hash(token), page_id, _nn(psid), ABSENT, ABSENT, ABSENT, ABSENT,
+                   ABSENT, ABSENT, ABSENT, ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data),
+                   data, lineno]
     except BadValue as exc:
         sink.reject(lineno, str(exc), _excerpt(json.dumps(ev, default=str)[:200]))
         return
     sink.events.append(row)
-    if len(sink.events) >= sink.SPILL:
-        sink.spill()

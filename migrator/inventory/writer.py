@@ -48,7 +48,8 @@ _FROM_SNAPSHOT = {
     "first_run": ":run", "updated_run": ":run",
 }
 _FROM_EVENT = {
-    "source": ":source",
+    "country": "NULL", "created_at": "NULL", "next_eligible_at": "NULL", "last_sent_at": "NULL",
+    "status": "CASE kind WHEN 'stop' THEN 'stopped' ELSE 'active' END", "source": ":source",
     "profile_at": "CASE kind WHEN 'optin' THEN ts_ms END",
     "profile_key": "CASE kind WHEN 'optin' THEN event_key END",
     "status_at": "ts_ms", "status_key": "event_key", "first_run": ":run", "updated_run": ":run",
@@ -56,10 +57,13 @@ _FROM_EVENT = {
 
 
 def _staged(table: str) -> str:
-    """The stage table with '' (how an absent value is staged, see tokens.ABSENT) read as NULL."""
-    cols = EVENT_COLUMNS if table == "event_stage" else SNAPSHOT_COLUMNS
+    """The stage table with '' (how an absent value is staged, see tokens.ABSENT) read as NULL,
+    in token order: snapshots were staged sorted by token, events by event_key (for
+    token_events), so those are sorted here, on the narrow columns the merge reads."""
+    cols = [c for c in (EVENT_COLUMNS if table == "event_stage" else SNAPSHOT_COLUMNS) if c != "data"]
+    order = "token" if table == "event_stage" else "rowid"
     return (f"(SELECT {', '.join(f'nullif({c}, {ABSENT!r}) AS {c}' for c in cols)} "
-            f"FROM {STAGE}.{table} ORDER BY rowid)")
+            f"FROM {STAGE}.{table} ORDER BY {order})")
 
 
 def _merge_sql(mode: str) -> str:
@@ -74,7 +78,6 @@ def _merge_sql(mode: str) -> str:
     sets.append("updated_run = excluded.updated_run")
     select = _FROM_EVENT if mode == "event" else _FROM_SNAPSHOT
     table = "event_stage" if mode == "event" else "snapshot_stage"
-    # rows were sorted by token when staged, so rowid order is index order
     sql = (f"INSERT INTO main.tokens ({', '.join(_COLUMNS)}) "
            f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} FROM {_staged(table)} "
            f"WHERE true ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
@@ -88,10 +91,10 @@ def _merge_sql(mode: str) -> str:
 
 MERGE_SNAPSHOT = _merge_sql("snapshot")
 MERGE_EVENT = _merge_sql("event")
-INSERT_EVENTS = (
+INSERT_EVENTS = (  # staged sorted by event_key, which is index order
     "INSERT OR IGNORE INTO main.token_events (event_key, token, page_id, psid, ts_ms, kind, data,"
     f" run_id, path, line) SELECT event_key, token, page_id, nullif(psid, {ABSENT!r}), ts_ms, kind,"
-    f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY event_key")
+    f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY rowid")
 
 
 class StageMerger:
