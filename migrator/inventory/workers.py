@@ -7,7 +7,7 @@ subprocesses rather than `multiprocessing`: spawn and forkserver re-import the c
 would copy this process's open SQLite connection and threads.
 
 Chunks go to workers round-robin and results are read back in the same order, so they
-arrive in file order; at most `2 x workers + 1` chunks are in flight, which bounds memory.
+arrive in file order; at most `workers + 1` chunks are in flight, which bounds memory.
 Feeding happens on one thread per worker so that a worker busy writing a large result can
 never deadlock against us writing its next chunk.
 """
@@ -98,7 +98,7 @@ class WorkerPool:
         for i, chunk in enumerate(chunks):
             self.queues[i % n].put(chunk)
             pending.append(i % n)
-            if len(pending) > 2 * n:
+            if len(pending) > n:  # each worker has one chunk queued behind the one it parses
                 yield self._result(pending.popleft())
         while pending:
             yield self._result(pending.popleft())
