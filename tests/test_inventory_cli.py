@@ -42,3 +42,26 @@ def test_help_has_examples(cli):
     for cmd in (["ingest", "tokens"], ["ingest", "pages"], ["ingest", "content"]):
         r = cli(*cmd, "--help")
         assert r.exit_code == 0 and "Example" in r.output
+
+
+def test_large_file_through_worker_processes_equals_one_process(cli, tmp_path):
+    """A file over two chunks (8 MB) goes through worker processes; --workers 0 does not."""
+    import sqlite3
+
+    from migrator.sample import write_tokens_csv
+
+    p = tmp_path / "big.csv"
+    write_tokens_csv(p, 62_000)
+    assert p.stat().st_size > 8 << 20
+    results = []
+    for workers in ("2", "0"):
+        db = tmp_path / f"w{workers}.db"
+        r = cli("--db", db, "ingest", "tokens", p, "--workers", workers, "--json")
+        assert r.exit_code == 0, r.output
+        counts = {k: v for k, v in json.loads(r.output).items() if k != "files"}
+        with sqlite3.connect(db) as c:
+            state = c.execute("SELECT count(*), sum(status = 'stopped'), count(DISTINCT token_hash),"
+                              " max(created_at), count(DISTINCT psid) FROM tokens").fetchone()
+        results.append((counts, state))
+    assert results[0] == results[1]
+    assert results[0][0]["accepted"] > 60_000

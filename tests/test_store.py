@@ -74,3 +74,32 @@ def test_db_from_environment(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["ingest", "tokens", str(csv)])
     assert r.exit_code == 0, r.output
     assert target.exists()
+
+
+def test_token_events_keep_their_rows_through_the_time_ordered_key_migration(tmp_path):
+    """A workspace made before 0400 keeps its events; redelivering them is still a no-op."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from conftest import webhook, write_jsonl
+    from migrator.inventory import ingest_tokens
+    from migrator.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    MIGRATIONS.apply(old, stop_before="0400_token_events_time_ordered_key")
+    old.execute("INSERT INTO token_events (event_key, token, ts_ms, kind, data) VALUES"
+                " ('k1', 'T', 1, 'optin', '{}'), ('k2', 'T', 2, 'stop', '{}')")
+    old.conn.commit()
+    assert "UNIQUE" in old.execute("SELECT sql FROM sqlite_master WHERE name = 'token_events'").fetchone()[0]
+    old.close()
+
+    ws = open_workspace(path)
+    rows = ws.conn.execute("SELECT id, event_key, ts_ms FROM token_events ORDER BY id").fetchall()
+    assert rows == [(1, "k1", 1), (2, "k2", 2)]
+    hooks = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "A", 1700000000000)] * 2)
+    assert ingest_tokens(ws, [hooks]).accepted == 1
+    f = ingest_tokens(ws, [hooks]).files[0]
+    assert (f.accepted, f.duplicates) == (0, 2)
+    ws.close()

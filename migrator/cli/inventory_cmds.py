@@ -25,22 +25,29 @@ def ingest() -> None:
               help="Input format; auto looks at the content (gzip is always detected).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record (exit 1); nothing from that file is written.")
 @click.option("--page-id", metavar="ID", help="Page id for token-listing dumps that lack one.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Processes that parse a large file in parallel [default: one per core; "
+                   "0 parses in this process].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @pass_app
-def ingest_tokens_cmd(app, paths, fmt, strict, page_id, as_json):
+def ingest_tokens_cmd(app, paths, fmt, strict, page_id, workers, as_json):
     """Ingest RN subscription tokens: CSV, token-listing JSONL or webhook deliveries.
+
+    A file larger than 8 MB is parsed by worker processes while this one merges;
+    the result is the same as parsing it here.
 
     \b
     Examples:
       migrator ingest tokens tokens.csv webhooks.jsonl.gz
       migrator ingest tokens --format jsonl --page-id 1234 listing.jsonl --json
+      migrator ingest tokens --workers 0 big.csv      # one process only
     """
     from migrator.inventory.ingest import ingest_tokens
 
     ws = app.workspace()
     with progress(app, desc="ingest tokens", unit="rec") as bar:
         summary = ingest_tokens(ws, paths, fmt=fmt, strict=strict, page_id=page_id,
-                                progress=bar.update)
+                                progress=bar.update, workers=workers)
     print_ingest_summary(summary, as_json)
 
 

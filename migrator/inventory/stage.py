@@ -28,7 +28,7 @@ STAGE_SCHEMA = (
 _INSERT_SNAPSHOT = f"INSERT INTO snapshot_stage VALUES ({', '.join('?' * len(SNAPSHOT_COLUMNS))})"
 _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 _BY_TOKEN = itemgetter(1)
-_BY_KEY = itemgetter(EVENT_COLUMNS.index("event_key"))
+_BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_key"))
 
 
 @dataclass(slots=True)
@@ -63,8 +63,8 @@ class StageSink:
 
     A chunk's rows stay Python lists until then (a chunk is bounded, so memory is too) and
     are sorted here, on the worker's core, in the order of the index the parent inserts them
-    into: snapshot rows by token (`tokens`), webhook events by event key (`token_events`;
-    the parent sorts their narrow merge columns by token itself).
+    into: snapshot rows by token (`tokens`), webhook events by time and event key (the unique
+    index of `token_events`; the parent sorts their narrow merge columns by token itself).
     """
 
     def __init__(self) -> None:

@@ -58,7 +58,7 @@ _FROM_EVENT = {
 
 def _staged(table: str) -> str:
     """The stage table with '' (how an absent value is staged, see tokens.ABSENT) read as NULL,
-    in token order: snapshots were staged sorted by token, events by event_key (for
+    in token order: snapshots were staged sorted by token, events by time and key (for
     token_events), so those are sorted here, on the narrow columns the merge reads."""
     cols = [c for c in (EVENT_COLUMNS if table == "event_stage" else SNAPSHOT_COLUMNS) if c != "data"]
     order = "token" if table == "event_stage" else "rowid"
@@ -91,7 +91,7 @@ def _merge_sql(mode: str) -> str:
 
 MERGE_SNAPSHOT = _merge_sql("snapshot")
 MERGE_EVENT = _merge_sql("event")
-INSERT_EVENTS = (  # staged sorted by event_key, which is index order
+INSERT_EVENTS = (  # staged sorted by (ts_ms, event_key), the order of its unique index
     "INSERT OR IGNORE INTO main.token_events (event_key, token, page_id, psid, ts_ms, kind, data,"
     f" run_id, path, line) SELECT event_key, token, page_id, nullif(psid, {ABSENT!r}), ts_ms, kind,"
     f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY rowid")
