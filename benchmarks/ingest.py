@@ -46,6 +46,15 @@ def child(db: str, path: str, fmt: str) -> None:
                       "cpu_workers": kids.ru_utime + kids.ru_stime}))
 
 
+def calibrate() -> float:
+    """Seconds for 20M iterations of a plain Python loop: this machine's speed right now."""
+    t = time.perf_counter()
+    x = 0
+    for i in range(20_000_000):
+        x += i
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=1_000_000)
@@ -63,6 +72,7 @@ def main() -> None:
         write_tokens_csv(d / "tokens.csv", a.tokens)
         write_webhooks_jsonl(d / "webhooks.jsonl", a.tokens)
         for _ in range(a.repeat):
+            print(f"machine speed now: a 20M-step Python loop takes {calibrate():.2f} s", flush=True)
             for name, fmt in (("tokens.csv", "csv"), ("webhooks.jsonl", "webhooks")):
                 db = d / f"{fmt}.db"
                 for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):

@@ -473,3 +473,14 @@ def test_ingest_run_records_the_sha256_of_the_file_as_stored(ws, tmp_path):
     ingest_tokens(ws, [plain, packed, empty])
     got = [r["file_sha256"] for r in ws.db.query("SELECT file_sha256 FROM ingest_runs ORDER BY id")]
     assert got == [hashlib.sha256(p.read_bytes()).hexdigest() for p in (plain, packed, empty)]
+
+
+def test_strict_stops_at_the_first_bad_record_of_a_chunked_parallel_file(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n" + "".join(f"1,tok{i}\n" for i in range(300)) + "1,\n1,last\n")
+    w = open_workspace(tmp_path / "ws.db")
+    with pytest.raises(InputError) as exc:
+        ingest_tokens(w, [p], strict=True, workers=2, chunk_chars=200)
+    assert exc.value.line == 302
+    assert w.db["tokens"].count == 0 and w.db["rejects"].count == 0
+    w.close()

@@ -25,9 +25,7 @@ STAGE_SCHEMA = (
     f"CREATE TABLE event_stage ({', '.join(EVENT_COLUMNS)});"
     "CREATE TABLE reject_stage (line, reason, excerpt);"
 )
-_INSERT_SNAPSHOT = f"INSERT INTO snapshot_stage VALUES ({', '.join('?' * len(SNAPSHOT_COLUMNS))})"
 _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-_BY_TOKEN = itemgetter(1)
 _BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_key"))
 
 
@@ -69,6 +67,7 @@ class StageSink:
 
     def __init__(self) -> None:
         self.snapshots: list[list] = []
+        self.snapshot_columns: tuple[str, ...] = SNAPSHOT_COLUMNS  # a CSV stages only its own
         self.events: list[list] = []
         self.rejects: list[tuple] = []
         self.ignored = 0
@@ -77,12 +76,14 @@ class StageSink:
         self.rejects.append((line, reason, excerpt))
 
     def finish(self, lines: int = 0) -> Staged:
-        self.snapshots.sort(key=_BY_TOKEN)
+        self.snapshots.sort(key=itemgetter(self.snapshot_columns.index("token")))
         self.events.sort(key=_BY_KEY)
         conn = sqlite3.connect(":memory:")
         try:
             conn.executescript(STAGE_SCHEMA)
-            conn.executemany(_INSERT_SNAPSHOT, self.snapshots)
+            cols = self.snapshot_columns
+            conn.executemany(f"INSERT INTO snapshot_stage ({', '.join(cols)}) VALUES"
+                             f" ({', '.join('?' * len(cols))})", self.snapshots)
             conn.executemany(_INSERT_EVENT, self.events)
             conn.executemany("INSERT INTO reject_stage VALUES (?,?,?)", self.rejects)
             conn.commit()

@@ -193,8 +193,12 @@ _CSV_FAST = {
 }
 
 
-def _compile_csv_row(header: list[str]) -> Callable[[list[str], int], list]:
-    """`row_to_stage(row, line)` for this header: a snapshot stage row, or BadValue."""
+def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int], list], tuple[str, ...]]:
+    """`row_to_stage(row, line)` for this header, and the stage columns its rows fill.
+
+    Only the columns the file has are staged (the others stay NULL): fewer values to bind.
+    A row that fails a check raises BadValue.
+    """
     col = {}
     for i, name in enumerate(header):
         col.setdefault(name, i)
@@ -214,13 +218,14 @@ def _compile_csv_row(header: list[str]) -> Callable[[list[str], int], list]:
         if name in col:
             body += [f"    v = row[{col[name]}]", f"    {slot} = ({expr}) if v else ''"]
             values[slot] = slot
-    body.append(f"    return [{', '.join(values.get(c, repr(ABSENT)) for c in SNAPSHOT_COLUMNS)}]")
+    columns = tuple(c for c in SNAPSHOT_COLUMNS if c in values)
+    body.append(f"    return [{', '.join(values[c] for c in columns)}]")
     namespace = {"_nn": _nn, "_token": _token, "_id": _id, "_time_text": _time_text, "_enum": _enum, "_country": _country,
                  "_status": _status, "_ISO": iso_countries(), "_sha256": hashlib.sha256,
                  "_USER_TOKEN_STATUSES": frozenset(USER_TOKEN_STATUSES),
                  "_FREQUENCIES": frozenset(FREQUENCIES)}
     exec("\n".join(body), namespace)  # noqa: S102 - code built above from constants only
-    return namespace["row_to_stage"]
+    return namespace["row_to_stage"], columns
 
 
 class CsvLayout:
@@ -230,7 +235,7 @@ class CsvLayout:
         self.header = header
         self.width = len(header)
         self.missing = [c for c in REQUIRED_CSV if c not in header]
-        self.row_to_stage = None if self.missing else _compile_csv_row(header)
+        self.row_to_stage, self.columns = (None, ()) if self.missing else _compile_csv_row(header)
 
     def __reduce__(self):  # pickled by its header: the converter is rebuilt, not sent
         return (CsvLayout, (self.header,))
@@ -247,6 +252,7 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
     base = first_line - 1
     width, row_to_stage = layout.width, layout.row_to_stage
     snapshots = sink.snapshots
+    sink.snapshot_columns = layout.columns
     for row in reader:
         if len(row) == width:
             try:

@@ -1,7 +1,8 @@
 """Parse chunks in worker processes, one per core, while this process merges.
 
 A worker is a `python -c` running `main()` below: it reads pickled `Chunk`s on stdin and
-writes pickled `Staged` results on stdout, each framed by an 8-byte length. Plain
+writes each result on stdout as a pickled `Staged` without its database, then the database
+bytes, each framed by an 8-byte length. Plain
 subprocesses rather than `multiprocessing`: spawn and forkserver re-import the caller's
 `__main__` (a script without a main guard would start over in every worker) and fork
 would copy this process's open SQLite connection and threads.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -84,13 +86,15 @@ class WorkerPool:
     def _result(self, w: int) -> Staged:
         proc = self.procs[w]
         frame = _read_frame(proc.stdout)
-        if frame is None:
-            code = proc.wait()
-            raise WorkerError(f"an ingest worker process stopped unexpectedly (exit code {code})")
-        ok, value = pickle.loads(frame)
-        if not ok:
-            raise WorkerError(f"an ingest worker failed:\n{value}")
-        return value
+        if frame is not None:
+            ok, value = pickle.loads(frame)
+            if not ok:
+                raise WorkerError(f"an ingest worker failed:\n{value}")
+            value.db = _read_frame(proc.stdout)  # the stage database travels as raw bytes
+            if value.db is not None:
+                return value
+        code = proc.wait()
+        raise WorkerError(f"an ingest worker process stopped unexpectedly (exit code {code})")
 
     def map(self, chunks: Iterator[Chunk]) -> Iterator[Staged]:
         n = len(self.procs)
@@ -124,18 +128,29 @@ class WorkerPool:
 
 
 def main() -> None:
-    """Worker loop: chunks in on stdin, staged chunks out on stdout, until stdin closes."""
+    """Worker loop: chunks in on stdin, staged chunks out on stdout, until stdin closes.
+
+    Ctrl-C reaches the whole process group: the parent handles it (its transaction rolls
+    back) and closes our pipes, so a worker ignores it rather than print a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while (frame := _read_frame(inp)) is not None:
+        chunk = pickle.loads(frame)
+        del frame  # a chunk's bytes once, not twice, while it is parsed
         try:
-            result = (True, stage_chunk(pickle.loads(frame)))
+            staged = stage_chunk(chunk)
         except Exception:  # a bug: hand the traceback to the parent, which raises it
-            result = (False, traceback.format_exc())
+            frames = [pickle.dumps((False, traceback.format_exc()))]
+        else:
+            db, staged.db = staged.db, b""
+            frames = [pickle.dumps((True, staged)), db]  # the database unpickled: no copy
+        del chunk
         try:
-            _write_frame(out, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            for payload in frames:
+                _write_frame(out, payload)
         except BrokenPipeError:
             return
-
 
 if __name__ == "__main__":
     main()
