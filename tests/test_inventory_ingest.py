@@ -388,7 +388,7 @@ def test_large_file_loads_with_a_rollback_journal_then_wal_again(tmp_path):
     modes = []
     w.conn.set_trace_callback(lambda sql: modes.append(sql) if "journal_mode" in sql else None)
     assert ingest_tokens(w, [p], chunk_chars=500, workers=0).accepted == 400
-    assert "PRAGMA journal_mode=DELETE" in modes and modes[-1] == "PRAGMA journal_mode=WAL"
+    assert "PRAGMA main.journal_mode=DELETE" in modes and modes[-1] == "PRAGMA main.journal_mode=WAL"
     assert w.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     other = sqlite3.connect(tmp_path / "ws.db")

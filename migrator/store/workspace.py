@@ -62,7 +62,7 @@ class Workspace:
         timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         conn.execute("PRAGMA busy_timeout=0")
         try:
-            switched = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+            switched = conn.execute("PRAGMA main.journal_mode=DELETE").fetchone()[0] == "delete"
         except sqlite3.OperationalError:  # another connection has the file open
             switched = False
         finally:
@@ -70,12 +70,12 @@ class Workspace:
         if not switched:
             yield False
             return
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA main.synchronous=FULL")
         try:
             yield True
         finally:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA main.journal_mode=WAL")
+            conn.execute("PRAGMA main.synchronous=NORMAL")
 
     def __enter__(self) -> "Workspace":
         return self
