@@ -333,10 +333,10 @@ REJECTS = "SELECT line, reason, excerpt FROM rejects ORDER BY line"
 EVENTS = "SELECT event_key, token, ts_ms, kind, data, line FROM token_events ORDER BY event_key"
 
 
-def _ingest_both_ways(tmp_path, path, **kw):
+def _ingest_both_ways(tmp_path, path, chunk=97, **kw):
     """Ingest `path` whole in-process and in tiny chunks across 2 worker processes."""
     out = []
-    for name, opts in (("whole", {"workers": 0}), ("chunked", {"workers": 2, "chunk_chars": 97})):
+    for name, opts in (("whole", {"workers": 0}), ("chunked", {"workers": 2, "chunk_chars": chunk})):
         w = open_workspace(tmp_path / f"{name}.db")
         f = ingest_tokens(w, [path], clock=lambda: 1_700_000_000, **opts, **kw).files[0]
         counts = (f.records, f.accepted, f.duplicates, f.ignored, f.rejected)
@@ -484,3 +484,20 @@ def test_strict_stops_at_the_first_bad_record_of_a_chunked_parallel_file(tmp_pat
     assert exc.value.line == 302
     assert w.db["tokens"].count == 0 and w.db["rejects"].count == 0
     w.close()
+
+
+@pytest.mark.parametrize("chunk", [20, 41, 62, 97, 160])
+def test_chunk_cuts_follow_csv_quoting_stray_quotes_included(tmp_path, chunk):
+    """A quote inside an unquoted field is plain text to csv: it must not shift chunk cuts
+    into a later quoted field that holds a newline (or an unclosed quote at the end)."""
+    rows = ["page_id,token,topic_title", '1,tokA,55" TV']
+    rows += [f"1,tok{i},plain title number {i}" for i in range(3)]
+    rows += ['1,tokB,"two\nlines"', '1,tokC,"say ""hi"""']
+    rows += [f"1,tok{i},plain title number {i}" for i in range(3, 8)]
+    rows += ['1,tokD,"never closed', "1,tok9,x"]
+    p = tmp_path / "t.csv"
+    p.write_text("\n".join(rows) + "\n")
+    whole, chunked = _ingest_both_ways(tmp_path, p, chunk)
+    assert whole == chunked
+    toks = {t["token"]: t["topic_title"] for t in whole[1][0]}
+    assert toks["tokA"] == '55" TV' and toks["tokB"] == "two\nlines" and toks["tokC"] == 'say "hi"'

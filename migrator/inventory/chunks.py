@@ -3,11 +3,9 @@
 Chunks are what worker processes parse in parallel (stage.py), so a cut must never fall
 inside a record:
 - JSON lines: any line end;
-- CSV: a line end where the number of quote characters read so far is even, so a quoted
-  field holding a newline stays whole (RFC 4180 quotes are paired: a literal quote inside
-  a quoted field is doubled). A stray quote in an unquoted field (`55" TV`) makes the count
-  odd; the chunk then grows line by line, and is cut at the next line end regardless once it
-  is twice the target size, so memory stays bounded whatever the file holds;
+- CSV: after a record as csv.reader reads it (only for text holding a quote character:
+  otherwise every line end is a record end), so a quoted field holding a newline stays
+  whole and a stray quote in an unquoted field (`55" TV`) is plain text, as csv takes it;
 - a webhook file that is one JSON document spread over many lines (a pretty-printed array)
   is one chunk.
 Line numbers count line ends as reading with `newline=""` does (\\n, \\r\\n or a lone \\r).
@@ -15,6 +13,8 @@ Line numbers count line ends as reading with `newline=""` does (\\n, \\r\\n or a
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Iterator
 
@@ -33,20 +33,22 @@ def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
         layout, first_line = _csv_header(f, path)
         if layout is None:
             return
-        for text in _blocks(f, chunk_chars, quotes=True):
+        for text in _csv_blocks(f, chunk_chars):
             yield Chunk("csv", text, first_line, csv_layout=layout)
             first_line += count_lines(text)
         return
     first_line = 1
     if fmt == "webhooks":
-        head = f.read(min(chunk_chars, 1 << 16))
+        head = ""  # blank lines, then the first line: is it a whole JSON value?
+        while (line := f.readline()) and not line.strip():
+            head += line
+        head += line
         if is_multiline_document(head):
             yield Chunk("webhooks-document", head + f.read(), 1)
             return
-        head += f.readline()
-        blocks = _blocks(f, chunk_chars, quotes=False, head=head)
+        blocks = _blocks(f, chunk_chars, head=head)
     else:
-        blocks = _blocks(f, chunk_chars, quotes=False)
+        blocks = _blocks(f, chunk_chars)
     for text in blocks:
         yield Chunk(fmt, text, first_line, page_id=page_id)
         first_line += count_lines(text)
@@ -73,24 +75,67 @@ def _csv_header(f: SafeText, path: str) -> tuple[CsvLayout | None, int]:
     return layout, number + 1
 
 
-def _blocks(f: SafeText, size: int, *, quotes: bool, head: str = "") -> Iterator[str]:
+def _blocks(f: SafeText, size: int, *, head: str = "") -> Iterator[str]:
+    """About `size` characters at a time, cut at a line end."""
     while True:
         block = head or f.read(size)
         head = ""
         if not block:
             return
-        parts = [block, f.readline()]  # finish the line the read stopped in
-        if quotes:
-            odd = (block.count('"') + parts[1].count('"')) % 2
-            grown = 0
-            while odd and grown < size:
-                line = f.readline()
-                if not line:
-                    break
-                parts.append(line)
-                grown += len(line)
-                odd ^= line.count('"') % 2
-        yield "".join(parts)
+        yield block + f.readline()  # finish the line the read stopped in
+
+
+def _csv_blocks(f: SafeText, size: int) -> Iterator[str]:
+    """Like _blocks, cut after a whole CSV record as `csv` itself reads it.
+
+    Text without a quote character can be cut at any line end. Otherwise csv.reader finds
+    the last record the block completes (a quote opens a field only at the field's start,
+    so `55" TV` is plain text); the rest is carried into the next block. A block with no
+    whole record in it (a quoted field longer than the block, an unclosed quote) grows up to
+    four times `size`, and is then handed over as it is: the parser reports what it holds.
+    """
+    carry = ""
+    while True:
+        block = f.read(size)
+        if not block:
+            if carry:
+                yield carry
+            return
+        text = carry + block + f.readline()
+        carry = ""
+        if '"' not in text:
+            yield text
+            continue
+        cut = _last_record_end(text)
+        if cut == 0 and len(text) < 4 * size:
+            carry = text
+            continue
+        cut = cut or len(text)
+        carry = text[cut:]
+        yield text[:cut]
+
+
+def _last_record_end(text: str) -> int:
+    """Offset just after the last record of `text` that csv.reader reads as complete, or 0."""
+    pos = 0
+    exhausted = False
+
+    def lines() -> Iterator[str]:
+        nonlocal pos, exhausted
+        for line in io.StringIO(text, newline=""):
+            pos += len(line)
+            yield line
+        exhausted = True
+
+    end = 0
+    try:
+        for _ in csv.reader(lines()):
+            if exhausted:  # this record was ended by the end of the text, not by a line end
+                break
+            end = pos
+    except csv.Error:  # e.g. an unclosed quote running past the field size limit
+        pass
+    return end
 
 
 def is_multiline_document(head: str) -> bool:

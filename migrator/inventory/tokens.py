@@ -253,17 +253,22 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
     width, row_to_stage = layout.width, layout.row_to_stage
     snapshots = sink.snapshots
     sink.snapshot_columns = layout.columns
-    for row in reader:
-        if len(row) == width:
-            try:
-                snapshots.append(row_to_stage(row, base + reader.line_num))
-                continue
-            except BadValue as exc:
-                if any(c.strip() for c in row):
-                    sink.reject(base + reader.line_num, str(exc), _excerpt(",".join(row)))
-        elif any(c.strip() for c in row):
-            sink.reject(base + reader.line_num, f"expected {width} columns, found {len(row)}",
-                        _excerpt(",".join(row)))
+    while True:
+        try:
+            for row in reader:
+                if len(row) == width:
+                    try:
+                        snapshots.append(row_to_stage(row, base + reader.line_num))
+                        continue
+                    except BadValue as exc:
+                        if any(c.strip() for c in row):
+                            sink.reject(base + reader.line_num, str(exc), _excerpt(",".join(row)))
+                elif any(c.strip() for c in row):
+                    sink.reject(base + reader.line_num, f"expected {width} columns, found {len(row)}",
+                                _excerpt(",".join(row)))
+            return
+        except csv.Error as exc:  # the reader goes on with the next line
+            sink.reject(base + reader.line_num, f"malformed CSV ({exc}): an unclosed quote?")
 
 
 # --- token listing JSON ----------------------------------------------------------------
