@@ -501,3 +501,19 @@ def test_chunk_cuts_follow_csv_quoting_stray_quotes_included(tmp_path, chunk):
     assert whole == chunked
     toks = {t["token"]: t["topic_title"] for t in whole[1][0]}
     assert toks["tokA"] == '55" TV' and toks["tokB"] == "two\nlines" and toks["tokC"] == 'say "hi"'
+
+
+def test_bad_webhook_numbers_and_missing_paths_are_clear_errors(ws, tmp_path):
+    """Found in review: each of these escaped as a traceback."""
+    huge_ts = webhook("1", "u", "a", 10**19)
+    float_ts = webhook("1", "u", "b", 1e300)
+    good = webhook("1", "u", "c", 1700000000000)
+    p = write_jsonl(tmp_path / "w.jsonl", [huge_ts, float_ts, good])
+    f = ingest_tokens(ws, [p]).files[0]
+    assert (f.accepted, f.rejected) == (1, 2)
+    doc = webhook("1", "u", "d", 1700000000000, extra=2**70)  # json.loads keeps big ints
+    (tmp_path / "doc.json").write_text(json.dumps([doc, good], indent=2))
+    f = ingest_tokens(ws, [tmp_path / "doc.json"]).files[0]
+    assert f.rejected == 1 and "cannot be stored" in f.first_rejects[0]["reason"]
+    with pytest.raises(InputError, match="not found"):
+        ingest_tokens(ws, [tmp_path / "missing.csv"], fmt="csv")

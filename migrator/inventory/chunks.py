@@ -78,7 +78,7 @@ def _csv_header(f: SafeText, path: str) -> tuple[CsvLayout | None, int]:
 def _blocks(f: SafeText, size: int, *, head: str = "") -> Iterator[str]:
     """About `size` characters at a time, cut at a line end."""
     while True:
-        block = head or f.read(size)
+        block = head + f.read(max(0, size - len(head)))
         head = ""
         if not block:
             return

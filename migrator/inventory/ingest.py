@@ -217,7 +217,10 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
         raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
     sha = hashlib.sha256()  # of the file as stored, taken as the chunks are read
     source = {"csv": "csv", "jsonl": "listing", "webhooks": "webhook"}[file_fmt]
-    size = os.path.getsize(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0  # open_text below says what is wrong with the path
     large = size > 2 * chunk_chars
     try:
         with (ws.bulk_load() if large else nullcontext()), transaction(ws), \

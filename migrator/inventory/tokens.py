@@ -432,7 +432,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
             if page_id is None:
                 raise BadValue("no page id (recipient.id or entry.id)")
         ts_raw = ev.get("timestamp", entry.get("time"))
-        if type(ts_raw) is int and ts_raw > MS_THRESHOLD:
+        if type(ts_raw) is int and MS_THRESHOLD < ts_raw <= _MAX_MS:
             ts_ms = ts_raw
         else:
             if ts_raw is None:
@@ -443,6 +443,8 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                 raise BadValue(f"timestamp: {exc}") from None
             if ts_ms is None:  # a blank string
                 raise BadValue("no timestamp")
+            if not -_MAX_MS <= ts_ms <= _MAX_MS:
+                raise BadValue(f"timestamp: time out of range: {ts_raw!r}")
         status_raw = optin.get("notification_messages_status")
         if status_raw is None:
             kind = "optin"
@@ -458,7 +460,10 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         psid = sender.get("id")
         if not _is_id(psid):
             psid = _id(psid, "sender.id")
-        data = orjson.dumps(optin, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            data = orjson.dumps(optin, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+            raise BadValue(f"the optin object cannot be stored: {exc}") from None
         if kind == "optin":
             row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title")),
                    _text(optin.get("payload")), _text(optin.get("notification_messages_timezone")),
