@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 MS_THRESHOLD = 100_000_000_000  # > 1e11 => milliseconds
+MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time accepted
+MAX_MS = MAX_SECONDS * 1000
 
 
 class TimeParseError(ValueError):
@@ -57,9 +59,10 @@ def to_epoch_ms(value) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise TimeParseError(f"not a time: {value!r}")
-        if abs(value) > MS_THRESHOLD:
-            return int(value)
-        return int(value * 1000)
+        ms = int(value) if abs(value) > MS_THRESHOLD else int(value * 1000)
+        if abs(ms) > MAX_MS:
+            raise TimeParseError(f"time out of range: {value!r}")
+        return ms
     s = str(value).strip()
     if s.lstrip("-").isdecimal():
         return to_epoch_ms(int(s))
@@ -72,7 +75,7 @@ def _from_number(n) -> int:
         raise TimeParseError(f"not a time: {n!r}")
     if abs(n) > MS_THRESHOLD:
         n = n / 1000
-    if abs(n) > 253_402_300_799:  # after 9999-12-31
+    if abs(n) > MAX_SECONDS:  # after 9999-12-31
         raise TimeParseError(f"time out of range: {n!r}")
     return int(n)
 

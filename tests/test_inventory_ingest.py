@@ -517,3 +517,24 @@ def test_bad_webhook_numbers_and_missing_paths_are_clear_errors(ws, tmp_path):
     assert f.rejected == 1 and "cannot be stored" in f.first_rejects[0]["reason"]
     with pytest.raises(InputError, match="not found"):
         ingest_tokens(ws, [tmp_path / "missing.csv"], fmt="csv")
+
+
+def test_newest_optin_wins_its_fields_whole_in_any_order_and_reingest_changes_nothing(tmp_path):
+    """Found in review: an older opt-in filled a field the newest opt-in had left empty, so
+    the result depended on order (and chunking), and re-ingesting the file changed it."""
+    newer = webhook("1", "9", "T", 1_700_000_002_000)
+    del newer["entry"][0]["messaging"][0]["optin"]["title"]
+    older = webhook("1", "9", "T", 1_700_000_001_000, title="Old")
+    others = [webhook("1", str(i), f"X{i}", 1_700_000_000_000 + i) for i in range(3)]
+    for order in ([newer, *others, older], [older, *others, newer]):
+        d = tmp_path / str(len(list(tmp_path.iterdir())))
+        d.mkdir()
+        p = write_jsonl(d / "w.jsonl", order)
+        whole, chunked = _ingest_both_ways(d, p, chunk=500)
+        assert whole == chunked
+        assert {t["token"]: t["topic_title"] for t in whole[1][0]}["T"] is None
+        w = open_workspace(d / "whole.db")
+        before = list(w.db.query(STATE))
+        f = ingest_tokens(w, [p]).files[0]
+        assert (f.accepted, f.duplicates) == (0, 5) and list(w.db.query(STATE)) == before
+        w.close()

@@ -27,7 +27,7 @@ import orjson
 
 from migrator.countries import iso_countries, normalize_country
 from migrator.privacy import HASH_LEN, short_hash
-from migrator.timeparse import MS_THRESHOLD, TimeParseError, to_epoch_ms, to_epoch_seconds
+from migrator.timeparse import MAX_MS, MS_THRESHOLD, TimeParseError, to_epoch_ms, to_epoch_seconds
 
 if TYPE_CHECKING:
     from migrator.inventory.stage import StageSink
@@ -44,7 +44,7 @@ REOPTIN = {"ENABLED", "DISABLED"}
 STATUS_EVENTS = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}
 MAX_TOKEN_LEN = 1024
 _fromisoformat = datetime.fromisoformat
-_MAX_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z in ms, the last time timeparse accepts
+_MAX_MS = MAX_MS  # 9999-12-31T23:59:59Z in ms, the last time timeparse accepts
 _SPACE = re.compile(r"\s")
 
 # Absent values are staged as '' (never a real value: text is stripped, the rest are ints),
@@ -443,8 +443,6 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                 raise BadValue(f"timestamp: {exc}") from None
             if ts_ms is None:  # a blank string
                 raise BadValue("no timestamp")
-            if not -_MAX_MS <= ts_ms <= _MAX_MS:
-                raise BadValue(f"timestamp: time out of range: {ts_raw!r}")
         status_raw = optin.get("notification_messages_status")
         if status_raw is None:
             kind = "optin"

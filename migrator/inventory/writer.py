@@ -38,6 +38,8 @@ _P = ("(excluded.profile_at IS NOT NULL AND (excluded.profile_at, excluded.profi
 _S = ("(excluded.status_at IS NOT NULL AND (excluded.status_at, excluded.status_key) > "
       "(coalesce(tokens.status_at, -1), coalesce(tokens.status_key, '')))")
 
+# the stored profile came from a webhook opt-in (a snapshot's key starts with 's')
+_FROM_OPTIN = "(tokens.profile_key IS NOT NULL AND substr(tokens.profile_key, 1, 1) <> 's')"
 _SNAPSHOT_KEY = "printf('s%010d%010d', :run, line)"
 # what each tokens column is selected as, from a snapshot row and from an event row
 _FROM_SNAPSHOT = {
@@ -61,16 +63,27 @@ def _staged(table: str) -> str:
     in token order: snapshots were staged sorted by token, events by time and key (for
     token_events), so those are sorted here, on the narrow columns the merge reads."""
     cols = [c for c in (EVENT_COLUMNS if table == "event_stage" else SNAPSHOT_COLUMNS) if c != "data"]
-    order = "token" if table == "event_stage" else "rowid"
+    if table == "snapshot_stage":
+        where, order = "", "rowid"
+    else:  # an event an earlier ingest already applied is not applied again
+        where = ("WHERE NOT EXISTS (SELECT 1 FROM main.token_events e WHERE e.ts_ms = s.ts_ms"
+                 " AND e.event_key = s.event_key AND e.run_id IS NOT :run) ")
+        order = "token"
     return (f"(SELECT {', '.join(f'nullif({c}, {ABSENT!r}) AS {c}' for c in cols)} "
-            f"FROM {STAGE}.{table} ORDER BY {order})")
+            f"FROM {STAGE}.{table} s {where}ORDER BY {order})")
 
 
 def _merge_sql(mode: str) -> str:
     sets = []
     for f in PROFILE_FIELDS:
-        newer = f"excluded.{f}" if (mode == "event" and f in EVENT_FIELDS) else f"coalesce(excluded.{f}, tokens.{f})"
-        sets.append(f"{f} = CASE WHEN {_P} THEN {newer} ELSE coalesce(tokens.{f}, excluded.{f}) END")
+        if mode == "event" and f in EVENT_FIELDS:
+            # an opt-in speaks for all these fields, nulls included: the newest one wins
+            # them whole, and an older one only fills what a snapshot (not an opt-in) left empty
+            newer = f"excluded.{f}"
+            older = f"CASE WHEN {_FROM_OPTIN} THEN tokens.{f} ELSE coalesce(tokens.{f}, excluded.{f}) END"
+        else:
+            newer, older = f"coalesce(excluded.{f}, tokens.{f})", f"coalesce(tokens.{f}, excluded.{f})"
+        sets.append(f"{f} = CASE WHEN {_P} THEN {newer} ELSE {older} END")
     for f in ("profile_at", "profile_key", "source"):
         sets.append(f"{f} = CASE WHEN {_P} THEN excluded.{f} ELSE tokens.{f} END")
     for f in ("status", "status_at", "status_key"):
@@ -118,8 +131,7 @@ class StageMerger:
             inserted = c.execute(INSERT_EVENTS, self.params).rowcount
             self.accepted += inserted
             self.duplicates += staged.events - inserted
-            # re-merging an already-known event is a no-op (same time and key): merge all
-            c.execute(MERGE_EVENT, self.params)
+            c.execute(MERGE_EVENT, self.params)  # skips events known before this run
         if staged.snapshots:
             changed = c.execute(MERGE_SNAPSHOT, self.params).rowcount
             self.accepted += changed
