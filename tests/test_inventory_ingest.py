@@ -538,3 +538,14 @@ def test_newest_optin_wins_its_fields_whole_in_any_order_and_reingest_changes_no
         f = ingest_tokens(w, [p]).files[0]
         assert (f.accepted, f.duplicates) == (0, 5) and list(w.db.query(STATE)) == before
         w.close()
+
+
+def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch):
+    """Found in review: `python -c` put the working directory first on the workers' path."""
+    (tmp_path / "orjson.py").write_text("raise ImportError('the wrong orjson')\n")
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n" + "".join(f"1,tok{i}\n" for i in range(200)))
+    w = open_workspace(tmp_path / "ws.db")
+    assert ingest_tokens(w, [p], workers=2, chunk_chars=300).accepted == 200
+    w.close()

@@ -19,6 +19,7 @@ import os
 import pickle
 import queue
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -53,16 +54,27 @@ def _read_frame(inp: BinaryIO) -> bytes | None:
     return data
 
 
+def _worker_env() -> dict[str, str]:
+    """Our environment, plus the directory this package was imported from when that is not
+    a site directory (a source checkout), appended so that it shadows nothing."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[2]
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    if all(Path(p).resolve() != root for p in sites):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(root)]))
+    return env
+
+
 class WorkerPool:
     """`n` worker processes staging chunks in parallel; results come back in order."""
 
     def __init__(self, n: int):
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        # -P: the working directory is not put on the path (a stray orjson.py there must not
+        # be imported); _worker_env makes an uninstalled checkout importable
         self.procs = [
-            subprocess.Popen([sys.executable, "-c", "from migrator.inventory.workers import main; main()"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            subprocess.Popen([sys.executable, "-P", "-c",
+                              "from migrator.inventory.workers import main; main()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env())
             for _ in range(n)]
         self.queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in self.procs]
         self.feeders = [threading.Thread(target=self._feed, args=(p, q), daemon=True)
