@@ -103,3 +103,20 @@ def test_token_events_keep_their_rows_through_the_time_ordered_key_migration(tmp
     f = ingest_tokens(ws, [hooks]).files[0]
     assert (f.accepted, f.duplicates) == (0, 2)
     ws.close()
+
+
+def test_a_workspace_held_by_a_bulk_load_is_reported_busy_not_broken(tmp_path):
+    """Found in review: opening a workspace during a large ingest said 'not a migrator workspace'."""
+    p = tmp_path / "ws.db"
+    open_workspace(p).close()
+    holder = sqlite3.connect(p, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(WorkspaceError, match="is busy") as exc:
+        open_workspace(p, busy_timeout=0.05)
+    assert "wait" in exc.value.hint
+    holder.execute("ROLLBACK")
+    holder.close()
+    w = open_workspace(p)
+    assert w.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    w.close()

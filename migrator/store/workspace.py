@@ -84,8 +84,13 @@ class Workspace:
         self.close()
 
 
-def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True) -> Workspace:
-    """Open (creating if needed) the workspace at `path` and bring its schema up to date."""
+def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True,
+                   busy_timeout: float = 30.0) -> Workspace:
+    """Open (creating if needed) the workspace at `path` and bring its schema up to date.
+
+    `busy_timeout` is how long to wait for another writer that holds the whole file (a
+    large ingest loads with a rollback journal, see `Workspace.bulk_load`).
+    """
     p = resolve_db_path(path)
     if not p.exists():
         if not create:
@@ -107,11 +112,20 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
         except OSError:
             pass
     try:
-        conn = sqlite3.connect(str(p), timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(str(p), timeout=busy_timeout, isolation_level=None,
+                               check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise WorkspaceError(f"{p} is not a migrator workspace (SQLite said: {exc})") from None
+        raise WorkspaceError(
+            f"{p} is busy: another migrator command holds it (a large ingest keeps the workspace "
+            "to itself until it commits)",
+            hint="wait for that command to finish, then run this one again",
+        ) from None
     except sqlite3.DatabaseError as exc:
         raise WorkspaceError(
             f"{p} is not a migrator workspace (SQLite said: {exc})",
