@@ -20,7 +20,7 @@ from typing import Iterator
 
 from migrator.errors import InputError
 from migrator.inventory.sources import SafeText
-from migrator.inventory.stage import Chunk, count_lines
+from migrator.inventory.stage import Chunk
 from migrator.inventory.tokens import CsvLayout
 
 CHUNK_CHARS = 4 << 20  # about 28,000 CSV rows or 9,000 webhook deliveries
@@ -52,6 +52,11 @@ def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
     for text in blocks:
         yield Chunk(fmt, text, first_line, page_id=page_id)
         first_line += count_lines(text)
+
+
+def count_lines(text: str) -> int:
+    """Lines as `newline=""` reading splits them (\\n, \\r\\n and a lone \\r)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def _csv_header(f: SafeText, path: str) -> tuple[CsvLayout | None, int]:

@@ -49,7 +49,6 @@ class Staged:
     events: int
     ignored: int
     rejected: int
-    lines: int  # physical lines in the chunk (the next chunk starts after them)
 
     @property
     def records(self) -> int:
@@ -75,7 +74,7 @@ class StageSink:
     def reject(self, line: int, reason: str, excerpt: str | None = None) -> None:
         self.rejects.append((line, reason, excerpt))
 
-    def finish(self, lines: int = 0) -> Staged:
+    def finish(self) -> Staged:
         self.snapshots.sort(key=itemgetter(self.snapshot_columns.index("token")))
         self.events.sort(key=_BY_KEY)
         conn = sqlite3.connect(":memory:")
@@ -90,18 +89,13 @@ class StageSink:
             db = conn.serialize()
         finally:
             conn.close()
-        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects), lines)
+        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects))
 
 
 def _numbered(text: str, first_line: int):
     for number, line in enumerate(io.StringIO(text, newline=""), start=first_line):
         if line.strip():
             yield number, line
-
-
-def count_lines(text: str) -> int:
-    """Lines as `newline=""` reading splits them (\\n, \\r\\n and a lone \\r)."""
-    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def stage_chunk(chunk: Chunk) -> Staged:
@@ -124,7 +118,7 @@ def stage_chunk(chunk: Chunk) -> Staged:
                            sink)
     else:  # pragma: no cover - the chunker makes only the formats above
         raise ValueError(chunk.fmt)
-    return sink.finish(count_lines(chunk.text))
+    return sink.finish()
 
 
 def stage_items(numbered_items, page_id: str | None) -> Staged:

@@ -38,13 +38,12 @@ CSV_COLUMNS = (
     "frequency",
 )
 REQUIRED_CSV = ("page_id", "token")
-USER_TOKEN_STATUSES = {"REFRESHED", "NOT_REFRESHED"}
-FREQUENCIES = {"DAILY", "WEEKLY", "MONTHLY"}
-REOPTIN = {"ENABLED", "DISABLED"}
+USER_TOKEN_STATUSES = frozenset({"REFRESHED", "NOT_REFRESHED"})
+FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
+REOPTIN = frozenset({"ENABLED", "DISABLED"})
 STATUS_EVENTS = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}
 MAX_TOKEN_LEN = 1024
 _fromisoformat = datetime.fromisoformat
-_MAX_MS = MAX_MS  # 9999-12-31T23:59:59Z in ms, the last time timeparse accepts
 _SPACE = re.compile(r"\s")
 
 # Absent values are staged as '' (never a real value: text is stripped, the rest are ints),
@@ -123,7 +122,7 @@ def _time_text(v: str, name: str) -> int | None:
         n = int(v)
         if n <= MS_THRESHOLD:
             return n
-        if n <= _MAX_MS:
+        if n <= MAX_MS:
             return n // 1000
     elif len(v) == 20 and v[19] == "Z" and v[10] == "T":
         try:
@@ -133,7 +132,7 @@ def _time_text(v: str, name: str) -> int | None:
     return _time(v, name)
 
 
-def _enum(value: Any, name: str, allowed: set[str] | frozenset[str]) -> str | None:
+def _enum(value: Any, name: str, allowed: frozenset[str]) -> str | None:
     v = _s(value)
     if v is None:
         return None
@@ -169,7 +168,7 @@ def _excerpt(text: str) -> str:
 # A CSV row is converted by a function generated for the file's header (as namedtuple and
 # dataclasses generate theirs): each present column is one inline fast-path expression for
 # the clean values real exports carry, falling back to the thorough helper above, which
-# also gives the error message; absent columns are a literal None. This is the hot loop of a
+# also gives the error message; columns the file lacks are not staged at all. This is the hot loop of a
 # 10M-token ingest: the generated code is 2-3x faster than a loop over converter functions.
 
 # column -> (stage slot, fast-path expression of the non-empty text `v`)
@@ -222,8 +221,8 @@ def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int], list
     body.append(f"    return [{', '.join(values[c] for c in columns)}]")
     namespace = {"_nn": _nn, "_token": _token, "_id": _id, "_time_text": _time_text, "_enum": _enum, "_country": _country,
                  "_status": _status, "_ISO": iso_countries(), "_sha256": hashlib.sha256,
-                 "_USER_TOKEN_STATUSES": frozenset(USER_TOKEN_STATUSES),
-                 "_FREQUENCIES": frozenset(FREQUENCIES)}
+                 "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES,
+                 "_FREQUENCIES": FREQUENCIES}
     exec("\n".join(body), namespace)  # noqa: S102 - code built above from constants only
     return namespace["row_to_stage"], columns
 
@@ -398,18 +397,13 @@ def _event_enum(v: Any, name: str, allowed: frozenset[str]) -> Any:
 
 
 def _event_time(v: Any, name: str) -> Any:
-    if type(v) is int and 0 <= v <= _MAX_MS:  # epoch seconds or milliseconds (timeparse rule)
+    if type(v) is int and 0 <= v <= MAX_MS:  # epoch seconds or milliseconds (timeparse rule)
         return v if v <= MS_THRESHOLD else v // 1000
     return ABSENT if v is None else _nn(_time(v, name))
 
 
 def _is_id(v: Any) -> bool:
     return type(v) is str and len(v) <= 64 and v.isdecimal()
-
-
-_USER_STATUSES = frozenset(USER_TOKEN_STATUSES)
-_REOPTIN = frozenset(REOPTIN)
-_FREQS = frozenset(FREQUENCIES)
 
 
 def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
@@ -432,7 +426,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
             if page_id is None:
                 raise BadValue("no page id (recipient.id or entry.id)")
         ts_raw = ev.get("timestamp", entry.get("time"))
-        if type(ts_raw) is int and MS_THRESHOLD < ts_raw <= _MAX_MS:
+        if type(ts_raw) is int and MS_THRESHOLD < ts_raw <= MAX_MS:
             ts_ms = ts_raw
         else:
             if ts_raw is None:
@@ -465,11 +459,11 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         if kind == "optin":
             row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title")),
                    _text(optin.get("payload")), _text(optin.get("notification_messages_timezone")),
-                   _event_enum(optin.get("user_token_status"), "user_token_status", _USER_STATUSES),
+                   _event_enum(optin.get("user_token_status"), "user_token_status", USER_TOKEN_STATUSES),
                    _event_enum(optin.get("notification_messages_reoptin"),
-                               "notification_messages_reoptin", _REOPTIN),
+                               "notification_messages_reoptin", REOPTIN),
                    _event_enum(optin.get("notification_messages_frequency"),
-                               "notification_messages_frequency", _FREQS),
+                               "notification_messages_frequency", FREQUENCIES),
                    _event_time(optin.get("token_expiry_timestamp"), "token_expiry_timestamp"),
                    ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data), data, lineno]
         else:

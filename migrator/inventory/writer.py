@@ -143,7 +143,7 @@ DEFERRABLE_INDEXES = {"tokens_person": "tokens", "token_events_token": "token_ev
 
 
 @contextmanager
-def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[list[str]]:
+def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[None]:
     """Drop the deferrable indexes of tables no bigger than this load; build them at the end.
 
     Rows arrive in random (page, person) and token order, so each keeps one of these
@@ -159,7 +159,7 @@ def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[l
         if row and expected_rows >= existing:
             conn.execute(f"DROP INDEX main.{index}")
             rebuild.append(row[0])
-    yield [sql.split()[2] for sql in rebuild]
+    yield
     for sql in rebuild:
         conn.execute(sql)
 
