@@ -25,7 +25,7 @@ from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import json_values
 from migrator.inventory.workers import WorkerPool
 from migrator.inventory.writer import (
-    STAGE, StageMerger, attach_stage, deferred_indexes, detach_stage,
+    STAGE, StageMerger, attached_stage, deferred_indexes,
 )
 from migrator.store import Workspace
 
@@ -81,7 +81,8 @@ class Run:
         s.rejected += n
         s.records += n
 
-    def finish(self, merger: StageMerger | None = None) -> FileSummary:
+    def finish(self, merger: StageMerger | None = None, sha: str | None = None) -> FileSummary:
+        """Record the counts (and the file's sha256, when it was taken while reading)."""
         self._flush_rejects()
         s = self.summary
         if merger is not None:
@@ -90,8 +91,9 @@ class Run:
             s.records += merger.accepted + merger.duplicates
         self.conn.execute(
             "UPDATE ingest_runs SET finished_at=?, records=?, accepted=?, duplicates=?, ignored=?,"
-            " rejected=? WHERE id=?",
-            (int(self.clock()), s.records, s.accepted, s.duplicates, s.ignored, s.rejected, self.id))
+            " rejected=?, file_sha256=coalesce(?, file_sha256) WHERE id=?",
+            (int(self.clock()), s.records, s.accepted, s.duplicates, s.ignored, s.rejected, sha,
+             self.id))
         return s
 
 
@@ -198,14 +200,11 @@ def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "aut
     """
     workers = default_workers() if workers is None else workers
     summary = IngestSummary()
-    attach_stage(ws.conn)
-    try:
+    with attached_stage(ws.conn):
         for p in paths:
             summary.files.append(_ingest_token_file(ws, str(p), fmt=fmt, strict=strict,
                                                     page_id=page_id, clock=clock, progress=progress,
                                                     workers=workers, chunk_chars=chunk_chars))
-    finally:
-        detach_stage(ws.conn)
     return summary
 
 
@@ -236,8 +235,7 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
                     progress(staged.records)
             while f.read(1 << 20):  # whatever the chunker left unread (after a CSV without header)
                 pass
-            ws.conn.execute("UPDATE ingest_runs SET file_sha256 = ? WHERE id = ?", (sha.hexdigest(), run.id))
-            return run.finish(merger)
+            return run.finish(merger, sha=sha.hexdigest())
     except InputError:
         if strict:
             record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
@@ -252,15 +250,11 @@ def ingest_token_items(ws: Workspace, items: Iterable[dict], *, page_id: str, or
     Used by `migrator pull tokens`; one transaction per call, same merge rules as a file.
     """
     label = path or f"<{origin} page {page_id}>"
-    attach_stage(ws.conn)
-    try:
-        with transaction(ws):
-            run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
-            merger = StageMerger(ws.conn, run_id=run.id, source=origin,
-                                 observed_ms=int(clock() * 1000), path=label)
-            numbered = enumerate(items, start=1)
-            while block := list(itertools.islice(numbered, batch)):
-                _apply_staged(run, merger, stage_items(block, page_id), strict=False)
-            return run.finish(merger)
-    finally:
-        detach_stage(ws.conn)
+    with attached_stage(ws.conn), transaction(ws):
+        run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
+        merger = StageMerger(ws.conn, run_id=run.id, source=origin,
+                             observed_ms=int(clock() * 1000), path=label)
+        numbered = enumerate(items, start=1)
+        while block := list(itertools.islice(numbered, batch)):
+            _apply_staged(run, merger, stage_items(block, page_id), strict=False)
+        return run.finish(merger)

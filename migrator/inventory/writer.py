@@ -113,7 +113,7 @@ INSERT_EVENTS = (  # staged sorted by (ts_ms, event_key), the order of its uniqu
 class StageMerger:
     """Merges staged chunks of one input into the workspace, inside the caller's transaction.
 
-    The stage database must be attached (`attach_stage`) before that transaction starts:
+    The stage database must be attached (`attached_stage`) before that transaction starts:
     SQLite refuses ATTACH inside a transaction, but `deserialize` into it works there.
     """
 
@@ -164,11 +164,15 @@ def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[N
         conn.execute(sql)
 
 
-def attach_stage(conn: sqlite3.Connection) -> None:
-    if not any(row[1] == STAGE for row in conn.execute("PRAGMA database_list")):
-        conn.execute(f"ATTACH DATABASE ':memory:' AS {STAGE}")
-
-
-def detach_stage(conn: sqlite3.Connection) -> None:
+@contextmanager
+def attached_stage(conn: sqlite3.Connection) -> Iterator[None]:
+    """The stage schema each chunk is deserialized into, attached around the ingest's
+    transactions (SQLite refuses ATTACH inside one)."""
     if any(row[1] == STAGE for row in conn.execute("PRAGMA database_list")):
+        yield  # an outer ingest attached it
+        return
+    conn.execute(f"ATTACH DATABASE ':memory:' AS {STAGE}")
+    try:
+        yield
+    finally:
         conn.execute(f"DETACH DATABASE {STAGE}")
