@@ -6,8 +6,8 @@ inside a record:
 - CSV: after a record as csv.reader reads it (only for text holding a quote character:
   otherwise every line end is a record end), so a quoted field holding a newline stays
   whole and a stray quote in an unquoted field (`55" TV`) is plain text, as csv takes it;
-- a webhook file that is one JSON document spread over many lines (a pretty-printed array)
-  is one chunk.
+- a JSON file (webhooks, content) that is one document spread over many lines (a
+  pretty-printed array) is one chunk.
 Line numbers count line ends as reading with `newline=""` does (\\n, \\r\\n or a lone \\r).
 """
 
@@ -37,20 +37,28 @@ def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
             yield Chunk("csv", text, first_line, csv_layout=layout)
             first_line += count_lines(text)
         return
-    first_line = 1
     if fmt == "webhooks":
-        head = ""  # blank lines, then the first line: is it a whole JSON value?
-        while (line := f.readline()) and not line.strip():
-            head += line
-        head += line
-        if is_multiline_document(head):
-            yield Chunk("webhooks-document", head + f.read(), 1)
-            return
-        blocks = _blocks(f, chunk_chars, head=head)
-    else:
-        blocks = _blocks(f, chunk_chars)
-    for text in blocks:
+        yield from json_chunks(f, fmt, chunk_chars=chunk_chars)
+        return
+    first_line = 1
+    for text in _blocks(f, chunk_chars):
         yield Chunk(fmt, text, first_line, page_id=page_id)
+        first_line += count_lines(text)
+
+
+def json_chunks(f: SafeText, fmt: str, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
+    """JSON lines in chunks of `fmt`; or, when the file is one JSON value spread over many
+    lines (a pretty-printed array), the whole file as one "json-document" chunk."""
+    head = ""  # blank lines, then the first line: is it a whole JSON value?
+    while (line := f.readline()) and not line.strip():
+        head += line
+    head += line
+    if _is_multiline_document(head):
+        yield Chunk("json-document", head + f.read(), 1)
+        return
+    first_line = 1
+    for text in _blocks(f, chunk_chars, head=head):
+        yield Chunk(fmt, text, first_line)
         first_line += count_lines(text)
 
 
@@ -143,7 +151,7 @@ def _last_record_end(text: str) -> int:
     return end
 
 
-def is_multiline_document(head: str) -> bool:
+def _is_multiline_document(head: str) -> bool:
     """True when the file starts with a JSON value whose first line is not a whole value."""
     stripped = head.lstrip("\ufeff \t\r\n")
     if stripped[:1] not in ("[", "{"):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from migrator.errors import InputError
-from migrator.inventory.ingest import Clock, Run, _json_values, record_failed_run, transaction
+from migrator.inventory.chunks import json_chunks
+from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
+from migrator.inventory.stage import chunk_json_values
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import IngestSummary
 from migrator.store import Workspace
@@ -64,6 +66,12 @@ def _str(v: Any) -> str | None:
         return None
     s = str(v).strip()
     return s or None
+
+
+def _json_values(f) -> Iterator[tuple[int, Any, str | None]]:
+    """JSON lines, or one JSON document spread over many lines: read as token webhooks are."""
+    for chunk in json_chunks(f, "json"):
+        yield from chunk_json_values(chunk)
 
 
 def ingest_content(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time,

@@ -8,9 +8,7 @@ records are kept in `rejects` with file, line and reason; the file's counts in `
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
-import json
 import os
 import time
 from contextlib import contextmanager, nullcontext
@@ -18,11 +16,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from migrator.errors import InputError
-from migrator.inventory.chunks import CHUNK_CHARS, is_multiline_document, iter_chunks
+from migrator.inventory.chunks import CHUNK_CHARS, iter_chunks
 from migrator.inventory.sources import TOKEN_FORMATS, detect_token_format, open_text
 from migrator.inventory.stage import Chunk, Staged, stage_chunk, stage_items
 from migrator.inventory.summary import FileSummary, IngestSummary
-from migrator.inventory.tokens import json_values
 from migrator.inventory.workers import WorkerPool
 from migrator.inventory.writer import (
     STAGE, StageMerger, attached_stage, deferred_indexes,
@@ -153,40 +150,6 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return os.cpu_count() or 1
-
-
-def _json_values(f) -> Iterator[tuple[int, object, str | None]]:
-    """JSON lines, or one JSON document spread over many lines (an array or an object)."""
-    first = f.read(1 << 16)
-    if is_multiline_document(first):
-        text = first + f.read()
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None  # not one document either: fall back to lines, reporting each
-        if value is not None:
-            for item in value if isinstance(value, list) else [value]:
-                yield 1, item, None
-            return
-        f = io.StringIO(text)
-        first = ""
-    lineno = 0
-    for line in _rejoin(first, f):
-        lineno += 1
-        if line.strip():
-            yield from json_values([(lineno, line)])
-
-
-def _rejoin(first: str, f) -> Iterator[str]:
-    """Lines of `first` (an already-read chunk, possibly ending mid-line) followed by `f`."""
-    buf = ""
-    for chunk in itertools.chain(io.StringIO(first), f):
-        buf += chunk
-        if buf.endswith("\n"):
-            yield buf
-            buf = ""
-    if buf:
-        yield buf
 
 
 def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "auto",

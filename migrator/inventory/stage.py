@@ -14,6 +14,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any, Iterator
 
 from migrator.inventory.tokens import (
     EVENT_COLUMNS, SNAPSHOT_COLUMNS, CsvLayout, json_values, stage_csv, stage_listing,
@@ -33,7 +34,7 @@ _BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_ke
 class Chunk:
     """Whole records of one input file: `text` starts at line `first_line`."""
 
-    fmt: str  # csv | jsonl | webhooks | webhooks-document (one JSON value over many lines)
+    fmt: str  # csv | jsonl | webhooks | json-document (one JSON value over many lines)
     text: str
     first_line: int
     csv_layout: CsvLayout | None = None
@@ -98,6 +99,21 @@ def _numbered(text: str, first_line: int):
             yield number, line
 
 
+def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
+    """(line, value, error) of a chunk of JSON lines (a line holding an array gives its
+    items), or the items of a "json-document" chunk (line 1)."""
+    if chunk.fmt == "json-document":
+        try:
+            value = json.loads(chunk.text)
+        except ValueError:
+            pass  # not one document either: take it line by line, reporting each
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                yield 1, item, None
+            return
+    yield from json_values(_numbered(chunk.text, chunk.first_line))
+
+
 def stage_chunk(chunk: Chunk) -> Staged:
     """Parse and validate one chunk (in a worker process or in-process)."""
     sink = StageSink()
@@ -106,16 +122,8 @@ def stage_chunk(chunk: Chunk) -> Staged:
         stage_csv(chunk.text, chunk.csv_layout, chunk.first_line, sink)
     elif chunk.fmt == "jsonl":
         stage_listing(_numbered(chunk.text, chunk.first_line), chunk.page_id, sink)
-    elif chunk.fmt == "webhooks":
-        stage_webhooks(json_values(_numbered(chunk.text, chunk.first_line)), sink)
-    elif chunk.fmt == "webhooks-document":
-        try:
-            value = json.loads(chunk.text)
-        except ValueError:  # not one document either: take it line by line, reporting each
-            stage_webhooks(json_values(_numbered(chunk.text, chunk.first_line)), sink)
-        else:
-            stage_webhooks(((1, item, None) for item in (value if isinstance(value, list) else [value])),
-                           sink)
+    elif chunk.fmt in ("webhooks", "json-document"):
+        stage_webhooks(chunk_json_values(chunk), sink)
     else:  # pragma: no cover - the chunker makes only the formats above
         raise ValueError(chunk.fmt)
     return sink.finish()
