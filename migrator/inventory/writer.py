@@ -3,7 +3,9 @@
 Merge rule ("the last event wins", per field group, commutative so that replaying webhook
 deliveries in any order gives the same state):
 - profile (title, payload, time zone, expiry, ...): the observation with the greatest
-  (time, key) replaces it; older observations only fill fields that are still empty;
+  (time, key) replaces it; older observations only fill fields that are still empty, except
+  that an older webhook opt-in never fills what a newer opt-in left empty (an opt-in speaks
+  for all its fields);
 - status (active/stopped): the greatest (time, key) stop/resume/opt-in/snapshot wins.
 Snapshots (CSV, token listings) are observed at ingest time, so they are newer than every
 webhook event logged before; they only overwrite the fields they carry. A snapshot row's
