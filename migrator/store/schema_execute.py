@@ -111,3 +111,28 @@ def _execute(db) -> None:
                    datetime(e.read_at, 'unixepoch') AS read_at_utc
             FROM exec_sends e JOIN tokens t ON t.id = e.token_id;
     """)
+
+
+@MIGRATIONS(name="0500_mm_feedback")
+def _mm_feedback(db) -> None:
+    """What Meta told us about a token when we sent to it, in a table the execute concern owns.
+
+    The inventory (`tokens`) holds what the partner's files say; the executor must not write it
+    (a write there would change the plan's inventory fingerprint and make every plan stale). The
+    audit joins this table instead. Rows learned before this step move over from `tokens.mm_state`.
+    """
+    db.executescript("""
+        CREATE TABLE mm_feedback (
+            token_id INTEGER PRIMARY KEY,         -- tokens.id (never the token itself)
+            state TEXT NOT NULL,                  -- opted_out | invalid | wrong_region | expired | suspect
+            code INTEGER,                         -- Graph error code that taught it
+            subcode INTEGER,                      -- error_subcode, when Meta gave one
+            class TEXT,                           -- the error's class (graph/classify)
+            seen_at INTEGER NOT NULL,             -- epoch seconds
+            plan_id TEXT,                         -- the plan and send that learned it
+            send_id INTEGER
+        );
+        INSERT INTO mm_feedback (token_id, state, code, seen_at)
+            SELECT id, mm_state, mm_state_code, COALESCE(mm_state_at, 0)
+            FROM tokens WHERE mm_state IS NOT NULL;
+    """)
