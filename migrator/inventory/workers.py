@@ -11,6 +11,14 @@ Chunks go to workers round-robin and results are read back in the same order, so
 arrive in file order; at most `workers + 1` chunks are in flight, which bounds memory.
 Feeding happens on one thread per worker so that a worker busy writing a large result can
 never deadlock against us writing its next chunk.
+
+Frames are moved with `os.write` / `os.readv` on the raw descriptors and carry a CRC-32. A
+worker stopped and continued (SIGSTOP/SIGCONT, as a ptrace profiler or job control does) while
+it wrote a large frame through `sys.stdout.buffer` delivered a frame of the right length with
+the wrong bytes, and SQLite then called the merged stage "malformed"; a frame whose length
+was garbled instead made the reader wait forever. With raw writes that loop over partial
+writes no byte is lost, and a frame that fails its checksum or claims an impossible length
+is a `WorkerError`: the file's transaction rolls back and nothing of it is merged.
 """
 
 from __future__ import annotations
@@ -24,33 +32,53 @@ import subprocess
 import sys
 import threading
 import traceback
+import zlib
 from collections import deque
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from migrator.inventory.stage import Chunk, Staged, stage_chunk
 
-_LEN = 8
+_HEAD = 12                 # 8-byte length, then the payload's CRC-32 (4 bytes), little-endian
+_MAX_FRAME = 1 << 31       # no chunk or stage database comes near 2 GiB: a longer claim is garbage
 
 
 class WorkerError(RuntimeError):
     """A worker process failed (a bug or a killed process, never bad input)."""
 
 
-def _write_frame(out: BinaryIO, payload: bytes) -> None:
-    out.write(len(payload).to_bytes(_LEN, "little"))
-    out.write(payload)
-    out.flush()
+def _write_frame(fd: int, payload: bytes | bytearray) -> None:
+    """Write one frame to descriptor `fd`, looping over partial writes."""
+    head = len(payload).to_bytes(8, "little") + zlib.crc32(payload).to_bytes(4, "little")
+    for part in (head, payload):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view):]
 
 
-def _read_frame(inp: BinaryIO) -> bytes | None:
-    head = inp.read(_LEN)
-    if len(head) < _LEN:
+def _read_exact(fd: int, n: int) -> bytearray | None:
+    """`n` bytes from `fd`, or None at end of file before that."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            return None
+        got += k
+    return buf
+
+
+def _read_frame(fd: int) -> bytearray | None:
+    """One whole frame from `fd`; None at a clean end of file; WorkerError on a damaged one."""
+    head = _read_exact(fd, _HEAD)
+    if head is None:
         return None
-    n = int.from_bytes(head, "little")
-    data = inp.read(n)
-    if len(data) < n:
-        return None
+    n, crc = int.from_bytes(head[:8], "little"), int.from_bytes(head[8:], "little")
+    if n > _MAX_FRAME:
+        raise WorkerError(f"an ingest worker sent a damaged frame (claimed length {n:,})")
+    data = _read_exact(fd, n)
+    if data is not None and zlib.crc32(data) != crc:
+        raise WorkerError("an ingest worker sent a damaged frame (checksum mismatch)")
     return data
 
 
@@ -86,7 +114,7 @@ class WorkerPool:
     def _feed(proc: subprocess.Popen, q: queue.SimpleQueue) -> None:
         try:
             while (chunk := q.get()) is not None:
-                _write_frame(proc.stdin, pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                _write_frame(proc.stdin.fileno(), pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError):
             pass  # the worker died: the reader reports it
         finally:
@@ -97,12 +125,12 @@ class WorkerPool:
 
     def _result(self, w: int) -> Staged:
         proc = self.procs[w]
-        frame = _read_frame(proc.stdout)
+        frame = _read_frame(proc.stdout.fileno())
         if frame is not None:
             ok, value = pickle.loads(frame)
             if not ok:
                 raise WorkerError(f"an ingest worker failed:\n{value}")
-            value.db = _read_frame(proc.stdout)  # the stage database travels as raw bytes
+            value.db = _read_frame(proc.stdout.fileno())  # the stage database travels as raw bytes
             if value.db is not None:
                 return value
         code = proc.wait()
@@ -146,8 +174,17 @@ def main() -> None:
     back) and closes our pipes, so a worker ignores it rather than print a traceback.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    while (frame := _read_frame(inp)) is not None:
+    # frames go to a private copy of stdout; anything a library prints lands on stderr
+    inp, out = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    while True:
+        try:
+            frame = _read_frame(inp)
+        except WorkerError as e:  # the parent is gone or wrote garbage: nothing to answer
+            print(f"migrator ingest worker: {e}", file=sys.stderr)
+            sys.exit(3)
+        if frame is None:
+            break
         chunk = pickle.loads(frame)
         del frame  # a chunk's bytes once, not twice, while it is parsed
         try:
