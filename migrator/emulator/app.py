@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from migrator.emulator.clock import VirtualClock, WallClock
 from migrator.emulator.config import EmulatorConfig
+from migrator.emulator.batch import answer_batch
 from migrator.emulator.state import MESSAGES, EmulatorState, EmuError
 from migrator.emulator.subscribers import Subscriber, subscriber_from_dict
 from migrator.emulator.webhooks import WebhookWriter
@@ -234,8 +235,11 @@ class Emulator:
             refusal = EmuError(4, "(#4) Application request limit reached", is_transient=True)
         return headers, refusal
 
-    async def handle(self, request: _Req) -> _Out:
-        """Answer one Graph call: faults, usage counting, auth, then the endpoint."""
+    async def handle(self, request: _Req, *, inner: bool = False) -> _Out:
+        """Answer one Graph call: faults, usage counting, auth, then the endpoint.
+
+        `inner`: a call inside a batch request (emulator/batch.py): the batch already waited
+        out the network latency once for all its calls."""
         self.requests += 1
         f = self.config.faults
         parts = [p for p in request.path.split("/") if p]
@@ -246,7 +250,7 @@ class Emulator:
             kind, key = "act", parts[0]
         elif len(parts) == 2 and parts[1] == "notification_message_tokens":
             kind, key = "page", parts[0]
-        if f.latency_median_ms or f.latency_min_ms:
+        if (f.latency_median_ms or f.latency_min_ms) and not inner:
             await self._sleep(self._latency())
         if f.throttle_burst_rate and self.fault_rng.random() < f.throttle_burst_rate \
                 and self.state.throttled_until <= self.clock():
@@ -272,7 +276,10 @@ class Emulator:
                     refusal = EmuError(2300078, MESSAGES[2300078], is_transient=True,
                                        error_data={"remaining_seconds": int(math.ceil(regain))})
                 raise refusal
-            response = self._dispatch(request.method, parts, params, token, request, headers)
+            if not parts and request.method == "POST" and "batch" in params and not inner:
+                response = await answer_batch(self, params, token, headers)
+            else:
+                response = self._dispatch(request.method, parts, params, token, request, headers)
         except EmuError as e:
             response = self._error(e, headers)
         if timeout:
