@@ -7,17 +7,20 @@ Meta exposes no country per token, only `notification_messages_timezone`. The or
 2. `mm_error`  - an MM send failed with 2300032, so Meta places the token in an excluded
                  region (tokens.mm_state = 'wrong_region'); this beats an inference, and
                  when it contradicts an explicit country the token goes to review;
-3. `timezone`  - a candidate set from tzdata's `zone.tab` and `zone1970.tab`;
+3. `timezone`  - the one country tzdata's `zone.tab` names for the zone name the subscriber
+                 carries, read before any link is resolved;
 4. `unknown`   - no country, no usable zone (missing, UTC, Etc/*, offset-only or unknown).
 
-Time-zone inference: the candidates of a zone name are every country `zone1970.tab` lists
-for its canonical zone (links resolved through tzdata's `L` lines in `tzdata.zi`, e.g.
-Asia/Calcutta -> Asia/Kolkata, Europe/Oslo -> Europe/Berlin) plus the `zone.tab` country
-of the name itself and of its target. This is deliberately conservative: Europe/Berlin
-gives DE, DK, NO, SE, SJ (clocks agree since 1970), so a verdict is certain only where all
-of them agree - mm-api.md section 4 warns that Meta's own region decision is undocumented.
-Rule-only and offset-only names (UTC, GMT, Etc/*, CET, EST5EDT, ...) name no place and
-resolve to unknown even though newer tzdata links some of them to a city.
+Time-zone inference (issue 16.1; PRODUCT.md "Where a subscriber is"): `zone.tab` lists one
+country per zone it names (Europe/London -> GB, Europe/Oslo -> NO, Asia/Tokyo -> JP), and
+tzdata keeps a row for many `backward` links too (Europe/Jersey -> JE, Arctic/Longyearbyen ->
+SJ): such a name keeps its own country even though it links elsewhere. A legacy alias that
+`zone.tab` does not list (US/Pacific, Asia/Calcutta, Japan, GB) maps through its link, one step
+at a time, to the first name `zone.tab` lists. `zone1970.tab` only groups countries whose clocks
+have agreed since 1970 (Europe/Berlin: DE, DK, NO, SE, SJ); it says nothing about where a person
+lives, so those other countries are kept as information (`Resolution.shared`), never as
+ambiguity. Rule-only and offset-only names (UTC, GMT, Etc/*, CET, EST5EDT, ...) name no place
+and resolve to unknown even though newer tzdata links some of them to a city.
 Lookups ignore case. Every inference is an inference; reports say so.
 """
 
@@ -90,26 +93,46 @@ def canonical_zone(name: str) -> str | None:
     return proper
 
 
-@lru_cache(maxsize=4096)
-def timezone_candidates(name: str | None) -> tuple[str, ...]:
-    """Candidate countries (sorted ISO codes) for a time-zone name; () means unknown."""
+def _geographic_name(name: str | None) -> str | None:
+    """The proper tzdata name of a zone that may name a place, else None."""
     if not name or not name.strip():
-        return ()
+        return None
     key = name.strip().lower()
     if key in NON_GEOGRAPHIC or key.startswith(("etc/", "gmt+", "gmt-", "utc+", "utc-")):
-        return ()
+        return None
+    return zone_tables().by_lower.get(key)
+
+
+@lru_cache(maxsize=4096)
+def zone_country(name: str | None) -> str | None:
+    """The one country `zone.tab` names for this zone name (links followed only when needed)."""
+    proper = _geographic_name(name)
     t = zone_tables()
-    proper = t.by_lower.get(key)
-    if proper is None:
+    seen = 0
+    while proper is not None and seen < 10:
+        if proper in t.zone_tab:
+            return t.zone_tab[proper]
+        if proper.lower().startswith("etc/"):
+            return None
+        proper = t.links.get(proper)
+        seen += 1
+    return None
+
+
+@lru_cache(maxsize=4096)
+def zone_sharing(name: str | None) -> tuple[str, ...]:
+    """Other countries whose clocks agree with this zone since 1970 (information only)."""
+    country = zone_country(name)
+    if country is None:
         return ()
-    target = canonical_zone(proper)
-    if target is None or target.lower().startswith("etc/"):
-        return ()
-    found = set(t.zone1970.get(target, ()))
-    for n in (proper, target):
-        if n in t.zone_tab:
-            found.add(t.zone_tab[n])
-    return tuple(sorted(found))
+    target = canonical_zone(_geographic_name(name) or "")
+    return tuple(sorted(set(zone_tables().zone1970.get(target or "", ())) - {country}))
+
+
+def timezone_candidates(name: str | None) -> tuple[str, ...]:
+    """Where the zone name puts a subscriber: (country,) or () when unknown."""
+    c = zone_country(name)
+    return (c,) if c else ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,7 @@ class Resolution:
     candidates: tuple[str, ...]    # ISO codes; () = unknown (any country)
     conflict: bool = False         # explicit country contradicted by an MM 2300032
     mm_excluded_region: bool = False  # MM placed the token in its excluded region
+    shared: tuple[str, ...] = ()   # information: other countries on the same clock (zone1970)
 
     @property
     def country(self) -> str | None:
@@ -143,5 +167,5 @@ def resolve_region(country: str | None, timezone: str | None, mm_state: str | No
         return Resolution(MM_ERROR, tuple(sorted(mm_excluded)), mm_excluded_region=True)
     cands = timezone_candidates(timezone)
     if cands:
-        return Resolution(TIMEZONE, cands)
+        return Resolution(TIMEZONE, cands, shared=zone_sharing(timezone))
     return Resolution(UNKNOWN, ())

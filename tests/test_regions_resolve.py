@@ -17,19 +17,24 @@ EXCLUDED = load_rules().mm_excluded_recipients()
 @pytest.mark.parametrize("zone, expected", [
     ("America/New_York", ("US",)),
     ("Europe/Madrid", ("ES",)),
-    ("Europe/Berlin", ("DE", "DK", "NO", "SE", "SJ")),  # zone1970: clocks agree since 1970
-    ("Europe/Oslo", ("DE", "DK", "NO", "SE", "SJ")),    # link to Europe/Berlin
-    ("Europe/London", ("GB", "GG", "IM", "JE")),
+    ("Europe/Berlin", ("DE",)),          # zone.tab's own country, not zone1970's clock group
+    ("Europe/Oslo", ("NO",)),            # a link to Europe/Berlin that zone.tab still lists
+    ("Europe/Zurich", ("CH",)),
+    ("Europe/London", ("GB",)),
+    ("Europe/Jersey", ("JE",)),          # backward link kept with its own zone.tab country
+    ("Arctic/Longyearbyen", ("SJ",)),
     ("Asia/Kolkata", ("IN",)),
-    ("Asia/Calcutta", ("IN",)),          # backward link -> Asia/Kolkata
+    ("Asia/Calcutta", ("IN",)),          # legacy alias -> Asia/Kolkata
     ("asia/calcutta", ("IN",)),          # case does not matter
     ("US/Eastern", ("US",)),
+    ("US/Pacific", ("US",)),
     ("Asia/Saigon", ("VN",)),
     ("Europe/Kiev", ("UA",)),
-    ("Japan", ("AU", "JP")),             # link to Asia/Tokyo, which zone1970 shares with AU
-    ("America/Montreal", ("BS", "CA")),  # link to America/Toronto (zone1970: CA, BS)
-    ("Atlantic/Jan_Mayen", ("DE", "DK", "NO", "SE", "SJ")),
-    ("Europe/Belfast", ("GB", "GG", "IM", "JE")),
+    ("Japan", ("JP",)),                  # link to Asia/Tokyo (zone1970 shares it with AU)
+    ("Asia/Tokyo", ("JP",)),
+    ("America/Montreal", ("CA",)),       # link to America/Toronto
+    ("Europe/Belfast", ("GB",)),
+    ("GB", ("GB",)),
 ])
 def test_timezone_candidates(zone, expected):
     assert timezone_candidates(zone) == expected
@@ -71,10 +76,17 @@ def test_explicit_country_contradicted_by_mm_is_a_conflict():
     assert not consistent.conflict and consistent.candidates == ("DE",)
 
 
-def test_every_zone_tab_name_includes_its_country():
+def test_every_zone_tab_name_gives_exactly_its_country():
     t = zone_tables()
     for name, country in t.zone_tab.items():
-        assert country in timezone_candidates(name), name
+        assert timezone_candidates(name) == (country,), name
+
+
+def test_other_countries_on_the_same_clock_are_information_not_candidates():
+    r = resolve_region(None, "Europe/Berlin", None, EXCLUDED)
+    assert (r.source, r.candidates, r.country) == (TIMEZONE, ("DE",), "DE")
+    assert r.shared == ("DK", "NO", "SE", "SJ")
+    assert resolve_region(None, "Asia/Tokyo", None, EXCLUDED).shared == ("AU",)
 
 
 @settings(max_examples=200, deadline=None)

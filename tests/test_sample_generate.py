@@ -329,7 +329,7 @@ def test_realistic_mix(estate):
     assert len(multi) > 20
     assert all(len({t["topic_title"] for t in ts}) == len(ts) for ts in multi)
     rc = Counter(t["region_class"] for t in truth)
-    for cls in ("mm_allowed", "mm_excluded", "ambiguous", "unknown"):
+    for cls in ("mm_allowed", "mm_excluded", "unknown"):
         assert rc[cls] >= len(truth) * 0.03, rc
     assert rc["mm_allowed"] > len(truth) / 2
     zones = {t["timezone"] for t in truth}
@@ -365,14 +365,10 @@ def test_legacy_tokens_carry_frequency_and_expiry(estate):
 # --- region classes agree with tzdata ------------------------------------------------------
 
 def _tzdata_candidates():
-    """An independent reading of tzdata: zone1970 of the link target + zone.tab entries."""
+    """An independent reading of tzdata: the zone.tab country of the name, else along its links."""
     def read(name):
         return resources.files("tzdata").joinpath("zoneinfo", name).read_text("utf-8")
-    z1970, ztab, links = {}, {}, {}
-    for line in read("zone1970.tab").splitlines():
-        if line and line[0] != "#":
-            cc, _, zone = line.split("\t")[:3]
-            z1970[zone] = set(cc.split(","))
+    ztab, links = {}, {}
     for line in read("zone.tab").splitlines():
         if line and line[0] != "#":
             cc, _, zone = line.split("\t")[:3]
@@ -385,8 +381,9 @@ def _tzdata_candidates():
     def cands(zone):
         if not zone or zone in ("UTC", "GMT") or zone.startswith("Etc/"):
             return set()
-        target = links.get(zone, zone)
-        return z1970.get(target, set()) | {ztab[z] for z in (zone, target) if z in ztab}
+        while zone not in ztab and zone in links:
+            zone = links[zone]
+        return {ztab[zone]} if zone in ztab else set()
     return cands
 
 
@@ -403,7 +400,8 @@ def test_region_class_agrees_with_tzdata(estate):
 
     for _, zone, _, intended in GEOS:
         assert cls(zone) == intended, zone
-    assert cls("Europe/Berlin") == "ambiguous" and cls("Asia/Calcutta") == "mm_allowed"
+    assert cls("Europe/Berlin") == "mm_excluded" and cls("Europe/Oslo") == "mm_allowed"
+    assert cls("Asia/Calcutta") == "mm_allowed"
     for t in _truth(out):
         if t["explicit_country"]:
             want = "mm_excluded" if t["explicit_country"] in MM_EXCLUDED else "mm_allowed"

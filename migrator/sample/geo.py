@@ -1,9 +1,10 @@
 """Where the sample's subscribers live, and what the data lets one conclude about it.
 
 The sample needs a ground truth for region inference, so this module reads the installed
-tzdata (zone.tab, zone1970.tab, tzdata.zi links) rather than hard-coding answers: a zone's
-candidate countries are the zone1970.tab line of its canonical zone (links such as
-Asia/Calcutta resolved) plus the zone.tab country of the name itself. MM may deliver to
+tzdata (zone.tab, tzdata.zi links) rather than hard-coding answers: a zone's country is the
+one zone.tab names for the zone name itself, else (a legacy alias such as Asia/Calcutta) for
+the first name along its links that zone.tab lists. zone1970.tab only groups clocks, so it
+does not make a zone ambiguous (issue 16.1). MM may deliver to
 recipients anywhere except the EU-27, JP, KR, AU and the UK (rn-api.md §5, mm-api.md).
 """
 
@@ -63,10 +64,16 @@ def candidate_countries(zone: str | None) -> tuple[str, ...]:
     if zone is None or not zone.strip():
         return ()
     z = zone.strip()
-    canon = canonical_zone(z)
-    z1970, ztab = zone_table("zone1970.tab"), zone_table("zone.tab")
-    found = set(z1970.get(canon, ())) | set(ztab.get(z, ())) | set(ztab.get(canon, ()))
-    return tuple(sorted(found))
+    if z.lower() in ("utc", "gmt", "cet", "est5edt") or z.lower().startswith("etc/"):
+        return ()
+    ztab, links = zone_table("zone.tab"), zone_links()
+    for _ in range(10):
+        if z in ztab:
+            return ztab[z]
+        if z not in links:
+            return ()
+        z = links[z]
+    return ()
 
 
 def country_class(country: str) -> str:
@@ -126,15 +133,16 @@ GEOS: tuple[tuple[str, str | None, int, str], ...] = (
     ("KR", "Asia/Seoul", 7, "mm_excluded"), ("KR", "ROK", 1, "mm_excluded"),
     ("AU", "Australia/Sydney", 6, "mm_excluded"), ("AU", "Australia/Melbourne", 4, "mm_excluded"),
     ("AU", "Australia/Perth", 2, "mm_excluded"), ("AU", "Australia/ACT", 1, "mm_excluded"),
-    # zones whose zone1970.tab line straddles the exclusion list
-    ("DE", "Europe/Berlin", 12, "ambiguous"),        # DE,DK,NO,SE,SJ
-    ("FR", "Europe/Paris", 9, "ambiguous"),         # FR,MC
-    ("IT", "Europe/Rome", 7, "ambiguous"),          # IT,SM,VA
-    ("GB", "Europe/London", 10, "ambiguous"),       # GB,GG,IM,JE
-    ("GB", "GB", 1, "ambiguous"),                   # link to Europe/London
-    ("CH", "Europe/Zurich", 3, "ambiguous"),        # CH,DE,LI
-    ("FI", "Europe/Helsinki", 2, "ambiguous"),      # FI,AX
-    ("RS", "Europe/Belgrade", 2, "ambiguous"),      # RS,BA,HR,ME,MK,SI
+    # zones zone1970.tab shares with other countries: the zone's own country decides
+    ("DE", "Europe/Berlin", 12, "mm_excluded"),     # zone1970: DE,DK,NO,SE,SJ
+    ("NO", "Europe/Oslo", 2, "mm_allowed"),         # link to Europe/Berlin, zone.tab: NO
+    ("FR", "Europe/Paris", 9, "mm_excluded"),       # zone1970: FR,MC
+    ("IT", "Europe/Rome", 7, "mm_excluded"),        # zone1970: IT,SM,VA
+    ("GB", "Europe/London", 10, "mm_excluded"),     # zone1970: GB,GG,IM,JE
+    ("GB", "GB", 1, "mm_excluded"),                 # link to Europe/London
+    ("CH", "Europe/Zurich", 3, "mm_allowed"),       # zone1970: CH,DE,LI
+    ("FI", "Europe/Helsinki", 2, "mm_excluded"),    # zone1970: FI,AX
+    ("RS", "Europe/Belgrade", 2, "mm_allowed"),     # zone1970: RS,BA,HR,ME,MK,SI
     # nothing to infer from: UTC, Etc/*, missing or bogus zones (true country drawn apart)
     # (UTC is the opt-in template's default, so it is common)
     ("*", "UTC", 40, "unknown"), ("*", "Etc/UTC", 6, "unknown"), ("*", "Etc/GMT+3", 3, "unknown"),
