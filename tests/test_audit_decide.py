@@ -20,10 +20,11 @@ COUNTRIES = sorted({"US", "BR", "IN", "DE", "FR", "GB", "JP", "KR", "AU", "NO", 
 
 
 def oracle(r: str, b: str, day: date, basis: str) -> str:
-    mm = day >= date(2025, 7, 1) and r not in EXCL and b in BIZ
+    """The path that lasts past every known date (issue 16.2): MM once launched, else RN where
+    it survives; RN that ends on 2026-02-10 is no lasting path, whatever the day."""
+    mm = r not in EXCL and b in BIZ
     exempt = {"recipient": r in EXCL, "business": b in EXCL, "either": r in EXCL or b in EXCL}[basis]
-    rn = day < date(2026, 2, 10) or exempt
-    return "migrate" if mm else "stay_on_rn" if rn else "blocked"
+    return "migrate" if mm else "stay_on_rn" if exempt else "blocked"
 
 
 days = st.dates(min_value=date(2025, 6, 1), max_value=date(2026, 6, 1))
@@ -64,6 +65,10 @@ def test_the_day_before_and_of_the_discontinuation():
     res = Resolution(EXPLICIT, ("US",))
     before = decide(res, "FR", Context.build(RULES, cut - timedelta(days=1)))
     day_of = decide(res, "FR", Context.build(RULES, cut))
-    assert (before.verdict, day_of.verdict) == ("stay_on_rn", "blocked")
-    assert before.flags & F.mask("RN_DISCONTINUATION_COUNTDOWN")
+    assert (before.verdict, day_of.verdict) == ("blocked", "blocked")
+    assert before.flags & F.mask("RN_ONLY_UNTIL_CUTOFF")
+    assert not before.flags & F.mask("RN_DISCONTINUATION_COUNTDOWN")
     assert day_of.flags & F.mask("RN_DISCONTINUED")
+    # a subscriber MM can take keeps the countdown on both sides until the date
+    us = decide(res, "US", Context.build(RULES, cut - timedelta(days=1)))
+    assert us.verdict == "migrate" and us.flags & F.mask("RN_DISCONTINUATION_COUNTDOWN")

@@ -29,8 +29,8 @@ def expected_verdict(truth: dict, business: str | None, *, after_cutoff: bool) -
         return "stay_on_rn"  # excluded from MM = exactly where RN survives
     if business in MM_BUSINESS:
         return "migrate" if rc == "mm_allowed" else "review"
-    if business and not after_cutoff:
-        return "stay_on_rn"  # RN still works everywhere; MM is closed to this business
+    # MM is closed to this business: RN is the only path and ends at the cut-off, so the
+    # verdict is the same on both sides of the date (issue 16.2)
     if business and rc == "mm_allowed":
         return "blocked"
     return "review"  # unknown business, or a region that might be either side

@@ -93,32 +93,38 @@ def test_review_when_region_unknown(ws):
 
 # --- ambiguous and agreeing zones ------------------------------------------------------------
 
-def test_zone_straddling_the_mm_exclusion_list_gives_review_with_candidates(ws):
+def test_zone_names_its_own_country_not_its_clock_group(ws):
     page(ws)
-    token(ws, "t1", timezone="Europe/Belfast")  # GB excluded; GG, IM, JE not
-    r = verdict_on(ws, AFTER, "t1")
-    assert r["verdict"] == "review" and r["certain"] == 0
-    assert r["candidates"] == "GB,GG,IM,JE"
-    assert "REGION_AMBIGUOUS" in r["codes"]
-    assert "GB: stay_on_rn" in r["detail"] and "JE: migrate" in r["detail"]
+    token(ws, "gb", timezone="Europe/Belfast")   # legacy alias of Europe/London: GB
+    token(ws, "je", timezone="Europe/Jersey")    # zone.tab lists Jersey itself: JE
+    audit(ws)
+    gb, je = get(ws, "gb"), get(ws, "je")
+    assert (gb["verdict"], gb["certain"], gb["candidates"]) == ("stay_on_rn", 1, "GB")
+    assert (je["verdict"], je["certain"], je["candidates"]) == ("migrate", 1, "JE")
+    assert "REGION_AMBIGUOUS" not in gb["codes"] | je["codes"]
+    assert "REGION_INFERRED" in gb["codes"]
 
 
-def test_europe_berlin_straddles_norway_and_gives_review(ws):
+def test_europe_berlin_is_germany_and_oslo_is_norway(ws):
     page(ws)
-    token(ws, "t1", timezone="Europe/Berlin")
-    r = verdict_on(ws, AFTER, "t1")
-    assert r["verdict"] == "review" and r["candidates"] == "DE,DK,NO,SE,SJ"
-    assert "NO: migrate" in r["detail"] and "DE: stay_on_rn" in r["detail"]
+    token(ws, "de", timezone="Europe/Berlin")
+    token(ws, "no", timezone="Europe/Oslo")
+    audit(ws)
+    de, no = get(ws, "de"), get(ws, "no")
+    assert (de["verdict"], de["region"]) == ("stay_on_rn", "DE")
+    assert (no["verdict"], no["region"]) == ("migrate", "NO")
+    # the other countries on Berlin's clock are information, not ambiguity
+    assert "DK, NO, SE, SJ" in de["detail"] and "information" in de["detail"]
 
 
-def test_zone_whose_candidates_agree_gives_a_certain_verdict(ws):
+def test_zone_links_give_a_certain_verdict(ws):
     page(ws)
-    token(ws, "jp", timezone="Japan")              # AU, JP: both excluded and exempt
-    token(ws, "ca", timezone="America/Montreal")   # BS, CA: both reachable by MM
+    token(ws, "jp", timezone="Japan")              # -> Asia/Tokyo: JP
+    token(ws, "ca", timezone="America/Montreal")   # -> America/Toronto: CA
     audit(ws)
     jp, ca = get(ws, "jp"), get(ws, "ca")
-    assert (jp["verdict"], jp["certain"], jp["candidates"]) == ("stay_on_rn", 1, "AU,JP")
-    assert (ca["verdict"], ca["certain"], ca["candidates"]) == ("migrate", 1, "BS,CA")
+    assert (jp["verdict"], jp["certain"], jp["candidates"]) == ("stay_on_rn", 1, "JP")
+    assert (ca["verdict"], ca["certain"], ca["candidates"]) == ("migrate", 1, "CA")
     assert "REGION_AMBIGUOUS" not in jp["codes"] | ca["codes"]
     assert "RECIPIENT_EXCLUDED_FROM_MM" in jp["codes"]
 
@@ -135,13 +141,34 @@ def test_link_zone_resolves_like_its_target(ws):
 def test_rn_discontinuation_boundary(ws):
     page(ws, business_country="FR")  # MM closed to this business: RN is the only path
     token(ws, "t1", timezone="America/New_York")
+    # issue 16.2: the only path ends on 2026-02-10, so the subscriber is blocked on both sides
+    # of the date; before it the finding gives the date RN stops (not "migrate before")
     before = verdict_on(ws, "2026-02-09", "t1")
-    assert before["verdict"] == "stay_on_rn"
-    assert "RN_DISCONTINUATION_COUNTDOWN" in before["codes"]
+    assert before["verdict"] == "blocked"
+    assert "RN_ONLY_UNTIL_CUTOFF" in before["codes"]
+    assert "RN_DISCONTINUATION_COUNTDOWN" not in before["codes"]
     assert latest_audit(ws.db)["rn_discontinuation_countdown_days"] == 1
     day_of = verdict_on(ws, "2026-02-10", "t1")
     assert day_of["verdict"] == "blocked" and "RN_DISCONTINUED" in day_of["codes"]
+    assert "RN_ONLY_UNTIL_CUTOFF" not in day_of["codes"]
     assert latest_audit(ws.db)["rn_discontinuation_countdown_days"] is None
+
+
+def test_blocked_before_the_cutoff_names_the_date_and_counts_as_lost(ws):
+    page(ws, business_country="DE")  # the issue's example: US subscriber, DE business
+    token(ws, "us", timezone="America/New_York")
+    token(ws, "es", timezone="Europe/Madrid")   # exempt: stays on RN for good
+    audit(ws, BEFORE_CUT)
+    us = get(ws, "us")
+    assert us["verdict"] == "blocked" and "RN_ONLY_UNTIL_CUTOFF" in us["codes"]
+    run = next(ws.db.query("SELECT explanation, remedy FROM audit_run_findings"
+                           " WHERE code = 'RN_ONLY_UNTIL_CUTOFF' ORDER BY run_id DESC LIMIT 1"))
+    assert "2026-02-10" in run["explanation"] and "Migrate before" not in run["remedy"]
+    assert get(ws, "es")["verdict"] == "stay_on_rn"
+    from migrator.report.build_readiness import build_readiness_report
+    rep = build_readiness_report(ws)
+    assert rep.subscribers.lost == 1 and rep.subscribers.stay == 1
+    assert rep.deadline == "2026-02-10"
 
 
 def test_on_2026_01_15_rn_still_works_everywhere_with_a_countdown(ws):
@@ -158,17 +185,27 @@ def test_on_2026_01_15_rn_still_works_everywhere_with_a_countdown(ws):
 def test_announced_deprecation_is_recorded_not_enforced(ws):
     page(ws, business_country="FR")
     token(ws, "t1", timezone="America/New_York")
-    assert verdict_on(ws, "2026-01-11", "t1")["verdict"] == "stay_on_rn"
-    assert verdict_on(ws, "2026-01-12", "t1")["verdict"] == "stay_on_rn"
+    for day in ("2026-01-11", "2026-01-12"):
+        r = verdict_on(ws, day, "t1")
+        assert r["verdict"] == "blocked" and "RN_ONLY_UNTIL_CUTOFF" in r["codes"]
+        assert "RN_DISCONTINUED" not in r["codes"]
 
 
 def test_mm_launch_boundary(ws):
     page(ws)
     token(ws, "t1", timezone="America/New_York")
+    # the lasting path is MM from its launch on: the verdict says so on both sides of the date
     before = verdict_on(ws, "2025-06-30", "t1")
-    assert before["verdict"] == "stay_on_rn" and "MM_NOT_LAUNCHED" in before["codes"]
+    assert before["verdict"] == "migrate" and "MM_NOT_LAUNCHED" in before["codes"]
     day_of = verdict_on(ws, "2025-07-01", "t1")
     assert day_of["verdict"] == "migrate" and "MM_NOT_LAUNCHED" not in day_of["codes"]
+
+
+def test_rn_cadence_change_is_a_finding_on_both_sides_of_its_date(ws):
+    page(ws, business_country="FR")
+    token(ws, "t1", timezone="Europe/Madrid")
+    assert "RN_CADENCE_48H" not in verdict_on(ws, "2025-08-31", "t1")["codes"]
+    assert "RN_CADENCE_48H" in verdict_on(ws, "2025-09-01", "t1")["codes"]
 
 
 def test_rn_cadence_change_boundary_and_daily_frequency(ws):
@@ -250,12 +287,14 @@ def test_unknown_business_country_gives_review_where_it_matters(ws):
     assert "PAGE_NOT_INGESTED" in p["reasons"] and p["status"] == "needs_action"
 
 
-def test_before_cutoff_unsupported_business_stays_on_rn_whatever_the_region(ws):
+def test_before_cutoff_unsupported_business_depends_on_the_region(ws):
+    # RN works for everyone until the cut-off, but whether it lasts depends on the region
     page(ws, business_country="FR")
     token(ws, "t1", timezone="UTC")
     r = verdict_on(ws, BEFORE_CUT, "t1")
-    assert (r["verdict"], r["certain"]) == ("stay_on_rn", 1)
+    assert (r["verdict"], r["certain"]) == ("review", 0)
     assert "REGION_UNKNOWN" in r["codes"]
+    assert "blocked" in r["detail"] and "stay_on_rn" in r["detail"]
 
 
 # --- interpretation options ----------------------------------------------------------------
@@ -337,13 +376,13 @@ def test_page_rollup(ws):
     assert ("NOADS", "PAGE_NO_AD_ACCOUNT") in found
 
 
-def test_page_with_tokens_losing_rn_needs_action_before_the_cutoff(ws):
+def test_page_whose_tokens_lose_rn_is_blocked_on_both_sides_of_the_cutoff(ws):
     page(ws, business_country="FR")
     token(ws, "t1", timezone="America/New_York")
     audit(ws, BEFORE_CUT)
     p = next(ws.db.query("SELECT * FROM audit_pages"))
-    assert p["status"] == "needs_action"
-    assert "AT_RISK_TOKENS" in p["reasons"] and "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in p["reasons"]
+    assert p["status"] == "blocked"
+    assert "BLOCKED_TOKENS" in p["reasons"] and "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in p["reasons"]
     audit(ws, AFTER)
     assert next(ws.db.query("SELECT status FROM audit_pages"))["status"] == "blocked"
 

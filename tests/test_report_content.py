@@ -56,8 +56,10 @@ def test_readiness_verdicts_deadlines_actions_and_cost(estate):
     assert p1.status == "ready" and p1.days_to_deadline == 26 and p1.deadline == "2026-02-10"
     assert p1.subscribers.move == 5 and p1.subscribers.opted_out == 1 and p1.subscribers.stay == 1
     assert [(a.who, a.code, a.count) for a in p1.actions] == [("partner", "RN_DISCONTINUATION_COUNTDOWN", 5)]
-    # German business: its US subscribers stay on RN only until RN stops for them
-    assert p2.subscribers.at_risk == 3 and p2.subscribers.move == 0
+    # German business: its US subscribers have RN only until it stops for them, so they
+    # count as lost at that date (issue 16.2), not as staying
+    assert p2.subscribers.lost == 3 and p2.subscribers.move == 0 and p2.subscribers.stay == 0
+    assert p2.status == "blocked" and p2.deadline == "2026-02-10"
     assert ("business", "PAGE_BUSINESS_COUNTRY_UNSUPPORTED") in [(a.who, a.code) for a in p2.actions]
     whos = {a.code: a.who for a in p3.actions}
     assert whos["PAGE_NO_AD_ACCOUNT"] == "business" and whos["REVIEW_TOKENS"] == "partner"

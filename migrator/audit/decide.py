@@ -5,12 +5,15 @@ at most) and joins the result to the tokens in SQL; per-token facts (opt-out, ex
 duplicates, legacy frequency) are applied set-based afterwards (`migrator.audit.engine`).
 
 For each candidate recipient country r and candidate business country b:
-    MM works  <=> as_of >= mm_launch and r not in MM recipient exclusions
-                  and b in the MM business countries
-    RN works  <=> as_of < rn_discontinuation or the exemption holds
-                  (rn_exemption_basis: recipient -> r exempt; business -> b exempt;
-                   either -> r or b exempt)
-    verdict   =  migrate if MM works, else stay_on_rn if RN works, else blocked
+    MM works  <=> r not in MM recipient exclusions and b in the MM business countries
+                  (before mm_launch it works from the launch on: MM_NOT_LAUNCHED says when)
+    RN lasts  <=> the exemption holds (rn_exemption_basis: recipient -> r exempt;
+                  business -> b exempt; either -> r or b exempt)
+    verdict   =  migrate if MM works, else stay_on_rn if RN lasts, else blocked
+The verdict describes the path that lasts past every known date (issue 16.2): a subscriber
+whose only path is RN until rn_discontinuation is `blocked` even before that date, with the
+finding RN_ONLY_UNTIL_CUTOFF giving the date RN stops for them (they are lost then), because
+"stay on RN" or "migrate before the date" would be advice nobody can follow.
 An unknown recipient or business stands for every country. The verdict is certain only
 when every candidate pair gives the same one; otherwise it is `review`, and `detail`
 lists what each candidate would give.
@@ -73,9 +76,9 @@ class Context:
         return r in self.rn_exempt or b in self.rn_exempt
 
     def verdict(self, r: str, b: str) -> str:
-        if self.mm_launched and r not in self.mm_excluded and b in self.mm_business:
+        if r not in self.mm_excluded and b in self.mm_business:
             return MIGRATE
-        if not self.rn_cut or self.exempt(r, b):
+        if self.exempt(r, b):
             return STAY
         return BLOCKED
 
@@ -120,7 +123,12 @@ def decide(res: Resolution, business_country: str | None, ctx: Context) -> Decis
         flags |= F.mask("BUSINESS_COUNTRY_UNSUPPORTED")
     never_exempt = not any(ctx.exempt(r, b) for r in recips for b in bizs)
     if never_exempt:
-        flags |= F.mask("RN_DISCONTINUED" if ctx.rn_cut else "RN_DISCONTINUATION_COUNTDOWN")
+        if ctx.rn_cut:
+            flags |= F.mask("RN_DISCONTINUED")
+        elif verdict == BLOCKED:
+            flags |= F.mask("RN_ONLY_UNTIL_CUTOFF")
+        else:
+            flags |= F.mask("RN_DISCONTINUATION_COUNTDOWN")
     if not ctx.mm_launched:
         flags |= F.mask("MM_NOT_LAUNCHED")
     if verdict == MIGRATE:

@@ -225,7 +225,11 @@ def _build_decisions(conn, ctx: Context) -> int:
             d = by_class.get(klass[bid])
             if d is None:
                 d = by_class[klass[bid]] = decide(res, bc, ctx)
-            dec.append((rid * nb + bid, d.verdict, int(d.certain), d.flags, d.detail,
+            detail = d.detail
+            if detail is None and res.shared:
+                # information, not ambiguity (issue 16.1): zone1970 groups clocks, not people
+                detail = "same clock as " + ", ".join(res.shared) + " (information only)"
+            dec.append((rid * nb + bid, d.verdict, int(d.certain), d.flags, detail,
                         res.source, res.country, cands))
     conn.execute("CREATE TEMP TABLE _rz (tz TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID")
     conn.execute("CREATE TEMP TABLE _rc (country TEXT PRIMARY KEY, rid INTEGER NOT NULL,"
@@ -243,7 +247,7 @@ def _build_decisions(conn, ctx: Context) -> int:
 def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int) -> None:
     as_of_ts = _midnight(as_of)
     clear = F.mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
-                   "RN_DISCONTINUED")
+                   "RN_DISCONTINUED", "RN_ONLY_UNTIL_CUTOFF")
     opted = "(t.status = 'stopped' OR t.mm_state = 'opted_out')"
     # only Meta's own refusal makes a token dead; a passed legacy expiry is a warning (tokens
     # stopped expiring on rn_token_expiry_ended, whether older ones revived is undocumented,

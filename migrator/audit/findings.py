@@ -125,6 +125,13 @@ FINDINGS: tuple[Finding, ...] = (
             "As of {as_of} the Marketing Message API is not available yet (launch {mm_launch}).",
             "Nothing to do before the launch; RN works everywhere until {cutoff}.",
             ("mm_launch",)),
+    Finding("RN_ONLY_UNTIL_CUTOFF", 17, TOKEN, ERROR,
+            "Only RN reaches this subscriber, and RN stops for them on {cutoff} ({days} day(s) after "
+            "{as_of}); MM cannot take over (the business or the recipient is outside MM).",
+            "RN sends still work until {cutoff}; after that the subscriber is lost unless the page "
+            "gets a business in one of the {n_business} MM countries (and the recipient is outside "
+            "{mm_excluded}).",
+            ("rn_discontinuation", "rn_exempt_geos", "mm_business_countries", "mm_recipient_exclusions")),
     # --- page findings ----------------------------------------------------------------
     Finding("PAGE_NO_AD_ACCOUNT", 0, PAGE, WARNING,
             "The page has tokens to migrate but no ad account; MM sends go through act_<AD_ACCOUNT_ID>.",
