@@ -163,3 +163,32 @@ def test_table_rows_cover_every_class_and_cli_prints_them(cli):
     assert "2300035" in res.output and "2300034" not in res.output
     res = cli("graph", "errors", "--code", "2300078", "--message", "brand extended credit limit", "--json")
     assert json.loads(res.output)["class"] == "account_fatal"
+
+
+# --- issue 16.4: the documented pair decides ------------------------------------------------
+
+@pytest.mark.parametrize("code", [10, 100])
+def test_1893047_as_a_subcode_is_the_recipient_not_the_run_or_the_payload(code):
+    c = classify(code, 1893047, "(#10) This person isn't available right now.")
+    assert c.error_class is ErrorClass.RECIPIENT_LATER and c.wait_seconds == 86400
+    assert c.matched == f"{code}/1893047"
+    assert classify(1893047).error_class is ErrorClass.RECIPIENT_LATER
+    # a generic 10 or 100 without it keeps the parent's class
+    assert classify(10).error_class is ErrorClass.ACCOUNT_FATAL
+    assert classify(100, 33).error_class is ErrorClass.FIX_PAYLOAD
+
+
+def test_2300038_is_per_recipient_unless_the_text_says_the_placeholder_is_unknown():
+    per_recipient = classify(2300038, None, "A placeholder in the message could not be resolved.")
+    assert per_recipient.error_class is ErrorClass.RECIPIENT_LATER and per_recipient.reading == "recipient"
+    unknown = classify(2300038, None, "Unknown macro {{nickname}} in the message.")
+    assert unknown.error_class is ErrorClass.FIX_PAYLOAD
+
+
+def test_2300018_gets_exactly_one_retry():
+    from migrator.execute.outcomes import decide
+    err = error_from_envelope({"error": {"code": 2300018, "message": "The attachment could not be saved."}})
+    assert err.error_class is ErrorClass.RETRY_LATER and err.classification.max_attempts == 2
+    first = decide(err, attempts=1, warmup_codes=frozenset(), campaign_age=1e9, warmup_limit=0)
+    second = decide(err, attempts=2, warmup_codes=frozenset(), campaign_age=1e9, warmup_limit=0)
+    assert first.kind == "retry" and (second.kind, second.reason) == ("failed", "retries_exhausted")

@@ -60,7 +60,7 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
     if is_warmup:
         return Verdict("warmup", "planned", f"warmup:{code}", wait=err.wait_seconds, attempted=False)
     if cls is ErrorClass.RETRY_LATER:
-        if attempts >= max_attempts:
+        if attempts >= min(max_attempts, err.classification.max_attempts or max_attempts):
             return Verdict("failed", "failed", "retries_exhausted")
         wait = max(err.wait_seconds or 0, backoff(attempts, rng=rng))
         return Verdict("retry", "planned", f"retry:{code}", wait=wait, throttle=True)

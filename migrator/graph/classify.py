@@ -38,6 +38,7 @@ class Classification:
     reading: str | None = None   # which reading decided a text-classified code
     warmup: bool = False         # right after creation this means "still warming up"
     ambiguous: bool = False      # the request may have been processed (network failures)
+    max_attempts: int | None = None  # requests in total this error allows (2300018: one retry)
 
     def to_json(self) -> dict:
         return {"class": self.error_class.value, "wait_seconds": self.wait_seconds,
@@ -46,6 +47,7 @@ class Classification:
 
 
 MM_CODE_MIN, MM_CODE_MAX = 2300000, 2399999
+SUBCODE_MIN = 1_000_000   # Meta's subcodes are 7-digit; small codes (33, 458) are only ever subcodes
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ def classify(code: int | None, subcode: int | None = None, message: str = "", *,
     found = None
     if subcode is not None and MM_CODE_MIN <= subcode <= MM_CODE_MAX:
         found = _find(table, subcode, None)
+    if found is None and code is not None and subcode is not None and (code, subcode) not in table.exact \
+            and subcode >= SUBCODE_MIN and (subcode, None) in table.exact:
+        # a documented code that Meta sends as a subcode (10/1893047): its own row beats the
+        # generic parent's (issue 16.4: classify by the documented pair)
+        found = table.exact[(subcode, None)], f"{code}/{subcode}"
     if found is None:
         found = _find(table, code, subcode)
     if found is None:
@@ -142,7 +149,8 @@ def classify(code: int | None, subcode: int | None = None, message: str = "", *,
         error_class=ErrorClass(decided["class"]),
         wait_seconds=_wait(decided.get("wait_seconds", row.get("wait_seconds")), remaining_seconds),
         meaning=decided.get("meaning", row["meaning"]),
-        source=row["source"], matched=matched, reading=reading, warmup=bool(row.get("warmup")))
+        source=row["source"], matched=matched, reading=reading, warmup=bool(row.get("warmup")),
+        max_attempts=decided.get("max_attempts", row.get("max_attempts")))
 
 
 def classify_network(kind: str) -> Classification:
