@@ -29,7 +29,7 @@ def test_packaged_rules_hold_the_product_dates_and_lists():
     assert r.rn_exemption_basis.value == "recipient"
     assert r.eu_definition.value == "EU27"
     assert r.warmup_wait_limit_hours.value == 3
-    assert r.text_classified_error_codes.value == [2300069, 2300079]
+    assert r.mm_button_types.value == ["web_url"] and r.mm_min_daily_budget.value == {"USD": 100}
     assert r.plan_budget_required.value is True
     # MM recipient exclusions are exactly the geos where RN survives
     assert r.mm_excluded_recipients() == r.rn_exempt_countries()

@@ -43,6 +43,7 @@ class Entry(BaseModel, Generic[T]):
     sources: list[str] = Field(min_length=1)
     verified: date
     note: str | None = None
+    used_by: list[str] = Field(default_factory=list)
     origin: str = PACKAGE_ORIGIN
 
     @field_validator("sources")
@@ -99,13 +100,51 @@ class Hours(Entry[int]):
         return v
 
 
-class CodeRange(Entry[list[int]]):
+class Positive(Entry[int]):
     @field_validator("value")
     @classmethod
-    def _v(cls, v: list[int]) -> list[int]:
-        if len(v) != 2 or v[0] > v[1]:
-            raise ValueError("must be [first, last] with first <= last")
+    def _v(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be a positive whole number")
         return v
+
+
+class NonNegative(Entry[int]):
+    @field_validator("value")
+    @classmethod
+    def _v(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be zero or more")
+        return v
+
+
+BUTTON_TYPES = ("web_url", "postback", "app")
+
+
+class ButtonTypes(Entry[list[str]]):
+    @field_validator("value")
+    @classmethod
+    def _v(cls, v: list[str]) -> list[str]:
+        out = [str(t).strip().lower() for t in v]
+        bad = [t for t in out if t not in BUTTON_TYPES]
+        if bad or not out:
+            raise ValueError(f"must be a non-empty subset of {', '.join(BUTTON_TYPES)}")
+        return out
+
+
+class MinBudgets(Entry[dict[str, int]]):
+    @field_validator("value")
+    @classmethod
+    def _v(cls, v: dict[str, int]) -> dict[str, int]:
+        out = {}
+        for cur, n in v.items():
+            c = str(cur).strip().upper()
+            if len(c) != 3 or not c.isalpha():
+                raise ValueError(f"{cur!r} is not a 3-letter currency code")
+            if int(n) <= 0:
+                raise ValueError(f"minimum for {c} must be positive")
+            out[c] = int(n)
+        return out
 
 
 class Rules(BaseModel):
@@ -128,15 +167,32 @@ class Rules(BaseModel):
     eu_members: CountryList
     eea_extra_members: CountryList
     mm_cadence_hours: Entry[Literal[12, 24]]
-    mm_text_max_chars: Entry[int]
-    mm_buttons_max: Entry[int]
-    rn_text_max_chars: Entry[int]
+    mm_text_max_chars: Positive
+    mm_buttons_max: Positive
+    mm_buttons_per_message_max: Positive
+    mm_button_types: ButtonTypes
+    mm_button_title_max_chars: Positive
+    mm_card_title_max_chars: Positive
+    mm_card_subtitle_max_chars: Positive
+    mm_cards_max: Positive
+    mm_images_max: Positive
+    mm_quick_replies_max: NonNegative
+    mm_quick_reply_title_max_chars: Positive
+    mm_payload_max_chars: Positive
+    mm_line_breaks_max: NonNegative
     rn_exemption_basis: Entry[Literal["recipient", "business", "either"]]
     eu_definition: Entry[Literal["EU27", "EEA"]]
     warmup_error_codes: Entry[list[int]]
     warmup_wait_limit_hours: Hours
-    text_classified_error_codes: CodeRange
+    mm_warmup_min_minutes: NonNegative
+    mm_90_day_per_campaign_limit: Entry[bool]
+    mm_required_permissions: Entry[list[str]]
     plan_budget_required: Entry[bool]
+    mm_min_daily_budget: MinBudgets
+    mm_lifetime_budget_min_days: Positive
+    mm_start_max_days_ahead: Positive
+    mm_daily_budget_overspend_percent: NonNegative
+    mm_daily_budget_weekly_multiple: Positive
 
     # -- derived views (what the audit uses) --------------------------------------------
 
@@ -189,6 +245,7 @@ class Rules(BaseModel):
                     "sources": e.sources,
                     "verified": e.verified.isoformat(),
                     "note": e.note,
+                    "used_by": e.used_by,
                     "origin": e.origin,
                 }
                 for n in self.entry_names()
@@ -202,6 +259,8 @@ def _jsonable(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, list):
         return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
     return v
 
 
@@ -248,11 +307,11 @@ def _apply_override(base: dict[str, Any], path: Path) -> dict[str, Any]:
                 + "`migrator rules show` lists every entry")
         entry = dict(merged[name])
         if isinstance(val, dict):
-            unknown = set(val) - {"value", "sources", "verified", "note"}
+            unknown = set(val) - {"value", "sources", "verified", "note", "used_by"}
             if unknown:
                 raise RulesError(
                     f"{path}: rules entry {name!r} has unknown field(s) {', '.join(sorted(unknown))}",
-                    hint="an entry may set value, sources, verified and note")
+                    hint="an entry may set value, sources, verified, note and used_by")
             entry.update(val)
         else:
             entry["value"] = val
