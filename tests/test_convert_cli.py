@@ -117,8 +117,8 @@ def test_convert_workspace_contents(ws):
     rows = {r["content_hash"]: r for r in ws.db["contents"].rows}
     assert all(r["converter_version"] == CONVERTER_VERSION for r in rows.values())
     assert json.loads(rows["h0"]["mm_message"]) == {"text": "Sale today"}
-    assert json.loads(rows["h1"]["changes"])[0] == {
-        "code": "BUTTON_DROPPED", "detail": json.loads(rows["h1"]["changes"])[0]["detail"]}
+    assert [c["code"] for c in json.loads(rows["h1"]["changes"])] == [
+        "CONTESTED_BUTTON_DROPPED", "BUTTON_DROPPED", "BUTTON_TEMPLATE_TO_TEXT"]
     assert rows["h2"]["mm_message"] is None
     assert json.loads(rows["h2"]["problems"])[0]["mm_error_code"] == 2300010
     assert rows["h3"]["mm_message"] is None  # a draft is never stored where a sender could pick it up

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+import dataclasses
+
 from migrator.convert import MM_ERROR_CODES, PROBLEM_CODES, validate_mm_message
+from migrator.convert.limits import default_limits
+
+# The newer pages' reading of the button types (postback, app); the packaged default is web_url.
+LIBERAL = dataclasses.replace(default_limits(), button_types=("web_url", "postback", "app"))
 
 
 def tpl(payload):
@@ -42,7 +48,7 @@ VALID = [
 
 @pytest.mark.parametrize("message", VALID)
 def test_valid_messages_have_no_problems(message):
-    assert validate_mm_message(message) == []
+    assert validate_mm_message(message, limits=LIBERAL) == []
 
 
 INVALID = [
@@ -112,7 +118,7 @@ INVALID = [
 
 @pytest.mark.parametrize("name,message,code,mm_code", INVALID, ids=[c[0] for c in INVALID])
 def test_each_constraint_reports_its_code(name, message, code, mm_code):
-    problems = validate_mm_message(message)
+    problems = validate_mm_message(message, limits=LIBERAL)
     match = [p for p in problems if p.code == code]
     assert match, problems
     assert match[0].mm_error_code == mm_code
@@ -137,5 +143,87 @@ def test_valid_mm_messages_convert_unchanged(message):
     """MM-native content (video cards, image grids, app buttons, coupons ...) passes through as is."""
     from migrator.convert import convert_message
 
-    r = convert_message(message)
-    assert (r.outcome, r.message, r.changes, r.problems) == ("exact", message, [], [])
+    r = convert_message(message, limits=LIBERAL)
+    assert (r.outcome, r.message, r.problems) == ("exact", message, [])
+    assert {c.code for c in r.changes} <= {"RELIES_ON_CONTESTED_BUTTON_TYPE"}
+
+
+# --- issue 16.8 / 16.9: converter fixes ------------------------------------------------------
+
+def _conv(message, **kw):
+    from migrator.convert import convert_message
+    return convert_message(message, **kw)
+
+
+def test_a_card_without_an_image_is_not_exact():
+    r = _conv(tpl({"template_type": "generic", "elements": [{"title": "Hat", "subtitle": "Nice"}]}))
+    assert r.outcome == "needs_edit"
+    p = next(p for p in r.problems if p.code == "IMAGE_URL_MISSING")
+    assert p.mm_error_code == 2300022 and "defaults to image" in p.detail
+
+
+def test_a_card_needs_a_field_besides_the_title():
+    problems = validate_mm_message(tpl({"template_type": "generic", "elements": [
+        {"title": "Hat", "media_type": "video", "video_id": ""}]}))
+    assert "REQUIRED_FIELD_MISSING" in {p.code for p in problems}
+
+
+def test_button_types_are_a_rule_with_the_contested_reading_named():
+    msg = tpl({"template_type": "button", "text": "Go", "buttons": [WEB, PB]})
+    default = _conv(msg)
+    assert default.outcome == "lossy"
+    assert [c.code for c in default.changes] == ["CONTESTED_BUTTON_DROPPED"]
+    assert default.message["attachment"]["payload"]["buttons"] == [WEB]
+    liberal = _conv(msg, limits=LIBERAL)
+    assert liberal.outcome == "exact"
+    assert [c.code for c in liberal.changes] == ["RELIES_ON_CONTESTED_BUTTON_TYPE"]
+
+
+def test_three_buttons_per_message_not_only_per_card():
+    two = card(buttons=[WEB, WEB])
+    problems = validate_mm_message(tpl({"template_type": "generic", "elements": [two, two]}))
+    assert [p.mm_error_code for p in problems if p.code == "TOO_MANY_BUTTONS"] == [2300026]
+    assert validate_mm_message(tpl({"template_type": "generic", "elements": [two, card()]})) == []
+
+
+def test_lengths_count_utf16_units_when_larger():
+    assert validate_mm_message({"text": "x" * 640}) == []
+    emoji = "\U0001F600" * 640                  # 640 code points, 1280 UTF-16 units
+    assert [p.code for p in validate_mm_message({"text": emoji})] == ["TEXT_TOO_LONG"]
+    assert validate_mm_message({"text": "\U0001F600" * 320}) == []
+
+
+def test_a_lone_surrogate_is_needs_edit_not_a_crash():
+    import json
+    r = _conv(json.loads('{"text": "Sale \\ud83d today"}'))
+    assert r.outcome == "needs_edit" and [p.code for p in r.problems] == ["LONE_SURROGATE"]
+
+
+def test_unicode_line_separators_count_as_line_breaks():
+    assert [p.code for p in validate_mm_message({"text": "a\u2028" * 21})] == ["TOO_MANY_LINE_BREAKS"]
+    assert [p.code for p in validate_mm_message({"text": "a\u2029" * 21})] == ["TOO_MANY_LINE_BREAKS"]
+
+
+def test_null_image_url_and_emptied_buttons_are_not_copied():
+    phone = {"type": "phone_number", "title": "Call", "payload": "+15550100"}
+    r = _conv(tpl({"template_type": "generic", "elements": [
+        {"title": "Hat", "subtitle": "Nice", "image_url": None, "media_type": "video", "video_id": "9",
+         "buttons": [phone]}]}))
+    el = r.message["attachment"]["payload"]["elements"][0]
+    assert "image_url" not in el and "buttons" not in el
+    assert {"NULL_FIELD_REMOVED", "EMPTY_BUTTONS_REMOVED", "BUTTON_DROPPED"} <= {c.code for c in r.changes}
+
+
+def test_capitalised_button_type_is_lowercased_not_dropped():
+    r = _conv(tpl({"template_type": "button", "text": "Go", "buttons": [dict(WEB, type="WEB_URL")]}))
+    assert r.outcome == "exact" and r.message["attachment"]["payload"]["buttons"] == [WEB]
+    assert [c.code for c in r.changes] == ["BUTTON_TYPE_LOWERCASED"]
+
+
+def test_a_tagged_send_gets_a_utility_template_finding():
+    body = {"recipient": {"notification_messages_token": "t"}, "messaging_type": "MESSAGE_TAG",
+            "tag": "ACCOUNT_UPDATE", "message": {"text": "Your order shipped"}}
+    r = _conv(body)
+    assert r.outcome == "lossy"
+    c = next(c for c in r.changes if c.code == "MESSAGE_TAG_SEND")
+    assert "ACCOUNT_UPDATE" in c.detail and "Utility" in c.detail

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from migrator.cli import main
 from migrator.cli.common import emit_json
+from migrator.cli.rules_cmds import RULES_OPTION
 
 
 def _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks):
@@ -39,10 +40,11 @@ def _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_li
 @click.option("--generic-image-title", metavar="TEXT",
               help="Card title for --non-facebook-media to_generic (1-80 characters).")
 @click.option("--max-line-breaks", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Line breaks allowed per text before MM error 2300073 is assumed (default 20; "
-                   "Meta does not document the limit).")
+              help="Line breaks allowed per text before MM error 2300073 is assumed (default: the "
+                   "rules' mm_line_breaks_max, 20; Meta does not document the limit).")
+@RULES_OPTION
 def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_image_title,
-                max_line_breaks):
+                max_line_breaks, rules_path):
     """Convert RN Send API messages in FILE to Marketing Message form.
 
     FILE ("-" for stdin) holds one Send API body {"recipient", "message"} or bare message,
@@ -56,11 +58,12 @@ def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_
       migrator convert --json --unsupported-buttons refuse message.json
     """
     from migrator.convert.files import convert_file
-    from migrator.convert.model import MAX_LINE_BREAKS
+    from migrator.convert.limits import ContentLimits
+    from migrator.rules import load_rules
 
-    policy = _policy(unsupported_buttons, non_facebook_media, generic_image_title,
-                     MAX_LINE_BREAKS if max_line_breaks is None else max_line_breaks)
-    report = convert_file(file, policy)
+    limits = ContentLimits.from_rules(load_rules(rules_path))
+    policy = _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks)
+    report = convert_file(file, policy, limits=limits)
     if as_json:
         emit_json(report.to_json())
         return

@@ -1,15 +1,20 @@
 """Buttons, default actions and quick replies: which Send API types MM takes.
 
-MM documents `web_url` (kept with its webview options), `postback` and `app` buttons; every
-other Send API type (phone_number, account_link, account_unlink, game_play, audio_call,
-element_share, ...) is dropped (lossy, listed) or kept in the draft for a person to fix
-(policy `unsupported_buttons=refuse`, the validator then reports error 2300023).
+MM documents `web_url` (kept with its webview options), `postback` and `app` buttons, but its
+error 2300023 says only web_url is valid: the rules' `mm_button_types` decide (default web_url,
+the reading that cannot fail a cutover). A documented type the rules do not take is dropped
+with CONTESTED_BUTTON_DROPPED; one they take but 2300023 contests is kept with
+RELIES_ON_CONTESTED_BUTTON_TYPE. Every other Send API type (phone_number, account_link,
+game_play, audio_call, ...) is dropped (lossy, listed) or kept in the draft for a person to fix
+(policy `unsupported_buttons=refuse`, the validator then reports error 2300023). A type in
+capitals (WEB_URL) is lowercased, never silently dropped.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from migrator.convert.limits import DOCUMENTED_BUTTON_TYPES
 from migrator.convert.model import json_copy
 from migrator.convert.validate import QUICK_REPLY_TYPES, _excerpt
 
@@ -39,6 +44,21 @@ def convert_buttons(buttons: Any, path: str, conv) -> Any:
             out.append(json_copy(b))
             continue
         t = b.get("type")
+        if isinstance(t, str) and t != t.lower() and t.lower() in DOCUMENTED_BUTTON_TYPES:
+            conv.change("BUTTON_TYPE_LOWERCASED", f"{where}.type {_excerpt(t)} became {t.lower()!r}")
+            b = {**b, "type": t.lower()}
+            t = t.lower()
+        if t in DOCUMENTED_BUTTON_TYPES and t not in conv.limits.button_types:
+            title = _excerpt(b["title"]) if isinstance(b.get("title"), str) else "(untitled)"
+            if conv.policy.unsupported_buttons == "drop":
+                conv.change("CONTESTED_BUTTON_DROPPED", f"{where}: {t} button {title} was dropped: "
+                            "2300023 says 'Valid button types are: web_url' (rules mm_button_types)")
+                continue
+            out.append(json_copy(b))  # refused: the validator reports it
+            continue
+        if t in DOCUMENTED_BUTTON_TYPES and t != "web_url":
+            conv.change("RELIES_ON_CONTESTED_BUTTON_TYPE", f"{where}: a {t} button, which the rules "
+                        "allow but 2300023's text does not")
         if t == "web_url":
             nb = pick(b, WEB_URL_KEYS, where, conv)
             conv.displayed(nb, "title", where)
@@ -53,7 +73,7 @@ def convert_buttons(buttons: Any, path: str, conv) -> Any:
         elif conv.policy.unsupported_buttons == "drop":
             title = _excerpt(b["title"]) if isinstance(b.get("title"), str) else "(untitled)"
             conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {title} was dropped: "
-                        "MM takes only web_url and postback buttons")
+                        f"the rules take only {', '.join(conv.limits.button_types)} buttons")
             continue
         else:
             nb = json_copy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED

@@ -13,6 +13,7 @@ from typing import Any
 from migrator.convert.buttons import (
     convert_buttons, convert_default_action, convert_quick_replies, pick,
 )
+from migrator.convert.limits import ContentLimits, default_limits
 from migrator.convert.model import (
     Change, ConversionResult, ConvertPolicy, Problem, change, json_copy, outcome_of, problem,
 )
@@ -31,8 +32,9 @@ _PASS_THROUGH_TEMPLATES = ("product", "receipt", "coupon")
 class _Conv:
     """State of one conversion: the policy and the findings so far."""
 
-    def __init__(self, policy: ConvertPolicy):
+    def __init__(self, policy: ConvertPolicy, limits: ContentLimits):
         self.policy = policy
+        self.limits = limits
         self.changes: list[Change] = []
         self.problems: list[Problem] = []
 
@@ -173,10 +175,26 @@ class _Conv:
                                for i, el in enumerate(out["elements"])]
         return out
 
+    def nulls(self, out: dict, path: str) -> None:
+        """A null field carries nothing: leave it out rather than send `"image_url": null`."""
+        for k in [k for k, v in out.items() if v is None]:
+            del out[k]
+            self.change("NULL_FIELD_REMOVED", f"{path}.{k} was null and is left out")
+
+    def buttons(self, out: dict, path: str) -> None:
+        if "buttons" in out:
+            had = isinstance(out["buttons"], list) and len(out["buttons"]) > 0
+            out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
+            if had and out["buttons"] == []:
+                del out["buttons"]
+                self.change("EMPTY_BUTTONS_REMOVED", f"{path}.buttons: no button was left, so the "
+                            "empty list was removed")
+
     def generic_element(self, el: Any, path: str) -> Any:
         if not isinstance(el, dict):
             return el
         out = pick(el, _ELEMENT_KEYS, path, self)
+        self.nulls(out, path)
         self.personalised(out, "title", path)
         self.personalised(out, "subtitle", path)
         self.in_url(out, "image_url", path)
@@ -186,8 +204,7 @@ class _Conv:
                 del out["default_action"]
             else:
                 out["default_action"] = da
-        if "buttons" in out:
-            out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
+        self.buttons(out, path)
         return out
 
     def button_template(self, p: dict, path: str) -> dict:
@@ -229,9 +246,9 @@ class _Conv:
         if not isinstance(el, dict):
             return el
         out = pick(el, _MEDIA_EL_KEYS, path, self)
+        self.nulls(out, path)
         self.in_url(out, "url", path)
-        if "buttons" in out:
-            out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
+        self.buttons(out, path)
         return out
 
 
@@ -247,28 +264,35 @@ def _unwrap(obj: Any) -> dict | None:
     return None
 
 
-def convert_message(obj: Any, policy: ConvertPolicy | None = None) -> ConversionResult:
-    """Convert one RN Send API body or bare message to MM form. Never raises."""
+def convert_message(obj: Any, policy: ConvertPolicy | None = None, *,
+                    limits: ContentLimits | None = None) -> ConversionResult:
+    """Convert one RN Send API body or bare message to MM form. Never raises.
+
+    `limits` come from the rules in force (default: the packaged rules)."""
     policy = policy or _DEFAULT_POLICY
     try:
-        return _convert(obj, policy)
+        return _convert(obj, policy, limits or default_limits())
     except Exception as exc:  # a bug must not stop an audit of a whole estate
         return ConversionResult(outcome="unsupported", message=None, problems=[problem(
             "CONVERTER_ERROR", f"the converter failed ({type(exc).__name__}); please report this input")])
 
 
-def _convert(obj: Any, policy: ConvertPolicy) -> ConversionResult:
+def _convert(obj: Any, policy: ConvertPolicy, limits: ContentLimits) -> ConversionResult:
     m = _unwrap(obj)
     if m is None:
         return ConversionResult(outcome="unsupported", message=None, problems=[problem(
             "NOT_A_MESSAGE", 'expected a Send API body {"recipient", "message"} or a message object '
             f"with text or attachment, got {_describe(obj)}")])
-    conv = _Conv(policy)
+    conv = _Conv(policy, limits)
+    if isinstance(obj, dict) and m is not obj and (
+            obj.get("messaging_type") == "MESSAGE_TAG" or obj.get("tag") not in (None, "")):
+        conv.change("MESSAGE_TAG_SEND", f"the RN send used tag {_excerpt(obj.get('tag'))}: Meta routes "
+                    "such content to Utility templates, which may not carry marketing")
     out = conv.message(m)
     problems = conv.problems
     if out is not None:
         seen = {(p.code, p.detail) for p in problems}
-        for p in validate_mm_message(out, max_line_breaks=policy.max_line_breaks):
+        for p in validate_mm_message(out, limits=limits, max_line_breaks=policy.max_line_breaks):
             if (p.code, p.detail) not in seen:
                 seen.add((p.code, p.detail))
                 problems.append(p)

@@ -115,17 +115,17 @@ def _lines_after_failed_document(first_no: int, doc: str, doc_error: ValueError)
                           f"(line {line})"
 
 
-def convert_file(path: str, policy: ConvertPolicy | None = None) -> FileConversion:
-    """Convert every record of `path` ("-" reads stdin)."""
+def convert_file(path: str, policy: ConvertPolicy | None = None, *, limits=None) -> FileConversion:
+    """Convert every record of `path` ("-" reads stdin); `limits` from the rules in force."""
     result = FileConversion(path=path)
     try:
         if path == "-":
             stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig") \
                 if hasattr(sys.stdin, "buffer") else sys.stdin
-            _convert_stream(stream, result, policy)
+            _convert_stream(stream, result, policy, limits)
         else:
             with open(path, encoding="utf-8-sig") as f:
-                _convert_stream(f, result, policy)
+                _convert_stream(f, result, policy, limits)
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", path=path,
                          hint="save the file as UTF-8 JSON or JSON Lines") from None
@@ -137,10 +137,10 @@ def convert_file(path: str, policy: ConvertPolicy | None = None) -> FileConversi
     return result
 
 
-def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None) -> None:
+def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None, limits=None) -> None:
     for index, (line, value, error) in enumerate(iter_values(f)):
         if error is not None:
             r = ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", error)])
         else:
-            r = convert_message(value, policy)
+            r = convert_message(value, policy, limits=limits)
         out.results.append(FileResult(index=index, line=line, **r.model_dump()))

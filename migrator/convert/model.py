@@ -12,13 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Bump when a conversion rule changes: stored conversions with another version are redone.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"   # 2: rules-driven limits, UTF-16 lengths, image cards, per-message buttons
 
 Outcome = Literal["exact", "lossy", "needs_edit", "unsupported"]
 OUTCOMES: tuple[str, ...] = ("exact", "lossy", "needs_edit", "unsupported")
 
-#: MM error 2300073 ("too many line breaks") has no documented limit; this is our guess.
-MAX_LINE_BREAKS = 20
 
 
 class Change(BaseModel):
@@ -71,16 +69,17 @@ class ConvertPolicy(BaseModel):
                     "`generic_image_title` (videos still need an upload).")
     generic_image_title: str | None = Field(
         None, description="Card title used by non_facebook_media_url=to_generic (1-80 characters).")
-    max_line_breaks: int = Field(
-        MAX_LINE_BREAKS, ge=0,
+    max_line_breaks: int | None = Field(
+        None, ge=0,
         description="Most line breaks allowed in one text field before MM error 2300073 is "
-                    "assumed (Meta does not document the limit).")
+                    "assumed (Meta does not document the limit). Default: the rules' "
+                    "mm_line_breaks_max.")
 
     @model_validator(mode="after")
     def _title_for_generic(self) -> "ConvertPolicy":
         if self.non_facebook_media_url == "to_generic":
             t = (self.generic_image_title or "").strip()
-            if not t or len(t) > 80:
+            if not t or len(t) > 80:  # checked again against the rules by the validator
                 raise ValueError("non_facebook_media_url=to_generic needs generic_image_title "
                                  "(1-80 characters): the card title shown above the image")
         return self
@@ -112,6 +111,21 @@ CHANGE_CODES: dict[str, tuple[str, str]] = {
     "METADATA_DROPPED": ("lossy", "The message's metadata (echoed to the app in RN webhooks) was "
                          "dropped: MM does not document it."),
     "FIELD_DROPPED": ("lossy", "A field MM does not document was dropped."),
+    "NULL_FIELD_REMOVED": ("info", "A field set to null (e.g. \"image_url\": null) was left out: "
+                           "it carries nothing and Meta may refuse the null."),
+    "EMPTY_BUTTONS_REMOVED": ("info", "A buttons list left empty after dropping was removed."),
+    "BUTTON_TYPE_LOWERCASED": ("info", "A button type written in capitals (WEB_URL) was written as "
+                               "Meta spells it (web_url)."),
+    "CONTESTED_BUTTON_DROPPED": ("lossy", "A postback/app button was dropped: MM's error 2300023 "
+                                 "says only web_url is valid while other MM pages show postback/app; "
+                                 "the rules (mm_button_types) take the reading that cannot fail a "
+                                 "cutover."),
+    "RELIES_ON_CONTESTED_BUTTON_TYPE": ("info", "The message keeps a postback/app button because the "
+                                        "rules (mm_button_types) allow it: it relies on the contested "
+                                        "reading of 2300023 ('Valid button types are: web_url')."),
+    "MESSAGE_TAG_SEND": ("lossy", "The RN send used a message tag (ACCOUNT_UPDATE, ...): Meta routes "
+                         "tagged content to Utility templates, which may not carry marketing; as an MM "
+                         "it is marketing, billed and needs the subscriber's opt-in. Review it."),
 }
 
 PROBLEM_CODES: dict[str, tuple[str, str]] = {
@@ -128,33 +142,37 @@ PROBLEM_CODES: dict[str, tuple[str, str]] = {
     "INVALID_FIELD": ("needs_edit", "A field has the wrong type or a value MM does not accept."),
     "REQUIRED_FIELD_MISSING": ("needs_edit", "A field MM requires is missing or empty."),
     "UNKNOWN_FIELD": ("needs_edit", "The message carries a field MM does not document."),
-    "TEXT_TOO_LONG": ("needs_edit", "Text is longer than MM allows (640 characters)."),
+    "TEXT_TOO_LONG": ("needs_edit", "Text is longer than MM allows (rules mm_text_max_chars, 640; "
+                      "code points or UTF-16 units, the larger)."),
+    "LONE_SURROGATE": ("needs_edit", "A text contains a lone UTF-16 surrogate (a broken character)."),
     "TOO_MANY_LINE_BREAKS": ("needs_edit", "A text has more line breaks than the assumed MM limit."),
-    "TITLE_TOO_LONG": ("needs_edit", "A card title is longer than 80 characters."),
-    "SUBTITLE_TOO_LONG": ("needs_edit", "A card subtitle is longer than 80 characters."),
+    "TITLE_TOO_LONG": ("needs_edit", "A card title is longer than MM allows (rules, 80)."),
+    "SUBTITLE_TOO_LONG": ("needs_edit", "A card subtitle is longer than MM allows (rules, 80)."),
     "TOO_MANY_ELEMENTS": ("needs_edit", "A carousel has more than 10 cards, or a media template "
                           "not exactly one element."),
-    "TOO_MANY_BUTTONS": ("needs_edit", "More than 3 buttons on a message or card."),
+    "TOO_MANY_BUTTONS": ("needs_edit", "More buttons on a card or in a message than MM allows "
+                         "(rules mm_buttons_max / mm_buttons_per_message_max, 3)."),
     "BUTTON_TYPE_UNSUPPORTED": ("needs_edit", "A button type MM does not take "
                                 "(policy unsupported_buttons=refuse, or any type on a video card "
                                 "other than web_url)."),
     "BUTTON_TITLE_EMPTY": ("needs_edit", "A button has no title."),
-    "BUTTON_TITLE_TOO_LONG": ("needs_edit", "A button title is longer than 20 characters."),
+    "BUTTON_TITLE_TOO_LONG": ("needs_edit", "A button title is longer than MM allows (rules, 20)."),
     "BUTTON_URL_EMPTY": ("needs_edit", "A URL button or default_action has no URL."),
     "INVALID_URL": ("needs_edit", "A URL is not a valid http(s) URL."),
-    "PAYLOAD_TOO_LONG": ("needs_edit", "A postback or quick-reply payload is longer than 1000 characters."),
-    "TOO_MANY_QUICK_REPLIES": ("needs_edit", "More than 13 quick replies."),
-    "QUICK_REPLY_TITLE_TOO_LONG": ("needs_edit", "A quick-reply title is longer than 20 characters."),
+    "PAYLOAD_TOO_LONG": ("needs_edit", "A postback or quick-reply payload is longer than MM allows (rules, 1000)."),
+    "TOO_MANY_QUICK_REPLIES": ("needs_edit", "More quick replies than MM allows (rules, 13)."),
+    "QUICK_REPLY_TITLE_TOO_LONG": ("needs_edit", "A quick-reply title is longer than MM allows (rules, 20)."),
     "QUICK_REPLY_UNSUPPORTED": ("needs_edit", "A quick reply of a type MM does not take "
                                 "(policy unsupported_buttons=refuse)."),
     "MEDIA_URL_NOT_FACEBOOK": ("needs_edit", "Media given by a URL that is not Facebook-hosted: "
                                "upload it (attachment_id) or use a Facebook URL."),
     "VIDEO_ID_MISSING": ("needs_edit", "A generic card with media_type video has no video_id."),
-    "IMAGE_URL_MISSING": ("needs_edit", "A generic card with media_type image has no image_url."),
+    "IMAGE_URL_MISSING": ("needs_edit", "A generic card without image_url: media_type defaults to "
+                          "image, which needs one (2300022)."),
     "MULTI_IMAGE_IN_CAROUSEL": ("needs_edit", "image_urls (multi-image card) inside a carousel."),
     "IMAGE_URL_AND_IMAGE_URLS": ("needs_edit", "A card has both image_url and image_urls."),
     "TOO_MANY_HERO_IMAGES": ("needs_edit", "More than one hero image in image_urls."),
-    "TOO_MANY_IMAGES": ("needs_edit", "More than 6 images in image_urls."),
+    "TOO_MANY_IMAGES": ("needs_edit", "More images in image_urls than MM allows (rules, 6)."),
     "PLACEHOLDER_NOT_ALLOWED": ("needs_edit", "A personalisation placeholder in a field where MM "
                                 "allows no macros (only card title/subtitle and greeting text)."),
     "UNKNOWN_MACRO": ("needs_edit", "A {{...}} macro other than {{first_name}}, {{last_name}}, "

@@ -1,20 +1,27 @@
 """Pre-flight validation of an MM `message` object against the documented constraints.
 
-Pure and fast (no I/O, no pydantic parsing of the input), so the emulator can run it on every
-send. Each problem carries the MM error code Meta documents for it (mm-api.md §3, §5.3); where
-Meta documents a limit but no code (title 80, quick replies 13, ...) `mm_error_code` is None.
+Pure and fast (no I/O, no pydantic parsing of the input). Each problem carries the MM error
+code Meta documents for it (mm-api.md §3, §5.3); where Meta documents a limit but no code
+(title 80, quick replies 13, ...) `mm_error_code` is None. Every number comes from the rules
+(`ContentLimits`, issue 16.5); the figures below are the packaged defaults. The emulator does
+NOT use this validator: it has its own checks written from Meta's texts (emulator/checks.py),
+so it can disagree with the converter (issue 16.10).
+
+Lengths count both code points and UTF-16 units and judge by the larger (Meta does not say
+which it counts); a lone surrogate is a problem, not a crash; U+2028/U+2029 are line breaks.
 
 Rules encoded (mm-api.md §3 unless noted):
 - message: exactly one of `text` / `attachment`; optional `quick_replies`; nothing else.
 - text ≤ 640 characters (Python characters, i.e. code points); line breaks ≤ the assumed limit.
 - attachment: `type` = template; template_type generic | button | media | product | receipt | coupon.
-- generic: 1-10 elements; title required, ≤ 80; subtitle ≤ 80; media_type image|video; video needs
-  video_id (2300021) and takes only web_url buttons; explicit media_type image needs image_url
-  (2300022); image_urls ≤ 6, at most one hero (2300048), not with image_url (2300047), not in a
+- generic: 1-10 elements; title required, ≤ 80; subtitle ≤ 80; at least one field besides the
+  title; media_type image (the default) | video; video needs video_id (2300021) and takes only
+  web_url buttons; an image card (media_type absent or image) needs image_url (2300022); image_urls ≤ 6, at most one hero (2300048), not with image_url (2300047), not in a
   carousel (2300046); greeting `text` on the payload.
 - button: text required ≤ 640; 1-3 buttons.  media: exactly one element, media_type image|video,
   attachment_id XOR a Facebook-hosted url (2300077 otherwise).
-- buttons: ≤ 3 (2300026); type web_url | postback | app (2300023); title required (2300025),
+- buttons: ≤ 3 per card and ≤ 3 per message (2300026); type in the rules' mm_button_types
+  (default web_url only: 2300023's text; postback/app are the contested reading); title required (2300025),
   ≤ 20; web_url needs a valid http(s) url (2300024/2300077); postback payload required, ≤ 1000.
 - macros {{first_name}} {{last_name}} {{full_name}} only in card title/subtitle and greeting text.
 - quick_replies ≤ 13; content_type text | user_phone_number | user_email; text ones need
@@ -27,22 +34,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from migrator.convert.model import MAX_LINE_BREAKS, Problem, problem
+from migrator.convert.limits import (DOCUMENTED_BUTTON_TYPES, ContentLimits, default_limits,
+                                     has_lone_surrogate, line_breaks, text_length)
+from migrator.convert.model import Problem, problem
 from migrator.convert.placeholders import find_macros, is_mm_macro
 
-TEXT_MAX = 640
-TITLE_MAX = 80
-SUBTITLE_MAX = 80
-ELEMENTS_MAX = 10
-BUTTONS_MAX = 3
-BUTTON_TITLE_MAX = 20
-PAYLOAD_MAX = 1000
-QUICK_REPLIES_MAX = 13
-QUICK_REPLY_TITLE_MAX = 20
-IMAGES_MAX = 6
-
 MM_TEMPLATES = ("generic", "button", "media", "product", "receipt", "coupon")
-MM_BUTTON_TYPES = ("web_url", "postback", "app")
 QUICK_REPLY_TYPES = ("text", "user_phone_number", "user_email")
 WEBVIEW_RATIOS = ("compact", "tall", "full")
 ASPECT_RATIOS = ("horizontal", "square")
@@ -87,16 +84,14 @@ def is_facebook_url(url: Any) -> bool:
     return any(host == h or host.endswith("." + h) for h in FACEBOOK_HOSTS)
 
 
-def line_breaks(text: str) -> int:
-    return text.count("\n") + text.replace("\r\n", "").count("\r")
-
-
 class _Check:
     """Accumulates problems while walking one message."""
 
-    def __init__(self, max_line_breaks: int):
+    def __init__(self, limits: ContentLimits, max_line_breaks: int):
+        self.lim = limits
         self.max_line_breaks = max_line_breaks
         self.problems: list[Problem] = []
+        self.buttons_seen = 0
 
     def add(self, code: str, detail: str) -> None:
         self.problems.append(problem(code, detail))
@@ -115,11 +110,16 @@ class _Check:
         if not isinstance(value, str):
             self.add("INVALID_FIELD", f"{where} must be a string, not {_type(value)}")
             return None
+        if has_lone_surrogate(value):
+            self.add("LONE_SURROGATE", f"{where} contains a lone UTF-16 surrogate (a broken emoji "
+                     "or character): re-type the text")
+            return value
         if required and not value.strip():
             self.add(empty_code, f"{where} is empty")
             return value
-        if max_len is not None and len(value) > max_len:
-            self.add(too_long, f"{where} is {len(value)} characters; MM allows {max_len}")
+        if max_len is not None and (n := text_length(value)) > max_len:
+            self.add(too_long, f"{where} is {n} characters (code points or UTF-16 units, the larger); "
+                     f"MM allows {max_len}")
         if count_breaks and (n := line_breaks(value)) > self.max_line_breaks:
             self.add("TOO_MANY_LINE_BREAKS", f"{where} has {n} line breaks; more than "
                      f"{self.max_line_breaks} risks MM error 2300073 (Meta does not document the limit)")
@@ -187,7 +187,7 @@ class _Check:
         if has_text == has_att:
             self.add("NOT_A_MESSAGE", "message must have exactly one of text or attachment")
         if has_text:
-            self.string(m, "text", "message", required=True, max_len=TEXT_MAX, too_long="TEXT_TOO_LONG",
+            self.string(m, "text", "message", required=True, max_len=self.lim.text_max, too_long="TEXT_TOO_LONG",
                         count_breaks=True)
         if has_att:
             self.attachment(m["attachment"], "message.attachment")
@@ -239,11 +239,11 @@ class _Check:
 
     def generic(self, p: dict, path: str) -> None:
         self.unknown(p, _GENERIC_KEYS, path)
-        self.string(p, "text", path, required=False, max_len=TEXT_MAX, too_long="TEXT_TOO_LONG",
+        self.string(p, "text", path, required=False, max_len=self.lim.text_max, too_long="TEXT_TOO_LONG",
                     macros=True, count_breaks=True)
         self.enum(p, "image_aspect_ratio", path, ASPECT_RATIOS, lower=True)
         self.boolean(p, "sharable", path)
-        els = self.elements(p, path, lo=1, hi=ELEMENTS_MAX)
+        els = self.elements(p, path, lo=1, hi=self.lim.elements_max)
         carousel = len(els) > 1
         for i, el in enumerate(els):
             self.generic_element(el, f"{path}.elements[{i}]", carousel)
@@ -252,12 +252,15 @@ class _Check:
         if (el := self.obj(el, path)) is None:
             return
         self.unknown(el, _ELEMENT_KEYS, path)
-        self.string(el, "title", path, required=True, max_len=TITLE_MAX, too_long="TITLE_TOO_LONG",
+        self.string(el, "title", path, required=True, max_len=self.lim.title_max, too_long="TITLE_TOO_LONG",
                     macros=True)
-        self.string(el, "subtitle", path, required=False, max_len=SUBTITLE_MAX,
+        self.string(el, "subtitle", path, required=False, max_len=self.lim.subtitle_max,
                     too_long="SUBTITLE_TOO_LONG", macros=True)
-        mt = el.get("media_type")
+        mt = el.get("media_type", "image")   # Meta's default (mm-api.md §3)
         self.enum(el, "media_type", path, ("image", "video"))
+        if not any(el.get(k) not in (None, "", []) for k in _ELEMENT_KEYS - {"title", "media_type"}):
+            self.add("REQUIRED_FIELD_MISSING", f"{path} has only a title; a card needs at least one "
+                     "more field (subtitle, image, button or default_action)")
         if "image_url" in el:
             self.url(el, "image_url", path, required=False)
         if mt == "video":
@@ -269,7 +272,9 @@ class _Check:
         elif "video_id" in el:
             self.add("INVALID_FIELD", f"{path}.video_id is set but media_type is not video")
         if mt == "image" and not el.get("image_url") and not el.get("image_urls"):
-            self.add("IMAGE_URL_MISSING", f"{path} has media_type image but no image_url")
+            self.add("IMAGE_URL_MISSING", f"{path} has no image_url, and media_type "
+                     + ("is image" if "media_type" in el else "defaults to image")
+                     + " (error 2300022): add an image or send the text without a card")
         if "image_urls" in el:
             self.image_urls(el, path, carousel)
         if "default_action" in el:
@@ -287,8 +292,8 @@ class _Check:
             return
         if not imgs:
             self.add("REQUIRED_FIELD_MISSING", f"{where} is empty")
-        if len(imgs) > IMAGES_MAX:
-            self.add("TOO_MANY_IMAGES", f"{where} has {len(imgs)} images; MM allows {IMAGES_MAX}")
+        if len(imgs) > self.lim.images_max:
+            self.add("TOO_MANY_IMAGES", f"{where} has {len(imgs)} images; MM allows {self.lim.images_max}")
         heroes = 0
         for i, img in enumerate(imgs):
             if (img := self.obj(img, f"{where}[{i}]")) is None:
@@ -319,8 +324,9 @@ class _Check:
     def buttons(self, bs: Any, path: str, *, video: bool = False, min_count: int = 0) -> None:
         if (bs := self.array(bs, path)) is None:
             return
-        if len(bs) > BUTTONS_MAX:
-            self.add("TOO_MANY_BUTTONS", f"{path} has {len(bs)} buttons; MM allows {BUTTONS_MAX}")
+        self.buttons_seen += len(bs)
+        if len(bs) > self.lim.buttons_max:
+            self.add("TOO_MANY_BUTTONS", f"{path} has {len(bs)} buttons; MM allows {self.lim.buttons_max}")
         elif len(bs) < min_count:
             self.add("REQUIRED_FIELD_MISSING", f"{path} is empty; a button template needs 1-3 buttons")
         for i, b in enumerate(bs):
@@ -330,12 +336,16 @@ class _Check:
         if (b := self.obj(b, path)) is None:
             return
         t = b.get("type")
-        if t not in MM_BUTTON_TYPES:
-            self.add("BUTTON_TYPE_UNSUPPORTED", f"{path}.type is {_excerpt(t)}; MM takes web_url, postback, app")
+        if t not in self.lim.button_types:
+            contested = t in DOCUMENTED_BUTTON_TYPES
+            self.add("BUTTON_TYPE_UNSUPPORTED", f"{path}.type is {_excerpt(t)}; the rules take "
+                     f"{', '.join(self.lim.button_types)}" + (
+                         " (MM's pages show this type, but error 2300023 says 'Valid button types are: "
+                         "web_url': the contested reading, see rules mm_button_types)" if contested else ""))
             return
         if video and t != "web_url":
             self.add("BUTTON_TYPE_UNSUPPORTED", f"{path} is a {t} button on a video card; only web_url is allowed")
-        self.string(b, "title", path, required=True, max_len=BUTTON_TITLE_MAX,
+        self.string(b, "title", path, required=True, max_len=self.lim.button_title_max,
                     too_long="BUTTON_TITLE_TOO_LONG", empty_code="BUTTON_TITLE_EMPTY")
         if t == "web_url":
             self.unknown(b, _WEB_URL_KEYS, path)
@@ -343,7 +353,7 @@ class _Check:
             self.web_url_options(b, path)
         elif t == "postback":
             self.unknown(b, _POSTBACK_KEYS, path)
-            self.string(b, "payload", path, required=True, max_len=PAYLOAD_MAX, too_long="PAYLOAD_TOO_LONG",
+            self.string(b, "payload", path, required=True, max_len=self.lim.payload_max, too_long="PAYLOAD_TOO_LONG",
                         macros=None)
         else:
             self.unknown(b, _APP_KEYS, path)
@@ -355,7 +365,7 @@ class _Check:
 
     def button_template(self, p: dict, path: str) -> None:
         self.unknown(p, _BUTTON_TPL_KEYS, path)
-        self.string(p, "text", path, required=True, max_len=TEXT_MAX, too_long="TEXT_TOO_LONG",
+        self.string(p, "text", path, required=True, max_len=self.lim.text_max, too_long="TEXT_TOO_LONG",
                     count_breaks=True)
         if "buttons" not in p:
             self.add("REQUIRED_FIELD_MISSING", f"{path}.buttons is missing; a button template needs 1-3 buttons")
@@ -392,7 +402,7 @@ class _Check:
 
     def product(self, p: dict, path: str) -> None:
         self.unknown(p, {"template_type", "elements"}, path)
-        for i, el in enumerate(self.elements(p, path, lo=1, hi=ELEMENTS_MAX)):
+        for i, el in enumerate(self.elements(p, path, lo=1, hi=self.lim.elements_max)):
             where = f"{path}.elements[{i}]"
             if (el := self.obj(el, where)) is None:
                 continue
@@ -409,18 +419,19 @@ class _Check:
             self.add("REQUIRED_FIELD_MISSING", f"{path}.summary.total_cost is missing")
 
     def coupon(self, p: dict, path: str) -> None:
-        self.string(p, "title", path, required=True, max_len=TITLE_MAX, too_long="TITLE_TOO_LONG")
-        self.string(p, "subtitle", path, required=False, max_len=SUBTITLE_MAX, too_long="SUBTITLE_TOO_LONG")
+        self.string(p, "title", path, required=True, max_len=self.lim.title_max, too_long="TITLE_TOO_LONG")
+        self.string(p, "subtitle", path, required=False, max_len=self.lim.subtitle_max, too_long="SUBTITLE_TOO_LONG")
         self.string(p, "coupon_code", path, required=True, max_len=None, macros=None)
         self.url(p, "coupon_url", path, required=True)
-        self.string(p, "coupon_pre_message", path, required=False, max_len=TEXT_MAX,
+        self.string(p, "coupon_pre_message", path, required=False, max_len=self.lim.text_max,
                     too_long="TEXT_TOO_LONG", macros=True)
 
     def quick_replies(self, qrs: Any, path: str) -> None:
         if (qrs := self.array(qrs, path)) is None:
             return
-        if len(qrs) > QUICK_REPLIES_MAX:
-            self.add("TOO_MANY_QUICK_REPLIES", f"{path} has {len(qrs)} items; MM allows {QUICK_REPLIES_MAX}")
+        if len(qrs) > self.lim.quick_replies_max:
+            self.add("TOO_MANY_QUICK_REPLIES", f"{path} has {len(qrs)} items; MM allows "
+                     f"{self.lim.quick_replies_max}")
         for i, qr in enumerate(qrs):
             where = f"{path}[{i}]"
             if (qr := self.obj(qr, where)) is None:
@@ -433,18 +444,29 @@ class _Check:
                 continue
             if ct == "text":
                 has_image = bool(qr.get("image_url"))
-                self.string(qr, "title", where, required=not has_image, max_len=QUICK_REPLY_TITLE_MAX,
+                self.string(qr, "title", where, required=not has_image, max_len=self.lim.quick_reply_title_max,
                             too_long="QUICK_REPLY_TITLE_TOO_LONG")
-                self.string(qr, "payload", where, required=True, max_len=PAYLOAD_MAX,
+                self.string(qr, "payload", where, required=True, max_len=self.lim.payload_max,
                             too_long="PAYLOAD_TOO_LONG", macros=None)
             if "image_url" in qr:
                 self.url(qr, "image_url", where, required=False)
 
 
-def validate_mm_message(message: Any, *, max_line_breaks: int = MAX_LINE_BREAKS) -> list[Problem]:
-    """Every documented MM constraint `message` breaks; [] when it can be sent as it is."""
-    check = _Check(max_line_breaks)
+def validate_mm_message(message: Any, *, limits: ContentLimits | None = None,
+                        max_line_breaks: int | None = None) -> list[Problem]:
+    """Every documented MM constraint `message` breaks; [] when it can be sent as it is.
+
+    `limits` default to the packaged rules; `max_line_breaks` (a convert policy) overrides
+    the rules' mm_line_breaks_max.
+    """
+    lim = limits or default_limits()
+    check = _Check(lim, lim.line_breaks_max if max_line_breaks is None else max_line_breaks)
     check.message(message)
+    if check.buttons_seen > lim.buttons_per_message_max and not any(
+            p.code == "TOO_MANY_BUTTONS" for p in check.problems):
+        check.add("TOO_MANY_BUTTONS", f"the message carries {check.buttons_seen} buttons in all; error "
+                  f"2300026 allows {lim.buttons_per_message_max} per message (rules "
+                  "mm_buttons_per_message_max)")
     return check.problems
 
 
