@@ -131,12 +131,12 @@ def test_budget_reached_mid_batch_stops_only_that_campaign(ws, tmp_path):
 
 
 def test_daily_budget_pauses_the_campaign_until_the_next_day(ws, tmp_path):
-    p = planned(ws, tmp_path, 6)
-    emu = Emu(ws, cost_per_message=250)          # daily budget 1000: 4 a day
+    p = planned(ws, tmp_path, 9)
+    emu = Emu(ws, cost_per_message=250)          # daily budget 1000, +75 % on one day: 7 a day
     s = emu.run(ws, p, concurrency=1, wait=False)
-    assert s.sent == 4 and s.ledger["planned"] == 2 and s.outcome == "waiting"
+    assert s.sent == 7 and s.ledger["planned"] == 2 and s.outcome == "waiting"
     s = emu.run(ws, p, concurrency=1)            # waits for the next UTC day (virtual clock)
-    assert s.sent == 2 and ledger(ws, p.plan_id) == {"sent": 6}
+    assert s.sent == 2 and ledger(ws, p.plan_id) == {"sent": 9}
 
 
 def test_warmup_waits_with_a_virtual_clock(ws, tmp_path):

@@ -26,7 +26,7 @@ def _loopback(host: str) -> bool:
 
 
 def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
-                       virtual_clock, snapshot):
+                       virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=()):
     """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
     from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
                                    load_subscribers_jsonl, load_subscribers_workspace)
@@ -34,10 +34,26 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
 
     profile, profile_seed = (load_fault_profile(faults) if faults else (FaultProfile(), None))
     loaded = load_subscribers_jsonl(subscribers) if subscribers else load_subscribers_workspace(ws_opener())
+    from migrator.errors import InputError
+    from migrator.rules import load_rules
+
+    tzs = {}
+    for item in account_timezones:
+        acct, _, tz = item.partition("=")
+        acct = acct.strip().removeprefix("act_")
+        if not acct.isdigit() or not tz.strip():
+            raise InputError(f"--account-timezone {item!r}: expected ACT_ID=ZONE, e.g. 123=America/Los_Angeles")
+        tzs[acct] = tz.strip()
+    tokens = None
+    if page_tokens:
+        from migrator.pull import load_page_token_map
+        tokens = load_page_token_map(page_tokens)
     config = EmulatorConfig(seed=seed if seed is not None else (profile_seed or 0), warmup_seconds=warmup,
                             faults=profile, webhooks_path=webhooks, snapshot_path=snapshot,
                             cost_per_message=cost, fcap_rate=fcap_rate,
-                            clock=VirtualClock() if virtual_clock else None)
+                            clock=VirtualClock() if virtual_clock else None,
+                            rules=load_rules(rules_path) if rules_path else None,
+                            page_tokens=tokens, account_timezones=tzs)
     return create_app(config, subscribers=loaded.subscribers), loaded
 
 
@@ -62,11 +78,17 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
 @click.option("--snapshot", type=click.Path(dir_okay=False), default=None,
               help="Load state from / save state to this JSON file (at exit and POST /_emulator/flush).")
 @click.option("--public", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--rules", "rules_path", metavar="FILE", type=click.Path(dir_okay=False), default=None,
+              help="Rules override file: the emulator enforces the same limits as the toolkit.")
+@click.option("--page-tokens", type=click.Path(dir_okay=False), default=None,
+              help="page_id<TAB>token map (mode 0600): the listing accepts only each Page's own token.")
+@click.option("--account-timezone", "account_timezones", multiple=True, metavar="ACT=ZONE",
+              help="An ad account's time zone (daily budgets reset at its midnight); default UTC.")
 @click.option("--http", "http_impl", type=click.Choice(["fast", "h11"]), default="fast", show_default=True,
               help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, public, http_impl):
+              snapshot, public, rules_path, page_tokens, account_timezones, http_impl):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -83,7 +105,9 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                          hint="the emulator is for local rehearsals; add --public to expose it anyway")
     asgi, loaded = build_emulator_app(lambda: app.workspace(create=False), seed=seed, warmup=warmup,
                                       faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
-                                      fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot)
+                                      fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot,
+                                      rules_path=rules_path, page_tokens=page_tokens,
+                                      account_timezones=account_timezones)
     from migrator.emulator.server import listen_socket, serve
 
     try:

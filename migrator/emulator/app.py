@@ -26,15 +26,17 @@ from starlette.routing import Route
 
 from migrator.emulator.clock import VirtualClock, WallClock
 from migrator.emulator.config import EmulatorConfig
+from migrator.emulator import checks
 from migrator.emulator.batch import answer_batch
-from migrator.emulator.state import MESSAGES, EmulatorState, EmuError
+from migrator.emulator.state import EmulatorState, EmuError
 from migrator.emulator.subscribers import Subscriber, subscriber_from_dict
+from migrator.emulator.texts import ADS_THROTTLE_MESSAGE, ADS_THROTTLE_SUBCODE, MESSAGES, USER_TITLES
 from migrator.emulator.webhooks import WebhookWriter
 
 INPROCESS_HEADER = "x-emulator-inprocess"
 _VERSION = re.compile(r"^v\d+\.\d+$")
 _LIST_DEFAULT_FIELDS = ("notification_messages_token", "recipient_id", "creation_timestamp",
-                        "user_token_status", "notification_messages_reoptin", "notification_messages_timezone",
+                        "token_expiry_timestamp", "user_token_status", "notification_messages_reoptin", "notification_messages_timezone",
                         "topic_title", "next_eligible_time", "next_eligible_time_for_paid_messaging", "id")
 
 
@@ -102,7 +104,10 @@ class Emulator:
         self.state = EmulatorState(config, self.clock, validator)
         self.fault_rng = random.Random(config.seed ^ 0xFA17)
         self.webhooks = (WebhookWriter(config.webhooks_path, app_id=config.app_id, seed=config.seed,
-                                       read_rate=config.read_rate) if config.webhooks_path else None)
+                                       read_rate=config.read_rate, business_id=config.business_id,
+                                       delivery_failed_rate=config.faults.delivery_failed_rate,
+                                       click_rate=config.faults.click_rate)
+                         if config.webhooks_path else None)
         self.requests = 0
         if config.snapshot_path and Path(config.snapshot_path).exists():
             self.state.restore(orjson.loads(Path(config.snapshot_path).read_bytes()))
@@ -183,7 +188,11 @@ class Emulator:
         err: dict[str, Any] = {"message": e.message, "type": e.type, "code": e.code}
         if e.subcode is not None:
             err["error_subcode"] = e.subcode
-        if e.user_msg:
+        title = getattr(e, "user_title", None) or USER_TITLES.get(e.code)
+        if title:   # Graph sends these with errors meant for a person (texts.USER_TITLES)
+            err["error_user_title"] = title
+            err["error_user_msg"] = e.user_msg or e.message
+        elif e.user_msg:
             err["error_user_msg"] = e.user_msg
         if e.error_data:
             err["error_data"] = e.error_data
@@ -216,9 +225,8 @@ class Emulator:
                 "estimated_time_to_regain_access": int(math.ceil(regain / 60)),
                 "ads_api_access_tier": "standard_access"}]}).decode()
             if throttled:
-                refusal = EmuError(80004, "(#80004) There have been too many calls to this ad-account. "
-                                          "Wait a bit and try again.", type="OAuthException",
-                                   is_transient=True)
+                refusal = EmuError(80004, ADS_THROTTLE_MESSAGE, subcode=ADS_THROTTLE_SUBCODE,
+                                   type="OAuthException", is_transient=True)
                 refusal.regain = regain  # type: ignore[attr-defined]
         elif kind == "page" and key:
             pct, reset = st.count_call("page:" + key, cfg.listing_calls_per_window)
@@ -271,11 +279,18 @@ class Emulator:
             if not token:
                 raise EmuError(104, "An access token is required to request this resource.")
             if refusal is not None:
-                if kind == "act" and parts[1:] == ["messages"] and refusal.code == 80004:
+                # MM's own limit codes for its own edges (mm-api.md §6): 2300078 for sends,
+                # 2300079 for campaign creation; other act_ calls get Graph's 80004/2446079
+                mm_limit = {"messages": 2300078, "message_campaign": 2300079}.get(
+                    parts[1] if kind == "act" and len(parts) == 2 else "")
+                if mm_limit and refusal.code == 80004:
                     regain = getattr(refusal, "regain", 60.0)
-                    refusal = EmuError(2300078, MESSAGES[2300078], is_transient=True,
+                    refusal = EmuError(mm_limit, MESSAGES[mm_limit], is_transient=True,
                                        error_data={"remaining_seconds": int(math.ceil(regain))})
                 raise refusal
+            injected = self._injected_code(parts, request.method)
+            if injected is not None:
+                raise injected
             if not parts and request.method == "POST" and "batch" in params and not inner:
                 response = await answer_batch(self, params, token, headers)
             else:
@@ -287,6 +302,25 @@ class Emulator:
         elif reset:
             response.fault = "reset"
         return response
+
+    def _injected_code(self, parts: list[str], method: str) -> EmuError | None:
+        """A documented error code from the fault profile's [codes] table (issue 16.11).
+
+        Campaign-creation codes (2300007, 2300064, 2300065, 2300079, ToS/region/payment codes)
+        answer POST act_/message_campaign; every other code answers POST act_/messages.
+        """
+        codes = self.config.faults.codes
+        if not codes or method != "POST" or len(parts) != 2 or not parts[0].startswith("act_"):
+            return None
+        edge = parts[1]
+        for code, rate in codes.items():
+            on_create = code in _CREATION_CODES
+            if (edge == "message_campaign") != on_create or edge not in ("messages", "message_campaign"):
+                continue
+            if rate and self.fault_rng.random() < rate:
+                data = {"remaining_seconds": _REMAINING.get(code, 0)} if code in _REMAINING else None
+                return EmuError(code, MESSAGES[code], error_data=data, is_transient=code in _REMAINING)
+        return None
 
     # ------------------------------------------------------------------ endpoints
     def _dispatch(self, method: str, parts: list[str], params: dict, token: str, request: _Req,
@@ -356,9 +390,20 @@ class Emulator:
         return f"{request.scheme}://{request.host}{request.path}?{urlencode(q)}"
 
     def _list_tokens(self, page_id: str, params: dict, token: str, request: _Req) -> dict:
+        owned = self.config.page_tokens
+        if owned is not None and owned.get(str(page_id)) != token:
+            # a Page token reads only its own Page (mm-api.md §1 "Token types"; GERR 100/33)
+            raise EmuError(100, f"(#100) Unsupported get request. Object with ID '{page_id}' does not exist, "
+                                "cannot be loaded due to missing permissions, or does not support this "
+                                "operation", subcode=33)
         limit = max(1, min(_int(params.get("limit")) or 100, 1000))
         offset = _cursor_offset(params.get("after"))
-        subs, more = self.state.list_tokens(page_id, offset, limit)
+        keep = _listing_filter(params, self.state)
+        if keep is None:
+            subs, more = self.state.list_tokens(page_id, offset, limit)
+        else:
+            every = [s for s in self.state.listing.get(str(page_id), []) if keep(s)]
+            subs, more = every[offset:offset + limit], offset + limit < len(every)
         wanted = params.get("fields")
         fields = [f.strip() for f in str(wanted).split(",") if f.strip()] if wanted else _LIST_DEFAULT_FIELDS
         data = [self._token_item(s, fields) for s in subs]
@@ -372,11 +417,53 @@ class Emulator:
     def _token_item(self, s: Subscriber, fields) -> dict:
         ne = self.state.next_eligible(s.token)
         full = {"notification_messages_token": s.token, "recipient_id": s.psid,
-                "creation_timestamp": s.created_at, "user_token_status": "REFRESHED",
+                "creation_timestamp": s.created_at,
+                # tokens no longer expire (FAQ) but the listing still carries the field (TOK)
+                "token_expiry_timestamp": s.token_expiry if s.token_expiry is not None else 0,
+                "user_token_status": "REFRESHED",
                 "notification_messages_reoptin": "ENABLED", "notification_messages_timezone": s.timezone,
                 "topic_title": s.topic_title, "next_eligible_time": ne,
                 "next_eligible_time_for_paid_messaging": ne, "id": s.token}
         return {k: full[k] for k in fields if full.get(k) is not None}
+
+
+# Codes Meta answers at campaign creation rather than at send time (mm-api.md §5.3, §7).
+_CREATION_CODES = frozenset({2300007, 2300011, 2300013, 2300019, 2300020, 2300030, 2300031, 2300064,
+                             2300065, 2300066, 2300067, 2300069, 2300079})
+# pacing / retry-later codes carry error_data.remaining_seconds (CL Mar 16 2026)
+_REMAINING = {2300028: 3600, 2300055: 1800, 2300057: 300, 2300060: 300, 2300061: 1800, 2300062: 1800,
+              2300063: 60, 2300068: 60, 2300078: 60, 2300079: 60, 2300080: 60}
+
+# The listing's documented filters (TOK; SDK-only ones in mm-api.md §1.7): each is honoured or
+# refused with an error naming it, never silently ignored.
+_REFUSED_FILTERS = ("custom_audience_ids", "opt_in_source", "since", "until", "subscriber_tag_ids")
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or str(v).strip().lower() in ("true", "1")
+
+
+def _listing_filter(params: dict, state) -> Callable[[Subscriber], bool] | None:
+    for name in _REFUSED_FILTERS:
+        if params.get(name) not in (None, "", []):
+            raise EmuError(100, f"(#100) The emulator does not model the filter {name}: it cannot tell "
+                                "which tokens Meta would return, so it refuses rather than ignore it")
+    dedupe = _truthy(params.get("do_not_return_duplicates"))
+    received = params.get("has_received_marketing_message")
+    if not dedupe and received in (None, ""):
+        return None
+    seen: set[tuple[str, str]] = set()
+
+    def keep(s: Subscriber) -> bool:
+        if received not in (None, "") and (s.token in state.last_sent) != _truthy(received):
+            return False
+        if dedupe and s.psid:   # one token per recipient: the first (oldest) one
+            key = (s.page_id, s.psid)
+            if key in seen:
+                return False
+            seen.add(key)
+        return True
+    return keep
 
 
 def _only(method: str, allowed: str) -> None:
@@ -491,20 +578,15 @@ def _emulator_routes() -> list[Route]:
             Route("/_emulator/subscribers", add_subscribers, methods=["POST"])]
 
 
-def default_validator() -> Callable[[dict], list[tuple[int, str]]]:
-    """The converter's MM payload validator, so the emulator refuses exactly what `convert` flags.
-
-    Problems without an MM code (none documented for them) are answered as Graph's (#100).
-    """
-    from migrator.convert import validate_mm_message
+def default_validator(rules=None) -> Callable[[dict], list[tuple[int, str]]]:
+    """The emulator's own acceptance checks (emulator/checks.py), not the converter's validator:
+    written from Meta's documented limits and error texts, so the emulator can disagree with
+    the converter (issue 16.10). `rules`: the EmulatorRules in force."""
+    er = rules or checks.EmulatorRules()
 
     def validate(message: dict) -> list[tuple[int, str]]:
-        out = []
-        for p in validate_mm_message(message):
-            code = p.mm_error_code or 100
-            prefix = MESSAGES.get(code, "(#100) Invalid parameter")
-            out.append((code, f"{prefix.rstrip('.')}: {p.detail}"))
-        return out
+        r = checks.check_message(message, er)
+        return [] if r is None else [(r.code, r.message)]
 
     return validate
 
@@ -513,7 +595,8 @@ def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscr
                validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default") -> "_GraphASGI":
     """Build the emulator app; `app.state.emulator` is the `Emulator` (state, clock, close())."""
     config = config or EmulatorConfig()
-    emulator = Emulator(config, default_validator() if validator == "default" else validator)
+    emulator = Emulator(config, default_validator(config.rules_view()) if validator == "default"
+                        else validator)
     if subscribers:
         emulator.state.add_subscribers(subscribers)
     logging.getLogger("uvicorn.error").addFilter(_DropEmulatedResets())

@@ -15,7 +15,14 @@ Fault profile example (`faults.toml`):
     reset_rate = 0.002        # connection closed mid-response (after processing)
     [throttle]
     burst_rate = 0.001        # chance that a call starts a throttling burst
-    burst_seconds = 10        # during a burst every act_ call is refused (2300078 / 80004)
+    burst_seconds = 10        # during a burst every act_ call is refused (2300078 send,
+                              # 2300079 campaign creation, 80004/2446079 other act_ calls)
+    [codes]                   # any documented error code, answered at this rate (issue 16.11)
+    2300003 = 0.01            # campaign-creation codes on message_campaign, the rest on sends
+    2300028 = 0.005
+    [webhooks]
+    delivery_failed_rate = 0.01   # accepted sends later reported by marketing_message_delivery_failed
+    click_rate = 0.1              # reads that also get a marketing_message_clicks event
 """
 
 from __future__ import annotations
@@ -28,10 +35,15 @@ from typing import Any, Callable
 
 from migrator.errors import InputError
 
-# mm-api.md §7: recipients everywhere except the EU (27 members), Japan, South Korea, Australia, UK.
-EU27 = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-        "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE")
-EXCLUDED_REGIONS = frozenset(EU27 + ("JP", "KR", "AU", "GB"))
+
+def _excluded_from_rules() -> frozenset[str]:
+    """mm-api.md §7 as the rules hold it (EU under eu_definition, JP, KR, AU, UK)."""
+    from migrator.rules import load_rules
+
+    return load_rules().mm_excluded_recipients()
+
+
+EXCLUDED_REGIONS = _excluded_from_rules()
 
 
 @dataclass
@@ -48,20 +60,25 @@ class FaultProfile:
     reset_rate: float = 0.0
     throttle_burst_rate: float = 0.0
     throttle_burst_seconds: float = 10.0
+    codes: dict[int, float] = field(default_factory=dict)   # documented code -> rate
+    delivery_failed_rate: float = 0.0
+    click_rate: float = 0.0
 
     @property
     def active(self) -> bool:
         return any((self.latency_median_ms, self.latency_min_ms, self.http_5xx_rate, self.timeout_rate,
-                    self.reset_rate, self.throttle_burst_rate))
+                    self.reset_rate, self.throttle_burst_rate, self.codes))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "<faults>") -> "FaultProfile":
-        known = {"latency", "errors", "throttle", "seed", "name", "description"}
+        known = {"latency", "errors", "throttle", "codes", "webhooks", "seed", "name", "description"}
         unknown = set(d) - known
         if unknown:
             raise InputError(f"unknown fault section(s): {', '.join(sorted(unknown))}", path=source,
-                             hint="sections are [latency], [errors], [throttle]")
+                             hint="sections are [latency], [errors], [throttle], [codes], [webhooks]")
         lat, err, thr = d.get("latency", {}), d.get("errors", {}), d.get("throttle", {})
+        wh = d.get("webhooks", {})
+        codes = _codes(d.get("codes", {}), source)
         try:
             p = cls(
                 latency_distribution=str(lat.get("distribution", "fixed")),
@@ -76,16 +93,41 @@ class FaultProfile:
                 reset_rate=float(err.get("reset_rate", 0.0)),
                 throttle_burst_rate=float(thr.get("burst_rate", 0.0)),
                 throttle_burst_seconds=float(thr.get("burst_seconds", 10.0)),
+                codes=codes,
+                delivery_failed_rate=float(wh.get("delivery_failed_rate", 0.0)),
+                click_rate=float(wh.get("click_rate", 0.0)),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"bad fault profile value: {exc}", path=source) from None
         if p.latency_distribution not in ("fixed", "uniform", "lognormal"):
             raise InputError(f"latency.distribution must be fixed, uniform or lognormal, "
                              f"not {p.latency_distribution!r}", path=source)
-        for name in ("http_5xx_rate", "timeout_rate", "reset_rate", "throttle_burst_rate"):
+        for name in ("http_5xx_rate", "timeout_rate", "reset_rate", "throttle_burst_rate",
+                     "delivery_failed_rate", "click_rate"):
             if not 0.0 <= getattr(p, name) <= 1.0:
                 raise InputError(f"{name} must be between 0 and 1", path=source)
         return p
+
+
+def _codes(raw: Any, source: str) -> dict[int, float]:
+    """[codes]: documented error code -> rate; unknown codes are refused, not ignored."""
+    from migrator.emulator.texts import MESSAGES
+
+    if not isinstance(raw, dict):
+        raise InputError("[codes] must be a table of code = rate", path=source)
+    out: dict[int, float] = {}
+    for k, v in raw.items():
+        try:
+            code, rate = int(k), float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"[codes] {k!r} = {v!r}: expected a numeric code and a rate", path=source) from None
+        if code not in MESSAGES:
+            raise InputError(f"[codes] {code} is not a documented MM error code", path=source,
+                             hint="see `migrator graph errors` for the documented codes")
+        if not 0.0 <= rate <= 1.0:
+            raise InputError(f"[codes] {code}: rate must be between 0 and 1", path=source)
+        out[code] = rate
+    return out
 
 
 def load_fault_profile(path: str | Path) -> tuple[FaultProfile, int | None]:
@@ -112,7 +154,7 @@ class EmulatorConfig:
 
     seed: int = 0
     warmup_seconds: float = 60.0            # 2300012 for the first half, 2300041 for the second
-    cadence_seconds: float = 12 * 3600      # one MM per token per 12 h (2300035)
+    cadence_seconds: float | None = None    # one MM per token per rules.mm_cadence_hours (2300035)
     cost_per_message: int = 1               # minor currency units per delivered message
     fcap_rate: float = 0.0                  # share of otherwise good sends refused 2300042-44
     read_rate: float = 0.6                  # share of deliveries that get a read event
@@ -125,4 +167,25 @@ class EmulatorConfig:
     webhooks_path: str | Path | None = None
     snapshot_path: str | Path | None = None
     app_id: str = "100000000000001"
+    business_id: str = "100000000000002"
     clock: Callable[[], float] | None = None   # default wall clock; pass a VirtualClock in tests
+    rules: Any = None                          # migrator.rules.Rules; default the packaged rules
+    account_timezones: dict[str, str] = field(default_factory=dict)   # act id -> IANA zone
+    default_account_timezone: str = "UTC"
+    account_currencies: dict[str, str] = field(default_factory=dict)  # act id -> ISO 4217
+    page_tokens: dict[str, str] | None = None  # page id -> its Page token (None: any token reads)
+
+    def __post_init__(self) -> None:
+        from migrator.emulator.checks import EmulatorRules
+        from migrator.rules import load_rules
+
+        r = self.rules if self.rules is not None else load_rules()
+        self._rules_view = EmulatorRules.from_rules(r)
+        if self.cadence_seconds is None:
+            self.cadence_seconds = r.mm_cadence_hours.value * 3600.0
+        if self.rules is not None and self.excluded_regions is EXCLUDED_REGIONS:
+            self.excluded_regions = r.mm_excluded_recipients()
+
+    def rules_view(self):
+        """The rules as the emulator's checks read them (EmulatorRules)."""
+        return self._rules_view

@@ -16,8 +16,10 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
+from migrator.emulator import checks
 from migrator.emulator.config import EmulatorConfig
 from migrator.emulator.subscribers import Subscriber
+from migrator.emulator.texts import USER_TITLES
 
 DAY = 86400
 
@@ -27,49 +29,15 @@ class EmuError(Exception):
 
     def __init__(self, code: int, message: str, *, status: int = 400, subcode: int | None = None,
                  type: str = "OAuthException", error_data: dict | None = None,
-                 is_transient: bool = False, user_msg: str | None = None):
+                 is_transient: bool = False, user_msg: str | None = None, user_title: str | None = None):
         super().__init__(message)
         self.code, self.message, self.status, self.subcode = code, message, status, subcode
         self.type, self.error_data, self.is_transient, self.user_msg = type, error_data, is_transient, user_msg
+        self.user_title = user_title
 
 
-# REF wording (mm-api.md §5.3), so clients can classify the emulator's answers by text too.
-MESSAGES = {
-    2300000: "Message campaign is not active.",
-    2300001: "Invalid message id: the message does not exist or you do not have access to it.",
-    2300004: "Invalid messenger subscription token: the token could not be loaded.",
-    2300005: "Page id mismatch: the subscription token belongs to another Page.",
-    2300010: "No valid creative: the message payload is not valid.",
-    2300012: "The message campaign is still being populated. Try again later.",
-    2300014: "The ad account of the campaign does not match the ad account in the request.",
-    2300021: "Video media type is missing video_id.",
-    2300022: "Image media type is missing image_url.",
-    2300023: "Invalid button type.",
-    2300024: "Button URL is empty.",
-    2300025: "Button title is empty.",
-    2300026: "Too many buttons.",
-    2300032: "The subscription token is not in a supported region.",
-    2300033: "The campaign start time is in the future.",
-    2300034: "The subscriber has stopped receiving marketing messages.",
-    2300035: "The minimum delay between messages to this subscriber has not been reached.",
-    2300037: "The subscription token has expired.",
-    2300038: "A placeholder in the message could not be resolved.",
-    2300041: "The message campaign is not ready for delivery yet.",
-    2300042: "WEEKLY_MM_LOAD_CAP_REACHED: the recipient has reached the marketing message frequency cap.",
-    2300043: "DAILY_MM_LOAD_CAP_REACHED: the recipient has reached the marketing message frequency cap.",
-    2300044: "MIN_ORGANIC_THREAD_NOT_REACHED: the recipient has reached the marketing message frequency cap.",
-    2300046: "Multiple images (image_urls) are not allowed in a carousel.",
-    2300047: "Use either image_url or image_urls, not both.",
-    2300048: "Only one hero image is allowed.",
-    2300053: "The campaign's lifetime budget has been reached.",
-    2300054: "The campaign's daily budget has been reached.",
-    2300065: "page_id is missing.",
-    2300073: "Too many line breaks in the message.",
-    2300076: "A required field is missing.",
-    2300077: "Invalid URL.",
-    2300078: "Send rate limit exceeded. Please slow down.",
-    2300080: "Subscriber token query rate limit exceeded.",
-}
+# Meta's error texts live with the emulator's own checks (emulator/texts.py, issue 16.11).
+from migrator.emulator.texts import MESSAGES  # noqa: E402
 
 
 def _u(seed: int, *parts: Any) -> float:
@@ -215,14 +183,22 @@ class EmulatorState:
             raise EmuError(2300065, MESSAGES[2300065])
         daily = _budget(body.get("daily_budget"), "daily_budget")
         lifetime = _budget(body.get("lifetime_budget"), "lifetime_budget")
+        er = self.config.rules_view()
+        currency = self.config.account_currencies.get(ad_account_id)
+        if currency:
+            try:
+                checks.check_budgets(daily, lifetime, currency, er)
+            except checks.Refusal as r:
+                raise EmuError(r.code, r.message, user_title="Budget too low",
+                               user_msg=r.detail) from None
         start = _time(body.get("start_time"), "start_time") if body.get("start_time") not in (None, "") else now
         if start < now - 3600:
             raise EmuError(100, "(#100) start_time must be now or in the future")
-        if start > now + 30 * DAY:
-            raise EmuError(100, "(#100) start_time must be at most 30 days ahead")
+        if start > now + er.start_max_days_ahead * DAY:
+            raise EmuError(100, f"(#100) start_time must be at most {er.start_max_days_ahead} days ahead")
         end = _time(body.get("end_time"), "end_time") if body.get("end_time") not in (None, "") else None
         if end is None and lifetime is not None:
-            end = start + 30 * DAY
+            end = start + er.lifetime_min_days * DAY
         if end is not None and end <= start:
             raise EmuError(100, "(#100) end_time must be after start_time")
         c = Campaign(id=self.new_id(), campaign_id=self.new_id(), adset_id=self.new_id(),
@@ -278,7 +254,8 @@ class EmulatorState:
             problems = self.validator(message)
             if problems:
                 code, detail = problems[0]
-                raise EmuError(code, detail)
+                raise EmuError(code, detail, user_title=USER_TITLES.get(code),
+                               user_msg=detail if code in USER_TITLES else None)
         gap = body.get("min_conversation_gap_seconds")
         if gap is not None and not (isinstance(gap, int) and not isinstance(gap, bool) and gap > 0):
             raise EmuError(100, "(#100) min_conversation_gap_seconds must be a positive integer")
@@ -293,6 +270,10 @@ class EmulatorState:
             raise EmuError(2300037, MESSAGES[2300037])
         if sub.wrong_region or (sub.region is not None and sub.region in cfg.excluded_regions):
             raise EmuError(2300032, MESSAGES[2300032])
+        # min_conversation_gap_seconds (mm-api.md §1.3): refused when organic Page<->user thread
+        # activity (the subscriber's last_organic_at) happened within that many seconds
+        if gap is not None and sub.last_organic_at is not None and now - sub.last_organic_at < gap:
+            raise EmuError(2300052, MESSAGES[2300052])
         last = self.last_sent.get(token)
         if last is not None and now - last < cfg.cadence_seconds:
             raise EmuError(2300035, MESSAGES[2300035])
@@ -302,9 +283,16 @@ class EmulatorState:
         cost = cfg.cost_per_message
         if c.lifetime_budget is not None and c.spent + cost > c.lifetime_budget:
             raise EmuError(2300053, MESSAGES[2300053])
-        day = int(now // DAY)
-        if c.daily_budget is not None and c.spent_by_day.get(day, 0) + cost > c.daily_budget:
-            raise EmuError(2300054, MESSAGES[2300054])
+        # the daily budget resets at midnight in the ad account's own time zone; a day may spend
+        # +overspend % and a Sunday-Saturday week 7x the daily budget (rules; mm-api.md §2)
+        tz = cfg.account_timezones.get(c.ad_account_id, cfg.default_account_timezone)
+        day = checks.account_day(now, tz)
+        week = checks.account_week(now, tz)
+        if c.daily_budget is not None:
+            this_week = sum(v for d, v in c.spent_by_day.items() if week <= d < week + 7)
+            if not checks.daily_budget_allows(c.daily_budget, c.spent_by_day.get(day, 0), this_week,
+                                              cost, cfg.rules_view()):
+                raise EmuError(2300054, MESSAGES[2300054], user_title=USER_TITLES[2300054])
         # accepted: charge (every accepted send is delivered in the emulator), remember, record
         c.spent += cost
         c.spent_by_day[day] = c.spent_by_day.get(day, 0) + cost

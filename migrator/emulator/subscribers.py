@@ -29,6 +29,8 @@ class Subscriber:
     expired: bool = False
     wrong_region: bool = False         # learned earlier (mm_state='wrong_region')
     seq: int = 0                       # listing order
+    token_expiry: int | None = None    # token_expiry_timestamp as the listing shows it (ms)
+    last_organic_at: float | None = None  # last organic Page<->user thread activity (epoch s)
 
 
 @dataclass
@@ -58,11 +60,14 @@ def subscriber_from_dict(d: dict) -> Subscriber:
     if region == "UK":
         region = "GB"
     created = d.get("created_at")
+    expiry, organic = d.get("token_expiry"), d.get("last_organic_at")
     return Subscriber(token=token.strip(), page_id=str(page_id).strip(), region=region,
                       opted_out=_bool(d.get("opted_out", False)),
                       psid=str(d["psid"]) if d.get("psid") is not None else None,
                       timezone=d.get("timezone"), topic_title=d.get("topic_title"),
-                      created_at=int(created) if isinstance(created, (int, float)) else None)
+                      created_at=int(created) if isinstance(created, (int, float)) else None,
+                      token_expiry=int(expiry) if isinstance(expiry, (int, float)) else None,
+                      last_organic_at=float(organic) if isinstance(organic, (int, float)) else None)
 
 
 def load_subscribers_jsonl(path: str | Path) -> LoadResult:

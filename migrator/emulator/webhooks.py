@@ -5,7 +5,11 @@ Each line is one Page webhook delivery in Meta's change-notification shape:
         {"field": "marketing_message_echoes", "value": {...}}]}]}
 Value keys follow mm-api.md §1.12: echoes and deliveries carry recipient_id, page_id, app_id,
 timestamp, mid, marketing_message_tracking_id, messenger_subscription_token, message_id; reads
-the same without mid. Timestamps are ms. Lines are buffered and flushed every 512 events or
+the same without mid. A share of accepted sends (fault profile [webhooks] delivery_failed_rate)
+is reported by `marketing_message_delivery_failed` instead of a delivery (app_id, business_id,
+page_id, messenger_subscription_token, timestamp, error_message, message_id: no tracking id);
+a share of reads (click_rate) is followed by `marketing_message_clicks` (recipient_id, page_id,
+timestamp, mid, messenger_subscription_token, message_id: no tracking id, no app_id). Timestamps are ms. Lines are buffered and flushed every 512 events or
 second while sends arrive, and on close, POST /_emulator/flush and GET /_emulator/state.
 """
 
@@ -22,12 +26,16 @@ from migrator.emulator.state import Accepted
 
 class WebhookWriter:
     def __init__(self, path: str | Path, *, app_id: str, seed: int, read_rate: float,
-                 flush_every: int = 512):
+                 flush_every: int = 512, business_id: str = "", delivery_failed_rate: float = 0.0,
+                 click_rate: float = 0.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.path.open("ab")
         self.app_id = app_id
         self.read_rate = read_rate
+        self.business_id = business_id
+        self.delivery_failed_rate = delivery_failed_rate
+        self.click_rate = click_rate
         self.rng = random.Random(seed ^ 0x5EED)
         self._buf: list[bytes] = []
         self.flush_every = flush_every
@@ -48,14 +56,28 @@ class WebhookWriter:
         mid = "m_" + s.tracking_id.replace("-", "")
         echo = {**base, "timestamp": t0, "mid": mid}
         t1 = t0 + 500 + int(self.rng.random() * 2500)
-        delivery = {**base, "timestamp": t1, "mid": mid}
         self._buf.append(self._line("marketing_message_echoes", s.page_id, t0, echo))
-        self._buf.append(self._line("marketing_message_deliveries", s.page_id, t1, delivery))
-        self.events += 2
-        if self.rng.random() < self.read_rate:
-            t2 = t1 + int(self.rng.expovariate(1 / 600_000))
-            self._buf.append(self._line("marketing_message_reads", s.page_id, t2, {**base, "timestamp": t2}))
+        self.events += 1
+        if self.delivery_failed_rate and self.rng.random() < self.delivery_failed_rate:
+            failed = {"app_id": self.app_id, "business_id": self.business_id, "page_id": s.page_id,
+                      "messenger_subscription_token": s.token, "timestamp": t1,
+                      "error_message": "The message could not be delivered.", "message_id": s.message_id}
+            self._buf.append(self._line("marketing_message_delivery_failed", s.page_id, t1, failed))
             self.events += 1
+        else:
+            self._buf.append(self._line("marketing_message_deliveries", s.page_id, t1,
+                                        {**base, "timestamp": t1, "mid": mid}))
+            self.events += 1
+            if self.rng.random() < self.read_rate:
+                t2 = t1 + int(self.rng.expovariate(1 / 600_000))
+                self._buf.append(self._line("marketing_message_reads", s.page_id, t2, {**base, "timestamp": t2}))
+                self.events += 1
+                if self.click_rate and self.rng.random() < self.click_rate:
+                    t3 = t2 + 1000 + int(self.rng.expovariate(1 / 60_000))
+                    click = {"recipient_id": a.subscriber.psid, "page_id": s.page_id, "timestamp": t3,
+                             "mid": mid, "messenger_subscription_token": s.token, "message_id": s.message_id}
+                    self._buf.append(self._line("marketing_message_clicks", s.page_id, t3, click))
+                    self.events += 1
         if len(self._buf) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
