@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.errors import PlanError
+from migrator.plan.budgets import budget_warnings, check_start
 from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.plan.fingerprint import (input_fingerprints, latest_audit_run, plan_fingerprint,
                                        sends_digest)
@@ -35,7 +36,6 @@ from migrator.plan.spec import PlanSpec, load_spec, parse_window
 from migrator.plan.windows import DAY, Windows
 
 LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
-MAX_START_AHEAD_DAYS = 30    # Meta: start_time must be at most 30 days ahead
 CHUNK = 20_000
 TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord", "_plan_ends",
                "_plan_old")
@@ -219,11 +219,7 @@ class _Builder:
         policy = spec.campaign
         start = _epoch(policy.start) if policy.start else _epoch(
             datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc))
-        if start - _epoch(datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc)) \
-                > MAX_START_AHEAD_DAYS * DAY:
-            self.warnings.append(f"campaign.start is more than {MAX_START_AHEAD_DAYS} days after the "
-                                 "as-of date: Meta refuses a start_time that far ahead, so execute "
-                                 "no earlier than 30 days before it")
+        check_start(start, self.as_of, self.rules, where)   # plan/budgets.py (issue 16.7)
         sched = spec.schedule
         floor = max(start + sched.warmup_minutes * 60, _epoch(sched.start) if sched.start else 0)
         self.floor = floor
@@ -269,6 +265,7 @@ class _Builder:
         if lossy:
             self.warnings.append(f"{lossy} message(s) are lossy conversions: review contents.changes")
         self._check_budgets()
+        self.warnings.extend(budget_warnings(self.campaigns, self.rules, self.spec.schedule.warmup_minutes))
 
     def _account_of(self, page_id: str, pages) -> str | None:
         ps = self.spec.pages.get(page_id)

@@ -1,0 +1,64 @@
+"""Budget and schedule checks of a plan against Meta's documented limits, from the rules.
+
+Kept out of the builder so the checks stay one readable list (issue 16.7): the minimum daily
+budget per currency and the lifetime minimum (mm-api.md §1.1: min_daily_budget_imp, lifetime
+= daily x 30), the campaign start at most 30 days ahead (§1.1), the warm-up minimum (§2), and
+the most a daily budget may spend on one day (+75 % on the send-messages page; the Marketing
+API's +25 % is the other reading, see the rules note) so nobody is surprised by a bill.
+
+Meta's real minimum is per ad account (GET act_<ID>/minimum_budgets); the rules hold the
+documented example, so a budget under it is a warning naming both, not a refusal. A start
+beyond the window is refused: Meta would refuse the campaign, and the plan would be stale
+long before it could run.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from migrator.errors import PlanError
+
+DAY = 86400
+
+
+def _midnight(d: date) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
+
+
+def check_start(start: int, as_of: date, rules, where: str) -> None:
+    """Refuse a campaign start more than mm_start_max_days_ahead days after the as-of date."""
+    ahead = rules.mm_start_max_days_ahead.value
+    if start - _midnight(as_of) > ahead * DAY:
+        raise PlanError(
+            f"{where}: campaign.start: more than {ahead} days after the as-of date {as_of.isoformat()}; "
+            f"Meta accepts a start_time at most {ahead} days ahead (rules mm_start_max_days_ahead)",
+            hint="plan again (with --as-of) no earlier than that many days before the start")
+
+
+def budget_warnings(campaigns, rules, warmup_minutes: int) -> list[str]:
+    """Warnings for budgets and warm-up that Meta's documented limits say will not work as meant."""
+    out: list[str] = []
+    mins = rules.mm_min_daily_budget.value
+    days = rules.mm_lifetime_budget_min_days.value
+    over = rules.mm_daily_budget_overspend_percent.value
+    for c in campaigns:
+        low = mins.get(c.currency)
+        if low is not None and c.daily_budget is not None and c.daily_budget < low:
+            out.append(f"campaign {c.key}: daily_budget {c.daily_budget} is below Meta's documented minimum "
+                       f"daily budget of {low} {c.currency} minor units (rules mm_min_daily_budget; the ad "
+                       "account's own minimum is GET act_<ID>/minimum_budgets): Meta may refuse the campaign")
+        if low is not None and c.lifetime_budget is not None and c.lifetime_budget < low * days:
+            out.append(f"campaign {c.key}: lifetime_budget {c.lifetime_budget} is below the documented minimum "
+                       f"lifetime budget of {low * days} {c.currency} minor units ({low} a day x {days} days, "
+                       "rules mm_lifetime_budget_min_days): Meta may refuse the campaign")
+        if c.daily_budget is not None and over:
+            out.append(f"campaign {c.key}: a daily budget is an average: one day may spend up to "
+                       f"{c.daily_budget * (100 + over) // 100} {c.currency} minor units "
+                       f"(+{over} %, rules mm_daily_budget_overspend_percent), a week at most "
+                       f"{c.daily_budget * rules.mm_daily_budget_weekly_multiple.value}")
+    need = rules.mm_warmup_min_minutes.value
+    if campaigns and warmup_minutes < need:
+        out.append(f"schedule.warmup_minutes {warmup_minutes} is shorter than Meta's documented warm-up of "
+                   f"{need} minutes (rules mm_warmup_min_minutes): the first sends will be answered "
+                   "2300012/2300041 and retried")
+    return out
