@@ -93,7 +93,8 @@ def test_override_may_set_its_own_version(tmp_path):
     ('[mm_launch]\nsources = ["not a url"]\n', "mm_launch.sources"),
     ("[mm_launch]\nsources = []\n", "mm_launch.sources"),
     ("warmup_wait_limit_hours = 0\n", "warmup_wait_limit_hours.value"),
-    ("text_classified_error_codes = [2300079, 2300069]\n", "text_classified_error_codes.value"),
+    ("mm_button_types = [\"phone_number\"]\n", "mm_button_types.value"),
+    ("mm_min_daily_budget = { USDOLLAR = 100 }\n", "mm_min_daily_budget.value"),
     ('[eu_definition]\nvalue = "EEA"\ncolour = "blue"\n', "'eu_definition' has unknown field"),
     ("mm_cadense_hours = 12\n", "unknown rules entry 'mm_cadense_hours'"),
     ("this is = not toml [\n", "not valid TOML"),
@@ -147,7 +148,7 @@ def test_cli_rules_show_text_and_json(cli, tmp_path):
     assert data["rules"]["mm_cadence_hours"] == {
         "value": 24, "sources": data["rules"]["mm_cadence_hours"]["sources"],
         "verified": "2026-06-30", "note": data["rules"]["mm_cadence_hours"]["note"],
-        "origin": str(f)}
+        "used_by": ["audit", "executor", "emulator"], "origin": str(f)}
     assert data["rules"]["mm_launch"]["origin"] == "package"
     assert data["version"].endswith("+local") and len(data["fingerprint"]) == 64
 

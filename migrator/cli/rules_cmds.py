@@ -21,7 +21,10 @@ def rules() -> None:
 @RULES_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def rules_show(rules_path, as_json):
-    """Print every rule in force with its value, source URL(s), verified date and origin.
+    """Print every rule in force with its value, source URL(s), verified date, origin and users.
+
+    Every limit the converter, planner, executor and emulator use is listed here; `used by`
+    names which of them read it (an entry no part reads is marked recorded only).
 
     \b
     Examples:
@@ -43,6 +46,7 @@ def rules_show(rules_path, as_json):
         click.echo(f"\n{name} = {shown}{origin}")
         if e["note"]:
             click.echo(f"  {e['note']}")
+        click.echo(f"  used by: {', '.join(e['used_by'])}" if e["used_by"] else "  used by: (recorded only)")
         click.echo(f"  verified {e['verified']}:")
         for s in e["sources"]:
             click.echo(f"    {s}")

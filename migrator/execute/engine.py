@@ -99,6 +99,7 @@ class _Run:
         self.lost_lock = False
         self.rng = random.Random()
         self.warmup_codes = frozenset(rules.warmup_error_codes.value)
+        self.recipient_wait = rules.mm_cadence_hours.value * 3600.0   # issue 16.5: from the rules
         self.warmup_limit = (opts.warmup_limit_seconds if opts.warmup_limit_seconds is not None
                              else rules.warmup_wait_limit_hours.value * 3600.0)
         self.pcs = {c.key: c for c in plan.campaigns}
@@ -190,7 +191,8 @@ class _Run:
             self.notify(self.summary.error)
             return Result(row.send_id, "planned", False, reason=f"warmup:{code}", error_code=code)
         v = decide(err, attempts=row.attempts + 1, warmup_codes=self.warmup_codes, campaign_age=age,
-                   warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng)
+                   warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng,
+                   recipient_wait=self.recipient_wait)
         if v.throttle and v.wait:
             self.pacer.pause(v.wait, f"error {code}")
         nb = int(now + v.wait) if v.wait else None

@@ -15,7 +15,8 @@ MM_STATE_BY_CODE = {2300034: "opted_out", 2300004: "invalid", 2300005: "invalid"
                     2300037: "expired", 1893015: "opted_out", 551: "opted_out"}
 DAILY_BUDGET_CODE = 2300054
 RECIPIENT_LATER_LIMIT = 4          # a send still refused "not now" at its 4th request is skipped
-DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence: one message per token per 12 h
+DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence; the engine passes rules.mm_cadence_hours
+CADENCE_CODE = 2300035              # minimum delay between messages not reached
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0, rng: random.
 
 def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], campaign_age: float,
            warmup_limit: float, max_attempts: int = 10,
-           rng: random.Random | None = None) -> Verdict:
+           rng: random.Random | None = None, recipient_wait: float = DEFAULT_RECIPIENT_WAIT) -> Verdict:
     """The transition for a failed send. `attempts` counts requests already made for the row, this one included."""
     code = error_code(err)
     if isinstance(err, NetworkError):
@@ -67,8 +68,10 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
     if cls is ErrorClass.RECIPIENT_LATER:
         if attempts >= RECIPIENT_LATER_LIMIT:
             return Verdict("failed", "skipped", "recipient_unavailable")
-        return Verdict("later", "planned", f"recipient_later:{code}",
-                       wait=err.wait_seconds or DEFAULT_RECIPIENT_WAIT)
+        wait = err.wait_seconds or recipient_wait
+        if code == CADENCE_CODE:   # the per-token cadence in force (rules mm_cadence_hours)
+            wait = max(wait, recipient_wait)
+        return Verdict("later", "planned", f"recipient_later:{code}", wait=wait)
     if cls is ErrorClass.RECIPIENT_NEVER:
         state = MM_STATE_BY_CODE.get(err.mm_code or -1) or MM_STATE_BY_CODE.get(err.subcode or -1) \
             or MM_STATE_BY_CODE.get(err.code or -1) or "invalid"

@@ -306,6 +306,9 @@ def _apply_override(base: dict[str, Any], path: Path) -> dict[str, Any]:
                 hint=("did you mean " + ", ".join(close[:3]) + "? " if close else "")
                 + "`migrator rules show` lists every entry")
         entry = dict(merged[name])
+        fields = {"value", "sources", "verified", "note", "used_by"}
+        if isinstance(val, dict) and isinstance(entry.get("value"), dict) and not set(val) & fields:
+            val = {"value": val}   # a bare table for a table-valued rule: `mm_min_daily_budget = {USD = 50}`
         if isinstance(val, dict):
             unknown = set(val) - {"value", "sources", "verified", "note", "used_by"}
             if unknown:
