@@ -26,7 +26,8 @@ def _loopback(host: str) -> bool:
 
 
 def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
-                       virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=()):
+                       virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=(),
+                       assets=None):
     """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
     from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
                                    load_subscribers_jsonl, load_subscribers_workspace)
@@ -54,7 +55,10 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
                             clock=VirtualClock() if virtual_clock else None,
                             rules=load_rules(rules_path) if rules_path else None,
                             page_tokens=tokens, account_timezones=tzs)
-    return create_app(config, subscribers=loaded.subscribers), loaded
+    from migrator.emulator.assets import Assets
+
+    return create_app(config, subscribers=loaded.subscribers,
+                      assets=Assets.load(assets) if assets else None), loaded
 
 
 @emulator.command("serve")
@@ -77,6 +81,9 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
 @click.option("--virtual-clock", is_flag=True, help="Time moves only via POST /_emulator/clock.")
 @click.option("--snapshot", type=click.Path(dir_okay=False), default=None,
               help="Load state from / save state to this JSON file (at exit and POST /_emulator/flush).")
+@click.option("--assets", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Business assets fixture (TOML/JSON): permissions, ad accounts, Pages, terms (see "
+                   "emulator/assets.py); default: everything set up.")
 @click.option("--public", is_flag=True, help="Allow a non-loopback --host.")
 @click.option("--rules", "rules_path", metavar="FILE", type=click.Path(dir_okay=False), default=None,
               help="Rules override file: the emulator enforces the same limits as the toolkit.")
@@ -88,7 +95,7 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
               help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, public, rules_path, page_tokens, account_timezones, http_impl):
+              snapshot, assets, public, rules_path, page_tokens, account_timezones, http_impl):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -107,7 +114,7 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                                       faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
                                       fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot,
                                       rules_path=rules_path, page_tokens=page_tokens,
-                                      account_timezones=account_timezones)
+                                      account_timezones=account_timezones, assets=assets)
     from migrator.emulator.server import listen_socket, serve
 
     try:

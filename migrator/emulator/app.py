@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from migrator.emulator.assets import Assets
 from migrator.emulator.clock import VirtualClock, WallClock
 from migrator.emulator.config import EmulatorConfig
 from migrator.emulator import checks
@@ -98,8 +99,9 @@ def _decode_value(v: str) -> Any:
 class Emulator:
     """Holds state, config, faults RNG and the webhook writer; `handle` answers one Graph call."""
 
-    def __init__(self, config: EmulatorConfig, validator=None):
+    def __init__(self, config: EmulatorConfig, validator=None, assets: Assets | None = None):
         self.config = config
+        self.assets = assets or Assets()   # permissions, ad accounts, Pages (emulator/assets.py)
         self.clock = config.clock or WallClock()
         self.state = EmulatorState(config, self.clock, validator)
         self.fault_rng = random.Random(config.seed ^ 0xFA17)
@@ -326,6 +328,9 @@ class Emulator:
     def _dispatch(self, method: str, parts: list[str], params: dict, token: str, request: _Req,
                   headers: dict) -> _Out:
         st = self.state
+        body = self.assets.answer(method, parts, params, token, st)
+        if body is not None:
+            return _ok(body, headers)
         if len(parts) == 2 and parts[1] == "notification_message_tokens":
             _only(method, "GET")
             return _ok(self._list_tokens(parts[0], params, token, request), headers)
@@ -339,6 +344,9 @@ class Emulator:
                 return _ok({"id": st.create_campaign(acct, params).id}, headers)
             if edge == "messages":
                 _only(method, "POST")
+                c = st.campaigns.get(str(params.get("message_id")))
+                if c is not None and c.ad_account_id == acct:
+                    self.assets.check_send(acct, c.page_id)
                 accepted = st.send(acct, params)
                 if self.webhooks:
                     self.webhooks.accepted(accepted)
@@ -592,11 +600,12 @@ def default_validator(rules=None) -> Callable[[dict], list[tuple[int, str]]]:
 
 
 def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscriber] | None = None,
-               validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default") -> "_GraphASGI":
+               validator: Callable[[dict], list[tuple[int, str]]] | None | str = "default",
+               assets: Assets | None = None) -> "_GraphASGI":
     """Build the emulator app; `app.state.emulator` is the `Emulator` (state, clock, close())."""
     config = config or EmulatorConfig()
     emulator = Emulator(config, default_validator(config.rules_view()) if validator == "default"
-                        else validator)
+                        else validator, assets)
     if subscribers:
         emulator.state.add_subscribers(subscribers)
     logging.getLogger("uvicorn.error").addFilter(_DropEmulatedResets())
