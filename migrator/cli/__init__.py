@@ -38,5 +38,6 @@ from migrator.cli import emulator_cmds, graph_cmds, pull_cmds  # noqa: E402,F401
 from migrator.cli import sample_cmds  # noqa: E402,F401
 from migrator.cli import plan_cmds  # noqa: E402,F401
 from migrator.cli import report_cmds  # noqa: E402,F401
+from migrator.cli import preflight_cmds  # noqa: E402,F401
 from migrator.cli import execute_cmds  # noqa: E402,F401
 from migrator.cli import demo_cmds  # noqa: E402,F401

@@ -201,3 +201,6 @@ def _token_events_time_ordered_key(db: Database) -> None:
         CREATE INDEX token_events_token ON token_events(token, ts_ms);
         """
     )
+
+
+from migrator.store import schema_preflight  # noqa: E402,F401
