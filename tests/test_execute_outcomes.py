@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from migrator.execute.outcomes import MM_STATE_BY_CODE, decide
 from migrator.graph import ErrorClass, NetworkError, error_from_envelope
+from migrator.preflight.guidance import SETUP_STOPS
 
 WARMUP = frozenset({2300003, 2300012, 2300041, 2300028})
 codes = st.one_of(st.integers(2300000, 2300080), st.sampled_from([1, 2, 4, 10, 17, 100, 190, 368, 551, 613, 80004]))
@@ -22,14 +23,16 @@ def test_every_error_gets_a_safe_transition(code, sub, remaining, attempts, age,
     err = error_from_envelope(body)
     v = decide(err, attempts=attempts, warmup_codes=WARMUP, campaign_age=age, warmup_limit=10800)
     assert v.state in ("planned", "unknown", "failed", "skipped")
-    if v.state == "planned" and v.kind not in ("warmup", "fatal", "pause_campaign"):
+    if v.state == "planned" and v.kind not in ("warmup", "fatal", "pause_campaign", "stop_page"):
         assert v.wait and v.wait > 0                      # a retry always waits
     if remaining and v.kind == "retry":
         assert v.wait >= remaining                        # honours remaining_seconds
     if v.kind == "never":
         assert v.state == "failed" and v.mm_state in set(MM_STATE_BY_CODE.values())
     if err.error_class is ErrorClass.ACCOUNT_FATAL:
-        assert v.kind in ("fatal", "warmup")
+        assert v.kind in ("fatal", "warmup", "stop_page")
+    if v.kind == "stop_page":                             # a page's set-up: never the subscriber's fault
+        assert v.state == "planned" and v.mm_state is None and err.mm_code in SETUP_STOPS
 
 
 @given(kind=st.sampled_from(["connect", "timeout", "reset", "http_5xx", "http_429", "http_4xx", "bad_response"]),

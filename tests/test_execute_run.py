@@ -225,9 +225,11 @@ def test_fix_payload_stops_that_messages_sends(ws, tmp_path):
 def test_account_fatal_stops_the_run_cleanly(ws, tmp_path):
     p = planned(ws, tmp_path, 6)
     emu = Emu(ws)
-    bad = _Inject(emu.transport(), {"code": 2300011, "message": "The ad account has no payment method"}, {3})
+    # (a page's set-up refusals such as 2300011 stop only that page: tests/test_preflight_execute.py)
+    bad = _Inject(emu.transport(), {"code": 190, "message": "Error validating access token: the session has expired"},
+                  {3})
     s = emu.run(ws, p, transport=bad, concurrency=1)
-    assert s.outcome == "fatal" and "payment method" in s.error and s.hint
+    assert s.outcome == "fatal" and "access token" in s.error and s.hint
     assert s.sent == 2 and ledger(ws, p.plan_id) == {"sent": 2, "planned": 4}
     assert ws.conn.execute("SELECT COUNT(*) FROM exec_lock").fetchone()[0] == 0
     s = emu.run(ws, p)                           # fixed: the same command finishes the job

@@ -75,6 +75,7 @@ class ExecutionSummary:
     max_usage_pct: float = 0.0
     dry_run: dict | None = None
     lock_note: str | None = None
+    page_stops: list[dict] = field(default_factory=list)   # set-up refusals: one per stopped page
 
     @property
     def resumable(self) -> bool:
@@ -205,6 +206,9 @@ class _Run:
                             f"{age / 60:.0f} of {self.warmup_limit / 60:.0f} min waited")
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
             return Result(row.send_id, "planned", False, reason=v.reason, error_code=code)
+        if v.kind == "stop_page":
+            self._stop_page(c, code, text)
+            return Result(row.send_id, "planned", v.attempted, reason=v.reason, error_code=code, error=text)
         if v.kind == "pause_campaign":
             c.state = "paused"
             c.paused_until = (int(now) // DAY + 1) * DAY
@@ -225,6 +229,30 @@ class _Run:
             self.stop.set()
         return Result(row.send_id, v.state, v.attempted, reason=v.reason, error_code=code, error=text,
                       not_before=nb if v.state == "planned" else None, mm_state=v.mm_state)
+
+    def _stop_page(self, c: camp.CampaignRun, code: int, text: str) -> None:
+        """A set-up refusal (preflight/guidance.py SETUP_STOPS): every campaign of the page (of the ad
+        account too, for an ad-account refusal; all, for the app's) stops once; rows stay planned."""
+        from migrator.preflight.guidance import SETUP_STOPS, setup_stop_text
+
+        if any(s["page_id"] == c.page_id for s in self.summary.page_stops):
+            return
+        scope = SETUP_STOPS[code].scope
+        what, todo = setup_stop_text(code)
+        for cc in self.campaigns.values():
+            if cc.page_id == c.page_id or scope == "app" or (scope == "ad_account"
+                                                             and cc.ad_account_id == c.ad_account_id):
+                if cc.state not in ("stopped", "failed"):
+                    cc.state, cc.reason, cc.error = "failed", f"setup:{code}", f"{what}: {text}"
+                    camp.save_campaign(self.ledger, self.plan.plan_id, cc, self.clock())
+        pages = sorted({cc.page_id for cc in self.campaigns.values() if cc.reason == f"setup:{code}"})
+        for pid in pages:
+            if not any(s["page_id"] == pid for s in self.summary.page_stops):
+                self.summary.page_stops.append({"page_id": pid, "code": code, "error": what, "what_to_do": todo,
+                                                "campaigns": [k for k, cc in self.campaigns.items()
+                                                              if cc.page_id == pid]})
+                self.notify(f"page {pid} stopped: {what}. No subscriber is marked; its sends stay planned. "
+                            f"{todo}")
 
     # ------------------------------------------------------------------ the loop
     async def worker(self, queue: asyncio.Queue) -> None:
@@ -526,6 +554,10 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
         elif stop.is_set():
             summary.outcome = "interrupted"
+        if summary.outcome == "done" and summary.page_stops:
+            summary.outcome = "stopped"
+            summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
+            summary.hint = " ".join(dict.fromkeys(s["what_to_do"] for s in summary.page_stops))
         if summary.outcome == "done":
             broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)]
             if broken:

@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 
 from migrator.graph import ErrorClass, GraphError, NetworkError
+from migrator.preflight.guidance import SETUP_STOPS
 
 # recipient never: what tokens.mm_state learns (the audit reads it next time)
 MM_STATE_BY_CODE = {2300034: "opted_out", 2300004: "invalid", 2300005: "invalid", 2300032: "wrong_region",
@@ -22,7 +23,7 @@ CADENCE_CODE = 2300035              # minimum delay between messages not reached
 @dataclass(frozen=True)
 class Verdict:
     kind: str        # unknown | retry | warmup | later | never | stop_campaign | pause_campaign | fix_payload
-                     # | fatal | failed
+                     # | stop_page | fatal | failed
     state: str       # ledger state for the row: planned | unknown | failed | skipped
     reason: str
     wait: float | None = None          # seconds before the row (or everything, for throttles) may go again
@@ -57,6 +58,10 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
                                                                           backoff(attempts, rng=rng)),
                        throttle=err.kind == "http_429")
     cls = err.error_class
+    if code in SETUP_STOPS and cls is ErrorClass.ACCOUNT_FATAL:
+        # a set-up refusal (terms, payment, region, permission): the page can't send until a person fixes
+        # it. Stop the page, keep the row planned for the run after the fix; never blame the subscriber.
+        return Verdict("stop_page", "planned", f"setup:{code}")
     is_warmup = (code in warmup_codes or err.classification.warmup) and campaign_age <= warmup_limit
     if is_warmup:
         return Verdict("warmup", "planned", f"warmup:{code}", wait=err.wait_seconds, attempted=False)
