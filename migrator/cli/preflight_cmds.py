@@ -55,7 +55,7 @@ def _print(report) -> None:
         d = r.to_json()
         where = "token" if r.scope == "token" else (f"act_{r.subject}" if r.scope == "ad_account" else
                                                    f"page {r.subject}")
-        click.echo(f"  {_MARK[r.status]} {d['title']:<34} {where:<24} {r.detail}")
+        click.echo(f"  {_MARK[r.status]} {d['title']:<36} {where:<24} {r.detail}")
         if r.status == "fail" or (r.status == "unknown" and r.readable):
             click.echo(f"       -> {d['who']}: {d['action']}")
     seen = set()
@@ -64,7 +64,7 @@ def _print(report) -> None:
             continue
         seen.add(r.check)
         d = r.to_json()
-        click.echo(f"  not read - {d['title']}: {d['action']}")
+        click.echo(f"  not read - {d['title']} ({d['who']}): {d['action']}")
     click.echo("")
     states = {}
     for p in report.pages:
