@@ -1,6 +1,6 @@
 """`migrator demo`: the whole path on the bundled sample estate, against the in-process emulator.
 
-sample -> ingest -> audit -> plan -> execute (emulator, virtual clock: warm-up and send windows
+sample -> ingest -> audit -> plan -> preflight -> execute (emulator, virtual clock: warm-up and send windows
 pass in seconds, nothing leaves the machine) -> ingest the emulator's receipts -> reports.
 Every step is the same library function the individual commands call.
 """
@@ -45,6 +45,29 @@ class DemoResult:
 
 # the estate plans/sample.toml is written for (its page ids and content)
 SAMPLE = {"tokens": 2000, "pages": 12, "seed": 7}
+
+
+def _preflight(ws, app, plan_path: Path, clock) -> str:
+    """`migrator preflight` of the demo's plan against the emulator; its summary in one line."""
+    from migrator.emulator import SyncEmulatorTransport
+    from migrator.preflight import preflight
+
+    transport = SyncEmulatorTransport(app)
+    try:
+        report = preflight(ws, plan_path, access_token="demo-emulator-token", base_url="http://emulator.local",
+                           transport=transport, clock=clock)
+    finally:
+        transport.close()
+    c = report.counts
+    states: dict[str, int] = {}
+    for p in report.pages:
+        states[p["state"]] = states.get(p["state"], 0) + 1
+    text = (f"{len(report.pages)} pages ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}): "
+            f"{c['pass']} checks passed, {c['fail']} failed, {c['unknown']} unknown ("
+            + ", ".join(dict.fromkeys(r.to_json()["title"] for r in report.checks if r.status == "unknown"))
+            + ": not readable before a send, or no Page token map given)")
+    failed = [f"{r.check} {r.subject}" for r in report.checks if r.status == "fail"]
+    return text + (f"; failed: {', '.join(failed)}" if failed else "")
 
 
 def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None, warmup_seconds: float = 1800.0,
@@ -105,7 +128,12 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
         config = EmulatorConfig(warmup_seconds=warmup_seconds, seed=SAMPLE["seed"])
         config.clock = vclock
         config.webhooks_path = receipts
-        app = create_app(config, subscribers=load_subscribers_jsonl(estate / "subscribers.jsonl").subscribers)
+        from migrator.emulator.assets import assets_from_workspace
+
+        # the emulator holds the businesses, ad accounts and Pages as pages.csv describes them
+        app = create_app(config, subscribers=load_subscribers_jsonl(estate / "subscribers.jsonl").subscribers,
+                         assets=assets_from_workspace(ws, plan))
+        step("preflight", _preflight(ws, app, result.plan_path, clock))
 
         async def virtual_sleep(seconds: float) -> None:
             vclock.advance(seconds)

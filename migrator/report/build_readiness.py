@@ -16,7 +16,8 @@ from typing import Any
 from migrator.audit import findings as F
 from migrator.report.common import (Clock, ReportError, glossary, latest_audit_run, latest_plan, money,
                                     provenance, rules_for_run)
-from migrator.report.models import ActionItem, CostEstimate, PageReadiness, ReadinessReport, Subscribers
+from migrator.report.models import (ActionItem, CostEstimate, PagePreflight, PageReadiness, PreflightCheck,
+                                    ReadinessReport, Subscribers)
 from migrator.rules import Rules
 
 STATUS_ORDER = {"blocked": 0, "needs_action": 1, "ready": 2}
@@ -101,6 +102,23 @@ def _costs(conn, plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
     return out
 
 
+def _preflights(conn) -> dict[str, PagePreflight]:
+    """Each page's latest preflight (migrator/preflight), with what to do for every failed check."""
+    from datetime import datetime, timezone
+
+    from migrator.preflight import GUIDES, latest_page_states
+
+    out = {}
+    for pid, s in latest_page_states(conn).items():
+        out[pid] = PagePreflight(
+            state=s["state"],
+            checked_at=datetime.fromtimestamp(s["checked_at"], timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            failed=[PreflightCheck(check=c, title=GUIDES[c].title, who=GUIDES[c].who, what=GUIDES[c].action)
+                    for c in s["failed"] if c in GUIDES],
+            unknown=[GUIDES[c].title for c in s["unknown"] if c in GUIDES])
+    return out
+
+
 def _deadline(row: dict[str, Any], at_risk: int, cutoff: date, as_of: date) -> tuple[str | None, str | None, int | None]:
     """RN's discontinuation matters to a page with subscribers who cannot simply stay on RN."""
     depends = row["migrate"] + row["blocked"] + row["review"] + at_risk
@@ -137,6 +155,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
                                "after ingesting it")
     flags = _token_flag_counts(conn, run["id"], page)
     costs = _costs(conn, plan)
+    preflights = _preflights(conn)
     pages = []
     for pid, name, bc, status, reasons, tokens, mig, stay, blk, opt, rev in rows:
         counts = flags.get(pid, {})
@@ -160,7 +179,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
             deadline=deadline, deadline_label=label, days_to_deadline=days,
             subscribers=Subscribers(move=mig, stay=stay, at_risk=at_risk, lost=blk, opted_out=opt,
                                     undecided=rev, total=tokens),
-            actions=actions, cost=costs.get(pid, [])))
+            actions=actions, cost=costs.get(pid, []), preflight=preflights.get(pid)))
     pages.sort(key=lambda p: (STATUS_ORDER[p.status], p.days_to_deadline if p.days_to_deadline is not None
                               else 10 ** 6, -p.subscribers.total, p.page_id))
     total = Subscribers(**{k: sum(getattr(p.subscribers, k) for p in pages) for k in Subscribers.model_fields})

@@ -158,6 +158,22 @@ class CostEstimate(_M):
     unreachable_by_budget: int
 
 
+class PreflightCheck(_M):
+    check: str
+    title: str
+    who: str
+    what: str
+
+
+class PagePreflight(_M):
+    """The page's state in the latest `migrator preflight` (pass | fail | unknown) and what failed."""
+
+    state: Literal["pass", "fail", "unknown"]
+    checked_at: str               # UTC, YYYY-MM-DD HH:MM
+    failed: list[PreflightCheck]
+    unknown: list[str]            # titles of readable checks left unknown
+
+
 class PageReadiness(_M):
     page_id: str
     name: str | None
@@ -170,6 +186,7 @@ class PageReadiness(_M):
     subscribers: Subscribers
     actions: list[ActionItem]
     cost: list[CostEstimate]      # one per currency (usually one), when a plan exists
+    preflight: PagePreflight | None = None   # when `migrator preflight` was run for this page
 
 
 class ReadinessReport(_M):
