@@ -93,6 +93,11 @@ def test_preflight_without_a_token_or_with_a_shared_map_is_refused(tmp_path, ws,
     monkeypatch.setenv("MIGRATOR_ACCESS_TOKEN", SYS_TOKEN)
     r = cli("preflight", plan_path, "--page-tokens", token_map(tmp_path, PAGE_TOKENS, mode=0o644))
     assert r.exit_code == 1 and "chmod 600" in r.output and PAGE_TOKENS[PAGE_US] not in r.output
+    # nothing answers: said once, exit 1 (not "all unknown, exit 0"), without waiting out every read's retries
+    r = cli("preflight", plan_path, "--base-url", "http://127.0.0.1:9", "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 1 and data["unreachable"] and data["counts"]["pass"] == 0
+    assert SYS_TOKEN not in r.output
 
 
 def test_facebook_business_sdk_reads_the_same_objects(server):

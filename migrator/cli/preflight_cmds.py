@@ -51,6 +51,10 @@ def preflight_cmd(app, plan_path, base_url, token_file, page_tokens, rules_path,
 def _print(report) -> None:
     c = report.counts
     click.echo(f"Preflight of {report.source} {report.plan_id or ''} against {report.base_url}".replace("  ", " "))
+    if report.unreachable:
+        click.echo(f"error: Graph could not be reached ({report.unreachable}): nothing was checked. Check "
+                   "--base-url and the network, then run preflight again.", err=True)
+        return
     for r in report.checks:
         d = r.to_json()
         where = "token" if r.scope == "token" else (f"act_{r.subject}" if r.scope == "ad_account" else

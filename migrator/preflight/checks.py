@@ -28,6 +28,7 @@ class Read:
     data: dict | None = None
     error: str | None = None
     denied: bool = False
+    unreachable: bool = False   # no connection at all: every other read would fail the same way
 
     @property
     def ok(self) -> bool:
@@ -43,13 +44,18 @@ class CheckResult:
     detail: str
     readable: bool = True       # False: Meta exposes nothing to read before a send
     who: str | None = None      # overrides the guide's (e.g. a disabled account: Meta)
+    unread: bool = False        # readable, but the read failed (network, throttling): try again
 
     def to_json(self) -> dict:
         g = GUIDES[self.check]
         out = {"check": self.check, "title": g.title, "scope": self.scope, "subject": self.subject,
                "status": self.status, "detail": self.detail, "readable": self.readable, "means": g.means,
                "source": g.source}
-        if self.status != PASS:
+        if self.unread:
+            out["action"] = ("Graph did not answer this read (network, base URL or throttling): run preflight "
+                             "again; if the object itself is refused, this check then says why.")
+            out["who"] = "partner"
+        elif self.status != PASS:
             out["action"] = g.action
             out["who"] = self.who or g.who
         return out
@@ -60,7 +66,8 @@ def _r(check, scope, subject, status, detail, **kw) -> CheckResult:
 
 
 def _unread(check: str, scope: str, subject: str, read: Read, what: str) -> CheckResult:
-    return _r(check, scope, subject, UNKNOWN, f"{what} could not be read: {read.error or 'no answer'}")
+    return _r(check, scope, subject, UNKNOWN, f"{what} could not be read: {read.error or 'no answer'}",
+              unread=not read.denied)
 
 
 # ---------------------------------------------------------------------- the token
@@ -138,14 +145,16 @@ def check_funding(act: str, acct: Read) -> CheckResult:
 
 def check_business_country(act: str, acct: Read, declared: str | None, allowed: frozenset[str]) -> CheckResult:
     """Meta's `business_country_code` decides; the partner's declared country is compared with it."""
-    meta = str(acct.data.get("business_country_code") or "").upper() if acct.ok else ""
+    if not acct.ok:
+        said = f" (the pages file / plan spec says {declared})" if declared else ""
+        return _unread("business_country", "ad_account", act, acct, "the ad account's business country" + said)
+    meta = str(acct.data.get("business_country_code") or "").upper()
     declared = (declared or "").upper() or None
     country = meta or declared
     source = "Meta's business_country_code" if meta else "the pages file / plan spec (Meta gave none)"
     if not country:
         return _r("business_country", "ad_account", act, UNKNOWN,
-                  "neither Meta nor the pages file gives the business's country"
-                  + ("" if acct.ok else f" (ad account unreadable: {acct.error})"))
+                  "neither Meta nor the pages file gives the business's country")
     note = ""
     if meta and declared and meta != declared:
         note = f"; the pages file / plan spec says {declared}: correct it and re-ingest"

@@ -36,7 +36,7 @@ def read(client, path: str, fields: str | None = None) -> Read:
     try:
         return Read(data=client.call("GET", path, params={"fields": fields} if fields else None))
     except NetworkError as err:
-        return Read(error=err.message)
+        return Read(error=err.graph_message, unreachable=err.kind == "connect")
     except GraphError as err:
         denied = err.error_class is not ErrorClass.RETRY_LATER
         return Read(error=err.message, denied=denied)

@@ -156,6 +156,7 @@ class PreflightReport:
     base_url: str
     checks: list[C.CheckResult]
     pages: list[dict]
+    unreachable: str | None = None     # Graph could not be reached at all: nothing was checked
 
     @property
     def counts(self) -> dict[str, int]:
@@ -170,11 +171,12 @@ class PreflightReport:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 1
+        return 0 if self.ok and not self.unreachable else 1
 
     def to_json(self) -> dict:
         return {"source": self.source, "plan_id": self.plan_id, "checked_at": self.checked_at,
-                "base_url": self.base_url, "ok": self.ok, "counts": self.counts, "pages": self.pages,
+                "base_url": self.base_url, "ok": self.ok, "unreachable": self.unreachable,
+                "counts": self.counts, "pages": self.pages,
                 "checks": [r.to_json() for r in self.checks]}
 
 
@@ -185,7 +187,11 @@ def run_preflight(targets: Targets, client, *, allowed_countries: frozenset[str]
     """Read every object once and check it. `client` carries the access token the executor uses;
     `client_for_token(token)` makes a client for one Page token (closed by the caller's factory)."""
     results: list[C.CheckResult] = []
-    perms = C.check_permissions(R.permissions(client))
+    first = R.permissions(client)
+    if first.unreachable:   # no connection: every read would wait out the same retries; say it once
+        client = _Unreachable(first)
+        client_for_token = lambda token: client  # noqa: E731
+    perms = C.check_permissions(first)
     results.append(perms)
     reads: dict[str, C.Read] = {}
     by_account: dict[str, list[C.CheckResult]] = {}
@@ -229,7 +235,20 @@ def run_preflight(targets: Targets, client, *, allowed_countries: frozenset[str]
                           "failed": [r.check for r in mine if r.status == C.FAIL],
                           "unknown": [r.check for r in mine if r.status == C.UNKNOWN and r.readable]})
     results.append(C.campaign_population())
-    return PreflightReport(targets.source, targets.plan_id, int(clock()), base_url, results, pages_out)
+    return PreflightReport(targets.source, targets.plan_id, int(clock()), base_url, results, pages_out,
+                           unreachable=first.error if first.unreachable else None)
+
+
+class _Unreachable:
+    """Stands in for the client once Graph could not be reached: every read fails the same way."""
+
+    def __init__(self, read: C.Read):
+        self.read = read
+
+    def call(self, *a, **kw):
+        from migrator.graph import NetworkError
+
+        raise NetworkError(self.read.error or "Graph unreachable", kind="connect")
 
 
 def preflight(ws, path: str | Path, *, access_token: str | None = None, token_file: str | None = None,
