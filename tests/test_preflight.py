@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from migrator.errors import InputError
 from migrator.preflight import latest_page_states
@@ -236,3 +238,22 @@ def test_network_failure_is_unknown_not_fail():
     assert r.status == "unknown" and r.readable
     assert page_state([r]) == "unknown"
     assert json.dumps(r.to_json())
+
+
+@settings(max_examples=60, deadline=None)
+@given(mapping=st.dictionaries(st.from_regex(r"[0-9]{1,16}", fullmatch=True),
+                               st.from_regex(r"[A-Za-z0-9_\-]{8,40}", fullmatch=True), max_size=5),
+       junk=st.text(max_size=40))
+def test_page_token_map_round_trips_and_bad_lines_never_echo_a_token(tmp_path_factory, mapping, junk):
+    from migrator.preflight import load_page_tokens
+
+    tmp = tmp_path_factory.mktemp("map")
+    p = token_map(tmp, mapping)
+    assert load_page_tokens(p) == mapping
+    p.write_text("".join(f"{k}\t{v}\r\n" for k, v in mapping.items()) + junk + "\n", encoding="utf-8")
+    try:
+        got = load_page_tokens(p)
+    except InputError as e:
+        assert not any(v in str(e) for v in mapping.values())
+    else:
+        assert all(got[k] == v for k, v in mapping.items() if k in got)
