@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from migrator.emulator import EmulatorConfig, EmulatorTransport, VirtualClock, create_app, load_subscribers_workspace
@@ -91,3 +92,28 @@ def test_2300069_as_lifetime_budget_is_not_a_setup_stop():
     assert v.kind == "stop_campaign"
     err = error_from_envelope({"error": {"code": 2300069, "message": "Required terms of service not signed"}})
     assert decide(err, attempts=1, warmup_codes=frozenset(), campaign_age=10_000, warmup_limit=0).kind == "stop_page"
+
+
+class _RefuseCreation(httpx.AsyncBaseTransport):
+    """Meta refuses campaign creation in one ad account with a set-up code (region / terms at creation)."""
+
+    def __init__(self, inner, act, code):
+        self.inner, self.act, self.code, self.n = inner, act, code, 0
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith(f"act_{self.act}/message_campaign"):
+            self.n += 1
+            return httpx.Response(400, json={"error": {"type": "OAuthException", "code": self.code,
+                                                       "message": "The ad account is not in a supported region."}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_setup_refusal_at_campaign_creation_stops_only_that_page(ws, tmp_path):
+    plan, _ = two_pages(ws, tmp_path, n=5)
+    run = Run(ws, healthy())
+    t = _RefuseCreation(EmulatorTransport(run.app), ACT_BR, 2300030)
+    s = execute_plan(ws, plan, execute=True, transport=t, base_url="http://emulator.test",
+                     access_token="sys-token-SECRET", clock=run.clock, sleep=run.sleep, notify=run.messages.append)
+    assert s.outcome == "stopped" and [(p["page_id"], p["code"]) for p in s.page_stops] == [(PAGE_BR, 2300030)]
+    assert t.n == 1
+    assert _rows(ws, plan.plan_id) == [(PAGE_US, "sent", 5), (PAGE_BR, "planned", 5)]

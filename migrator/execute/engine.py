@@ -510,6 +510,8 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             for c in todo:
                 if stop.is_set():
                     break
+                if c.state == "failed" and (c.reason or "").startswith("setup:"):
+                    continue            # its page was just stopped by a set-up refusal
                 if c.ad_account_id not in known:
                     try:
                         known[c.ad_account_id] = await camp.existing_by_name(client, c.ad_account_id)
@@ -517,9 +519,16 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
                         raise
                     except GraphError:
                         known[c.ad_account_id] = None  # type: ignore[assignment]  # look up one by one
-                await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
-                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
-                                           known=known[c.ad_account_id])
+                try:
+                    await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
+                                               sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
+                                               known=known[c.ad_account_id])
+                except AccountFatal as err:
+                    from migrator.preflight.guidance import SETUP_STOPS
+
+                    if error_code(err) not in SETUP_STOPS:
+                        raise
+                    run._stop_page(c, error_code(err), err.message[:500])   # a page's set-up: other pages go on
         except AccountFatal as err:
             run.fatal = err
         if run.fatal is None and max_batch >= 0 and not stop.is_set():

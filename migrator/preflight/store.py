@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 
 def save_preflight(ws, report) -> int:
@@ -32,7 +33,7 @@ def latest_page_states(conn) -> dict[str, dict]:
     """{page_id: {state, checked_at, failed: [...], unknown: [...]}} from each page's latest run."""
     try:
         rows = conn.execute("SELECT page_id, state, checked_at, failed, unknown FROM v_preflight_latest_pages")
-    except Exception:   # noqa: BLE001 - a workspace without the preflight tables: no states
+    except sqlite3.OperationalError:   # a workspace without the preflight tables: no states
         return {}
     return {pid: {"state": st, "checked_at": at, "failed": json.loads(f or "[]"), "unknown": json.loads(u or "[]")}
             for pid, st, at, f, u in rows}
