@@ -261,16 +261,19 @@ def _country_code(value) -> str | None:
     return next((c for c, name in iso_countries().items() if name.casefold() == wanted), None)
 
 
-def check_page_token(page_id: str, given: bool, me: Read | None) -> CheckResult:
-    """`GET /me` with the page's token answers the Page itself when the token is that Page's."""
-    if not given:
+def check_page_token(page_id: str, me: Read | None, *, map_given: bool) -> CheckResult:
+    """`GET /me` with the page's token answers the Page itself when the token is that Page's.
+    `me` is None when the map has no line for the page (or no map was given)."""
+    if not map_given:
         return _r("page_token", "page", page_id, UNKNOWN,
                   "not checked: no page -> token map given (--page-tokens FILE); `pull tokens` needs a Page "
                   "token per page", readable=False)
-    if me is None or not me.ok:
-        if me is not None and me.denied:
+    if me is None:
+        return _r("page_token", "page", page_id, FAIL, "the page token map has no line for this page")
+    if not me.ok:
+        if me.denied:
             return _r("page_token", "page", page_id, FAIL, f"the page's token is refused: {me.error}")
-        return _unread("page_token", "page", page_id, me or Read(), "the token's owner")
+        return _unread("page_token", "page", page_id, me, "the token's owner")
     got = str(me.data.get("id") or "")
     if got != str(page_id):
         return _r("page_token", "page", page_id, FAIL,

@@ -216,18 +216,12 @@ def run_preflight(targets: Targets, client, *, allowed_countries: frozenset[str]
     for pt in targets.pages:
         pg = R.page(client, pt.page_id)
         token = (page_tokens or {}).get(pt.page_id)
-        me = None
-        if token is not None and client_for_token is not None:
-            me = R.me(client_for_token(token))
+        me = R.me(client_for_token(token)) if token is not None and client_for_token is not None else None
         rs = [C.check_access("page_access", "page", pt.page_id, pg, "page"),
               C.check_same_business(pt.page_id, pg, pt.ad_account_id, reads.get(pt.ad_account_id, C.Read())),
               C.check_page_country(pt.page_id, pg, allowed_countries),
-              C.check_page_token(pt.page_id, page_tokens is not None and token is not None, me)
-              if page_tokens is not None else C.check_page_token(pt.page_id, False, None),
+              C.check_page_token(pt.page_id, me, map_given=page_tokens is not None),
               C.terms_of_service(pt.page_id)]
-        if page_tokens is not None and token is None:
-            rs[3] = C.CheckResult("page_token", "page", pt.page_id, C.FAIL,
-                                  "the page token map has no line for this page")
         results += rs
         mine = rs + by_account.get(pt.ad_account_id, []) + [perms]
         pages_out.append({"page_id": pt.page_id, "name": pt.name or (pg.data or {}).get("name"),
