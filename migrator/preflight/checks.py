@@ -177,18 +177,21 @@ def local_day_loads(buckets: Iterable[tuple[int, int]], tz_name: str) -> dict[st
     return out
 
 
-def check_budget_day(act: str, acct: Read, daily: list[tuple[str, int, int, list[tuple[int, int]]]]
+def check_budget_day(act: str, acct: Read, daily: list[tuple[str, int, int, list[tuple[int, int]]]] | None
                      ) -> CheckResult:
     """The plan counts daily budgets per UTC day; does every day of the account's zone fit too?
 
     `daily`: per campaign of this account with a daily budget: (key, daily budget, cost per message,
-    [(epoch s, planned sends)]). No daily budget, or a UTC account: nothing to compare.
+    [(epoch s, planned sends)]); None before a plan exists (a spec). No daily budget: nothing to compare.
     """
     if not acct.ok:
         return _unread("ad_account_budget_day", "ad_account", act, acct, "the ad account")
     tz = acct.data.get("timezone_name")
     if not tz:
         return _r("ad_account_budget_day", "ad_account", act, UNKNOWN, "the account gave no timezone_name")
+    if daily is None:
+        return _r("ad_account_budget_day", "ad_account", act, PASS,
+                  f"day in {tz}; the planned sends are compared with it once a plan exists")
     if not daily:
         return _r("ad_account_budget_day", "ad_account", act, PASS,
                   f"day in {tz}; no daily budget in the plan for this account")

@@ -201,14 +201,8 @@ def run_preflight(targets: Targets, client, *, allowed_countries: frozenset[str]
         rs = [C.check_access("ad_account_access", "ad_account", act, acct, "ad account"),
               C.check_account_status(act, acct),
               C.check_currency(act, acct, a.currencies)]
-        if a.daily is None:
-            tz = (acct.data or {}).get("timezone_name") if acct.ok else None
-            rs.append(C.CheckResult("ad_account_budget_day", "ad_account", act, C.PASS if tz else C.UNKNOWN,
-                                    f"day in {tz}; planned sends are compared with it once a plan exists"
-                                    if tz else "the ad account's time zone could not be read"))
-        else:
-            rs.append(C.check_budget_day(act, acct, a.daily))
-        rs += [C.check_funding(act, acct),
+        rs += [C.check_budget_day(act, acct, a.daily),
+               C.check_funding(act, acct),
                C.check_business_country(act, acct, a.declared_country, allowed_countries)]
         by_account[act] = rs
         results += rs
