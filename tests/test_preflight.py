@@ -257,3 +257,15 @@ def test_page_token_map_round_trips_and_bad_lines_never_echo_a_token(tmp_path_fa
         assert not any(v in str(e) for v in mapping.values())
     else:
         assert all(got[k] == v for k, v in mapping.items() if k in got)
+
+
+def test_assets_fixture_errors_name_the_entry():
+    from migrator.emulator.assets import Assets
+
+    with pytest.raises(InputError, match=r'\[ad_accounts."1"\]: unknown key\(s\) currncy') as e:
+        Assets.from_dict({"ad_accounts": {"1": {"currncy": "USD"}}})
+    assert "currency" in e.value.hint
+    with pytest.raises(InputError, match="unknown timezone_name"):
+        Assets.from_dict({"ad_accounts": {"1": {"timezone_name": "Mars/Olympus"}}})
+    with pytest.raises(InputError, match="unknown assets section"):
+        Assets.from_dict({"faults": {}})

@@ -46,7 +46,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -128,6 +128,13 @@ class Assets:
             raise InputError(f"unknown assets section(s): {', '.join(sorted(unknown))}", path=source,
                              hint="sections are [token], [businesses.ID], [ad_accounts.ID], [pages.ID]")
         tok = d.get("token") or {}
+        for section, kind in (("businesses", Business), ("ad_accounts", AdAccount), ("pages", Page)):
+            known = {f.name for f in fields(kind)} - {"id"}
+            for oid, entry in (d.get(section) or {}).items():
+                bad = set(entry) - known if isinstance(entry, dict) else {"(not a table)"}
+                if bad:
+                    raise InputError(f"[{section}.\"{oid}\"]: unknown key(s) {', '.join(sorted(bad))}", path=source,
+                                     hint=f"keys are {', '.join(sorted(known))}")
         try:
             a = cls(permissions=tuple(tok.get("permissions", ALL_PERMISSIONS)),
                     app_terms_accepted=bool(tok.get("app_terms_accepted", True)))
