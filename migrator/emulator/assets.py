@@ -243,8 +243,20 @@ class Assets:
         return body
 
     # ------------------------------------------------------------------ sends
+    def _permissions_ok(self) -> bool:
+        cached = getattr(self, "_perm_cache", None)
+        if cached is None or cached[0] is not self.permissions:
+            granted = set(self.permissions)
+            ok = {"ads_management", "pages_messaging"} <= granted and bool(
+                {"paid_marketing_messages", "marketing_messages_messenger"} & granted)
+            self._perm_cache = cached = (self.permissions, ok)
+        return cached[1]
+
     def check_send(self, ad_account_id: str, page_id: str | None) -> None:
         """Refuse a send whose set-up is incomplete, in the order a request would meet the checks."""
+        if not (self.ad_accounts or self.pages or self.businesses) and self.app_terms_accepted \
+                and self._permissions_ok():
+            return              # nothing configured: every default object is set up (the hot path)
         a = self.account(ad_account_id)
         p = self.page(page_id) if page_id else None
         if not self.app_terms_accepted:
