@@ -269,3 +269,15 @@ def test_assets_fixture_errors_name_the_entry():
         Assets.from_dict({"ad_accounts": {"1": {"timezone_name": "Mars/Olympus"}}})
     with pytest.raises(InputError, match="unknown assets section"):
         Assets.from_dict({"faults": {}})
+
+
+def test_a_spec_checks_only_pages_with_subscribers_to_migrate(ws, tmp_path, planned):
+    from migrator.audit import run_audit
+    from tests._plan import AS_OF, ingest
+
+    ingest(ws, tmp_path / "more", pages=[["303000000000003", "Laden DE", "DE", "333", "EUR"]],
+           tokens=[tok(900, page="303000000000003", country="DE", tz="Europe/Berlin")], name="de")
+    run_audit(ws.db, as_of=AS_OF)
+    assert ws.conn.execute("SELECT migrate FROM audit_pages WHERE page_id = '303000000000003'").fetchone() == (0,)
+    r = check(ws, tmp_path / "spec" / "spec.toml", healthy(), tmp=tmp_path)
+    assert {p["page_id"] for p in r.pages} == {PAGE_US, PAGE_BR}      # the DE page has nobody to move

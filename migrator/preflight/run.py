@@ -74,8 +74,14 @@ def targets_from_plan(ws, plan) -> Targets:
 
 
 def targets_from_spec(ws, spec) -> Targets:
-    """Before a plan exists: the workspace's pages the spec would use, with the spec's accounts."""
+    """Before a plan exists: the workspace's pages the spec would use, with the spec's accounts.
+
+    Once an audit has run, only pages with subscribers to migrate (the ones a plan would send for).
+    """
     rows = _page_rows(ws)
+    audited = {str(pid): n for pid, n in ws.conn.execute("SELECT page_id, migrate FROM audit_pages")}
+    if audited:
+        rows = {pid: row for pid, row in rows.items() if audited.get(pid, 0) > 0}
     spec_accounts = {a.id: a for a in spec.ad_accounts}
     pages: list[PageTarget] = []
     accounts: dict[str, AccountTarget] = {}
