@@ -281,3 +281,21 @@ def test_a_spec_checks_only_pages_with_subscribers_to_migrate(ws, tmp_path, plan
     assert ws.conn.execute("SELECT migrate FROM audit_pages WHERE page_id = '303000000000003'").fetchone() == (0,)
     r = check(ws, tmp_path / "spec" / "spec.toml", healthy(), tmp=tmp_path)
     assert {p["page_id"] for p in r.pages} == {PAGE_US, PAGE_BR}      # the DE page has nobody to move
+
+
+def test_emulator_settings_and_assets_agree(ws, tmp_path, planned):
+    """--account-timezone / account_currencies / --page-tokens shape what preflight reads, and an
+    ad account's time zone in the assets is the day its daily budget resets on."""
+    from migrator.emulator import EmulatorConfig, SyncEmulatorTransport, create_app
+    from migrator.emulator.assets import Assets, AdAccount
+    from migrator.graph import GraphClient
+
+    cfg = EmulatorConfig(warmup_seconds=0, account_timezones={ACT_US: "America/Chicago"},
+                         account_currencies={ACT_US: "MXN"}, page_tokens={PAGE_US: "tok-us-page"})
+    app = create_app(cfg, assets=Assets(ad_accounts={ACT_BR: AdAccount(ACT_BR, timezone_name="America/Sao_Paulo")}))
+    assert cfg.account_timezones[ACT_BR] == "America/Sao_Paulo"
+    with GraphClient("x", base_url="http://e", transport=SyncEmulatorTransport(app)) as g:
+        acct = g.call("GET", f"act_{ACT_US}", params={"fields": "currency,timezone_name"})
+        assert (acct["currency"], acct["timezone_name"]) == ("MXN", "America/Chicago")
+    with GraphClient("tok-us-page", base_url="http://e", transport=SyncEmulatorTransport(app)) as g:
+        assert g.call("GET", "me")["id"] == PAGE_US

@@ -101,7 +101,7 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig, validator=None, assets: Assets | None = None):
         self.config = config
-        self.assets = assets or Assets()   # permissions, ad accounts, Pages (emulator/assets.py)
+        self.assets = (assets or Assets()).bind(config)   # permissions, ad accounts, Pages (emulator/assets.py)
         self.clock = config.clock or WallClock()
         self.state = EmulatorState(config, self.clock, validator)
         self.fault_rng = random.Random(config.seed ^ 0xFA17)

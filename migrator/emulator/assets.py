@@ -119,6 +119,7 @@ class Assets:
     ad_accounts: dict[str, AdAccount] = field(default_factory=dict)
     pages: dict[str, Page] = field(default_factory=dict)
     mm_countries: frozenset[str] | None = None   # default: the rules' mm_business_countries
+    config: Any = None                           # the EmulatorConfig (bind): its time zones, currencies, Page tokens
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -167,9 +168,25 @@ class Assets:
             raise InputError(f"assets fixture is not valid: {exc}", path=str(p)) from None
         return cls.from_dict(data, source=str(p))
 
+    def bind(self, config) -> "Assets":
+        """One truth with the emulator's other settings: an ad account's time zone here is the day its
+        daily budget resets on (EmulatorConfig.account_timezones), and --account-timezone,
+        account_currencies and the Page token map (page_tokens) shape what these reads answer."""
+        self.config = config
+        for aid, a in self.ad_accounts.items():
+            config.account_timezones.setdefault(aid, a.timezone_name)
+        return self
+
     # ------------------------------------------------------------------ lookups (healthy defaults)
     def account(self, aid: str) -> AdAccount:
-        return self.ad_accounts.get(aid) or AdAccount(aid)
+        a = self.ad_accounts.get(aid)
+        if a is not None:
+            return a
+        cfg = self.config
+        if cfg is None:
+            return AdAccount(aid)
+        return AdAccount(aid, currency=cfg.account_currencies.get(aid, "USD"),
+                         timezone_name=cfg.account_timezones.get(aid, cfg.default_account_timezone))
 
     def page(self, pid: str) -> Page:
         return self.pages.get(pid) or Page(pid)
@@ -198,6 +215,9 @@ class Assets:
                              for p in ALL_PERMISSIONS]}
         if parts == ["me"]:
             page = next((p for p in self.pages.values() if p.access_token and p.access_token == token), None)
+            owned = getattr(self.config, "page_tokens", None) or {}
+            if page is None and token in owned.values():
+                page = self.page(next(pid for pid, t in owned.items() if t == token))
             body = ({"id": page.id, "name": page.name or f"Page {page.id}"} if page
                     else {"id": SYSTEM_USER_ID, "name": "Partner system user"})
             return _fields(body, params.get("fields"))
