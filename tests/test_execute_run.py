@@ -11,7 +11,7 @@ from migrator.execute import execute_plan, execution_staleness
 from migrator.execute.lock import acquire
 from migrator.plan import make_plan
 from tests._exec import Emu, ledger, planned
-from tests._plan import AS_OF, BASE_SPEC, ingest, tok
+from tests._plan import AS_OF, BASE_SPEC, ingest, tok, ts
 
 
 def tokens_sent(emu) -> list[str]:
@@ -164,7 +164,8 @@ def test_warmup_no_wait_exits_and_a_later_run_continues(ws, tmp_path):
 
 def test_warmup_beyond_the_rules_limit_stops_cleanly(ws, tmp_path):
     p = planned(ws, tmp_path, 3)
-    emu = Emu(ws, warmup_seconds=5 * 3600)       # rules: wait at most 3 h
+    # 09:30 in New York: the 3 h limit passes inside the recipients' send window (it closes at 17:00)
+    emu = Emu(ws, warmup_seconds=5 * 3600, start=ts("2026-03-02T14:30:00Z"))   # rules: wait at most 3 h
     s = emu.run(ws, p)
     assert s.outcome == "stopped" and "still not ready" in s.error and s.ledger["planned"] == 3
 

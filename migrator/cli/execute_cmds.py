@@ -13,7 +13,7 @@ from migrator.cli.inventory_cmds import ingest
 from migrator.errors import MigratorError
 
 
-def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, batches) -> str:
+def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, batches, late="wait") -> str:
     parts = ["migrator"]
     if app.db_path:
         parts += ["--db", str(app.db_path)]
@@ -27,6 +27,8 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
         parts += ["--base-url", base_url]
     if token_file:
         parts += ["--token-file", str(token_file)]
+    if late != "wait":
+        parts += ["--late", late]
     return shlex.join(parts)
 
 
@@ -46,10 +48,13 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
 @click.option("--http", "http", type=click.Choice(["auto", "httpx", "fast"]), default="auto", show_default=True,
               help="HTTP stack: httpx, or the lean HTTP/1.1 transport; auto = lean for http:// rehearsals, "
                    "httpx for https (Meta).")
+@click.option("--late", type=click.Choice(["wait", "skip"]), default="wait", show_default=True,
+              help="A send whose recipient's local send window has passed: wait for the next window (skipped as "
+                   "window_missed once its campaign has ended), or skip it now as window_missed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @pass_app
 def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, no_wait, token_file,
-                http, as_json):
+                http, late, as_json):
     """Run a saved plan: create its campaigns and send every planned message exactly once.
 
     Without --execute this is a dry run through the same code: every request is validated and
@@ -73,7 +78,7 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
     if not total and not ws.conn.execute("SELECT 1 FROM exec_plans WHERE plan_id = ?", (plan.plan_id,)).fetchone():
         total = plan.sends
     resume = _resume_command(app, plan_path, concurrency=concurrency, rate=rate, base_url=base_url,
-                             token_file=token_file, batches=batches)
+                             token_file=token_file, batches=batches, late=late)
     with progress(app, total=total, desc="execute" if really else "dry run", unit="send") as bar:
         def notify(msg: str) -> None:
             if not app.quiet:
@@ -82,7 +87,7 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
         summary = execute_plan(ws, plan, execute=really, base_url=base_url, token_file=token_file,
                                concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
                                wait=not no_wait, notify=notify, progress=bar.update, handle_signals=True,
-                               http=http)
+                               http=http, late=late)
     out = summary.to_json()
     if really and summary.resumable:
         out["resume_command"] = resume
@@ -115,6 +120,14 @@ def _print(s, really: bool) -> None:
                    "run `migrator ingest receipts WEBHOOKS.jsonl` to settle them")
     for k, n in list(s.reasons.items())[:8]:
         click.echo(f"  {k}: {n}")
+    if s.window_waiting:
+        from datetime import datetime, timezone
+
+        at = datetime.fromtimestamp(s.window_opens_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"  {s.window_waiting} sends wait for their recipients' local send window (the first until {at})")
+    for t in s.breaker:
+        click.echo(f"  breaker tripped on page {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
+                   f"attempts refused with {t['code']}; likely cause: {t['cause']}; to check: {t['check']}")
     for c in s.campaigns:
         click.echo(f"  campaign {c['key']} {c['name']!r}: {c['state']} {c['message_id'] or ''}"
                    + (f" ({c['reason'] or c['error']})" if (c['reason'] or c['error']) else ""))

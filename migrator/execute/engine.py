@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.errors import PlanError
+from migrator.execute import breaker as brk
 from migrator.execute import campaigns as camp
 from migrator.execute.ledger import Claimed, Ledger, Result, transaction
 from migrator.execute.lock import acquire
 from migrator.execute.outcomes import decide, error_code
 from migrator.execute.pacing import Pacer
+from migrator.execute.sendable import Screen, since_run
 from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
 from migrator.privacy import short_hash
@@ -46,6 +48,7 @@ class ExecOptions:
     max_attempts: int = 10
     warmup_probe_seconds: float = 600.0
     warmup_limit_seconds: float | None = None   # default: rules.warmup_wait_limit_hours
+    late: str = "wait"                  # --late: a send whose local window passed waits for the next | skip
 
 
 @dataclass
@@ -76,6 +79,9 @@ class ExecutionSummary:
     dry_run: dict | None = None
     lock_note: str | None = None
     page_stops: list[dict] = field(default_factory=list)   # set-up refusals: one per stopped page
+    window_waiting: int = 0              # planned sends waiting for their recipient's local send window
+    window_opens_at: int | None = None   # when the first of them may go (epoch s)
+    breaker: list[dict] = field(default_factory=list)   # pages whose breaker tripped (execute/breaker.py)
 
     @property
     def resumable(self) -> bool:
@@ -107,17 +113,32 @@ class _Run:
         self.msg_of = {m.key: m.message for m in plan.messages}
         self.campaigns: dict[str, camp.CampaignRun] = {}
         self.changed = asyncio.Event()
+        self.breaker = brk.Breaker(brk.Thresholds.from_rules(rules))
+        self.page_of = {c.key: c.page_id for c in plan.campaigns}
+        self.campaigns_of: dict[str, list[str]] = {}
+        for c in plan.campaigns:
+            self.campaigns_of.setdefault(c.page_id, []).append(c.key)
+        self.screen: Screen | None = ledger.screen
+        self.claimed_dv: dict[int, int] = {}         # send_id -> data_version when claimed
+        self.suspects: list[tuple[int, int, int, int]] = []   # (token_id, code, send_id, at) to record
+        self.successes: list[int] = []               # token ids sent (clear their suspect feedback)
 
     # ------------------------------------------------------------------ group commits
     def flush(self) -> None:
         if not self.results and self.lock is None:
             return
         batch, self.results = self.results, []
-        extra = None
-        if self.lock is not None:
-            def extra(conn):
-                if not self.lock.heartbeat(conn):
-                    self.lost_lock = True
+        suspects, self.suspects = self.suspects, []
+        successes, self.successes = self.successes, []
+        main_ledger = self.ledger.s == "main"
+
+        def extra(conn):
+            if main_ledger:
+                brk.feedback(conn, self.plan.plan_id, suspects, successes)
+            if self.breaker.suspects:
+                self.breaker.promote(conn, self.ledger.t("exec_sends"), self.plan.plan_id, self.campaigns_of)
+            if self.lock is not None and not self.lock.heartbeat(conn):
+                self.lost_lock = True
         self.ledger.record(batch, extra=extra)
         if self.lost_lock:
             self.stop.set()
@@ -136,6 +157,7 @@ class _Run:
             res = self._precheck(row, c)
         if res is None:
             res = await self._request(row, c)
+        self.claimed_dv.pop(row.send_id, None)
         self.results.append(res)
         c._probe_out = False  # type: ignore[attr-defined]
         self.summary.attempted += int(res.attempted)
@@ -155,7 +177,17 @@ class _Run:
             return Result(row.send_id, "skipped", False, reason=c.reason, error=c.error)
         if self.stop.is_set() or c.state in ("warming", "paused", "failed", "pending"):
             return Result(row.send_id, "planned", False)
+        if self.screen is not None:   # another connection committed since the claim: a stop, perhaps
+            dv = self._data_version()
+            if dv != self.claimed_dv.get(row.send_id, dv):
+                why = self.screen.recheck(self.ledger.conn, row.send_id)
+                if why is not None:
+                    return Result(row.send_id, "skipped", False, reason=why)
+                self.claimed_dv[row.send_id] = dv
         return None
+
+    def _data_version(self) -> int:
+        return self.ledger.conn.execute("PRAGMA main.data_version").fetchone()[0]
 
     async def _request(self, row: Claimed, c: camp.CampaignRun) -> Result:
         now = self.clock()
@@ -168,6 +200,8 @@ class _Run:
             self.notify(f"send {row.send_id}: unexpected {type(exc).__name__}; its outcome is unknown")
             return Result(row.send_id, "unknown", True, reason=f"client_error:{type(exc).__name__}")
         self.pacer.observe(r.usage)
+        self.successes.append(row.token_id)
+        self.breaker.observe(c.page_id, row.token_id, None, now)
         if c.state == "probing":
             c.state = "ready"
             self.notify(f"campaign {c.key} is warmed up")
@@ -193,7 +227,17 @@ class _Run:
             return Result(row.send_id, "planned", False, reason=f"warmup:{code}", error_code=code)
         v = decide(err, attempts=row.attempts + 1, warmup_codes=self.warmup_codes, campaign_age=age,
                    warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng,
-                   recipient_wait=self.recipient_wait)
+                   recipient_wait=self.recipient_wait,
+                   suspect_codes=self.breaker.th.codes)
+        if v.kind in ("never", "later", "suspect"):   # a recipient-level answer: the breaker counts it
+            trip = self.breaker.observe(c.page_id, row.token_id, code, now)
+            if trip is not None:
+                self._trip(trip, now)
+            if v.kind == "suspect":
+                if self.breaker.tripped(c.page_id) is not None:   # counted, proves nothing: send again later
+                    return Result(row.send_id, "planned", True, reason=f"breaker_held:{code}", error_code=code,
+                                  error=text)
+                self.suspects.append((row.token_id, code, row.send_id, int(now)))
         if v.throttle and v.wait:
             self.pacer.pause(v.wait, f"error {code}")
         nb = int(now + v.wait) if v.wait else None
@@ -253,6 +297,21 @@ class _Run:
                                                               if cc.page_id == pid]})
                 self.notify(f"page {pid} stopped: {what}. No subscriber is marked; its sends stay planned. "
                             f"{todo}")
+    def _trip(self, trip: brk.Trip, now: float) -> None:
+        """Stop every campaign of the page (sends stay planned: the same command resumes after the fix)."""
+        keys = self.campaigns_of.get(trip.page_id, [])
+        for k in keys:
+            c = self.campaigns.get(k)
+            if c is not None and c.state not in ("stopped", "failed"):
+                c.state, c.reason, c.error = "failed", f"breaker:{trip.code}", trip.text()
+                camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+        self.flush()
+        from migrator.execute.ledger import transaction as tx
+
+        with tx(self.ledger.conn):
+            brk.hold(self.ledger.conn, self.ledger.t("exec_sends"), self.plan.plan_id, keys, trip.code, now)
+        self.summary.breaker.append(trip.to_json())
+        self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
 
     # ------------------------------------------------------------------ the loop
     async def worker(self, queue: asyncio.Queue) -> None:
@@ -290,12 +349,12 @@ class _Run:
                     if c.state == "ready":
                         room = max(0, depth - queue.qsize())
                         if room:
-                            rows = self.ledger.claim(c.key, room, now=now, max_batch=due_batch)
+                            rows = self._claim(c.key, room, now, due_batch)
                             for r in rows:
                                 await queue.put(r)
                             claimed += len(rows)
                     elif c.state == "probing" and not getattr(c, "_probe_out", False):
-                        rows = self.ledger.claim(c.key, 1, now=now, max_batch=due_batch)
+                        rows = self._claim(c.key, 1, now, due_batch)
                         if rows:
                             c._probe_out = True  # type: ignore[attr-defined]
                             await queue.put(rows[0])
@@ -319,18 +378,38 @@ class _Run:
             nxt, why = self._next_event(max_batch)
             if nxt is None:
                 return
+            self._window_note()
             if not self.opts.wait:
                 self.summary.outcome = "waiting"
                 self.summary.waiting_for, self.summary.next_due_at = why, int(nxt)
                 return
             if nxt > now:
                 spins = 0
+                if self.summary.window_waiting:
+                    self.notify(f"{self.summary.window_waiting} sends wait for their recipients' local send "
+                                f"window, the first until {_utc(self.summary.window_opens_at)}")
                 self.notify(f"waiting {nxt - now:.0f} s for {why}")
                 await self._sleep_until(nxt)
             else:   # due but not claimable right now (e.g. a probe just came back): never spin
                 spins += 1
                 if spins > 3:
                     await _wait_or_sleep(self.stop, self.sleep, 1.0)
+
+    def _claim(self, key: str, room: int, now: float, due_batch: int) -> list[Claimed]:
+        dv = self._data_version() if self.screen is not None else 0
+        rows = self.ledger.claim(key, room, now=now, max_batch=due_batch)
+        if self.screen is not None:
+            for r in rows:
+                self.claimed_dv[r.send_id] = dv
+            n = self.screen.drain()
+            if n:
+                self.summary.skipped += n
+                self.progress(n)
+        return rows
+
+    def _window_note(self) -> None:
+        if self.screen is not None and self.screen.windows is not None:
+            self.summary.window_waiting, self.summary.window_opens_at = self.screen.waiting(self.ledger.conn)
 
     def _close_new(self, closed_msgs: set[str]) -> None:
         for c in self.campaigns.values():
@@ -389,6 +468,12 @@ class _Run:
                 self.flush()
 
 
+def _utc(t: int | None) -> str:
+    from datetime import datetime, timezone
+
+    return "-" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 async def _wait(event: asyncio.Event, timeout: float) -> None:
     try:
         await asyncio.wait_for(event.wait(), timeout)
@@ -403,6 +488,26 @@ async def _wait_or_sleep(stop: asyncio.Event, sleep, seconds: float) -> None:
     done, pending = await asyncio.wait({t, s}, return_when=asyncio.FIRST_COMPLETED)
     for p in pending:
         p.cancel()
+
+
+def _screen(conn, plan, ledger: Ledger, rules, opts: ExecOptions, notify) -> Screen:
+    """The claim-time checks of this run (execute/sendable.py).
+
+    A dry run looks at every send as due (no window, no cadence) but still skips stopped tokens.
+    """
+    from migrator.plan.spec import parse_window
+    from migrator.plan.windows import Windows
+
+    windows = None
+    if opts.execute and plan.window:
+        origin = min([b.not_before for b in plan.batches] + [int(plan.created_at)]) - 2 * DAY
+        windows = Windows(*parse_window(plan.window), default_zone=plan.default_timezone or "UTC", origin=origin)
+    elif opts.execute:
+        notify("this plan was made before plans recorded their send window: the window is not checked at "
+               "send time (make a new plan to have it checked)")
+    return Screen(table=ledger.t("exec_sends"), plan_id=plan.plan_id, since_run=since_run(conn, plan.created_at),
+                  cadence_seconds=int(rules.mm_cadence_hours.value * 3600) if opts.execute else None,
+                  windows=windows, ends={c.key: c.end_time for c in plan.campaigns}, late=opts.late)
 
 
 def _load_plan(ws, plan):
@@ -493,6 +598,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         if opts.resend_unknown:
             summary.resent_unknown = ledger.resend_unknown()
         ledger.set_status("running")
+        ledger.screen = _screen(conn, plan, ledger, rules, opts, notify)
         run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
                    stop=stop, lock=lock, rules=rules, summary=summary)
         run.campaigns = camp.load_campaigns(ledger, plan)
@@ -567,8 +673,18 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             summary.outcome = "stopped"
             summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
             summary.hint = " ".join(dict.fromkeys(s["what_to_do"] for s in summary.page_stops))
+        run._window_note()
+        if summary.breaker and summary.outcome in ("done", "stopped"):
+            summary.outcome = "stopped"
+            err = "; ".join(f"breaker: {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
+                                      f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)
+            hint = ("nothing was marked and the page's sends stay planned; "
+                            + "; ".join(t["check"] for t in summary.breaker))
+            summary.error = f"{summary.error}; {err}" if summary.error else err
+            summary.hint = f"{summary.hint} {hint}" if summary.hint else hint
         if summary.outcome == "done":
-            broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)]
+            broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)
+                      and not (c.reason or "").startswith("breaker:")]
             if broken:
                 summary.outcome = "stopped"
                 summary.error = "; ".join(f"campaign {c.key} {c.name!r} could not be set up: {c.error}"

@@ -69,6 +69,7 @@ class Ledger:
         self.s = schema
         self.clock = clock or time.time
         self._scratch_path: str | None = None
+        self.screen = None      # claim-time checks (execute/sendable.Screen), set by the engine
 
     @classmethod
     def scratch(cls, conn: sqlite3.Connection, plan_id: str, *, clock=None) -> "Ledger":
@@ -143,16 +144,22 @@ class Ledger:
 
     # ------------------------------------------------------------------ the hot path
     def claim(self, campaign_key: str, limit: int, *, now: float, max_batch: int) -> list[Claimed]:
-        """Mark up to `limit` due planned rows of a campaign in_flight (one commit) and return them."""
-        rows = self.conn.execute(
-            f"SELECT e.send_id, e.token_id, t.token, e.campaign_key, e.message_key, e.batch, e.attempts "
-            f"FROM {self.t('exec_sends')} e JOIN main.tokens t ON t.id = e.token_id "
-            "WHERE e.plan_id = ? AND e.state = 'planned' AND e.campaign_key = ? AND e.batch <= ? "
-            "AND e.not_before <= ? ORDER BY e.batch, e.send_id LIMIT ?",
-            (self.plan_id, campaign_key, max_batch, int(now), limit)).fetchall()
-        if not rows:
-            return []
+        """Mark up to `limit` due planned rows of a campaign in_flight (one commit) and return them.
+
+        Under the same write lock, `self.screen` (execute/sendable.py) first moves the due rows that
+        must not go now (stopped token, outside the recipient's window, person cadence) out of the way.
+        """
         with transaction(self.conn):
+            if self.screen is not None:
+                self.screen.settle(self.conn, campaign_key, now=now, max_batch=max_batch, limit=limit)
+            rows = self.conn.execute(
+                f"SELECT e.send_id, e.token_id, t.token, e.campaign_key, e.message_key, e.batch, e.attempts "
+                f"FROM {self.t('exec_sends')} e JOIN main.tokens t ON t.id = e.token_id "
+                "WHERE e.plan_id = ? AND e.state = 'planned' AND e.campaign_key = ? AND e.batch <= ? "
+                "AND e.not_before <= ? ORDER BY e.batch, e.send_id LIMIT ?",
+                (self.plan_id, campaign_key, max_batch, int(now), limit)).fetchall()
+            if not rows:
+                return []
             self.conn.executemany(
                 f"UPDATE {self.t('exec_sends')} SET state = 'in_flight', updated_at = ? "
                 "WHERE plan_id = ? AND send_id = ? AND state = 'planned'",

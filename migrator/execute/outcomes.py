@@ -12,8 +12,11 @@ from migrator.graph import ErrorClass, GraphError, NetworkError
 from migrator.preflight.guidance import SETUP_STOPS
 
 # recipient never: what tokens.mm_state learns (the audit reads it next time)
-MM_STATE_BY_CODE = {2300034: "opted_out", 2300004: "invalid", 2300005: "invalid", 2300032: "wrong_region",
+# (2300004 and 2300005 are not here: they can mean a setup fault, see SUSPECT_CODES and breaker.py)
+MM_STATE_BY_CODE = {2300034: "opted_out", 2300032: "wrong_region",
                     2300037: "expired", 1893015: "opted_out", 551: "opted_out"}
+# recipient-level refusals that are suspect until shown per recipient (default of rules breaker_codes)
+SUSPECT_CODES = frozenset({2300004, 2300005})
 DAILY_BUDGET_CODE = 2300054
 RECIPIENT_LATER_LIMIT = 4          # a send still refused "not now" at its 4th request is skipped
 DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence; the engine passes rules.mm_cadence_hours
@@ -22,8 +25,8 @@ CADENCE_CODE = 2300035              # minimum delay between messages not reached
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str        # unknown | retry | warmup | later | never | stop_campaign | pause_campaign | fix_payload
-                     # | stop_page | fatal | failed
+    kind: str        # unknown | retry | warmup | later | never | suspect | stop_campaign | pause_campaign
+                     # | fix_payload | stop_page | fatal | failed
     state: str       # ledger state for the row: planned | unknown | failed | skipped
     reason: str
     wait: float | None = None          # seconds before the row (or everything, for throttles) may go again
@@ -44,7 +47,8 @@ def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0, rng: random.
 
 def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], campaign_age: float,
            warmup_limit: float, max_attempts: int = 10,
-           rng: random.Random | None = None, recipient_wait: float = DEFAULT_RECIPIENT_WAIT) -> Verdict:
+           rng: random.Random | None = None, recipient_wait: float = DEFAULT_RECIPIENT_WAIT,
+           suspect_codes: frozenset[int] = SUSPECT_CODES) -> Verdict:
     """The transition for a failed send. `attempts` counts requests already made for the row, this one included."""
     code = error_code(err)
     if isinstance(err, NetworkError):
@@ -77,6 +81,9 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
         if code == CADENCE_CODE:   # the per-token cadence in force (rules mm_cadence_hours)
             wait = max(wait, recipient_wait)
         return Verdict("later", "planned", f"recipient_later:{code}", wait=wait)
+    if cls is ErrorClass.RECIPIENT_NEVER and code in suspect_codes:
+        # never marks the token on its own: suspect until a success on the page (breaker.py)
+        return Verdict("suspect", "failed", f"suspect:{code}")
     if cls is ErrorClass.RECIPIENT_NEVER:
         state = MM_STATE_BY_CODE.get(err.mm_code or -1) or MM_STATE_BY_CODE.get(err.subcode or -1) \
             or MM_STATE_BY_CODE.get(err.code or -1) or "invalid"

@@ -742,7 +742,8 @@ class _Builder:
             workspace=str(Path(self.conn_path())), audit_run_id=run["id"], campaigns=campaigns,
             messages=messages, batches=batches, sends=self.sends, sends_digest=self.sends_digest,
             estimated_cost=cost, budget=budget, unreachable_by_budget=unreachable, excluded=excluded,
-            warnings=self.warnings, zero_send_reason=reason)
+            warnings=self.warnings, zero_send_reason=reason, window=self.spec.schedule.window,
+            default_timezone=self.spec.schedule.default_timezone)
 
     def conn_path(self) -> str:
         row = self.conn.execute("PRAGMA database_list").fetchone()

@@ -91,6 +91,9 @@ class SavedPlan(_M):
     excluded: dict[str, int]
     warnings: list[str]
     zero_send_reason: str | None
+    # the schedule's local send window, so execute can hold it at send time (None: older plans)
+    window: str | None = None               # HH:MM-HH:MM in the subscriber's zone
+    default_timezone: str | None = None     # the zone of tokens without a usable one
 
     def summary_json(self) -> dict[str, Any]:
         """What `migrator plan --json` prints."""

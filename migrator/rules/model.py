@@ -193,6 +193,11 @@ class Rules(BaseModel):
     mm_start_max_days_ahead: Positive
     mm_daily_budget_overspend_percent: NonNegative
     mm_daily_budget_weekly_multiple: Positive
+    breaker_codes: Entry[list[int]]
+    breaker_early_refusals: Entry[int]
+    breaker_early_attempts: Entry[int]
+    breaker_window_percent: Entry[int]
+    breaker_window_attempts: Entry[int]
 
     # -- derived views (what the audit uses) --------------------------------------------
 

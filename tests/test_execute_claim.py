@@ -1,0 +1,138 @@
+"""Claim-time checks (execute/sendable.py): opt-outs committed mid-run, the person cadence, the send window.
+
+In-process emulator on a virtual clock; opt-outs arrive through a second SQLite connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from migrator.emulator import EmulatorTransport
+from migrator.inventory import ingest_tokens
+from migrator.plan import make_plan, write_plan
+from migrator.store.workspace import open_workspace
+from tests._exec import Emu, planned
+from tests._plan import AS_OF, BASE_SPEC, spec_file, ts
+from tests.conftest import webhook, write_jsonl
+
+TOKENS = [f"TOKEN{i:06d}SECRET" for i in range(60)]
+
+
+def rows(ws, plan_id):
+    return {t: (st, r, nb) for t, st, r, nb in ws.conn.execute(
+        "SELECT t.token, e.state, e.reason, e.not_before FROM exec_sends e JOIN tokens t ON t.id = e.token_id "
+        "WHERE e.plan_id = ?", (plan_id,))}
+
+
+class CommitMidRun(EmulatorTransport):
+    """The emulator's transport; at the `at`-th send request it first runs `commit` (another connection),
+    and remembers the subscription tokens of the send requests that started after it."""
+
+    def __init__(self, app, at, commit):
+        super().__init__(app)
+        self.at, self.commit, self.sends, self.after = at, commit, 0, []
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/messages"):
+            self.sends += 1
+            if self.sends == self.at:
+                self.commit()
+            elif self.sends > self.at:
+                body = json.loads(await request.aread())
+                self.after.append(body["messenger_delivery_data"]["subscription_token"])
+        return await super().handle_async_request(request)
+
+
+def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, tmp_path):
+    p = planned(ws, tmp_path, 60)
+    emu = Emu(ws)
+    stopped = TOKENS[6:]
+    # half the stops carry Meta's (virtual) time: older than the CSV snapshot, so the inventory's
+    # status merge keeps them 'active' and only token_events knows; half carry the wall clock
+    now_ms = int(time.time() * 1000)
+    hooks = write_jsonl(tmp_path / "stops.jsonl", [
+        webhook("P1", f"PSID{i:06d}", tok, (int(emu.clock() * 1000) if i % 2 else now_ms) + i,
+                status="STOP NOTIFICATIONS", notification_messages_timezone="America/New_York")
+        for i, tok in enumerate(stopped, start=6)])
+
+    def commit():
+        other = open_workspace(ws.path)          # a second connection, e.g. `migrator ingest tokens`
+        try:
+            ingest_tokens(other, [hooks])
+        finally:
+            other.close()
+
+    # the stop commits while the 7th request (token 6) is on the wire and the next rows are claimed
+    transport = CommitMidRun(emu.app, 7, commit)
+    s = emu.run(ws, p, concurrency=2, transport=transport)
+    assert transport.sends >= 7
+    assert not set(transport.after) & set(stopped), "a stopped token was sent to after its stop was committed"
+    led = rows(ws, p.plan_id)
+    assert [led[t][0] for t in TOKENS[:7]] == ["sent"] * 7          # token 6 had left before the stop
+    assert {led[t][:2] for t in TOKENS[7:]} == {("skipped", "opted_out_during_run")}
+    assert s.reasons == {"skipped:opted_out_during_run": 53} and s.skipped == 53
+    assert s.failed == 0 and s.outcome == "done"
+
+
+def test_the_same_person_is_not_messaged_again_within_the_mm_cadence(ws, tmp_path):
+    p1 = planned(ws, tmp_path, 3)
+    emu = Emu(ws)
+    first = emu.run(ws, p1)
+    assert first.sent == 3
+    sent_at = emu.clock()
+    # a second plan (another spec) sends to the same people an hour later
+    spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"'))
+    p2 = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
+    write_plan(p2, tmp_path / "plan2.json")
+    assert p2.plan_id != p1.plan_id
+    emu.clock.advance(3600)
+    s = emu.run(ws, p2, wait=False)
+    assert s.attempted == 0 and s.outcome == "waiting"     # no request Meta would refuse with 2300035
+    led = rows(ws, p2.plan_id)
+    assert {v[:2] for v in led.values()} == {("planned", "person_cadence")}
+    assert all(v[2] >= sent_at + 12 * 3600 for v in led.values())
+    emu.clock.advance(23 * 3600)                              # the next afternoon, inside the window
+    s = emu.run(ws, p2, wait=False)
+    assert s.sent == 3
+
+
+def test_a_run_started_late_holds_sends_until_the_recipients_window(ws, tmp_path):
+    p = planned(ws, tmp_path, 5)                # window 09:00-17:00 America/New_York
+    late = ts("2026-03-03T02:00:00Z")           # 21:00 in New York: the day's window has closed
+    emu = Emu(ws, start=late)
+    s = emu.run(ws, p, wait=False)
+    assert s.attempted == 0 and s.outcome == "waiting"
+    opens = ts("2026-03-03T14:00:00Z")          # 09:00 the next morning in New York
+    assert (s.window_waiting, s.window_opens_at) == (5, opens)
+    assert {v[:2] for v in rows(ws, p.plan_id).values()} == {("planned", "window_wait")}
+    s = emu.run(ws, p)                          # waits (virtual clock) and sends in the window
+    assert s.sent == 5
+    assert all(opens <= x.time < ts("2026-03-03T22:00:00Z") for x in emu.accepted())
+
+
+def test_late_skip_skips_sends_whose_window_passed(ws, tmp_path):
+    p = planned(ws, tmp_path, 4)
+    emu = Emu(ws, start=ts("2026-03-03T02:00:00Z"))
+    s = emu.run(ws, p, wait=False, late="skip")
+    assert s.attempted == 0 and s.skipped == 4 and s.reasons == {"skipped:window_missed": 4}
+    assert emu.accepted() == []
+
+
+def test_waiting_for_a_window_after_the_campaign_end_is_window_missed(ws, tmp_path):
+    planned(ws, tmp_path, 4)
+    # same estate, a plan whose campaign ends at 05:00 UTC: the next window opens after it
+    spec = spec_file(tmp_path / "spec3", base=BASE_SPEC.replace(
+        "start = 2026-03-02T00:00:00Z", "start = 2026-03-02T00:00:00Z\nend = 2026-03-03T05:00:00Z"))
+    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+    emu = Emu(ws, start=ts("2026-03-03T02:00:00Z"))
+    s = emu.run(ws, p, wait=False)
+    assert s.reasons == {"skipped:window_missed": 4} and emu.accepted() == []
+
+
+def test_a_dry_run_ignores_the_window_but_execute_late_cli_flag_is_accepted(ws, tmp_path, cli):
+    planned(ws, tmp_path, 3)
+    r = cli("execute", tmp_path / "plan.json", "--late", "skip", "--json")
+    assert r.exit_code == 0, r.output
+    r = cli("execute", tmp_path / "plan.json", "--late", "never")
+    assert r.exit_code != 0 and "--late" in r.output
