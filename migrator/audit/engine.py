@@ -154,6 +154,7 @@ def _run(conn, rules, as_of, ctx, options, catalogue, started, clock) -> AuditRe
             conn.execute(f"DELETE FROM {table}")  # no WHERE: SQLite's fast truncate
         n_business = _build_decisions(conn, ctx)
         _insert_tokens(conn, run_id, rules, as_of, n_business)
+        _mark_page_mismatch(conn)
         _mark_duplicates(conn)
         _aggregate(conn)
         _insert_contents(conn, run_id)
@@ -284,6 +285,23 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int
                 ELSE 0 END) * {n_business} + coalesce(pb.bid, 0)
         ORDER BY t.id
     """)
+
+
+def _mark_page_mismatch(conn) -> None:
+    """Tokens Meta said belong to another page (2300005, confirmed by a success on their page): review.
+
+    Not `blocked` and not invalid: the token is probably alive, filed under the wrong page; the
+    detail names the page it is filed under so the partner can look for the right one.
+    """
+    conn.execute(f"""
+        UPDATE audit_tokens SET
+               verdict = CASE WHEN verdict = '{BLOCKED}' THEN verdict ELSE '{REVIEW}' END,
+               certain = CASE WHEN verdict = '{BLOCKED}' THEN certain ELSE 0 END,
+               flags = flags | {F.mask('TOKEN_PAGE_MISMATCH')},
+               detail = 'page mismatch: filed under page ' || coalesce(page_id, '?')
+                        || '; Meta says the token belongs to another page (2300005)'
+        WHERE verdict <> '{OPTED_OUT}'
+          AND token_id IN (SELECT token_id FROM mm_feedback WHERE state = 'page_mismatch')""")
 
 
 def _mark_duplicates(conn) -> None:

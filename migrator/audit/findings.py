@@ -132,6 +132,14 @@ FINDINGS: tuple[Finding, ...] = (
             "gets a business in one of the {n_business} MM countries (and the recipient is outside "
             "{mm_excluded}).",
             ("rn_discontinuation", "rn_exempt_geos", "mm_business_countries", "mm_recipient_exclusions")),
+    Finding("TOKEN_PAGE_MISMATCH", 18, TOKEN, WARNING,
+            "Meta refused an MM send with 2300005: the token belongs to another Page than the one it is "
+            "filed under (the page named in the token's detail); a success on that page showed its setup is "
+            "fine, so this is about the token, not the page.",
+            "Find the Page the token came from (the source file's page_id column; `migrator pull tokens` per "
+            "page) and re-ingest it under that Page, then re-run the audit. Until then it is not planned; "
+            "it is not marked invalid.",
+            ("breaker_codes",), (_REF,)),
     # --- page findings ----------------------------------------------------------------
     Finding("PAGE_NO_AD_ACCOUNT", 0, PAGE, WARNING,
             "The page has tokens to migrate but no ad account; MM sends go through act_<AD_ACCOUNT_ID>.",

@@ -230,14 +230,16 @@ class _Run:
                    recipient_wait=self.recipient_wait,
                    suspect_codes=self.breaker.th.codes)
         if v.kind in ("never", "later", "suspect"):   # a recipient-level answer: the breaker counts it
+            held = self.breaker.tripped(c.page_id) is not None
             trip = self.breaker.observe(c.page_id, row.token_id, code, now)
+            if v.kind == "suspect" and not held:
+                self.suspects.append((row.token_id, code, row.send_id, int(now)))
             if trip is not None:
                 self._trip(trip, now)
-            if v.kind == "suspect":
-                if self.breaker.tripped(c.page_id) is not None:   # counted, proves nothing: send again later
-                    return Result(row.send_id, "planned", True, reason=f"breaker_held:{code}", error_code=code,
-                                  error=text)
-                self.suspects.append((row.token_id, code, row.send_id, int(now)))
+            if v.kind == "suspect" and self.breaker.tripped(c.page_id) is not None:
+                # proves nothing about the person: the send goes again once the page is fixed
+                return Result(row.send_id, "planned", True, reason=f"breaker_held:{code}", error_code=code,
+                              error=text)
         if v.throttle and v.wait:
             self.pacer.pause(v.wait, f"error {code}")
         nb = int(now + v.wait) if v.wait else None
