@@ -8,9 +8,14 @@ from __future__ import annotations
 import json
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from migrator.emulator import EmulatorTransport
+from migrator.execute.sendable import Screen
 from migrator.inventory import ingest_tokens
 from migrator.plan import make_plan, write_plan
+from migrator.plan.windows import Windows
 from migrator.store.workspace import open_workspace
 from tests._exec import Emu, planned
 from tests._plan import AS_OF, BASE_SPEC, spec_file, ts
@@ -136,3 +141,29 @@ def test_a_dry_run_ignores_the_window_but_execute_late_cli_flag_is_accepted(ws, 
     assert r.exit_code == 0, r.output
     r = cli("execute", tmp_path / "plan.json", "--late", "never")
     assert r.exit_code != 0 and "--late" in r.output
+
+
+ZONES = ["America/New_York", "Asia/Manila", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/London",
+         "Australia/Lord_Howe", None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(zone=st.sampled_from(ZONES), start=st.integers(0, 1439), length=st.integers(1, 1439),
+       nb=st.integers(1_770_000_000, 1_800_000_000), delay=st.integers(0, 5 * 86400),
+       late=st.sampled_from(["wait", "skip"]), end=st.one_of(st.none(), st.integers(0, 6 * 86400)))
+def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, delay, late, end):
+    w = Windows(start, (start + length) % 1440 or 1440, default_zone="Asia/Manila", origin=nb - 3 * 86400)
+    now = nb + delay                                            # a claim looks at due rows only
+    ends = {"c1": None if end is None else nb + end}
+    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=None, windows=w, ends=ends, late=late)
+    verdict, reason, when = sc.decide(campaign_key="c1", not_before=nb, zone=zone, stopped=None,
+                                      person_last=None, now=now)
+    z = w.zone(zone)
+    if verdict == "ok":
+        assert w.next_open(z, now) == now                       # inside a window right now
+    elif verdict == "defer":
+        assert reason == "window_wait" and when > now and w.next_open(z, when) == when
+        assert ends["c1"] is None or when < ends["c1"]
+    else:
+        assert reason == "window_missed"
+        assert late == "skip" or (ends["c1"] is not None and w.next_open(z, now) >= ends["c1"])

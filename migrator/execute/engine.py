@@ -114,7 +114,6 @@ class _Run:
         self.campaigns: dict[str, camp.CampaignRun] = {}
         self.changed = asyncio.Event()
         self.breaker = brk.Breaker(brk.Thresholds.from_rules(rules))
-        self.page_of = {c.key: c.page_id for c in plan.campaigns}
         self.campaigns_of: dict[str, list[str]] = {}
         for c in plan.campaigns:
             self.campaigns_of.setdefault(c.page_id, []).append(c.key)
@@ -308,9 +307,7 @@ class _Run:
                 c.state, c.reason, c.error = "failed", f"breaker:{trip.code}", trip.text()
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
         self.flush()
-        from migrator.execute.ledger import transaction as tx
-
-        with tx(self.ledger.conn):
+        with transaction(self.ledger.conn):
             brk.hold(self.ledger.conn, self.ledger.t("exec_sends"), self.plan.plan_id, keys, trip.code, now)
         self.summary.breaker.append(trip.to_json())
         self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
@@ -676,7 +673,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
             summary.hint = " ".join(dict.fromkeys(s["what_to_do"] for s in summary.page_stops))
         run._window_note()
-        if summary.breaker and summary.outcome in ("done", "stopped"):
+        if summary.breaker and summary.outcome in ("done", "stopped", "waiting"):
             summary.outcome = "stopped"
             err = "; ".join(f"breaker: {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
                                       f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)

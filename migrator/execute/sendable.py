@@ -96,24 +96,35 @@ class Screen:
     # ------------------------------------------------------------------ the decision (pure)
     def decide(self, *, campaign_key: str, not_before: int, zone: str | None, stopped: str | None,
                person_last: int | None, now: int) -> tuple[str, str | None, int | None]:
-        """('ok'|'skip'|'defer', reason, new not_before) for one due row."""
+        """('ok'|'skip'|'defer', reason, new not_before) for one due row.
+
+        A row that could only go at or after its campaign's end is skipped as `window_missed` now
+        rather than waiting for a moment Meta would refuse.
+        """
         if stopped:
             return "skip", SKIP_REASON.get(stopped, OPTED_OUT), None
+        end = self.ends.get(campaign_key)
         if self.cadence_seconds and person_last is not None and now < person_last + self.cadence_seconds:
-            return "defer", PERSON_CADENCE, int(person_last + self.cadence_seconds)
+            when = int(person_last + self.cadence_seconds)
+            if end is not None and when >= end:
+                return "skip", WINDOW_MISSED, None
+            return "defer", PERSON_CADENCE, when
         if self.windows is not None:
             z = self.windows.zone(zone)
             opens, closes = self.windows.windows(z, not_before, not_before)[0]
             if now < opens:
-                return "defer", WINDOW_WAIT, opens
-            if now >= closes:   # its window has passed
-                end = self.ends.get(campaign_key)
-                if self.late == "skip" or (end is not None and now >= end):
-                    return "skip", WINDOW_MISSED, None
-                nxt = self.windows.next_open(z, now)
-                if end is not None and nxt >= end:
-                    return "skip", WINDOW_MISSED, None
-                return "defer", WINDOW_WAIT, nxt
+                when = opens
+            elif now < closes:
+                return "ok", None, None
+            elif self.late == "skip":     # its window has passed
+                return "skip", WINDOW_MISSED, None
+            else:
+                when = self.windows.next_open(z, now)
+                if when == now and (end is None or now < end):    # already inside the next window
+                    return "ok", None, None
+            if end is not None and when >= end:
+                return "skip", WINDOW_MISSED, None
+            return "defer", WINDOW_WAIT, when
         return "ok", None, None
 
     # ------------------------------------------------------------------ inside the claim
