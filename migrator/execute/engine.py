@@ -377,13 +377,14 @@ class _Run:
             nxt, why = self._next_event(max_batch)
             if nxt is None:
                 return
-            self._window_note()
             if not self.opts.wait:
+                self._window_note()
                 self.summary.outcome = "waiting"
                 self.summary.waiting_for, self.summary.next_due_at = why, int(nxt)
                 return
             if nxt > now:
                 spins = 0
+                self._window_note()    # one scan of the planned rows per wait, never per spin
                 if self.summary.window_waiting:
                     self.notify(f"{self.summary.window_waiting} sends wait for their recipients' local send "
                                 f"window, the first until {_utc(self.summary.window_opens_at)}")
