@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrator.audit import findings as F
 from migrator.audit import run_audit
 from migrator.emulator import load_subscribers_workspace
 from migrator.execute.breaker import PageBreaker, Thresholds
 from migrator.execute.outcomes import decide
 from migrator.graph import error_from_envelope
+from migrator.errors import RulesError
 from migrator.plan import write_plan
+from migrator.rules import load_rules
 from tests._exec import Emu
 from tests._plan import AS_OF, estate, lib, plan, tok
 
@@ -115,3 +119,17 @@ def test_the_sliding_window_trips_on_a_fault_that_starts_mid_run():
     b3 = PageBreaker(th)
     for t in range(5):                           # one token refused again and again counts once
         assert b3.observe("P", 1, 2300004) is None
+
+
+def test_the_thresholds_come_from_the_rules(ws, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text("breaker_early_refusals = 5\nbreaker_early_attempts = 10\n")
+    p = two_pages(ws, tmp_path, 12)
+    subs = [s for s in load_subscribers_workspace(ws).subscribers if s.page_id != "P2"]
+    emu = Emu(ws, subscribers=subs)
+    s = emu.run(ws, p, rules=load_rules(rules), concurrency=1)
+    assert [(t["page_id"], t["refusals"], t["attempts"]) for t in s.breaker] == [("P2", 5, 5)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("breaker_window_percent = 0\n")
+    with pytest.raises(RulesError, match="percentage"):
+        load_rules(bad)

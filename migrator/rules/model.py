@@ -100,6 +100,15 @@ class Hours(Entry[int]):
         return v
 
 
+class Percent(Entry[int]):
+    @field_validator("value")
+    @classmethod
+    def _v(cls, v: int) -> int:
+        if not 1 <= v <= 100:
+            raise ValueError("must be a percentage from 1 to 100")
+        return v
+
+
 class Positive(Entry[int]):
     @field_validator("value")
     @classmethod
@@ -194,10 +203,10 @@ class Rules(BaseModel):
     mm_daily_budget_overspend_percent: NonNegative
     mm_daily_budget_weekly_multiple: Positive
     breaker_codes: Entry[list[int]]
-    breaker_early_refusals: Entry[int]
-    breaker_early_attempts: Entry[int]
-    breaker_window_percent: Entry[int]
-    breaker_window_attempts: Entry[int]
+    breaker_early_refusals: Positive
+    breaker_early_attempts: Positive
+    breaker_window_percent: Percent
+    breaker_window_attempts: Positive
 
     # -- derived views (what the audit uses) --------------------------------------------
 
