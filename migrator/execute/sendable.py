@@ -11,8 +11,9 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
   expired / wrong region / page mismatch: skipped(`token_<state>`);
 - the recipient's local send window (the plan's `schedule.window` in the token's zone) has not
   opened yet: the row waits for it (`not_before` = the opening); it has passed: with
-  `--late wait` the row waits for the next window (`window_wait`), unless that opens after the
-  campaign's end, then skipped(`window_missed`); with `--late skip` it is skipped(`window_missed`);
+  `--late wait` the row waits for the next window (`window_wait`), with `--late skip` it is
+  skipped(`window_missed`); a row that could only go at or after its campaign's end is
+  skipped(`window_missed`) at once;
 - the same person (same page + PSID) got another MM within the MM cadence (rules
   `mm_cadence_hours`; a sent, in-flight or unknown row of any of the person's tokens in this
   ledger, or another row of the person in the same claim): the row is deferred to when the
