@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +50,8 @@ class CommitMidRun(EmulatorTransport):
         return await super().handle_async_request(request)
 
 
-def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, tmp_path):
+@pytest.mark.parametrize("how", ["connection", "cli"])
+def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, tmp_path, cli, how):
     p = planned(ws, tmp_path, 60)
     emu = Emu(ws)
     stopped = TOKENS[6:]
@@ -62,7 +64,11 @@ def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, t
         for i, tok in enumerate(stopped, start=6)])
 
     def commit():
-        other = open_workspace(ws.path)          # a second connection, e.g. `migrator ingest tokens`
+        if how == "cli":                         # `migrator ingest tokens stops.jsonl`, its own connection
+            r = cli("ingest", "tokens", hooks)
+            assert r.exit_code == 0, r.output
+            return
+        other = open_workspace(ws.path)          # a second connection
         try:
             ingest_tokens(other, [hooks])
         finally:
