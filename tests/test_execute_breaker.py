@@ -9,8 +9,8 @@ from migrator.audit import run_audit
 from migrator.emulator import load_subscribers_workspace
 from migrator.execute.breaker import PageBreaker, Thresholds
 from migrator.execute.outcomes import decide
-from migrator.graph import error_from_envelope
 from migrator.errors import RulesError
+from migrator.graph import error_from_envelope
 from migrator.plan import write_plan
 from migrator.rules import load_rules
 from tests._exec import Emu
