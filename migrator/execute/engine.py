@@ -677,9 +677,9 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         if summary.breaker and summary.outcome in ("done", "stopped", "waiting"):
             summary.outcome = "stopped"
             err = "; ".join(f"breaker: {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
-                                      f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)
+                            f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)
             hint = ("nothing was marked and the page's sends stay planned; "
-                            + "; ".join(t["check"] for t in summary.breaker))
+                    + "; ".join(t["check"] for t in summary.breaker))
             summary.error = f"{summary.error}; {err}" if summary.error else err
             summary.hint = f"{summary.hint} {hint}" if summary.hint else hint
         if summary.outcome == "done":
