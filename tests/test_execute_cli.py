@@ -52,6 +52,9 @@ def test_status_per_plan_campaign_and_batch(ws, tmp_path, cli):
     assert r["lock"] is None
     text = cli("status").output
     assert "campaign c1" in text and "batch 2" in text
+    # money in major units with its basis; "planned" named for what it is (what remains)
+    assert "spend USD 0.08 accepted" in text and "to send 4" in text
+    assert "{" not in text and "8 USD" not in text and "planned" not in text
 
 
 def test_unlock_asks_first(ws, tmp_path, cli):

@@ -39,6 +39,7 @@ def test_json_contract(cli, audited, tmp_path):
     assert (d["campaigns"], d["messages"], d["sends"], d["batches"]) == (1, 1, 4, 1)
     assert d["estimated_cost"] == {"USD": 8} and d["budget"] == {"USD": 9}
     assert d["unreachable_by_budget"] == 2
+    assert d["money"]["estimated_cost"] == [{"minor": 8, "currency": "USD", "text": "USD 0.08", "basis": "estimated"}]
     assert d["excluded"] == {"over_budget": 2, "stay_on_rn": 1}
     assert load_plan(out).plan_id == d["plan_id"]
 
@@ -46,7 +47,7 @@ def test_json_contract(cli, audited, tmp_path):
 def test_text_summary(cli, audited, tmp_path):
     r = cli("plan", audited, "--as-of", "2026-03-01", "-o", tmp_path / "p.json")
     assert r.exit_code == 0, r.output
-    for text in ("MM campaigns to create:", "+ c1", "4 sends in 1 batches", "vs budget 9 USD",
+    for text in ("MM campaigns to create:", "+ c1", "4 sends in 1 batch", "USD 0.08 estimated vs budget USD 0.09",
                  "2 subscribers the budget cannot reach", "over_budget", "stay_on_rn",
                  f"migrator execute {tmp_path / 'p.json'}"):
         assert text in r.output, (text, r.output)
@@ -102,7 +103,7 @@ def test_estimate_without_a_token_falls_back_to_the_spec(cli, ws, tmp_path, monk
     r = cli("plan", spec, "--as-of", "2026-03-01")
     assert r.exit_code == 0, r.output
     assert "MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs" in r.output
-    assert "1 sends x 2 = 2 USD" in r.output
+    assert "1 send x USD 0.02 = USD 0.02 estimated" in r.output
 
 
 def test_rules_override_can_drop_the_budget_requirement(cli, ws, tmp_path):

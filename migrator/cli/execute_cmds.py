@@ -152,6 +152,7 @@ def status_cmd(app, plan_id, show_batches, as_json):
       migrator status --plan p0123456789ab --json
     """
     from migrator.execute import execution_status
+    from migrator.money import format_money
 
     st = execution_status(app.workspace(create=False), plan_id)
     if as_json:
@@ -159,18 +160,28 @@ def status_cmd(app, plan_id, show_batches, as_json):
         return
     if not st["plans"]:
         click.echo("no plans in this workspace (make one with `migrator plan SPEC.toml -o PLAN.json`)")
+    # "planned" in the ledger is what remains: say so ("to send"); money in major units (migrator.money)
     cols = ("planned", "in_flight", "sent", "skipped", "failed", "unknown", "delivered", "read")
+    label = {"planned": "to send", "in_flight": "in flight"}
+
+    def _counts(d) -> str:
+        return ", ".join(f"{label.get(k, k)} {d[k]:,}" for k in cols)
+
+    def _spend(by_cur) -> str:
+        return "; ".join(format_money(n, cur) for cur, n in by_cur.items()) or format_money(0, "")
+
     for p in st["plans"]:
-        click.echo(f"plan {p['plan_id']} ({p['name']}): {p['status']}; spend {p['spend']}")
-        click.echo("  " + ", ".join(f"{k} {p[k]}" for k in cols))
+        click.echo(f"plan {p['plan_id']} ({p['name']}): {p['status']}; spend {_spend(p['spend'])} accepted"
+                   " (sends Meta accepted × the plan's cost per message; Meta bills delivered messages)")
+        click.echo("  " + _counts(p))
         for s in p["stale"]:
             click.echo(f"  stale: {s}")
         for c in p["campaigns"]:
-            click.echo(f"  campaign {c['key']} {c['name']!r} [{c['state']}] " + ", ".join(f"{k} {c[k]}" for k in cols)
-                       + f", spend {c['spend']} {c.get('currency', '')}")
+            click.echo(f"  campaign {c['key']} {c['name']!r} [{c['state']}] " + _counts(c)
+                       + f", spend {format_money(c['spend'], c.get('currency', ''))} accepted")
         rows = p["batches"] if show_batches else [b for b in p["batches"] if b["planned"] or b["in_flight"]][:5]
         for b in rows:
-            click.echo(f"  batch {b['batch']} ({b['day']}): " + ", ".join(f"{k} {b[k]}" for k in cols))
+            click.echo(f"  batch {b['batch']} ({b['day']}): " + _counts(b))
     if st["lock"]:
         lk = st["lock"]
         click.echo(f"lock: {lk['owner']} pid {lk['pid']} plan {lk['plan_id']}"

@@ -10,11 +10,13 @@ import click
 from migrator.cli import main
 from migrator.cli.common import emit_json, info, parse_as_of, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
+from migrator.money import figure, format_money
+from migrator.words import plural
 
 
 
 def _money(n: int | None, currency: str) -> str:
-    return "unbounded" if n is None else f"{n:,} {currency} minor units"
+    return format_money(n, currency, none="unbounded")
 
 
 def _when(t: int | None) -> str:
@@ -64,7 +66,10 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url):
         if client is not None:
             client.close()
     if as_json:
-        emit_json(plan.summary_json())
+        # amounts stay in minor units (the contract); "money" adds the same figures as every surface shows them
+        emit_json({**plan.summary_json(), "money": {
+            "estimated_cost": [figure(n, cur, "estimated") for cur, n in plan.estimated_cost.items()],
+            "budget": [figure(n, cur, "budget") for cur, n in plan.budget.items() if n is not None]}})
         return
     _print_plan(plan, out)
 
@@ -90,12 +95,14 @@ def _print_plan(plan, out) -> None:
     if plan.campaigns:
         click.echo("MM campaigns to create:")
     for c in plan.campaigns:
-        budget = (f"lifetime budget {c.lifetime_budget:,}" if c.lifetime_budget is not None else
-                  f"daily budget {c.daily_budget:,}" if c.daily_budget is not None else "no budget")
-        click.echo(f"  + {c.key}  {c.name!r}  page {c.page_id}  act_{c.ad_account_id}  {budget} {c.currency}")
-        click.echo(f"      {c.sends:,} sends x {c.cost_per_message} = {c.estimated_cost:,} {c.currency}"
+        budget = (f"lifetime budget {_money(c.lifetime_budget, c.currency)}" if c.lifetime_budget is not None else
+                  f"daily budget {_money(c.daily_budget, c.currency)}" if c.daily_budget is not None
+                  else "no budget")
+        click.echo(f"  + {c.key}  {c.name!r}  page {c.page_id}  act_{c.ad_account_id}  {budget}")
+        click.echo(f"      {plural(c.sends, 'send')} x {_money(c.cost_per_message, c.currency)}"
+                   f" = {_money(c.estimated_cost, c.currency)} estimated"
                    f" vs budget {_money(c.budget_total, c.currency)}"
-                   + (f"; {c.unreachable_by_budget:,} subscribers the budget cannot reach"
+                   + (f"; {plural(c.unreachable_by_budget, 'subscriber')} the budget cannot reach"
                       if c.unreachable_by_budget else ""))
         click.echo(f"      sends {_when(c.first_send_at)} .. {_when(c.last_send_at)}; messages "
                    + ", ".join(c.messages))
@@ -105,15 +112,15 @@ def _print_plan(plan, out) -> None:
         origin = f"content {m.content_id}" if m.content_id is not None else "spec"
         text = json.dumps(m.message, ensure_ascii=False)
         click.echo(f"  + {m.key} ({m.campaign_key}, {m.source} from {origin}"
-                   + (f", {m.outcome}" if m.outcome else "") + f"): {m.sends:,} sends  "
+                   + (f", {m.outcome}" if m.outcome else "") + f"): {plural(m.sends, 'send')}  "
                    + (text if len(text) <= 70 else text[:67] + "..."))
     click.echo("")
-    click.echo(f"{plan.sends:,} sends in {len(plan.batches):,} batches"
+    click.echo(f"{plural(plan.sends, 'send')} in {plural(len(plan.batches), 'batch')}"
                + (f", {plan.batches[0].day} .. {plan.batches[-1].day}" if plan.batches else ""))
     for cur, cost in plan.estimated_cost.items():
-        click.echo(f"estimated cost {cost:,} {cur} minor units vs budget {_money(plan.budget.get(cur), cur)}")
+        click.echo(f"cost {_money(cost, cur)} estimated vs budget {_money(plan.budget.get(cur), cur)}")
     if plan.unreachable_by_budget:
-        click.echo(f"{plan.unreachable_by_budget:,} subscribers cannot be reached within budget "
+        click.echo(f"{plural(plan.unreachable_by_budget, 'subscriber')} cannot be reached within budget "
                    "(SELECT * FROM v_plan_excluded WHERE reason = 'over_budget')")
     if plan.excluded:
         click.echo("Not planned:")

@@ -5,21 +5,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 from migrator import __version__
 from migrator.errors import MigratorError, RulesError
+from migrator.money import format_money
 from migrator.report.models import Provenance, RuleSource, Term
 from migrator.rules import Rules, load_rules
 
 Clock = Callable[[], float]
-
-# ISO 4217 currencies whose minor unit is the major unit (no decimals); 3-decimal ones below.
-_ZERO_DECIMALS = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                  "VND", "VUV", "XAF", "XOF", "XPF"}
-_THREE_DECIMALS = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
 
 GLOSSARY: dict[str, str] = {
     "RN": "Recurring Notifications: Messenger's old opt-in messages, which stop working in most "
@@ -53,13 +48,8 @@ def iso_utc(ts: float | int | None) -> str | None:
 
 
 def money(minor: int | None, currency: str | None) -> str | None:
-    """Minor units to a readable amount: 12345 USD -> 'USD 123.45', 5000 JPY -> 'JPY 5,000'."""
-    if minor is None:
-        return None
-    cur = (currency or "").upper()
-    digits = 0 if cur in _ZERO_DECIMALS else 3 if cur in _THREE_DECIMALS else 2
-    amount = Decimal(minor).scaleb(-digits)   # exact: no float rounding of large sums
-    return f"{cur} {amount:,.{digits}f}".strip()
+    """Minor units to a readable amount (the shared formatter: migrator.money.format_money)."""
+    return format_money(minor, currency)
 
 
 def latest_audit_run(conn) -> dict[str, Any]:
