@@ -58,9 +58,7 @@ def format_money(minor: int | None, currency: str | None, *, none: str | None = 
         return none
     cur = (currency or "").strip().upper()
     digits = minor_digits(cur)
-    amount = to_major(minor, cur)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{cur} {abs(amount):,.{digits}f}".strip() if cur else f"{sign}{abs(amount):,.{digits}f}"
+    return f"{cur} {to_major(minor, cur):,.{digits}f}".strip()
 
 
 def describe(minor: int | None, currency: str | None, basis: str) -> str | None:

@@ -60,7 +60,7 @@ def tokens() -> list[dict]:
     return out
 
 
-def build_estate(ws, tmp: Path, *, with_plan: bool = True, as_of: date = AS_OF):
+def build_estate(ws, tmp: Path, *, with_plan: bool = True, as_of: date = AS_OF, spec: str = SPEC):
     """Pages, tokens and content (hostile text included), the audit, and optionally a plan."""
     tmp.mkdir(parents=True, exist_ok=True)
     pages = tmp / "pages.csv"
@@ -91,9 +91,9 @@ def build_estate(ws, tmp: Path, *, with_plan: bool = True, as_of: date = AS_OF):
     audit = run_audit(ws.db, as_of=as_of, clock=CLOCK)
     plan = None
     if with_plan:
-        spec = tmp / "spec.toml"
-        spec.write_text(SPEC, encoding="utf-8")
-        plan = make_plan(ws, spec, as_of=as_of, clock=CLOCK)
+        path = tmp / "spec.toml"
+        path.write_text(spec, encoding="utf-8")
+        plan = make_plan(ws, path, as_of=as_of, clock=CLOCK)
     return audit, plan
 
 

@@ -51,7 +51,7 @@ def test_readiness_verdicts_deadlines_actions_and_cost(estate):
     r = build_readiness_report(ws, clock=CLOCK)
     pages = {p.page_id: p for p in r.pages}
     assert [p.status for p in r.pages] == sorted((p.status for p in r.pages),
-                                                 key={"blocked": 0, "needs_action": 1, "ready": 2}.get)
+                                                 key={"blocked": 0, "needs_action": 1, "ready": 2, "done": 3}.get)
     p1, p2, p3 = pages["P1"], pages["P2"], pages["P3"]
     assert p1.status == "ready" and p1.days_to_deadline == 26 and p1.deadline == "2026-02-10"
     assert p1.subscribers.move == 5 and p1.subscribers.opted_out == 1 and p1.subscribers.stay == 1
@@ -68,7 +68,7 @@ def test_readiness_verdicts_deadlines_actions_and_cost(estate):
         [("USD", 5, 10, "USD 0.10")]
     assert p2.cost == [] and p3.cost == []
     assert r.subscribers.total == audit.tokens
-    assert r.statuses == audit.pages
+    assert r.statuses == {**audit.pages, "done": 0}      # nothing sent yet: no page is done
     html = render_report(r)
     assert "26 days" in html and "Who acts" in html and "Recurring Notifications: " in html
 

@@ -212,6 +212,13 @@ class Cost(_Strict):
         "MIGRATOR_ACCESS_TOKEN is set, and falls back to the spec's figures otherwise.")
 
 
+class SubscriberValue(_Strict):
+    """What one reachable subscriber is worth to the partner (reports' countdown; plans ignore it)."""
+
+    amount: int = Field(ge=0, description="Minor units of `currency` per subscriber, e.g. 150 = USD 1.50.")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code, e.g. USD.")
+
+
 class PlanSpec(_Strict):
     """A plan spec (TOML). See docs/plan.md."""
 
@@ -225,6 +232,11 @@ class PlanSpec(_Strict):
     content: list[ContentMap] = Field(default_factory=list)
     schedule: Schedule = Field(default_factory=Schedule)
     cost: Cost = Field(default_factory=Cost)
+    # reports only: excluded from the dump, so it never changes a plan's fingerprint
+    value_per_subscriber: SubscriberValue | None = Field(
+        default=None, exclude=True,
+        description="Optional: the estimated value of one subscriber, e.g. { amount = 150, currency = \"USD\" }; "
+                    "reports show what RN's end costs in this value. It does not change the plan.")
 
     @model_validator(mode="after")
     def _unique_accounts(self) -> "PlanSpec":

@@ -126,8 +126,11 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
     regions, other = _regions(conn)
     contents_total = conn.execute("SELECT COUNT(*) FROM audit_contents WHERE run_id = ?", (run_id,)).fetchone()[0]
     rejects = conn.execute("SELECT COUNT(*) FROM rejects").fetchone()[0]
+    from migrator.report.build_execution import _countdown
+
     return AuditReport(
         provenance=provenance(ws, run, rules, note, plan, clock),
+        countdown=_countdown(conn, run, rules, plan),
         tokens=s.get("tokens", 0),
         recipients=s.get("recipients", 0),
         verdicts=[VerdictCount(verdict=v, label=VERDICTS[v][0], meaning=VERDICTS[v][1],

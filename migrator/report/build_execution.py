@@ -16,9 +16,10 @@ from typing import Any
 
 from migrator.report.common import (Clock, ReportError, glossary, iso_utc, latest_audit_run, money, provenance,
                                     rules_for_run)
-from migrator.report.models import (BatchExec, CampaignExec, Counts, ErrorRow, ExecutionReport, Term,
-                                    ThroughputPoint)
+from migrator.report.models import (BatchExec, CampaignExec, Counts, Countdown, ErrorRow, ExecutionReport,
+                                    RunRow, Term, ThroughputPoint)
 from migrator.rules import Rules
+from migrator.words import plural
 
 MAX_POINTS = 96        # throughput buckets drawn; hours when they fit, else days
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
@@ -135,11 +136,13 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
         counts = by_campaign.get(c["key"]) or Counts(planned=c["sends"])
         cur, cpm = c["currency"], c["cost_per_message"]
         spent = counts.delivered * cpm if counts.delivered is not None else None
+        accepted = counts.sent * cpm if counts.sent is not None else None
         campaigns.append(CampaignExec(
             campaign_key=c["key"], name=c["name"], page_id=c["page_id"], topic_title=c.get("topic_title"),
             currency=cur, counts=counts, cost_per_message_minor=cpm, estimated_cost_minor=c["estimated_cost"],
             estimated_cost=money(c["estimated_cost"], cur), budget_total_minor=c.get("budget_total"),
             budget_total=money(c.get("budget_total"), cur), spent_minor=spent, spent=money(spent, cur),
+            accepted_cost_minor=accepted, accepted_cost=money(accepted, cur),
             unreachable_by_budget=c.get("unreachable_by_budget", 0)))
     batches = []
     for b in conn.execute("SELECT batch, day, not_before, sends FROM plan_batches WHERE plan_id = ? ORDER BY batch",
@@ -168,12 +171,14 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
             cls = _meaning_of(code, reason, table)[1] or (reason or "").split(":", 1)[0] or "other"
             failed_by_class[cls] = failed_by_class.get(cls, 0) + n
     points, unit = _throughput(conn, plan_id, ledger)
+    runs = _runs(conn, plan_id)
     excluded = body.get("excluded") or dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
                                  " ORDER BY 2 DESC", (plan_id,)).fetchall())
     return ExecutionReport(
         provenance=provenance(ws, run, rules, note, p, clock),
         plan_id=plan_id, plan_name=p["name"] or plan_id, plan_created_at=iso_utc(p["created_at"]),
         ledger=ledger, ledger_note=ledger_note, totals=totals, excluded=excluded,
+        countdown=_countdown(conn, run, rules, p), runs=runs,
         campaigns=campaigns, batches=batches, batches_total=len(batches), errors=errors,
         throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals, failed_by_class),
         glossary=glossary("MM", "Ad account", "Short hash") + [
@@ -186,6 +191,61 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
     )
 
 
+# how a run ended, in both vocabularies of exec_runs.outcome (the newer one first)
+OUTCOMES = {
+    "finished": "finished: every send it could make was made",
+    "interrupted": "interrupted (Ctrl-C or a signal); committed and resumable",
+    "killed": "killed (the process died without finishing); resumable",
+    "refused": "refused to start (e.g. a stale plan or a held lock); nothing sent",
+    "done": "finished: every send it could make was made",
+    "waiting": "stopped to wait (warm-up, send window or budget); run again to go on",
+    "stopped": "stopped (a pause, a budget or a stop asked for); resumable",
+    "fatal": "stopped by an error that needs fixing first",
+    "running": "running, or killed without a trace (no end recorded)",
+}
+
+
+def _runs(conn, plan_id: str) -> list[RunRow]:
+    """Every run of the plan (exec_runs), oldest first, with how it ended and whether it was resumed."""
+    if not _has_table(conn, "exec_runs"):
+        return []
+    rows = conn.execute("SELECT id, mode, started_at, finished_at, outcome, summary FROM exec_runs"
+                        " WHERE plan_id = ? ORDER BY started_at, id", (plan_id,)).fetchall()
+    out = []
+    last_real = max((i for i, r in enumerate(rows) if r[1] != "dry_run"), default=-1)
+    for i, (rid, mode, started, finished, outcome, summary) in enumerate(rows):
+        if outcome is None:     # older rows, or a process that died before recording its end
+            outcome = "finished" if finished is not None else ("killed" if i < len(rows) - 1 else "running")
+        sent = None
+        try:
+            sent = (json.loads(summary) or {}).get("sent") if summary else None
+        except (ValueError, AttributeError):
+            sent = None
+        # a real run that did not finish, followed by another real run: that one resumed it
+        resumed = mode != "dry_run" and outcome not in ("finished", "done", "refused") and i < last_real
+        label = OUTCOMES.get(outcome, outcome.replace("_", " "))
+        if resumed:
+            label += "; resumed by a later run"
+        out.append(RunRow(run_id=rid, mode=mode, started_at=iso_utc(started), finished_at=iso_utc(finished),
+                          outcome=outcome, outcome_label=label, resumed=resumed,
+                          sent=sent if isinstance(sent, int) else None))
+    return out
+
+
+def _countdown(conn, run, rules, plan) -> Countdown | None:
+    """The readiness countdown for this report's header (before RN's discontinuation only)."""
+    if run is None:
+        return None
+    from datetime import date
+
+    from migrator.report.readmodel import countdown, page_counts, value_per_subscriber
+
+    counts = page_counts(conn, run["id"])
+    names = dict(conn.execute("SELECT page_id, name FROM pages").fetchall())
+    value, note = value_per_subscriber(conn, plan)
+    return countdown(counts, names, date.fromisoformat(run["as_of"]), rules.rn_discontinuation.value, value, note)
+
+
 def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str, int] | None = None) -> list[str]:
     run = f"migrator execute PLAN.json --execute   (PLAN.json = the saved file of plan {plan_id})"
     if not ledger:
@@ -195,21 +255,21 @@ def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str
     steps = []
     remaining = t.planned - (t.sent or 0) - (t.skipped or 0) - (t.failed or 0) - (t.unknown or 0)
     if remaining > 0:
-        steps.append(f"{remaining:,} sends are still to go. Resume with: {run}. It picks up where it stopped "
+        steps.append(f"{plural(remaining, 'send')} {'is' if remaining == 1 else 'are'} still to go. Resume with: {run}. It picks up where it stopped "
                      "and never repeats a send.")
     if t.unknown:
-        steps.append(f"{t.unknown:,} sends are unknown. Settle them by ingesting Meta's webhooks: "
+        steps.append(f"{plural(t.unknown, 'send')} {'is' if t.unknown == 1 else 'are'} unknown. Settle them by ingesting Meta's webhooks: "
                      "migrator ingest receipts WEBHOOKS.jsonl; only then, if you accept a possible duplicate, "
                      "re-send the rest with --resend-unknown.")
     failed = dict(failed_by_class or {})
     gone = failed.pop("recipient_never", 0)
     if gone:
-        steps.append(f"{gone:,} subscribers cannot receive MM (opted out, invalid, expired or in a region MM "
+        steps.append(f"{plural(gone, 'subscriber')} cannot receive MM (opted out, invalid, expired or in a region MM "
                      "does not serve): nothing to fix here; they are marked in the inventory and the next "
                      "`migrator audit` shows them.")
     rest = sum(failed.values()) if failed_by_class is not None else (t.failed or 0)
     if rest:
-        steps.append(f"{rest:,} sends failed: see the error codes below; fix the payload or account problem "
+        steps.append(f"{plural(rest, 'send')} failed: see the error codes below; fix the payload or account problem "
                      "named there before resuming.")
     if not steps:
         steps.append("Nothing left to do for this plan: every send has an outcome.")

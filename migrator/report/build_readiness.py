@@ -13,14 +13,16 @@ import time
 from datetime import date
 from typing import Any
 
-from migrator.audit import findings as F
+from migrator.report.approvals import approvals
 from migrator.report.common import (Clock, ReportError, glossary, latest_audit_run, latest_plan, money,
                                     provenance, rules_for_run)
-from migrator.report.models import (ActionItem, CostEstimate, PagePreflight, PageReadiness, PreflightCheck,
-                                    ReadinessReport, Subscribers)
+from migrator.report.models import (ActionItem, CostEstimate, Cutover, PagePreflight, PageReadiness,
+                                    PreflightCheck, ReadinessReport, Subscribers)
+from migrator.report.readmodel import PageCounts, countdown, cutover, page_counts, plan_spec, value_per_subscriber
 from migrator.rules import Rules
+from migrator.words import plural
 
-STATUS_ORDER = {"blocked": 0, "needs_action": 1, "ready": 2}
+STATUS_ORDER = {"blocked": 0, "needs_action": 1, "ready": 2, "done": 3}
 
 # page reasons (audit_pages.reasons) -> who acts, what to do. {n} = subscriptions concerned.
 PAGE_ACTIONS: dict[str, tuple[str, str]] = {
@@ -33,50 +35,59 @@ PAGE_ACTIONS: dict[str, tuple[str, str]] = {
                                                  "then re-run the audit."),
     "PAGE_NOT_INGESTED": ("partner", "Add this page to the pages file (name, business country, ad account, "
                                      "currency), then re-run the audit."),
-    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve edited or replacement messages: some of this page's "
-                                            "messages cannot be sent on MM as they are."),
-    "AT_RISK_TOKENS": ("business", "{n} subscriptions stay on RN only until it stops for their region; "
-                                   "without a business that can use MM they are lost then."),
-    "BLOCKED_TOKENS": ("business", "{n} subscriptions can be reached by neither RN nor MM: the business "
-                                   "cannot use MM for them."),
-    "REVIEW_TOKENS": ("partner", "{n} subscriptions have an unknown or ambiguous country: add an explicit "
-                                 "country (e.g. from the CRM) so they can be planned."),
+    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve the edited or replacement text of {messages} listed below: "
+                                            "as they are, they cannot be sent on MM."),
+    "AT_RISK_TOKENS": ("business", "{n} {stay} on RN only until it stops for their region; without a business "
+                                   "that can use MM they are lost then."),
+    "BLOCKED_TOKENS": ("business", "{n} can be reached by neither RN nor MM: the business cannot use MM for "
+                                   "them."),
+    "REVIEW_TOKENS": ("partner", "{n} {have} an unknown or ambiguous country: add an explicit country (e.g. from "
+                                 "the CRM) so they can be planned."),
 }
+# which Subscribers figure each page action counts (the action's count is that figure, never another)
+_PAGE_FIGURE = {"AT_RISK_TOKENS": "at_risk", "BLOCKED_TOKENS": "lost", "REVIEW_TOKENS": "undecided"}
 
-# token findings -> who acts, what to do (only those that ask someone to do something)
-TOKEN_ACTIONS: dict[str, tuple[str, str]] = {
-    "RN_DISCONTINUATION_COUNTDOWN": ("partner", "Move {n} subscriptions to MM before RN stops for them on "
-                                                "{cutoff}."),
-    "RN_DISCONTINUED": ("partner", "Move {n} subscriptions to MM: RN stopped for them on {cutoff}."),
-    "TOKEN_EXPIRED": ("business", "{n} subscriptions are dead (Meta refused them as expired): invite these "
-                                  "people to opt in again."),
-    "REGION_CONFLICT": ("partner", "{n} subscriptions: the partner's country data says MM may deliver but "
-                                   "Meta refused; check the country data."),
-    "RN_DAILY_FREQUENCY_LOST": ("business", "{n} daily subscriptions staying on RN can get at most one message "
-                                            "per {rn_hours} hours: adjust the content calendar."),
-    "MM_NOT_LAUNCHED": ("Meta", "Meta opens Marketing Messages on {mm_launch}; nothing can be sent on MM "
-                                "before then."),
+# token findings -> who acts, what to do, and the verdicts whose (not yet moved) subscriptions count.
+# Moving itself is not here: its count is the page's own `move` figure (see _move_action), so the
+# action and the table can never disagree.
+TOKEN_ACTIONS: dict[str, tuple[str, str, set[str] | None]] = {
+    "TOKEN_EXPIRED": ("business", "{are} dead (Meta refused them as expired): invite these people to opt in "
+                                  "again.", None),
+    "REGION_CONFLICT": ("partner", "{have} partner country data saying MM may deliver, but Meta refused: check "
+                                   "the country data.", {"migrate", "review"}),
+    "RN_DAILY_FREQUENCY_LOST": ("business", "{were} daily and, staying on RN, can get at most one message per "
+                                            "{rn_hours} hours: adjust the content calendar.", {"stay_on_rn"}),
 }
-_VERDICT_AT_RISK_MASK = F.mask("RN_DISCONTINUATION_COUNTDOWN")
+_MM_NOT_LAUNCHED = "MM_NOT_LAUNCHED"
+_META_ACTION = "Meta opens Marketing Messages on {mm_launch}; nothing can be sent on MM before then."
 
 
-def _token_flag_counts(conn, run_id: int, page: str | None) -> dict[str, dict[str, int]]:
-    """{page_id: {finding code (or 'AT_RISK'): subscriptions}} from one grouped scan."""
-    sql = ("SELECT page_id, verdict, flags, COUNT(*) FROM audit_tokens WHERE run_id = ?"
-           + (" AND page_id = ?" if page else "") + " GROUP BY page_id, verdict, flags")
-    out: dict[str, dict[str, int]] = {}
-    wanted = [f for f in F.of_scope(F.TOKEN) if f.code in TOKEN_ACTIONS]
-    for pid, verdict, flags, n in conn.execute(sql, (run_id, page) if page else (run_id,)):
-        d = out.setdefault(pid or "", {})
-        for f in wanted:
-            if flags & f.mask:
-                # countdown on a token that stays on RN is "at risk", not "move before"
-                if f.code == "RN_DISCONTINUATION_COUNTDOWN" and verdict != "migrate":
-                    continue
-                d[f.code] = d.get(f.code, 0) + n
-        if verdict == "stay_on_rn" and flags & _VERDICT_AT_RISK_MASK:
-            d["AT_RISK"] = d.get("AT_RISK", 0) + n
-    return out
+def _subs(n: int) -> str:
+    return plural(n, "subscription")
+
+
+def _verbs(n: int) -> dict[str, str]:
+    """Verbs agreeing with a count of subscriptions ("1 subscription has", "2 subscriptions have")."""
+    one = {"are": "is", "were": "was", "have": "has", "stay": "stays"}
+    return one if n == 1 else {k: k for k in one}
+
+
+def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) -> ActionItem | None:
+    """'Move N subscriptions to MM', N being the page's `move` figure (not yet moved)."""
+    if c.move == 0:
+        return None
+    n = _subs(c.move)
+    if cut is not None and cut.state in ("in_progress", "done") and cut.to_send == 0:
+        what = (f"Move {n} to MM: they were not among plan {cut.plan_id}'s accepted sends (left out by the plan, "
+                "over budget, or refused); plan them, or see why in the plan's exclusions.")
+    elif cut is not None and cut.state == "in_progress":
+        what = f"Move {n} to MM: plan {cut.plan_id} is under way ({plural(cut.to_send, 'send')} to go)."
+    elif (cutoff - as_of).days > 0:
+        what = f"Move {n} to MM before RN stops for them on {cutoff.isoformat()}."
+    else:
+        what = f"Move {n} to MM: RN stopped for them on {cutoff.isoformat()}."
+    code = "RN_DISCONTINUATION_COUNTDOWN" if (cutoff - as_of).days > 0 else "RN_DISCONTINUED"
+    return ActionItem(who="partner", code=code, what=what, count=c.move, counts="move")
 
 
 def _costs(conn, plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
@@ -125,18 +136,19 @@ def _deadline(row: dict[str, Any], at_risk: int, cutoff: date, as_of: date) -> t
     if depends == 0:
         return None, None, None
     days = (cutoff - as_of).days
+    these = f"{depends:,} of these {'subscription' if depends == 1 else 'subscriptions'}"
     if days > 0:
-        label = f"RN stops for {depends:,} of these subscriptions on {cutoff.isoformat()}: {days} days left"
+        label = f"RN stops for {these} on {cutoff.isoformat()}: {plural(days, 'day')} left"
     elif days == 0:
-        label = f"RN stops for {depends:,} of these subscriptions today ({cutoff.isoformat()})"
+        label = f"RN stops for {these} today ({cutoff.isoformat()})"
     else:
-        label = f"RN stopped for {depends:,} of these subscriptions on {cutoff.isoformat()}, {-days} days ago"
+        label = f"RN stopped for {these} on {cutoff.isoformat()}, {plural(-days, 'day')} ago"
     return cutoff.isoformat(), label, days
 
 
 def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None = None,
                            clock: Clock = time.time) -> ReadinessReport:
-    """Readiness of every page (or of `page` alone) from the latest audit and plan."""
+    """Readiness of every page (or of `page` alone) from the latest audit, plan and send ledger."""
     conn = ws.db.conn
     run = latest_audit_run(conn)
     rules, note = rules_for_run(run, rules)
@@ -145,41 +157,61 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     cutoff = rules.rn_discontinuation.value
     ctx = {"cutoff": cutoff.isoformat(), "rn_hours": rules.rn_cadence_hours.value,
            "mm_launch": rules.mm_launch.value.isoformat()}
-    q = ("SELECT a.page_id, p.name, a.business_country, a.status, a.reasons, a.tokens, a.migrate, a.stay_on_rn,"
-         " a.blocked, a.opted_out, a.review FROM audit_pages a LEFT JOIN pages p ON p.page_id = a.page_id"
-         " WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else ""))
+    q = ("SELECT a.page_id, p.name, a.business_country, a.status, a.reasons FROM audit_pages a"
+         " LEFT JOIN pages p ON p.page_id = a.page_id WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else ""))
     rows = conn.execute(q, (run["id"], page) if page else (run["id"],)).fetchall()
     if page and not rows:
         raise ReportError(f"page {page!r} is not in the latest audit",
                           hint="check the id with `migrator audit --json` or the pages file; re-run `migrator audit` "
                                "after ingesting it")
-    flags = _token_flag_counts(conn, run["id"], page)
+    wanted: dict[str, set[str] | None] = {code: verdicts for code, (_, _, verdicts) in TOKEN_ACTIONS.items()}
+    wanted[_MM_NOT_LAUNCHED] = None
+    counts = page_counts(conn, run["id"], page, wanted)
+    cuts = cutover(conn, plan, page)
     costs = _costs(conn, plan)
     preflights = _preflights(conn)
+    spec = plan_spec(conn, plan)
+    to_approve = approvals(conn, run["id"], page, spec)
+    value, value_note = value_per_subscriber(conn, plan, spec)
     pages = []
-    for pid, name, bc, status, reasons, tokens, mig, stay, blk, opt, rev in rows:
-        counts = flags.get(pid, {})
-        at_risk = counts.get("AT_RISK", 0)
-        row = {"migrate": mig, "blocked": blk, "review": rev}
-        deadline, label, days = _deadline(row, at_risk, cutoff, as_of)
+    for pid, name, bc, audit_status, reasons in rows:
+        c = counts.get(pid) or PageCounts()
+        cut = cuts.get(pid)
         reasons = json.loads(reasons)
-        n_for = {"AT_RISK_TOKENS": at_risk, "BLOCKED_TOKENS": blk, "REVIEW_TOKENS": rev}
-        actions = []
+        deadline, label, days = _deadline({"migrate": c.move, "blocked": c.lost, "review": c.undecided},
+                                          c.at_risk, cutoff, as_of)
+        figures = {"move": c.move, "at_risk": c.at_risk, "lost": c.lost, "undecided": c.undecided}
+        msgs = to_approve.get(pid, [])
+        actions = [a for a in [_move_action(c, cut, cutoff, as_of)] if a]
         for code in reasons:
-            if code in PAGE_ACTIONS:
-                who, what = PAGE_ACTIONS[code]
-                actions.append(ActionItem(who=who, code=code, what=what.format(n=f"{n_for.get(code, 0):,}", **ctx),
-                                          count=n_for.get(code)))
-        for code, (who, what) in TOKEN_ACTIONS.items():
-            if counts.get(code):
-                actions.append(ActionItem(who=who, code=code, what=what.format(n=f"{counts[code]:,}", **ctx),
-                                          count=counts[code]))
+            if code not in PAGE_ACTIONS:
+                continue
+            who, what = PAGE_ACTIONS[code]
+            fig = _PAGE_FIGURE.get(code)
+            n = figures[fig] if fig else None
+            if (fig and not n) or (code == "PAGE_CONTENT_NEEDS_WORK" and not msgs):
+                continue            # nothing left to act on (e.g. they moved since the audit)
+            actions.append(ActionItem(who=who, code=code, count=n, counts=fig,
+                                      what=what.format(n=_subs(n or 0), messages=plural(len(msgs), "message"),
+                                                       **_verbs(n or 0), **ctx)))
+        for code, (who, what, _) in TOKEN_ACTIONS.items():
+            n = c.flags.get(code, 0)
+            if n:
+                actions.append(ActionItem(who=who, code=code, what=f"{_subs(n)} {what.format(**_verbs(n), **ctx)}",
+                                          count=n))
+        if c.flags.get(_MM_NOT_LAUNCHED):
+            actions.append(ActionItem(who="Meta", code=_MM_NOT_LAUNCHED, what=_META_ACTION.format(**ctx)))
+        status = "done" if cut is not None and cut.state == "done" else audit_status
         pages.append(PageReadiness(
-            page_id=pid, name=name, business_country=bc, status=status, reasons=reasons,
-            deadline=deadline, deadline_label=label, days_to_deadline=days,
-            subscribers=Subscribers(move=mig, stay=stay, at_risk=at_risk, lost=blk, opted_out=opt,
-                                    undecided=rev, total=tokens),
-            actions=actions, cost=costs.get(pid, []), preflight=preflights.get(pid)))
+            page_id=pid, name=name, business_country=bc, status=status, audit_status=audit_status,
+            reasons=reasons, deadline=deadline, deadline_label=label, days_to_deadline=days,
+            subscribers=_subscribers(c), actions=actions, approvals=msgs, cost=costs.get(pid, []),
+            cutover=cut, preflight=preflights.get(pid)))
+    cd = countdown({p.page_id: counts.get(p.page_id) or PageCounts() for p in pages},
+                   {p.page_id: p.name for p in pages}, as_of, cutoff, value, value_note)
+    if cd is not None:
+        losses = {x.page_id: x for x in cd.pages}
+        pages = [p.model_copy(update={"loss": losses.get(p.page_id)}) for p in pages]
     pages.sort(key=lambda p: (STATUS_ORDER[p.status], p.days_to_deadline if p.days_to_deadline is not None
                               else 10 ** 6, -p.subscribers.total, p.page_id))
     total = Subscribers(**{k: sum(getattr(p.subscribers, k) for p in pages) for k in Subscribers.model_fields})
@@ -187,9 +219,14 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     any_deadline = any(p.deadline for p in pages)
     return ReadinessReport(
         provenance=provenance(ws, run, rules, note, plan, clock),
-        page_filter=page, statuses=statuses, subscribers=total,
+        countdown=cd, page_filter=page, statuses=statuses, subscribers=total,
         deadline=cutoff.isoformat() if any_deadline else None,
         days_to_deadline=(cutoff - as_of).days if any_deadline else None,
         pages=pages, pages_total=len(pages),
         glossary=glossary(),
     )
+
+
+def _subscribers(c: PageCounts) -> Subscribers:
+    return Subscribers(move=c.move, moved=c.moved, delivered=c.delivered, read=c.read, stay=c.stay,
+                       at_risk=c.at_risk, lost=c.lost, opted_out=c.opted_out, undecided=c.undecided, total=c.total)

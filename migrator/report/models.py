@@ -49,6 +49,40 @@ class Term(_M):
     meaning: str
 
 
+class Money(_M):
+    """An amount as every surface shows it (migrator.money): minor units, text, and what it rests on."""
+
+    minor: int
+    currency: str
+    text: str                     # e.g. "USD 0.18" (the currency's own decimals)
+    basis: Literal["estimated", "accepted", "delivered", "budget", "value"]
+
+
+class PageLoss(_M):
+    """What one page loses on the deadline if nothing is done."""
+
+    page_id: str
+    name: str | None
+    subscribers: int              # still to move + on RN only until it stops + lost
+    to_move: int
+    at_risk: int
+    lost: int
+    undecided: int                # may be lost too (country unclear): counted apart
+    value: Money | None           # subscribers x value_per_subscriber, when the plan spec states it
+
+
+class Countdown(_M):
+    """For an as-of before RN's discontinuation: what is lost on that date if nothing is done."""
+
+    deadline: str
+    days_left: int
+    subscribers: int
+    undecided: int
+    value: list[Money]            # one per currency of value_per_subscriber (usually one)
+    value_note: str | None        # why there is no value (no plan, no value_per_subscriber in its spec)
+    pages: list[PageLoss]         # most subscribers first; pages that lose nothing are left out
+
+
 # --- audit -------------------------------------------------------------------------------
 
 class VerdictCount(_M):
@@ -111,6 +145,7 @@ class TimelineEvent(_M):
 class AuditReport(_M):
     kind: Literal["audit"] = "audit"
     provenance: Provenance
+    countdown: Countdown | None = None
     tokens: int
     recipients: int
     verdicts: list[VerdictCount]
@@ -135,10 +170,30 @@ class ActionItem(_M):
     code: str
     what: str
     count: int | None = None      # subscriptions concerned, when it is about tokens
+    counts: str | None = None     # which of the page's Subscribers figures `count` is (e.g. "move", "lost")
+
+
+class ContentApproval(_M):
+    """One RN message of the page that cannot go to MM as it is: what it is, why, and what the plan does."""
+
+    content_hash: str
+    topic: str | None
+    first_words: str              # the start of its text (or what it is: "an audio file", "3 cards")
+    outcome: str                  # needs_edit | unsupported
+    why: list[str]                # each problem, in words
+    uses: int
+    plan: str | None              # what the latest plan does instead ("sends ...", "leaves out ..."), if any
 
 
 class Subscribers(_M):
-    move: int                     # verdict migrate: go to MM
+    """Subscriptions by what happens to them. The audit's verdicts, read against the send ledger:
+    a `migrate` subscription whose person got an MM send accepted has *moved* (it no longer counts
+    in `move`); `delivered` and `read` are the moved ones with a delivery / read receipt."""
+
+    move: int                     # verdict migrate, not moved yet: still to move to MM
+    moved: int = 0                # verdict migrate, an MM send to the person accepted (exec_sends 'sent')
+    delivered: int = 0            # of `moved`: Meta reported the message delivered
+    read: int = 0                 # of `moved`: Meta reported it read
     stay: int                     # stay_on_rn: RN keeps working for them
     at_risk: int                  # of `stay`: on RN until it stops for their region, then lost
     lost: int                     # blocked: neither RN nor MM can reach them
@@ -174,24 +229,45 @@ class PagePreflight(_M):
     unknown: list[str]            # titles of readable checks left unknown
 
 
+class Cutover(_M):
+    """The page's sends in the latest plan, from the send ledger (exec_sends)."""
+
+    plan_id: str | None
+    state: Literal["not_planned", "not_started", "in_progress", "done"]
+    planned: int                  # sends of the plan for this page
+    sent: int                     # accepted by Meta
+    delivered: int
+    read: int
+    failed: int
+    skipped: int
+    unknown: int
+    to_send: int                  # not tried yet (planned or in flight)
+
+
 class PageReadiness(_M):
     page_id: str
     name: str | None
     business_country: str | None
-    status: Literal["ready", "needs_action", "blocked"]
+    # the audit's status, or "done" once every planned subscriber of the page moved (cutover.state)
+    status: Literal["done", "ready", "needs_action", "blocked"]
+    audit_status: Literal["ready", "needs_action", "blocked"]
     reasons: list[str]
     deadline: str | None          # the date that matters for this page (RN stops), if any
     deadline_label: str | None
     days_to_deadline: int | None  # negative: passed
     subscribers: Subscribers
     actions: list[ActionItem]
+    approvals: list[ContentApproval] = []   # the messages the business must approve (or replace)
     cost: list[CostEstimate]      # one per currency (usually one), when a plan exists
     preflight: PagePreflight | None = None   # when `migrator preflight` was run for this page
+    cutover: Cutover | None = None
+    loss: PageLoss | None = None  # what is lost on the deadline if nothing is done (before it only)
 
 
 class ReadinessReport(_M):
     kind: Literal["readiness"] = "readiness"
     provenance: Provenance
+    countdown: Countdown | None = None
     page_filter: str | None
     statuses: dict[str, int]
     subscribers: Subscribers
@@ -230,8 +306,10 @@ class CampaignExec(_M):
     estimated_cost: str
     budget_total_minor: int | None
     budget_total: str | None
-    spent_minor: int | None
+    spent_minor: int | None       # delivered x cost per message (basis "delivered")
     spent: str | None
+    accepted_cost_minor: int | None = None   # sent (accepted by Meta) x cost per message (basis "accepted")
+    accepted_cost: str | None = None
     unreachable_by_budget: int
 
 
@@ -255,9 +333,24 @@ class ThroughputPoint(_M):
     sent: int
 
 
+class RunRow(_M):
+    """One run of the executor for this plan (exec_runs)."""
+
+    run_id: int
+    mode: str                     # execute | dry_run
+    started_at: str
+    finished_at: str | None
+    outcome: str                  # finished | interrupted | killed | refused | resumed | running | ...
+    outcome_label: str            # in words
+    resumed: bool                 # a later run of the same plan picked up after this one
+    sent: int | None = None       # from the run's summary, when recorded
+
+
 class ExecutionReport(_M):
     kind: Literal["execution"] = "execution"
     provenance: Provenance
+    countdown: Countdown | None = None
+    runs: list[RunRow] = []
     plan_id: str
     plan_name: str
     plan_created_at: str

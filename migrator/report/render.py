@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from migrator.report import svg
+from migrator.words import noun, plural
 from migrator.report.models import AuditReport, ExecutionReport, ReadinessReport
 
 Report = AuditReport | ReadinessReport | ExecutionReport
@@ -65,6 +66,8 @@ def _env(path: str) -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.filters["label"] = lambda s: str(s).replace("_", " ")
+    env.filters["plural"] = lambda n, word: plural(n, word)
+    env.filters["noun"] = lambda n, word: noun(n, word)
     env.globals.update(stacked_bars=svg.stacked_bars, timeline=svg.timeline, columns=svg.columns)
     return env
 

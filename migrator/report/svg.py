@@ -98,7 +98,9 @@ def columns(title: str, points: list[tuple[str, list[int]]], series: list[tuple[
         parts.append(f'<rect x="{_t(x)}" y="4" width="12" height="12" class="{escape(cls)}"/>'
                      f'<text x="{_t(x + 16)}" y="14" class="lbl">{escape(name)}</text>')
         x += 22 + 7.5 * len(name)
-    step = max(1, len(points) // 8)
+    # label every step-th column so that labels (about 6.5 px a character at 10 px) never overlap
+    widest = max((len(label) for label, _ in points), default=1) * 6.5 + 10
+    step = max(1, -(-int(widest) // max(int(slot), 1)))
     for i, (label, values) in enumerate(points):
         x0 = left + i * slot
         for j, (v, (name, cls)) in enumerate(zip(values, series)):

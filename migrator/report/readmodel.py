@@ -1,0 +1,213 @@
+"""The read model behind every report: the audit's verdicts joined with the send ledger.
+
+The audit judges subscriptions (`audit_tokens.verdict`: migrate, stay_on_rn, blocked,
+opted_out, review); those names are a contract and stay. What happened since is the
+executor's: a `migrate` subscription whose person (page + PSID) got an MM send that Meta
+accepted (`exec_sends.state = 'sent'`, or any delivery/read receipt, however the row's state
+reads) has *moved*; `delivered_at` / `read_at` say whether the message arrived and was read.
+A page whose planned sends all have an outcome that needs nothing more (sent, skipped, or
+refused for good by the recipient) is *done*.
+
+Everything is one grouped scan per question, so a 10M-token estate never leaves SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from migrator.audit import findings as F
+from migrator.money import format_money
+from migrator.report.models import Countdown, Cutover, Money, PageLoss
+
+AT_RISK_MASK = F.mask("RN_DISCONTINUATION_COUNTDOWN")
+
+
+@dataclass
+class PageCounts:
+    """One page's subscriptions from the audit and the ledger (every figure the report shows)."""
+
+    move: int = 0          # migrate, not moved
+    moved: int = 0
+    delivered: int = 0
+    read: int = 0
+    stay: int = 0
+    at_risk: int = 0       # of stay: only until RN stops
+    lost: int = 0          # blocked
+    opted_out: int = 0
+    undecided: int = 0     # review
+    flags: dict[str, int] = field(default_factory=dict)   # finding code -> subscriptions (see token_flags)
+
+    @property
+    def total(self) -> int:
+        return self.move + self.moved + self.stay + self.lost + self.opted_out + self.undecided
+
+    @property
+    def lost_on_deadline(self) -> int:
+        """Reachable on RN today, unreachable after it stops, if nothing is done."""
+        return self.move + self.at_risk + self.lost
+
+
+def _has_rows(conn, table: str) -> bool:
+    try:
+        return conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+    except Exception:   # the table does not exist in this workspace (older schema)
+        return False
+
+
+def page_counts(conn, run_id: int, page: str | None = None,
+                flag_codes: dict[str, set[str] | None] | None = None) -> dict[str, PageCounts]:
+    """{page_id: PageCounts} for the audit run, with moved/delivered/read from the send ledger.
+
+    `flag_codes`: finding code -> the verdicts whose subscriptions count for it (None: any);
+    counted on subscriptions that have not moved.
+    """
+    flag_codes = flag_codes or {}
+    masks = {code: F.mask(code) for code in flag_codes}
+    where = " WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else "")
+    args: tuple = (run_id, page) if page else (run_id,)
+    if _has_rows(conn, "exec_sends"):
+        sql = ("WITH reached AS ("
+               " SELECT t.page_id AS page_id, COALESCE(t.psid, '#' || t.id) AS person,"
+               " MAX(e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL) AS d, MAX(e.read_at IS NOT NULL) AS r"
+               " FROM exec_sends e JOIN tokens t ON t.id = e.token_id"
+               " WHERE e.state = 'sent' OR e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL"
+               " GROUP BY 1, 2)"
+               " SELECT a.page_id, a.verdict, a.flags, r.d, r.r, COUNT(*) FROM audit_tokens a"
+               " JOIN tokens t ON t.id = a.token_id"
+               " LEFT JOIN reached r ON a.verdict = 'migrate' AND r.page_id = t.page_id"
+               " AND r.person = COALESCE(t.psid, '#' || t.id)" + where + " GROUP BY 1, 2, 3, 4, 5")
+    else:
+        sql = ("SELECT a.page_id, a.verdict, a.flags, NULL, NULL, COUNT(*) FROM audit_tokens a" + where
+               + " GROUP BY 1, 2, 3")
+    out: dict[str, PageCounts] = {}
+    for pid, verdict, flags, delivered, read, n in conn.execute(sql, args):
+        c = out.setdefault(pid or "", PageCounts())
+        moved = delivered is not None
+        if verdict == "migrate":
+            if moved:
+                c.moved += n
+                c.delivered += n if delivered else 0
+                c.read += n if read else 0
+            else:
+                c.move += n
+        elif verdict == "stay_on_rn":
+            c.stay += n
+            if flags & AT_RISK_MASK:
+                c.at_risk += n
+        elif verdict == "blocked":
+            c.lost += n
+        elif verdict == "opted_out":
+            c.opted_out += n
+        else:
+            c.undecided += n
+        if moved:
+            continue
+        for code, verdicts in flag_codes.items():
+            if flags & masks[code] and (verdicts is None or verdict in verdicts):
+                c.flags[code] = c.flags.get(code, 0) + n
+    return out
+
+
+def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[str, Cutover]:
+    """{page_id: Cutover} for the latest plan: its sends per page, as the ledger has them."""
+    if plan is None:
+        return {}
+    body = plan.get("body")
+    if body is None:
+        row = conn.execute("SELECT body FROM plans WHERE plan_id = ?", (plan["plan_id"],)).fetchone()
+        body = json.loads(row[0]) if row else {}
+    page_of = {c["key"]: c["page_id"] for c in body.get("campaigns", [])}
+    acc: dict[str, dict[str, int]] = {}
+    ledger = conn.execute("SELECT 1 FROM exec_sends WHERE plan_id = ? LIMIT 1",
+                          (plan["plan_id"],)).fetchone() is not None if _has_rows(conn, "exec_sends") else False
+    if ledger:
+        rows = conn.execute(
+            "SELECT campaign_key, COUNT(*), SUM(state = 'sent'), SUM(delivered_at IS NOT NULL),"
+            " SUM(read_at IS NOT NULL), SUM(state = 'failed'), SUM(state = 'failed' AND mm_state IS NULL),"
+            " SUM(state = 'skipped'), SUM(state = 'unknown'), SUM(state IN ('planned', 'in_flight'))"
+            " FROM exec_sends WHERE plan_id = ? GROUP BY campaign_key", (plan["plan_id"],))
+    else:
+        rows = conn.execute("SELECT campaign_key, COUNT(*), 0, 0, 0, 0, 0, 0, 0, COUNT(*) FROM plan_sends"
+                            " WHERE plan_id = ? GROUP BY campaign_key", (plan["plan_id"],))
+    keys = ("planned", "sent", "delivered", "read", "failed", "failed_fixable", "skipped", "unknown", "to_send")
+    for key, *vals in rows:
+        pid = page_of.get(key)
+        if pid is None or (page and pid != page):
+            continue
+        a = acc.setdefault(pid, dict.fromkeys(keys, 0))
+        for k, v in zip(keys, vals):
+            a[k] += v or 0
+    out = {}
+    for pid, a in acc.items():
+        if a["planned"] == 0:
+            state = "not_planned"
+        elif a["to_send"] == a["planned"]:
+            state = "not_started"
+        elif a["to_send"] == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0:
+            state = "done"          # failures left are the recipient's own (opted out, wrong region...)
+        else:
+            state = "in_progress"
+        out[pid] = Cutover(plan_id=plan["plan_id"], state=state, planned=a["planned"], sent=a["sent"],
+                           delivered=a["delivered"], read=a["read"], failed=a["failed"], skipped=a["skipped"],
+                           unknown=a["unknown"], to_send=a["to_send"])
+    return out
+
+
+def plan_spec(conn, plan: dict[str, Any] | None):
+    """The latest plan's spec, re-read from the file it was made from (None if it is gone or unreadable)."""
+    if plan is None:
+        return None
+    row = conn.execute("SELECT spec_path FROM plans WHERE plan_id = ?", (plan["plan_id"],)).fetchone()
+    if not row or not row[0] or not Path(row[0]).is_file():
+        return None
+    from migrator.errors import MigratorError
+    from migrator.plan.spec import load_spec
+
+    try:
+        return load_spec(row[0])
+    except (MigratorError, OSError):
+        return None
+
+
+def value_per_subscriber(conn, plan: dict[str, Any] | None, spec: Any = None) -> tuple[Any, str | None]:
+    """(SubscriberValue | None, a note saying why there is none)."""
+    if plan is None:
+        return None, "No plan yet, so no value per subscriber: state `value_per_subscriber` in the plan spec."
+    spec = spec or plan_spec(conn, plan)
+    if spec is None:
+        return None, (f"The spec of plan {plan['plan_id']} cannot be read, so no value per subscriber is known.")
+    if spec.value_per_subscriber is None:
+        return None, ("The plan spec states no value per subscriber (`value_per_subscriber = { amount = 150, "
+                      "currency = \"USD\" }` puts a value on these losses).")
+    return spec.value_per_subscriber, None
+
+
+def money_of(minor: int, currency: str, basis: str) -> Money:
+    return Money(minor=minor, currency=currency.upper(), text=format_money(minor, currency), basis=basis)
+
+
+def countdown(counts: dict[str, PageCounts], names: dict[str, str | None], as_of: date, cutoff: date,
+              value: Any = None, value_note: str | None = None) -> Countdown | None:
+    """What is lost on RN's discontinuation if nothing is done; None on or after the date."""
+    days = (cutoff - as_of).days
+    if days <= 0:
+        return None
+    pages = []
+    for pid, c in counts.items():
+        n = c.lost_on_deadline
+        if n == 0:
+            continue
+        pages.append(PageLoss(page_id=pid, name=names.get(pid), subscribers=n, to_move=c.move, at_risk=c.at_risk,
+                              lost=c.lost, undecided=c.undecided,
+                              value=money_of(n * value.amount, value.currency, "value") if value else None))
+    pages.sort(key=lambda p: (-p.subscribers, p.page_id))
+    total = sum(p.subscribers for p in pages)
+    return Countdown(deadline=cutoff.isoformat(), days_left=days, subscribers=total,
+                     undecided=sum(c.undecided for c in counts.values()),
+                     value=[money_of(total * value.amount, value.currency, "value")] if value else [],
+                     value_note=None if value else value_note, pages=pages)
+

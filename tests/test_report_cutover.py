@@ -1,0 +1,157 @@
+"""Reports after the cutover, on the demo path (sample -> audit -> plan -> execute -> receipts):
+a page whose planned subscribers all moved reads as done, every action's count is the figure of
+its own row, and money shows in major units with its basis."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from migrator.audit import run_audit
+from migrator.demo import run_demo
+from migrator.report import build_execution_report, build_readiness_report, render_report
+from migrator.store import open_workspace
+
+CLOCK = lambda: 1_796_000_000   # noqa: E731  2026-12-01: after RN's discontinuation, as the demo runs today
+ACME, BRISA, CHAI = "949326690342998", "972523173123147", "616223534296369"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    run_demo(out, clock=CLOCK)
+    return out / "migration.db"
+
+
+@pytest.fixture
+def ws(demo, tmp_path):
+    db = tmp_path / "copy.db"
+    shutil.copy(demo, db)
+    w = open_workspace(db)
+    yield w
+    w.close()
+
+
+def _pages(ws):
+    return {p.page_id: p for p in build_readiness_report(ws, clock=CLOCK).pages}
+
+
+def test_a_page_fully_sent_reads_as_done_with_moved_delivered_read(ws):
+    r = build_readiness_report(ws, clock=CLOCK)
+    pages = {p.page_id: p for p in r.pages}
+    acme = pages[ACME]
+    sent, delivered, read = ws.conn.execute(
+        "SELECT SUM(state = 'sent'), SUM(delivered_at IS NOT NULL), SUM(read_at IS NOT NULL) FROM exec_sends e"
+        " JOIN tokens t ON t.id = e.token_id WHERE t.page_id = ?", (ACME,)).fetchone()
+    assert sent > 0
+    assert acme.status == "done" and acme.audit_status == "needs_action"
+    assert acme.cutover.state == "done" and acme.cutover.sent == sent == acme.cutover.planned
+    assert (acme.cutover.delivered, acme.cutover.read) == (delivered, read)
+    # subscriptions: every migrate subscription of a person who got an accepted send has moved
+    s = acme.subscribers
+    assert s.moved >= sent and s.delivered <= s.moved and 0 < s.read <= s.delivered
+    assert s.move + s.moved == ws.conn.execute(
+        "SELECT migrate FROM audit_pages WHERE page_id = ?", (ACME,)).fetchone()[0]
+    assert s.total == s.move + s.moved + s.stay + s.lost + s.opted_out + s.undecided
+    # no page that sent anything still says "move" everything it had
+    for p in r.pages:
+        if p.cutover and p.cutover.sent:
+            assert p.subscribers.moved > 0
+            assert all(not (a.counts == "move" and a.count >= p.subscribers.move + p.subscribers.moved)
+                       for a in p.actions)
+    assert r.statuses["done"] == sum(p.status == "done" for p in r.pages) >= 5
+    html = render_report(r)
+    assert "Done" in html and f"{s.moved:,} moved to MM" in html
+
+
+def test_a_fresh_audit_after_the_cutover_still_reads_done(ws):
+    before = _pages(ws)[ACME]
+    run_audit(ws.db, clock=CLOCK)
+    after = _pages(ws)[ACME]
+    assert after.status == "done" and after.subscribers == before.subscribers
+
+
+def test_a_page_with_sends_to_go_is_under_way_not_done(ws):
+    key = ws.conn.execute("SELECT campaign_key FROM exec_sends e JOIN tokens t ON t.id = e.token_id"
+                          " WHERE t.page_id = ? LIMIT 1", (BRISA,)).fetchone()[0]
+    # an interrupted run: some of the page's sends were never tried
+    ws.conn.execute("UPDATE exec_sends SET state = 'planned', sent_at = NULL, delivered_at = NULL, read_at = NULL"
+                    " WHERE campaign_key = ? AND send_id % 2 = 0", (key,))
+    p = _pages(ws)[BRISA]
+    assert p.status == p.audit_status == "needs_action"
+    assert p.cutover.state == "in_progress" and p.cutover.to_send > 0
+    assert any("is under way" in a.what and a.count == p.subscribers.move for a in p.actions)
+
+
+def test_receipts_kept_on_a_row_whose_state_is_not_sent_still_count_as_moved(ws):
+    # however the ledger records an outcome, a delivery receipt means the message went out
+    ws.conn.execute("UPDATE exec_sends SET state = 'unknown' WHERE token_id IN"
+                    " (SELECT id FROM tokens WHERE page_id = ?)", (CHAI,))
+    p = _pages(ws)[CHAI]
+    assert p.subscribers.moved > 0 and p.cutover.state == "in_progress" and p.cutover.unknown > 0
+
+
+NUMBER = re.compile(r"\b(\d[\d,]*) subscriptions?\b")
+
+
+def test_every_action_count_is_its_rows_figure_on_every_page_of_the_sample(ws):
+    r = build_readiness_report(ws, clock=CLOCK)
+    assert r.pages_total == 12
+    checked = 0
+    for p in r.pages:
+        s = p.subscribers
+        for a in p.actions:
+            if a.counts:
+                assert a.count == getattr(s, a.counts), (p.name, a)
+                checked += 1
+            if a.count is not None:
+                m = NUMBER.search(a.what)
+                assert m and int(m.group(1).replace(",", "")) == a.count, (p.name, a.what)
+                assert 0 < a.count <= s.total
+            # never ask to move subscriptions the row says nobody needs to move
+            if a.code in ("RN_DISCONTINUED", "RN_DISCONTINUATION_COUNTDOWN"):
+                assert a.counts == "move" and s.move > 0
+        assert (s.move > 0) == any(a.counts == "move" for a in p.actions), p.name
+        assert (s.lost > 0 and "BLOCKED_TOKENS" in p.reasons) == any(a.counts == "lost" for a in p.actions)
+        assert (s.undecided > 0 and "REVIEW_TOKENS" in p.reasons) == any(a.counts == "undecided" for a in p.actions)
+        if "PAGE_CONTENT_NEEDS_WORK" in p.reasons:
+            approve = [a for a in p.actions if a.code == "PAGE_CONTENT_NEEDS_WORK"]
+            assert approve and p.approvals and f"{len(p.approvals)} message" in approve[0].what
+            assert all(m.first_words and m.why for m in p.approvals)
+    assert checked > 20
+    html = render_report(r).split("<script")[0]
+    assert not re.search(r"(?<!http)\(s\)", html) and not re.search(r"\b1 (subscriptions|pages|messages|days|sends)\b", html)
+    assert not re.search(r"\b(0|[2-9]|\d\d+) (subscription|page|message|day|send)\b(?!s)", html)
+
+
+def test_money_in_major_units_with_its_basis_on_the_demo_path(ws):
+    pages = _pages(ws)
+    cost = {p.page_id: p.cost[0] for p in pages.values() if p.cost}
+    # sample.toml: USD 2, BRL 6, INR 80 minor units per message
+    assert cost[ACME].estimated_cost == f"USD {cost[ACME].sends * 2 / 100:,.2f}"
+    assert cost[BRISA].estimated_cost == f"BRL {cost[BRISA].sends * 6 / 100:,.2f}"
+    assert cost[CHAI].estimated_cost == f"INR {cost[CHAI].sends * 80 / 100:,.2f}"
+    ex = build_execution_report(ws, clock=CLOCK)
+    for c in ex.campaigns:
+        assert c.spent.startswith(c.currency + " ") and c.accepted_cost.startswith(c.currency + " ")
+    html = render_report(ex)
+    assert "estimated" in html and "accepted" in html and "delivered" in html
+    assert "minor units" not in html
+
+
+def test_status_and_plan_cli_show_major_units(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    db = tmp_path / "c.db"
+    shutil.copy(demo, db)
+    out = CliRunner().invoke(main, ["--db", str(db), "status"]).output
+    assert "USD 3.84" in out or re.search(r"USD \d+\.\d\d accepted", out), out
+    assert re.search(r"VND [\d,]+ accepted", out) and "VND 12,000.00" not in out
+    assert "{" not in out and "planned" not in out
+    conn = sqlite3.connect(db)
+    conn.close()
