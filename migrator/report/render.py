@@ -28,6 +28,7 @@ from migrator.report.models import AuditReport, ExecutionReport, ReadinessReport
 Report = AuditReport | ReadinessReport | ExecutionReport
 
 HTML_PAGES = 300      # readiness: pages listed (and embedded) in the HTML; every page is in the CSV
+HTML_COUNTDOWN = 50  # countdown: pages listed (and embedded) in the HTML; every page is in --json
 HTML_BATCHES = 200    # execution: batches listed (and embedded) in the HTML; every batch is in the CSV
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -75,6 +76,9 @@ def _env(path: str) -> Environment:
 def html_model(model: Report) -> Report:
     """The model as the HTML shows and embeds it: large lists cut to the most urgent rows
     (the full lists go to the CSV beside the file, and to `--json`)."""
+    cd = model.countdown
+    if cd is not None and len(cd.pages) > HTML_COUNTDOWN:
+        model = model.model_copy(update={"countdown": cd.model_copy(update={"pages": cd.pages[:HTML_COUNTDOWN]})})
     if isinstance(model, ReadinessReport):
         return model.trimmed(HTML_PAGES)
     if isinstance(model, ExecutionReport):
