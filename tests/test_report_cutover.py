@@ -155,3 +155,49 @@ def test_status_and_plan_cli_show_major_units(demo, tmp_path):
     assert "{" not in out and "planned" not in out
     conn = sqlite3.connect(db)
     conn.close()
+
+
+def test_per_page_writes_one_clean_file_per_business_and_an_index(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    db = tmp_path / "w.db"
+    shutil.copy(demo, db)
+    out = tmp_path / "to-send"
+    r = CliRunner().invoke(main, ["--db", str(db), "report", "readiness", "--per-page", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "wrote 12 business files" in r.output
+    files = sorted(p for p in out.iterdir() if p.name != "index.html")
+    assert len(files) == 12 and (out / "index.html").is_file()
+    conn = sqlite3.connect(db)
+    pages = dict(conn.execute("SELECT page_id, name FROM pages"))
+    internals = [str(db), db.name, str(demo), "migration.db"]
+    internals += [f[:12] for (f,) in conn.execute("SELECT fingerprint FROM plans")]
+    internals += [f[:12] for (f,) in conn.execute("SELECT rules_fingerprint FROM audit_runs")]
+    internals += [p for (p,) in conn.execute("SELECT plan_id FROM plans")]
+    raw = [t for (t,) in conn.execute("SELECT token FROM tokens")] + \
+        [p for (p,) in conn.execute("SELECT psid FROM tokens WHERE psid IS NOT NULL")]
+    conn.close()
+    index = (out / "index.html").read_text()
+    for pid, name in pages.items():
+        mine = [f for f in files if f.name.endswith(f"-{pid}.html")]
+        assert len(mine) == 1, pid                          # named by page name and id
+        assert re.fullmatch(r"[a-z0-9-]+-\d+\.html", mine[0].name)
+        assert mine[0].name in index
+        html = mine[0].read_text()
+        assert name in html and pid in html
+        for other, other_name in pages.items():
+            if other != pid:
+                assert other not in html and other_name not in html, (mine[0].name, other_name)
+        for secret in internals:
+            assert secret not in html, (mine[0].name, secret)
+        visible = html.split('<script type="application/json"')[0]
+        assert "Rules in force" not in visible and "audit run" not in visible and "workspace" not in visible
+        assert '"workspace":""' in html and '"audit_run_id":null' in html and '"rules":[]' in html
+        assert not any(t in html for t in raw)
+        assert "Prepared with migrator" in html            # provenance: a short footer
+    acme = next(f for f in files if ACME in f.name).read_text()
+    # which message needs approval: topic, first words and why, not "some of this page's messages"
+    assert "some of this page" not in acme and "Event reminders" in acme and "Our spring event starts soon" in acme
+    assert "to approve or replace" in acme

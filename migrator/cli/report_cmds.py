@@ -62,20 +62,37 @@ def audit_report(app, out, as_json):
 
 @report.command("readiness")
 @click.option("--page", "page", metavar="ID", help="Only this page (one business's file).")
+@click.option("--per-page", "per_page", is_flag=True,
+              help="One file per page (for that business only, named by page name and id) plus index.html, "
+                   "in the directory -o DIR (default reports/readiness-pages).")
 @_OUT
 @_JSON
 @pass_app
-def readiness_report(app, page, out, as_json):
-    """For account managers: per page ready / needs action / blocked, who must act, cost.
+def readiness_report(app, page, per_page, out, as_json):
+    """For account managers: per page done / ready / needs action / blocked, who must act, cost.
 
     Writes a CSV of every page beside the HTML (large estates list the most urgent pages
-    in the HTML).
+    in the HTML). With --per-page, one file per business that shows that business only.
 
     \b
     Examples:
       migrator report readiness
       migrator report readiness --page 949326690342998 -o acme-outlet.html
+      migrator report readiness --per-page -o to-send/
     """
+    if per_page:
+        if page:
+            raise click.UsageError("--per-page writes every page; give either --per-page or --page")
+        from migrator.report.per_page import write_per_page
+
+        res = write_per_page(app.workspace(create=False), out or "reports/readiness-pages")
+        if as_json:
+            emit_json(res.to_json())
+            return
+        n = len(res.files)
+        click.echo(f"wrote {n:,} business {'file' if n == 1 else 'files'} in {res.index.parent}/ "
+                   f"and the index {res.index}")
+        return
     _run(app, "readiness", out, as_json, page=page)
 
 

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from migrator.report import svg
+from migrator.report.output import csv_cell, write_text
 from migrator.words import noun, plural
 from migrator.report.models import AuditReport, ExecutionReport, ReadinessReport
 
@@ -86,31 +87,35 @@ def html_model(model: Report) -> Report:
     return model
 
 
-def render_report(model: Report) -> str:
-    """The report as one HTML document (string); it embeds `html_model(model)` as JSON."""
+def render_report(model: Report, *, business: bool = False) -> str:
+    """The report as one HTML document (string); it embeds `html_model(model)` as JSON.
+
+    `business`: a file for the business itself (readiness --per-page): no workspace internals in
+    the header; the provenance is a short footer (the model must already be business_model()'s).
+    """
     model = html_model(model)
     env = _env(str(template_dir()))
-    return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model))
+    return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model), business=business)
 
 
 def _cell(v: Any) -> Any:
     # a spreadsheet runs cells starting with = + - @ as formulas: inventory text must not
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + v
-    return v
+    return csv_cell(v)
 
 
 def readiness_csv(model: ReadinessReport) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["page_id", "name", "business_country", "status", "reasons", "deadline", "days_to_deadline",
-                "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost"])
+                "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost",
+                "moved", "delivered", "read", "cutover"])
     for p in model.pages:
         s = p.subscribers
         w.writerow([_cell(x) for x in (
             p.page_id, p.name, p.business_country, p.status, " ".join(p.reasons), p.deadline, p.days_to_deadline,
             s.move, s.stay, s.at_risk, s.lost, s.opted_out, s.undecided, s.total,
-            " | ".join(f"{a.who}: {a.what}" for a in p.actions), "; ".join(c.estimated_cost for c in p.cost))])
+            " | ".join(f"{a.who}: {a.what}" for a in p.actions), "; ".join(c.estimated_cost for c in p.cost),
+            s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned")])
     return out.getvalue()
 
 
@@ -135,10 +140,7 @@ def default_output(model: Report, base: Path | None = None) -> Path:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def write_report(model: Report, out: str | Path | None = None) -> list[Path]:

@@ -1,0 +1,56 @@
+"""Every file the reports write goes through here: one place to point at the shared safe-output
+helper (atomic, no clobber, CSV-injection and bidi guarded) when it lands in cli/common.py.
+
+For now: atomic writes (a temporary file renamed over the target, so a reader never sees half a
+report) and CSV cells guarded against spreadsheet formulas and bidirectional-text controls.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable
+
+# a spreadsheet runs a cell starting with one of these as a formula (CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# bidirectional controls (Trojan Source, CVE-2021-42574) and other invisible format characters
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically (UTF-8); the parent directory is created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def csv_cell(v: Any) -> Any:
+    """A value safe in a spreadsheet: bidi controls removed, a formula start neutralised with '."""
+    if not isinstance(v, str):
+        return v
+    v = _BIDI.sub("", v)
+    v = "".join(ch for ch in v if unicodedata.category(ch) != "Cc" or ch in "\t\n\r")
+    if v[:1] in FORMULA_START:
+        return "'" + v
+    return v
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A CSV document (header + rows, every cell guarded) as text."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    for row in rows:
+        w.writerow([csv_cell(x) for x in row])
+    return out.getvalue()
