@@ -109,3 +109,30 @@ def execution_report(app, plan, out, as_json):
       migrator report execution --plan plan.json -o run.html
     """
     _run(app, "execution", out, as_json, plan=plan)
+
+
+@report.command("crm")
+@click.option("-o", "--out", "out", metavar="DIR", default="reports", show_default=True,
+              help="Directory for needs-country.csv and needs-opt-in.csv.")
+@click.option("--page", "page", metavar="ID", help="Only this page.")
+@_JSON
+@pass_app
+def crm_report(app, out, page, as_json):
+    """CSV files for the CRM team: subscriptions that need a country, and those that need a new opt-in.
+
+    Rows carry short hashes (token_hash, and psid_hash = first 12 hex of SHA-256 of the PSID, so the
+    CRM can match its own records); never a token or PSID.
+
+    \b
+    Example:
+      migrator report crm -o to-crm/
+    """
+    from migrator.report.crm import write_crm_exports
+
+    res = write_crm_exports(app.workspace(create=False), out, page=page)
+    if as_json:
+        emit_json(res.to_json())
+        return
+    for path, n, what in ((res.needs_country, res.needs_country_rows, "need a country"),
+                          (res.needs_opt_in, res.needs_opt_in_rows, "need a new opt-in")):
+        click.echo(f"wrote {path}: {n:,} {'subscription' if n == 1 else 'subscriptions'} {what}")

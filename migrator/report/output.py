@@ -54,3 +54,22 @@ def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
     for row in rows:
         w.writerow([csv_cell(x) for x in row])
     return out.getvalue()
+
+
+def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
+    """Stream rows to a CSV file atomically (every cell guarded); returns the number of rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for row in rows:
+                w.writerow([csv_cell(x) for x in row])
+                n += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
