@@ -40,6 +40,9 @@ class PageLoad:
     log: list[tuple[str, str]] = field(default_factory=list)      # Log.entryAdded (level, text)
     value: object = None
     screenshot: bytes = b""
+    probes: dict = field(default_factory=dict)
+    print_probes: dict = field(default_factory=dict)
+    pdf: bytes = b""
 
     def errors(self) -> list[str]:
         out = [f"console.{lvl}: {t}" for lvl, t in self.console if lvl in ("error", "assert")]
@@ -112,8 +115,16 @@ class _Pipe:
 
 
 def load_page(html_path: Path, *, expression: str = "document.title", width: int = 1280,
-              height: int = 900, full_page: bool = True, chromium: str | None = None) -> PageLoad:
-    """Open `html_path` (file://) in a fresh headless Chromium profile and record what happened."""
+              height: int = 900, full_page: bool = True, chromium: str | None = None,
+              mobile: bool = False, probes: dict[str, str] | None = None, pdf: bool = False,
+              print_probes: dict[str, str] | None = None, media: str | None = None) -> PageLoad:
+    """Open `html_path` (file://) in a fresh headless Chromium profile and record what happened.
+
+    `probes`: name -> JS expression, evaluated after load (results in `PageLoad.probes`);
+    `pdf`: also print the page to PDF (`PageLoad.pdf`); `print_probes`: expressions evaluated
+    with the print media emulated (what the PDF lays out). `mobile` emulates a phone viewport;
+    `media` ("print") emulates that media for the whole visit (screenshots included).
+    """
     exe = chromium or chromium_path()
     if not exe:
         raise FileNotFoundError("chromium not installed")
@@ -143,13 +154,22 @@ def load_page(html_path: Path, *, expression: str = "document.title", width: int
         for domain in ("Page", "Runtime", "Network", "Log"):
             pipe.call(f"{domain}.enable", session=session)
         pipe.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}, session=session)
+        if media:
+            pipe.call("Emulation.setEmulatedMedia", {"media": media}, session=session)
         pipe.events.clear()
         pipe.call("Page.navigate", {"url": html_path.resolve().as_uri()}, session=session)
         pipe.wait_event("Page.loadEventFired", timeout=60)
         pipe.drain(0.5)  # late requests or errors after load
-        res = pipe.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
-        out.value = res.get("result", {}).get("value")
+
+        def evaluate(expr: str):
+            res = pipe.call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)
+            if "exceptionDetails" in res:
+                raise RuntimeError(f"probe failed: {res['exceptionDetails']}")
+            return res.get("result", {}).get("value")
+
+        out.value = evaluate(expression)
+        out.probes = {name: evaluate(expr) for name, expr in (probes or {}).items()}
         params: dict = {"format": "png"}
         if full_page:
             m = pipe.call("Page.getLayoutMetrics", session=session)
@@ -158,6 +178,14 @@ def load_page(html_path: Path, *, expression: str = "document.title", width: int
                            "clip": {"x": 0, "y": 0, "width": size["width"],
                                     "height": min(size["height"], 16000), "scale": 1}})
         out.screenshot = base64.b64decode(pipe.call("Page.captureScreenshot", params, session=session)["data"])
+        if print_probes:
+            pipe.call("Emulation.setEmulatedMedia", {"media": "print"}, session=session)
+            out.print_probes = {name: evaluate(expr) for name, expr in print_probes.items()}
+            pipe.call("Emulation.setEmulatedMedia", {"media": ""}, session=session)
+        if pdf:
+            out.pdf = base64.b64decode(pipe.call("Page.printToPDF", {"printBackground": True, "paperWidth": 8.27,
+                                                                     "paperHeight": 11.69}, session=session,
+                                                 timeout=60)["data"])
         for ev in pipe.events:
             m, p = ev.get("method"), ev.get("params", {})
             if m == "Network.requestWillBeSent":

@@ -50,9 +50,13 @@ def _q(text: str, n: int) -> str:
     return f"“{_cut(text, n)}”"
 
 
-def _cut(text: str, n: int) -> str:
+def _cut(text: str, n: int, chars: int = 90) -> str:
+    """The first `n` words, and at most `chars` characters (a 700-character 'word' is cut too)."""
     words = " ".join(text.split()).split(" ")
-    return " ".join(words[:n]) + ("…" if len(words) > n else "")
+    out = " ".join(words[:n])
+    if len(out) > chars:
+        return out[:chars - 1].rstrip() + "…"
+    return out + ("…" if len(words) > n else "")
 
 
 def _why(problems: str | None) -> list[str]:

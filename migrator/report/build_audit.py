@@ -127,10 +127,14 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
     contents_total = conn.execute("SELECT COUNT(*) FROM audit_contents WHERE run_id = ?", (run_id,)).fetchone()[0]
     rejects = conn.execute("SELECT COUNT(*) FROM rejects").fetchone()[0]
     from migrator.report.build_execution import _countdown
+    from migrator.report.readmodel import cutover, page_counts
 
+    counts = page_counts(conn, run_id).values()
     return AuditReport(
         provenance=provenance(ws, run, rules, note, plan, clock),
         countdown=_countdown(conn, run, rules, plan),
+        moved=sum(c.moved for c in counts), delivered=sum(c.delivered for c in counts),
+        read=sum(c.read for c in counts), pages_done=sum(c.state == "done" for c in cutover(conn, plan).values()),
         tokens=s.get("tokens", 0),
         recipients=s.get("recipients", 0),
         verdicts=[VerdictCount(verdict=v, label=VERDICTS[v][0], meaning=VERDICTS[v][1],

@@ -146,6 +146,10 @@ class AuditReport(_M):
     kind: Literal["audit"] = "audit"
     provenance: Provenance
     countdown: Countdown | None = None
+    moved: int = 0                # of the migrate verdicts: an MM send accepted since (the send ledger)
+    delivered: int = 0
+    read: int = 0
+    pages_done: int = 0           # pages whose planned sends all have a final outcome
     tokens: int
     recipients: int
     verdicts: list[VerdictCount]

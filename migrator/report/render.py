@@ -95,7 +95,29 @@ def render_report(model: Report, *, business: bool = False) -> str:
     """
     model = html_model(model)
     env = _env(str(template_dir()))
-    return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model), business=business)
+    sources = [] if business else source_list(model)
+    number = {u: i for i, u in enumerate(sources, 1)}
+
+    def refs(urls) -> Markup:
+        """Sources as short numbered references to the list at the end of the file."""
+        return Markup(" ").join(Markup('<a class="ref" href="#src-{0}">[{0}]</a>').format(number[u])
+                                for u in urls if u in number)
+
+    return env.get_template(f"{model.kind}.html.j2").render(r=model, data_json=embed_json(model), business=business,
+                                                            sources=sources, refs=refs)
+
+
+def source_list(model: Report) -> list[str]:
+    """Every source URL the report cites, once, in order of first citation (findings, dates, rules)."""
+    seen: dict[str, None] = {}
+    if isinstance(model, AuditReport):
+        for f in model.findings:
+            seen.update(dict.fromkeys(f.sources))
+        for t in model.timeline:
+            seen.update(dict.fromkeys(t.sources))
+    for e in model.provenance.rules:
+        seen.update(dict.fromkeys(e.sources))
+    return list(seen)
 
 
 def _cell(v: Any) -> Any:

@@ -1,0 +1,96 @@
+"""Every report readable anywhere, measured in headless Chromium over the DevTools protocol:
+at 390 px (a phone) and 1280 px nothing sticks out of the viewport sideways (tables scroll
+inside their own box), no text is clipped, no chart label leaves its drawing or sits on another;
+printed (A4), page 1 holds the headline, the cards and the key table, and every table's header
+cells line up with its values. Screenshots and PDFs are kept (MIGRATOR_SHOTS=DIR keeps them there)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from _browser import chromium_path, load_page
+from _layout import LAYOUT, PRINT
+from _report import CLOCK, SPEC, build_estate
+
+from migrator.report import make_report
+from migrator.report.per_page import write_per_page
+
+pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed")
+
+A4_WIDTH_PX = 703        # 210 mm less 2 x 12 mm margins (@page), at 96 px per inch
+A4_HEIGHT_PX = 1032      # 297 mm less 2 x 12 mm
+VALUE = SPEC.replace('name = "report test"', 'name = "report test"\nvalue_per_subscriber = { amount = 150, currency = "USD" }')
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The three reports and one business file, of the demo (after the cutover) and of the
+    small hostile estate before the deadline (countdown shown)."""
+    from migrator.demo import run_demo
+    from migrator.store import open_workspace
+
+    tmp = tmp_path_factory.mktemp("layout")
+    out = {}
+    demo = tmp / "demo"
+    run_demo(demo, clock=lambda: 1_796_000_000)
+    ws = open_workspace(demo / "migration.db")
+    for kind in ("audit", "readiness", "execution"):
+        out[f"demo-{kind}"] = make_report(ws, kind, out=tmp / f"demo-{kind}.html", clock=CLOCK).paths[0]
+    pp = write_per_page(ws, tmp / "per-page", clock=CLOCK)
+    out["demo-business"] = pp.files["949326690342998"]
+    ws.close()
+    ws = open_workspace(tmp / "estate.db")
+    build_estate(ws, tmp / "in", spec=VALUE)
+    for kind in ("audit", "readiness", "execution"):
+        out[f"estate-{kind}"] = make_report(ws, kind, out=tmp / f"estate-{kind}.html", clock=CLOCK).paths[0]
+    ws.close()
+    return out
+
+
+def _keep(name: str, data: bytes, tmp_path: Path) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    if os.environ.get("MIGRATOR_SHOTS"):
+        Path(os.environ["MIGRATOR_SHOTS"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(os.environ["MIGRATOR_SHOTS"]) / name)
+    return path
+
+
+NAMES = ["demo-audit", "demo-readiness", "demo-execution", "demo-business", "estate-audit", "estate-readiness",
+         "estate-execution"]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("name", NAMES)
+def test_nothing_overflows_or_is_clipped(files, name, width, tmp_path):
+    page = load_page(files[name], width=width, mobile=width < 500, probes={"layout": LAYOUT})
+    assert page.errors() == []
+    got = page.probes["layout"]
+    assert got["viewport"] == width
+    assert got["page_width"] <= width, got["overflow"][:10]     # no sideways scrolling of the page
+    assert got["overflow"] == []
+    assert got["clipped"] == []
+    assert got["svg_clipped"] == []
+    assert got["svg_overlap"] == []
+    shot = _keep(f"{name}-{width}.png", page.screenshot, tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_print_page_one_and_aligned_headers(files, name, tmp_path):
+    page = load_page(files[name], width=A4_WIDTH_PX, height=A4_HEIGHT_PX, pdf=True, print_probes={"print": PRINT})
+    got = page.print_probes["print"]
+    assert got["width"] <= A4_WIDTH_PX, got["wide"]
+    assert got["misaligned"] == []
+    assert got["h1"] < A4_HEIGHT_PX
+    if got["cards"] is not None:
+        assert got["cards"] < A4_HEIGHT_PX
+    assert got["key_table_top"] is not None and got["key_table"] < A4_HEIGHT_PX, got
+    pdf = _keep(f"{name}.pdf", page.pdf, tmp_path).read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    pages = max(int(n) for n in re.findall(rb"/Count (\d+)", pdf))   # the page tree's root counts every page
+    assert 1 <= pages <= (12 if "audit" in name else 20), pages       # the audit PDF was 21 pages of URLs
