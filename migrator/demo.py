@@ -86,6 +86,7 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
     from migrator.report import make_report
     from migrator.sample import generate_sample
     from migrator.store import open_workspace
+    from migrator.words import plural
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,8 +120,8 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
         step("audit", f"as of {audit['as_of']}: " + ", ".join(f"{k} {n:,}" for k, n in v.items()))
 
         plan = make_plan(ws, sample_spec_path(), out=result.plan_path, clock=clock)
-        step("plan", f"{len(plan.campaigns)} campaigns, {plan.sends:,} sends in {len(plan.batches)} batches "
-                     f"-> {result.plan_path}")
+        step("plan", f"{plural(len(plan.campaigns), 'campaign')}, {plural(plan.sends, 'send')} in "
+                     f"{plural(len(plan.batches), 'batch')} -> {result.plan_path}")
 
         receipts = out / "emulator_webhooks.jsonl"
         receipts.unlink(missing_ok=True)
