@@ -201,3 +201,25 @@ def test_per_page_writes_one_clean_file_per_business_and_an_index(demo, tmp_path
     # which message needs approval: topic, first words and why, not "some of this page's messages"
     assert "some of this page" not in acme and "Event reminders" in acme and "Our spring event starts soon" in acme
     assert "to approve or replace" in acme
+
+
+def test_execution_report_lists_every_run_in_both_outcome_vocabularies(ws):
+    plan_id = ws.conn.execute("SELECT plan_id FROM exec_runs").fetchone()[0]
+    (first,) = build_execution_report(ws, clock=CLOCK).runs
+    assert first.outcome == "done" and first.mode == "execute" and first.sent > 0 and first.finished_at
+    assert "finished" in first.outcome_label and not first.resumed
+    # later runs as the executor records them now (finished | interrupted | killed | refused) and a
+    # row whose process died before recording anything
+    rows = [(1_796_100_000, 1_796_100_050, "interrupted"), (1_796_100_100, None, None),
+            (1_796_100_200, 1_796_100_201, "refused"), (1_796_100_300, 1_796_100_400, "killed"),
+            (1_796_100_500, 1_796_100_600, "finished")]
+    for started, finished, outcome in rows:
+        ws.conn.execute("INSERT INTO exec_runs (plan_id, mode, started_at, finished_at, outcome) VALUES (?, 'execute', ?, ?, ?)",
+                        (plan_id, started, finished, outcome))
+    runs = build_execution_report(ws, clock=CLOCK).runs
+    assert [r.outcome for r in runs] == ["done", "interrupted", "killed", "refused", "killed", "finished"]
+    assert [r.resumed for r in runs] == [False, True, True, False, True, False]
+    assert runs[2].finished_at is None and "died" in runs[2].outcome_label
+    html = render_report(build_execution_report(ws, clock=CLOCK))
+    visible = html.split("<script")[0]
+    assert visible.count("resumed by a later run") == 3 and "Runs of this plan" in visible
