@@ -223,3 +223,16 @@ def test_execution_report_lists_every_run_in_both_outcome_vocabularies(ws):
     html = render_report(build_execution_report(ws, clock=CLOCK))
     visible = html.split("<script")[0]
     assert visible.count("resumed by a later run") == 3 and "Runs of this plan" in visible
+
+
+def test_jpy_has_no_decimals_on_the_demo_path(ws, tmp_path):
+    from migrator.demo import sample_spec_path
+    from migrator.plan import make_plan
+
+    spec = tmp_path / "jpy.toml"
+    text = sample_spec_path().read_text(encoding="utf-8")
+    spec.write_text(text.replace('currency = "USD"', 'currency = "JPY"'), encoding="utf-8")
+    make_plan(ws, spec, clock=lambda: 1_796_000_000 + 60)
+    (cost,) = _pages(ws)[ACME].cost
+    assert cost.currency == "JPY" and cost.estimated_cost == f"JPY {cost.sends * 2:,}"
+    assert "." not in cost.estimated_cost and re.fullmatch(r"JPY [\d,]+", cost.budget_total)
