@@ -93,3 +93,33 @@ def test_csv_beside_the_readiness_report_defuses_formulas(ws, tmp_path):
     out = make_report(ws, "readiness", out=tmp_path / "r.html", clock=CLOCK).paths
     rows = list(csv.DictReader(open(out[1], encoding="utf-8")))
     assert {r["name"] for r in rows if r["page_id"] == "P1"} == {"'=HYPERLINK(\"x\")"}
+
+
+def test_per_page_files_and_index_escape_inventory_text(estate, tmp_path):
+    from migrator.report.per_page import write_per_page
+
+    res = write_per_page(estate, tmp_path / "pp", clock=CLOCK)
+    names = sorted(p.name for p in (tmp_path / "pp").iterdir())
+    assert len(res.files) == 3 and "index.html" in names
+    assert all(re.fullmatch(r"[a-z0-9-]+-[A-Za-z0-9_]+\.html", n) for n in names if n != "index.html")
+    raw = secrets(estate)
+    for path in [res.index, *res.files.values()]:
+        html = path.read_text(encoding="utf-8")
+        tags = parse_tags(html)
+        assert not [t for t, _ in tags.tags if t == "img"]
+        assert '<script>alert("x")' not in html and "<b>DE</b>" not in html
+        assert not any(s in html for s in raw)
+        # only sibling files and anchors: nothing that leaves the directory or the machine
+        for ref in external_refs(html):
+            assert re.fullmatch(r"<a href=[a-z0-9-]+-[A-Za-z0-9_]+\.html>", ref), ref
+    p1 = res.files["P1"].read_text(encoding="utf-8")
+    assert json.loads(embedded_json(p1))["pages"][0]["name"] == EVIL
+
+
+def test_output_that_is_not_a_directory_is_a_clear_error(estate, tmp_path, cli):
+    f = tmp_path / "file.html"
+    f.write_text("mine")
+    for args in (["readiness", "--per-page", "-o", f], ["crm", "-o", f]):
+        r = cli("report", *args)
+        assert r.exit_code == 1 and "not a directory" in r.output and "Traceback" not in r.output
+    assert f.read_text() == "mine"

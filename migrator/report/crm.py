@@ -18,7 +18,7 @@ from pathlib import Path
 from migrator.audit import findings as F
 from migrator.privacy import short_hash
 from migrator.report.common import latest_audit_run
-from migrator.report.output import write_csv
+from migrator.report.output import output_dir, write_csv
 
 COUNTRY_HEADER = ["token_hash", "psid_hash", "page_id", "page_name", "topic", "timezone", "candidates",
                   "verdict_per_candidate", "how_the_country_was_sought"]
@@ -45,7 +45,7 @@ def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None) -> Cr
     """Write needs-country.csv and needs-opt-in.csv into `out_dir` from the latest audit."""
     conn = ws.db.conn
     run = latest_audit_run(conn)
-    out = Path(out_dir)
+    out = output_dir(out_dir)
     pf = " AND a.page_id = ?" if page else ""
     args = (run["id"], page) if page else (run["id"],)
 

@@ -21,6 +21,17 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def output_dir(path: str | Path) -> Path:
+    """A directory to write several files into: created if missing; a file there is refused."""
+    from migrator.report.common import ReportError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ReportError(f"{p} is not a directory", hint="give -o a directory (it is created if missing)")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write `text` to `path` atomically (UTF-8); the parent directory is created."""
     path = Path(path)

@@ -22,7 +22,7 @@ from markupsafe import escape
 from migrator.report.build_readiness import build_readiness_report
 from migrator.report.common import Clock
 from migrator.report.models import Countdown, Provenance, ReadinessReport
-from migrator.report.output import write_text
+from migrator.report.output import output_dir, write_text
 from migrator.report.render import render_report
 
 PLAN_WORDS = "the migration plan"
@@ -73,7 +73,7 @@ class PerPageResult:
 
 def write_per_page(ws, out_dir: str | Path, *, clock: Clock = time.time) -> PerPageResult:
     """One readiness file per page in `out_dir` (named by page name and id) and `index.html`."""
-    out = Path(out_dir)
+    out = output_dir(out_dir)
     full = build_readiness_report(ws, clock=clock)
     result = PerPageResult(index=out / "index.html")
     used: set[str] = set()
