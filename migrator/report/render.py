@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
