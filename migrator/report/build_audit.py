@@ -129,10 +129,11 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
     from migrator.report.build_execution import _countdown
     from migrator.report.readmodel import cutover, page_counts
 
-    counts = page_counts(conn, run_id).values()
+    by_page = page_counts(conn, run_id)          # one scan: the countdown and the moved totals share it
+    counts = by_page.values()
     return AuditReport(
         provenance=provenance(ws, run, rules, note, plan, clock),
-        countdown=_countdown(conn, run, rules, plan),
+        countdown=_countdown(conn, run, rules, plan, by_page),
         moved=sum(c.moved for c in counts), delivered=sum(c.delivered for c in counts),
         read=sum(c.read for c in counts), pages_done=sum(c.state == "done" for c in cutover(conn, plan).values()),
         tokens=s.get("tokens", 0),

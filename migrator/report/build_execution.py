@@ -232,7 +232,7 @@ def _runs(conn, plan_id: str) -> list[RunRow]:
     return out
 
 
-def _countdown(conn, run, rules, plan) -> Countdown | None:
+def _countdown(conn, run, rules, plan, counts=None) -> Countdown | None:
     """The readiness countdown for this report's header (before RN's discontinuation only)."""
     if run is None:
         return None
@@ -240,7 +240,9 @@ def _countdown(conn, run, rules, plan) -> Countdown | None:
 
     from migrator.report.readmodel import countdown, page_counts, value_per_subscriber
 
-    counts = page_counts(conn, run["id"])
+    if (rules.rn_discontinuation.value - date.fromisoformat(run["as_of"])).days <= 0:
+        return None                     # on or after the date: nothing to count down to
+    counts = counts if counts is not None else page_counts(conn, run["id"])
     names = dict(conn.execute("SELECT page_id, name FROM pages").fetchall())
     value, note = value_per_subscriber(conn, plan)
     return countdown(counts, names, date.fromisoformat(run["as_of"]), rules.rn_discontinuation.value, value, note)

@@ -69,31 +69,13 @@ def page_counts(conn, run_id: int, page: str | None = None,
     masks = {code: F.mask(code) for code in flag_codes}
     where = " WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else "")
     args: tuple = (run_id, page) if page else (run_id,)
-    if _has_rows(conn, "exec_sends"):
-        sql = ("WITH reached AS ("
-               " SELECT t.page_id AS page_id, COALESCE(t.psid, '#' || t.id) AS person,"
-               " MAX(e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL) AS d, MAX(e.read_at IS NOT NULL) AS r"
-               " FROM exec_sends e JOIN tokens t ON t.id = e.token_id"
-               " WHERE e.state = 'sent' OR e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL"
-               " GROUP BY 1, 2)"
-               " SELECT a.page_id, a.verdict, a.flags, r.d, r.r, COUNT(*) FROM audit_tokens a"
-               " JOIN tokens t ON t.id = a.token_id"
-               " LEFT JOIN reached r ON a.verdict = 'migrate' AND r.page_id = t.page_id"
-               " AND r.person = COALESCE(t.psid, '#' || t.id)" + where + " GROUP BY 1, 2, 3, 4, 5")
-    else:
-        sql = ("SELECT a.page_id, a.verdict, a.flags, NULL, NULL, COUNT(*) FROM audit_tokens a" + where
-               + " GROUP BY 1, 2, 3")
     out: dict[str, PageCounts] = {}
-    for pid, verdict, flags, delivered, read, n in conn.execute(sql, args):
+    # 1. the audit alone: one grouped scan of audit_tokens (as fast as before the ledger existed)
+    for pid, verdict, flags, n in conn.execute(
+            "SELECT a.page_id, a.verdict, a.flags, COUNT(*) FROM audit_tokens a" + where + " GROUP BY 1, 2, 3", args):
         c = out.setdefault(pid or "", PageCounts())
-        moved = delivered is not None
         if verdict == "migrate":
-            if moved:
-                c.moved += n
-                c.delivered += n if delivered else 0
-                c.read += n if read else 0
-            else:
-                c.move += n
+            c.move += n
         elif verdict == "stay_on_rn":
             c.stay += n
             if flags & AT_RISK_MASK:
@@ -104,11 +86,37 @@ def page_counts(conn, run_id: int, page: str | None = None,
             c.opted_out += n
         else:
             c.undecided += n
-        if moved:
-            continue
         for code, verdicts in flag_codes.items():
             if flags & masks[code] and (verdicts is None or verdict in verdicts):
                 c.flags[code] = c.flags.get(code, 0) + n
+    if not _has_rows(conn, "exec_sends"):
+        return out
+    # 2. the ledger: from each person Meta accepted a send for, to their migrate subscriptions
+    #    (through the tokens_person index), so the work follows the ledger's size, not the estate's
+    reached = ("SELECT t.page_id AS page_id, t.psid AS psid, CASE WHEN t.psid IS NULL THEN t.id END AS tid,"
+               " MAX(e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL) AS d, MAX(e.read_at IS NOT NULL) AS r"
+               " FROM exec_sends e JOIN tokens t ON t.id = e.token_id"
+               " WHERE e.state = 'sent' OR e.delivered_at IS NOT NULL OR e.read_at IS NOT NULL"
+               " GROUP BY 1, 2, 3")
+    pf = " AND a.page_id = ?" if page else ""
+    sql = (f"WITH reached AS ({reached}) SELECT a.page_id, a.flags, r.d, r.r, COUNT(*) FROM reached r"
+           " JOIN tokens t ON t.page_id = r.page_id AND t.psid = r.psid"
+           f" JOIN audit_tokens a ON a.token_id = t.id WHERE r.psid IS NOT NULL AND a.run_id = ? AND a.verdict = 'migrate'{pf}"
+           " GROUP BY 1, 2, 3, 4"
+           " UNION ALL SELECT a.page_id, a.flags, r.d, r.r, COUNT(*) FROM reached r"
+           f" JOIN audit_tokens a ON a.token_id = r.tid WHERE r.tid IS NOT NULL AND a.run_id = ? AND a.verdict = 'migrate'{pf}"
+           " GROUP BY 1, 2, 3, 4")
+    for pid, flags, delivered, read, n in conn.execute(sql, args + args):
+        c = out.setdefault(pid or "", PageCounts())
+        c.move -= n
+        c.moved += n
+        c.delivered += n if delivered else 0
+        c.read += n if read else 0
+        for code, verdicts in flag_codes.items():     # flags count the subscriptions not moved yet
+            if flags & masks[code] and (verdicts is None or "migrate" in verdicts):
+                c.flags[code] -= n
+    for c in out.values():
+        c.flags = {k: v for k, v in c.flags.items() if v}
     return out
 
 
