@@ -6,7 +6,7 @@ laid-out page instead of trusting the CSS."""
 # chart: does any label leave the drawing, or overlap another label?
 LAYOUT = r"""(() => {
   const vw = document.documentElement.clientWidth;
-  const out = {viewport: vw, page_width: document.documentElement.scrollWidth, overflow: [], clipped: [],
+  const out = {viewport: vw, page_width: document.documentElement.scrollWidth, overflow: [], clipped: [], spill: [],
                svg_clipped: [], svg_overlap: []};
   const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
                        (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "") +
@@ -21,6 +21,8 @@ LAYOUT = r"""(() => {
     if (!scroller && (r.right > vw + 0.5 || r.left < -0.5)) out.overflow.push(name(el) + " " + Math.round(r.left) + ".." + Math.round(r.right));
     const hides = ["hidden", "clip"].includes(cs.overflowX) || cs.textOverflow === "ellipsis";
     if (hides && el.scrollWidth > el.clientWidth + 1) out.clipped.push(name(el));
+    // a column spilling out of its table: a cell whose content is wider than the cell
+    if ((el.tagName === "TD" || el.tagName === "TH") && el.scrollWidth > el.clientWidth + 1) out.spill.push(name(el));
   }
   for (const w of document.querySelectorAll("div.wide")) {
     const r = w.getBoundingClientRect();

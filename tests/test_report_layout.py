@@ -74,6 +74,7 @@ def test_nothing_overflows_or_is_clipped(files, name, width, tmp_path):
     assert got["page_width"] <= width, got["overflow"][:10]     # no sideways scrolling of the page
     assert got["overflow"] == []
     assert got["clipped"] == []
+    assert got["spill"] == []                                   # no column spills out of its table
     assert got["svg_clipped"] == []
     assert got["svg_overlap"] == []
     shot = _keep(f"{name}-{width}.png", page.screenshot, tmp_path)
@@ -94,3 +95,17 @@ def test_print_page_one_and_aligned_headers(files, name, tmp_path):
     assert pdf[:5] == b"%PDF-"
     pages = max(int(n) for n in re.findall(rb"/Count (\d+)", pdf))   # the page tree's root counts every page
     assert 1 <= pages <= (12 if "audit" in name else 20), pages       # the audit PDF was 21 pages of URLs
+
+
+def test_the_probe_sees_each_kind_of_fault(tmp_path):
+    """The measurements above can fail: a page with one fault of each kind is caught on each."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("""<!doctype html><html><head><meta name="viewport" content="width=device-width">
+<style>table{table-layout:fixed;width:200px} td{white-space:nowrap}</style></head><body>
+<table><tr><td>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</td><td>b</td></tr></table>
+<div style="width:600px">wide</div><p style="overflow:hidden;white-space:nowrap;width:50px">clipped clipped</p>
+<svg viewBox="0 0 100 50" width="100"><text x="90" y="20">outside</text><text x="5" y="40">ab</text>
+<text x="6" y="40">cd</text></svg></body></html>""", encoding="utf-8")
+    got = load_page(bad, width=390, mobile=True, probes={"layout": LAYOUT}).probes["layout"]
+    assert got["page_width"] > 390
+    assert all(got[k] for k in ("overflow", "clipped", "spill", "svg_clipped", "svg_overlap")), got
