@@ -66,3 +66,14 @@ def test_the_value_does_not_change_the_plan(ws, tmp_path):
     a = spec_from_dict({"name": "x"})
     b = spec_from_dict({"name": "x", "value_per_subscriber": {"amount": 1, "currency": "USD"}})
     assert a.canonical_json() == b.canonical_json()
+
+
+def test_a_business_file_leads_with_its_own_loss(valued, tmp_path):
+    from migrator.report.per_page import write_per_page
+
+    res = write_per_page(valued, tmp_path / "pp", clock=CLOCK)
+    html = res.files["P1"].read_text(encoding="utf-8")
+    visible = html.split("<script")[0]
+    assert visible.index('id="countdown"') < visible.index('class="lead"')
+    assert "5 subscriptions are lost if nothing is done (worth USD 7.50)" in visible
+    assert "Kaufhaus" not in html and "No Account" not in html       # the other pages' losses are not there
