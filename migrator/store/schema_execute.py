@@ -136,3 +136,32 @@ def _mm_feedback(db) -> None:
             SELECT id, mm_state, mm_state_code, COALESCE(mm_state_at, 0)
             FROM tokens WHERE mm_state IS NOT NULL;
     """)
+
+
+# Columns and indexes added by 0510 (applied to the workspace by the migration and to a dry run's
+# scratch ledger after LEDGER_DDL, so both have the same columns).
+LEDGER_0510 = """
+ALTER TABLE {s}.exec_sends ADD COLUMN claimed_at INTEGER;      -- when its last request was claimed (left)
+ALTER TABLE {s}.exec_sends ADD COLUMN resend_check TEXT;       -- the last --resend-unknown decision for it
+ALTER TABLE {s}.exec_runs ADD COLUMN ended TEXT;               -- finished | interrupted | killed | refused
+"""
+
+
+@MIGRATIONS(name="0510_exactly_once")
+def _exactly_once(db) -> None:
+    """Receipts are facts kept whatever the row's state; rows remember when their request left.
+
+    `claimed_at` lets `--resend-unknown` tell whether a receipt would exist by now; `resend_check`
+    says per row why it was or was not re-sent; `exec_runs.ended` says how each run ended (the run
+    history of the execution report). Receipts are indexed by what settles a row: the token and the
+    campaign's message id, and per message id by time (the newest receipt of a campaign).
+    """
+    db.executescript(LEDGER_0510.format(s="main") + """
+        CREATE INDEX IF NOT EXISTS exec_receipts_token ON exec_receipts(token_id, message_id);
+        CREATE INDEX IF NOT EXISTS exec_receipts_message_time ON exec_receipts(message_id, ts_ms);
+        CREATE INDEX IF NOT EXISTS exec_receipts_run ON exec_receipts(run_id);
+        CREATE INDEX IF NOT EXISTS exec_campaigns_message ON exec_campaigns(message_id);
+        UPDATE exec_runs SET ended = CASE WHEN outcome = 'interrupted' THEN 'interrupted' ELSE 'finished' END
+            WHERE finished_at IS NOT NULL;
+        UPDATE exec_receipts SET ts_ms = ts_ms * 1000 WHERE ts_ms < 100000000000;   -- always ms
+    """)
