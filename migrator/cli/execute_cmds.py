@@ -32,6 +32,15 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
     return shlex.join(parts)
 
 
+def _transient_reason(value):
+    from migrator.execute.ledger import TRANSIENT_FAILURES
+
+    if value not in (None, "transient") and value not in TRANSIENT_FAILURES:
+        raise click.BadParameter(f"{value!r} is not a transient failure reason (transient: "
+                                 f"{', '.join(TRANSIENT_FAILURES)}); other failures need a new plan")
+    return value
+
+
 @main.command("execute")
 @click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
 @click.option("--execute", "really", is_flag=True, help="Really create campaigns and send (without it: a dry run).")
@@ -49,6 +58,7 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
 @click.option("--receipt-margin", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="--resend-unknown: seconds a newer receipt must follow the send (webhook lag).")
 @click.option("--retry-failed", "retry_failed", is_flag=False, flag_value="transient", default=None,
+              callback=lambda ctx, param, v: _transient_reason(v),
               metavar="[REASON]", help="Put sends that failed for a transient cause (retries_exhausted) back "
                                        "to planned; optionally only this reason.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for warm-up or scheduled sends: stop; run again later.")

@@ -255,7 +255,8 @@ class Ledger:
         are applied first. Then each unknown row is re-sent when a person named it, or when a
         receipt of its campaign newer than its request (+ `margin` seconds of delivery lag) was
         ingested: had Meta taken it, its own echo would be in by now. Every other unknown row is
-        kept. The reason per row is written to `resend_check`; the counts are returned.
+        kept. The reason per row is written to `resend_check`; the counts are returned. Only echoes
+        and deliveries count as "newer" (they follow an acceptance within seconds; reads do not).
         """
         named = sorted({int(n) for n in named})
         now = self._now()
@@ -269,8 +270,10 @@ class Ledger:
                 is_named = "send_id IN (SELECT send_id FROM temp.resend_named)"
             else:
                 is_named = "0"
+            # echoes and deliveries, not reads: a read comes when a person opens it, however late
             newest = ("(SELECT MAX(r.ts_ms) FROM main.exec_receipts r JOIN {c} c ON r.message_id = c.message_id "
-                      "WHERE c.plan_id = s.plan_id AND c.campaign_key = s.campaign_key)").format(
+                      "WHERE c.plan_id = s.plan_id AND c.campaign_key = s.campaign_key "
+                      "AND r.field IN ('echo', 'delivery'))").format(
                 c=self.table("exec_campaigns")) if self.schema == "main" else "NULL"
             self.conn.execute(
                 f"UPDATE {self._sends} AS s SET resend_check = CASE "
