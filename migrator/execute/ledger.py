@@ -34,8 +34,8 @@ STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
 SETTLING_FIELDS = ("echo", "delivery", "read")
 # failure reasons `--retry-failed` may put back to planned: the cause was passing, not the send
 TRANSIENT_FAILURES = ("retries_exhausted",)
-# rows a receipt can settle to `sent` (a live run's in_flight rows too: record() then leaves them)
-SETTLEABLE = ("planned", "in_flight", "unknown")
+# Meta's clock against ours: a receipt may carry a time up to this much before our claim
+CLOCK_SLACK = 3600
 
 
 @contextmanager
@@ -114,39 +114,66 @@ KEEP_NO_NEWER_RECEIPT = "kept:no_receipt_newer_than_send"
 KEEP_RECOVERED_NOW = "kept:unknown_since_this_run"
 
 
-def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None, now: int | None = None) -> int:
-    """Apply every stored settling receipt to the rows it can settle; returns rows settled.
+def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None, now: int | None = None,
+                         new_receipts: str | None = None) -> int:
+    """Apply the stored settling receipts to the rows they can settle; returns rows settled.
 
     A row is settled by an echo, delivery or read of its token under its campaign's message id:
-    it becomes `sent(settled_by_receipt)` with the receipt's tracking id and time. A
-    delivery_failed turns an unknown row into failed(delivery_failed). Set-based: one statement
-    over the few unsettled rows (index exec_sends_due), whatever receipts are stored.
+    it becomes `sent(settled_by_receipt)` with the receipt's tracking id and time. Only a row
+    whose request may have left can be settled (a planned row never claimed cannot), only by a
+    receipt not older than its claim (minus CLOCK_SLACK for clock skew), and never by a receipt
+    whose tracking id another row already holds (that send is accounted for). A
+    delivery_failed turns an unknown row into failed(delivery_failed).
+
+    Two directions, so that neither scans the ledger: from the unsettled rows (in flight or
+    unknown: the partial index exec_sends_unsettled holds only them) to every stored receipt;
+    and, at ingest, from the receipts just stored (`new_receipts`: a table of their event keys)
+    to the rows they name, which covers released rows (planned again after a claim) too.
     """
     now = int(now if now is not None else time.time())
     plan_sql = "AND e.plan_id = ?" if plan_id else ""
     args: tuple = (plan_id,) if plan_id else ()
-    marks = ",".join("?" * len(SETTLEABLE))
-    fields = ",".join("?" * len(SETTLING_FIELDS))
+    cand = f"""
+        SELECT e.plan_id, e.send_id, e.state, e.claimed_at, r.ts_ms, r.tracking_id, r.field
+        FROM exec_sends e
+        JOIN exec_campaigns c ON c.plan_id = e.plan_id AND c.campaign_key = e.campaign_key
+        JOIN exec_receipts r ON r.token_id = e.token_id AND r.message_id = c.message_id
+        WHERE e.state IN ('in_flight', 'unknown') {plan_sql}"""
+    if new_receipts:
+        cand += f"""
+        UNION ALL
+        SELECT e.plan_id, e.send_id, e.state, e.claimed_at, r.ts_ms, r.tracking_id, r.field
+        FROM {new_receipts} n CROSS JOIN exec_receipts r ON r.event_key = n.event_key    -- CROSS: this order
+        CROSS JOIN exec_campaigns c ON c.message_id = r.message_id
+        CROSS JOIN exec_sends e ON e.plan_id = c.plan_id AND e.campaign_key = c.campaign_key
+                                AND e.token_id = r.token_id
+        WHERE e.state = 'planned' {plan_sql}"""
+        args = args + args
+    fields = ",".join(f"'{f}'" for f in SETTLING_FIELDS)
     cur = conn.execute(f"""
-        WITH hit AS (
-            SELECT e.plan_id, e.send_id, MIN(r.ts_ms) AS ts, MAX(r.tracking_id) AS tid
-            FROM exec_sends e
-            JOIN exec_campaigns c ON c.plan_id = e.plan_id AND c.campaign_key = e.campaign_key
-            JOIN exec_receipts r ON r.token_id = e.token_id AND r.message_id = c.message_id
-            WHERE e.state IN ({marks}) AND r.field IN ({fields}) {plan_sql}
-            GROUP BY e.plan_id, e.send_id)
+        WITH cand AS ({cand}),
+        hit AS (
+            SELECT plan_id, send_id, MIN(ts_ms) AS ts, MAX(tracking_id) AS tid FROM cand
+            WHERE field IN ({fields})
+              AND (state != 'planned' OR claimed_at IS NOT NULL)
+              AND (claimed_at IS NULL OR ts_ms >= (claimed_at - {CLOCK_SLACK}) * 1000)
+              AND (tracking_id IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM exec_sends x WHERE x.tracking_id = cand.tracking_id))
+            GROUP BY plan_id, send_id)
         UPDATE exec_sends SET state = 'sent', reason = 'settled_by_receipt',
                tracking_id = COALESCE(hit.tid, exec_sends.tracking_id),
                sent_at = COALESCE(exec_sends.sent_at, hit.ts / 1000), updated_at = ?
         FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
-        """, (*SETTLEABLE, *SETTLING_FIELDS, *args, now))
+        """, (*args, now))
     settled = cur.rowcount
+    args = (plan_id,) if plan_id else ()
     conn.execute(f"""
         WITH hit AS (
             SELECT e.plan_id, e.send_id FROM exec_sends e
             JOIN exec_campaigns c ON c.plan_id = e.plan_id AND c.campaign_key = e.campaign_key
             JOIN exec_receipts r ON r.token_id = e.token_id AND r.message_id = c.message_id
-            WHERE e.state = 'unknown' AND r.field = 'delivery_failed' {plan_sql}
+            WHERE e.state IN ('in_flight', 'unknown') {plan_sql} AND e.state = 'unknown'
+              AND r.field = 'delivery_failed'
             GROUP BY e.plan_id, e.send_id)
         UPDATE exec_sends SET state = 'failed', reason = 'delivery_failed', updated_at = ?
         FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
@@ -270,11 +297,19 @@ class Ledger:
                 is_named = "send_id IN (SELECT send_id FROM temp.resend_named)"
             else:
                 is_named = "0"
-            # echoes and deliveries, not reads: a read comes when a person opens it, however late
-            newest = ("(SELECT MAX(r.ts_ms) FROM main.exec_receipts r JOIN {c} c ON r.message_id = c.message_id "
-                      "WHERE c.plan_id = s.plan_id AND c.campaign_key = s.campaign_key "
-                      "AND r.field IN ('echo', 'delivery'))").format(
-                c=self.table("exec_campaigns")) if self.schema == "main" else "NULL"
+            # the newest echo or delivery per campaign (not reads: a person reads whenever they like),
+            # two indexed MAX lookups per campaign (index exec_receipts_message_time)
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS resend_newest (campaign_key TEXT PRIMARY KEY, ts INTEGER)")
+            self.conn.execute("DELETE FROM temp.resend_newest")
+            if self.schema == "main":
+                for key, mid in self.conn.execute("SELECT campaign_key, message_id FROM exec_campaigns "
+                                                  "WHERE plan_id = ? AND message_id IS NOT NULL",
+                                                  (self.plan_id,)).fetchall():
+                    ts = max((self.conn.execute("SELECT MAX(ts_ms) FROM exec_receipts WHERE message_id = ? "
+                                                "AND field = ?", (mid, f)).fetchone()[0] or 0)
+                             for f in ("echo", "delivery"))
+                    self.conn.execute("INSERT INTO temp.resend_newest VALUES (?, ?)", (key, ts))
+            newest = "(SELECT ts FROM temp.resend_newest n WHERE n.campaign_key = s.campaign_key)"
             self.conn.execute(
                 f"UPDATE {self._sends} AS s SET resend_check = CASE "
                 f"WHEN {is_named} THEN ? "

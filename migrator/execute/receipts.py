@@ -34,6 +34,7 @@ from migrator.inventory.summary import IngestSummary
 FIELDS = {"marketing_message_echoes": "echo", "marketing_message_deliveries": "delivery",
           "marketing_message_reads": "read", "marketing_message_delivery_failed": "delivery_failed"}
 KIND = "receipts"
+NEW = "temp.receipts_new"          # the event keys stored by the current chunk
 CHUNK = 2000
 
 
@@ -94,9 +95,8 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSumma
                         progress(len(pending))
                     pending = []
         with transaction(ws):
-            if pending:
-                _store(conn, run, pending)
-            settle_from_receipts(conn, now=int(clock()))
+            _store(conn, run, pending)
+            settle_from_receipts(conn, now=int(clock()), new_receipts=NEW)
             _fill_delivery(conn, run.id)
             summary.files.append(run.finish(sha=hasher.hexdigest()))
         if progress and pending:
@@ -107,11 +107,15 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSumma
 def _apply(ws, run: Run, items: list[tuple], clock) -> None:
     with transaction(ws) as conn:
         _store(conn, run, items)
-        settle_from_receipts(conn, now=int(clock()))
+        settle_from_receipts(conn, now=int(clock()), new_receipts=NEW)
 
 
 def _store(conn, run: Run, items: list[tuple]) -> None:
-    """Keep each new event; count it accepted (it concerns a ledger send), ignored or duplicate."""
+    """Keep each new event; count it accepted (it concerns a ledger send), ignored or duplicate.
+
+    The keys of the events stored now go to NEW, from which they settle the rows they name."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {NEW.split('.')[1]} (event_key TEXT PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {NEW}")
     for kind, v in items:
         token, message_id = str(v["messenger_subscription_token"]), str(v["message_id"])
         tracking = v.get("marketing_message_tracking_id")
@@ -125,6 +129,7 @@ def _store(conn, run: Run, items: list[tuple]) -> None:
         if cur.rowcount == 0:
             run.summary.count("duplicate")
             continue
+        conn.execute(f"INSERT OR IGNORE INTO {NEW} VALUES (?)", (key,))
         known = token_id is not None and conn.execute(
             "SELECT 1 FROM exec_sends e JOIN exec_campaigns c ON c.plan_id = e.plan_id "
             "AND c.campaign_key = e.campaign_key WHERE e.token_id = ? AND c.message_id = ? LIMIT 1",

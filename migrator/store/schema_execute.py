@@ -154,13 +154,16 @@ def _exactly_once(db) -> None:
     `claimed_at` lets `--resend-unknown` tell whether a receipt would exist by now; `resend_check`
     says per row why it was or was not re-sent; `exec_runs.ended` says how each run ended (the run
     history of the execution report). Receipts are indexed by what settles a row: the token and the
-    campaign's message id, and per message id by time (the newest receipt of a campaign).
+    campaign's message id, and per message id and field by time (the newest echo of a campaign).
     """
     db.executescript(LEDGER_0510.format(s="main") + """
         CREATE INDEX IF NOT EXISTS exec_receipts_token ON exec_receipts(token_id, message_id);
-        CREATE INDEX IF NOT EXISTS exec_receipts_message_time ON exec_receipts(message_id, ts_ms);
+        CREATE INDEX IF NOT EXISTS exec_receipts_message_time ON exec_receipts(message_id, field, ts_ms);
         CREATE INDEX IF NOT EXISTS exec_receipts_run ON exec_receipts(run_id);
         CREATE INDEX IF NOT EXISTS exec_campaigns_message ON exec_campaigns(message_id);
+        -- only the rows a receipt may still settle (few), so settling never scans the ledger
+        CREATE INDEX IF NOT EXISTS exec_sends_unsettled ON exec_sends(plan_id, token_id)
+            WHERE state IN ('in_flight', 'unknown');
         UPDATE exec_runs SET ended = CASE WHEN outcome = 'interrupted' THEN 'interrupted' ELSE 'finished' END
             WHERE finished_at IS NOT NULL;
         UPDATE exec_receipts SET ts_ms = ts_ms * 1000 WHERE ts_ms < 100000000000;   -- always ms
