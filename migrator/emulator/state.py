@@ -128,7 +128,7 @@ class EmulatorState:
         self.rng = random.Random(config.seed)
         if not self.store.meta("next_id"):
             self.store.set_meta("next_id", 1)
-        self._tracking = self.store.meta("tracking")
+        self._seq = self.store.last_seq()     # the last accepted send's number
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
         self.throttled_until = 0.0
 
@@ -171,10 +171,10 @@ class EmulatorState:
         n = self.store.next_counter("next_id")       # durable: ids never repeat after a restart
         return str(23850000000000000 + self.config.seed % 1000 * 10_000_000 + n)
 
-    def tracking_id(self) -> str:
-        """A seeded UUID from a durable counter: reproducible, and unique across restarts."""
-        self._tracking += 1
-        h = hashlib.blake2b(repr((self.config.seed, "tracking", self._tracking)).encode(), digest_size=16).digest()
+    def tracking_id(self, seq: int | None = None) -> str:
+        """A seeded UUID of the send's sequence number: reproducible, and unique across restarts."""
+        n = self._seq + 1 if seq is None else seq
+        h = hashlib.blake2b(repr((self.config.seed, "tracking", n)).encode(), digest_size=16).digest()
         return str(uuid.UUID(bytes=h, version=4))
 
     def count_call(self, key: str, limit: int) -> tuple[float, float]:
@@ -314,10 +314,11 @@ class EmulatorState:
         c.spent += cost
         c.spent_by_day[day] = c.spent_by_day.get(day, 0) + cost
         c.sends += 1
-        tid = self.tracking_id()
-        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message)
+        self._seq += 1
+        tid = self.tracking_id(self._seq)
+        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message, self._seq)
         # committed before the answer leaves: what the client is told "sent" survives a kill
-        s.seq = self.store.accept(s, c, self._tracking)
+        self.store.accept(s, cost)
         return Accepted(tid, s, sub, c)
 
     # ------------------------------------------------------------------ estimate
@@ -337,6 +338,7 @@ class EmulatorState:
     # ------------------------------------------------------------------ snapshot
     def reset(self) -> None:
         self.store.clear()
+        self._seq = self.store.last_seq()
         self.campaigns.clear()
         self.errors.clear()
         self._windows.clear()
@@ -346,7 +348,7 @@ class EmulatorState:
         return {"campaigns": [asdict(c) for c in self.campaigns.values()],
                 "last_sent": dict(self.last_sent.items()), "sends": [_send_json(s) for s in self.sends],
                 "errors": {str(k): v for k, v in self.errors.items()}, "next_id": self.store.meta("next_id"),
-                "tracking": self._tracking}
+                "seq": self._seq}
 
     def restore(self, snap: dict) -> None:
         """Load a JSON snapshot into the (empty) store: the export format of `--snapshot`."""
@@ -358,13 +360,12 @@ class EmulatorState:
             c = Campaign(**d)
             self.campaigns[c.id] = c
             self.store.save_campaign(c)
-        self._tracking = max(self._tracking, int(snap.get("tracking", 0)))
-        for i, d in enumerate(snap.get("sends", []), 1):
+        self._seq = max(self._seq, int(snap.get("seq", 0)))
+        for d in snap.get("sends", []):
+            self._seq += 1
             s = Send(d["time"], d["token"], d["message_id"], d["tracking_id"], d["page_id"], d["ad_account_id"],
-                     d["message"])
-            c = self.campaigns.get(s.message_id)
-            if c is not None:
-                self.store.accept(s, c, self._tracking)
+                     d["message"], self._seq)
+            self.store.accept(s, self.config.cost_per_message)
         for k, v in snap.get("last_sent", {}).items():
             self.last_sent[k] = float(v)
         self.errors = Counter({int(k): v for k, v in snap.get("errors", {}).items()})

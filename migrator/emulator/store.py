@@ -3,14 +3,15 @@
 Meta does not forget: a SIGKILLed emulator restarted on the same file keeps every campaign, every
 accepted send (with its tracking id) and every token's last send, so a rehearsal can kill and
 restart it mid-run. Each accepted send is committed before its answer is written (WAL,
-synchronous=NORMAL: a killed process loses nothing; only a power cut may lose the last commits),
+synchronous=OFF: a killed process loses nothing, no fsync per send; only a power cut may lose commits),
 so whatever the executor was told "sent" the emulator remembers.
 
-Compact by design (a later rehearsal has 10M subscribers under 1 GB): sends and last-send
-times live only in SQLite, messages are stored once per distinct body, and Python sees them
+Compact by design (a later rehearsal has 10M subscribers under 1 GB): sends live only in
+SQLite, one row each (a campaign's spend and a token's last send are derived from them, so an
+accepted send is one INSERT), messages are stored once per distinct body, and Python sees them
 through the small `SendLog` / `LastSent` views; only the few campaigns are cached as objects.
-Tracking ids come from a durable counter (unique across restarts, still seeded); webhook lines
-not yet written when the process died are written again at the next start (`unhooked`).
+Tracking ids are derived from the send's sequence number (unique across restarts, still
+seeded); webhook lines not yet written when the process died are written again at the next start.
 Without a path the same schema lives in memory (in-process tests).
 """
 
@@ -28,19 +29,22 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS campaigns (
     id TEXT PRIMARY KEY,
-    body BLOB NOT NULL                 -- the Campaign as JSON (budgets, spend, counters)
+    body BLOB NOT NULL                 -- the Campaign as created (spend and counts come from sends)
 );                                     -- rowid: creation order
 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, body BLOB NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS sends (
-    seq INTEGER PRIMARY KEY,           -- acceptance order (1, 2, ...)
+    seq INTEGER PRIMARY KEY,           -- acceptance order; its tracking id is derived from it
     time REAL NOT NULL,
     token TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    tracking_id TEXT NOT NULL UNIQUE,
+    message_id TEXT NOT NULL,          -- the campaign
+    tracking_id TEXT NOT NULL,
     page_id TEXT NOT NULL,
     ad_account_id TEXT NOT NULL,
-    message INTEGER NOT NULL REFERENCES messages(id)
+    message INTEGER NOT NULL REFERENCES messages(id),
+    cost INTEGER NOT NULL DEFAULT 0    -- charged to the campaign (its spend is the sum)
 );
+CREATE INDEX IF NOT EXISTS sends_token ON sends(token, time);   -- the cadence check
+-- last-send times set by hand (tests, snapshots); the cadence takes the later of both
 CREATE TABLE IF NOT EXISTS last_sent (token TEXT PRIMARY KEY, time REAL NOT NULL) WITHOUT ROWID;
 """
 
@@ -56,7 +60,7 @@ class EmulatorStore:
         self.lock = threading.RLock()   # the sync in-process transport calls from its own thread
         if path:
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA synchronous=OFF")   # a killed process loses nothing; a power cut may
         self.conn.executescript(SCHEMA)
         self._messages: dict[bytes, int] = {}
         self._bodies: dict[int, dict] = {}
@@ -84,7 +88,24 @@ class EmulatorStore:
 
     # ------------------------------------------------------------------ campaigns
     def load_campaigns(self) -> list[dict]:
-        return [orjson.loads(b) for (b,) in self.conn.execute("SELECT body FROM campaigns ORDER BY rowid")]
+        """Campaigns as created, with spend, spend per day and send count summed from the sends."""
+        out = {}
+        for (b,) in self.conn.execute("SELECT body FROM campaigns ORDER BY rowid"):
+            d = orjson.loads(b)
+            d.update(spent=0, spent_by_day={}, sends=0)
+            out[d["id"]] = d
+        for mid, day, cost, n in self.conn.execute(
+                "SELECT message_id, CAST(time / 86400 AS INTEGER), SUM(cost), COUNT(*) FROM sends "
+                "GROUP BY message_id, 2"):
+            d = out.get(mid)
+            if d is not None:
+                d["spent"] += cost
+                d["spent_by_day"][day] = cost
+                d["sends"] += n
+        return list(out.values())
+
+    def last_seq(self) -> int:
+        return max(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM sends").fetchone()[0], self.meta("tracking"))
 
     def save_campaign(self, c) -> None:
         with self.lock:
@@ -113,27 +134,19 @@ class EmulatorStore:
             self._bodies[ref] = body
         return body
 
-    def accept(self, send, campaign, tracking_counter: int) -> int:
-        """Record one accepted send, its token's last send and the campaign's spend: one commit."""
+    def accept(self, send, cost: int) -> None:
+        """Record one accepted send (`send.seq` set by the caller): one row, one commit.
+
+        Everything else a send changes is derived from this row (the campaign's spend, the token's
+        last send), so a commit writes little: the row and its token index entry."""
         with self.lock:
-            self.conn.execute("BEGIN")
-            try:
-                seq = self.conn.execute(
-                    "INSERT INTO sends (time, token, message_id, tracking_id, page_id, ad_account_id, message) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-                    (send.time, send.token, send.message_id, send.tracking_id, send.page_id, send.ad_account_id,
-                     self.message_ref(send.message))).fetchone()[0]
-                self.conn.execute("INSERT INTO last_sent (token, time) VALUES (?, ?) ON CONFLICT (token) DO UPDATE "
-                                  "SET time = excluded.time", (send.token, send.time))
-                self.conn.execute("UPDATE campaigns SET body = ? WHERE id = ?", (_campaign_json(campaign), campaign.id))
-                self.conn.execute("INSERT INTO meta (key, value) VALUES ('tracking', ?) ON CONFLICT (key) "
-                                  "DO UPDATE SET value = MAX(value, excluded.value)", (tracking_counter,))
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+            ref = self.message_ref(send.message)
+            self.conn.execute(
+                "INSERT INTO sends (seq, time, token, message_id, tracking_id, page_id, ad_account_id, message, cost) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (send.seq, send.time, send.token, send.message_id, send.tracking_id, send.page_id,
+                 send.ad_account_id, ref, cost))
             self.count += 1
-            return seq
 
     def iter_sends(self, after: int = 0, *, offset: int = 0, limit: int | None = None) -> Iterator[tuple]:
         sql = ("SELECT seq, time, token, message_id, tracking_id, page_id, ad_account_id, message FROM sends "
@@ -143,7 +156,9 @@ class EmulatorStore:
         yield from rows
 
     def clear(self) -> None:
+        """Forget campaigns and sends (POST /_emulator/reset); ids and tracking ids still never repeat."""
         with self.lock:
+            self.set_meta("tracking", self.last_seq())
             self.conn.executescript("BEGIN; DELETE FROM campaigns; DELETE FROM sends; DELETE FROM last_sent; "
                                     "DELETE FROM meta WHERE key NOT IN ('tracking', 'next_id'); COMMIT;")
             self.count = 0
@@ -206,8 +221,10 @@ class LastSent:
 
     def get(self, token: str, default=None):
         with self.store.lock:
-            row = self.store.conn.execute("SELECT time FROM last_sent WHERE token = ?", (token,)).fetchone()
-        return row[0] if row else default
+            row = self.store.conn.execute(
+                "SELECT MAX(t) FROM (SELECT MAX(time) AS t FROM sends WHERE token = ? "
+                "UNION ALL SELECT time FROM last_sent WHERE token = ?)", (token, token)).fetchone()
+        return row[0] if row and row[0] is not None else default
 
     def __getitem__(self, token: str) -> float:
         t = self.get(token)
@@ -225,12 +242,14 @@ class LastSent:
 
     def items(self):
         with self.store.lock:
-            return self.store.conn.execute("SELECT token, time FROM last_sent ORDER BY token").fetchall()
+            return self.store.conn.execute(
+                "SELECT token, MAX(t) FROM (SELECT token, MAX(time) AS t FROM sends GROUP BY token "
+                "UNION ALL SELECT token, time FROM last_sent) GROUP BY token ORDER BY token").fetchall()
 
     def __len__(self) -> int:
-        with self.store.lock:
-            return self.store.conn.execute("SELECT COUNT(*) FROM last_sent").fetchone()[0]
+        return len(self.items())
 
     def clear(self) -> None:
+        """Forget last-send times set by hand (those of accepted sends stay: they are the sends)."""
         with self.store.lock:
             self.store.conn.execute("DELETE FROM last_sent")
