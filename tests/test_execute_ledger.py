@@ -239,6 +239,17 @@ def test_retry_failed_puts_transient_failures_back(ws, tmp_path, cli):
 
 
 # ---------------------------------------------------------------------------- 13.6 / 14.7 saying what happened
+def test_exit_codes_say_how_a_run_ended():
+    from migrator.execute import ExecutionSummary
+
+    assert ExecutionSummary("p", "execute", outcome="interrupted", signal="SIGINT").exit_code == 130
+    assert ExecutionSummary("p", "execute", outcome="interrupted", signal="SIGTERM").exit_code == 143
+    assert ExecutionSummary("p", "execute", outcome="interrupted").exit_code == 1      # network down
+    assert ExecutionSummary("p", "execute", outcome="stopped").exit_code == 1
+    assert ExecutionSummary("p", "execute", outcome="waiting").exit_code == 0
+    assert ExecutionSummary("p", "execute").to_json()["exit_code"] == 0
+
+
 def test_a_lock_takeover_is_said_in_the_text_summary(ws, tmp_path):
     p = planned(ws, tmp_path, 3)
     ws.conn.execute("INSERT INTO exec_lock VALUES (1, 'ops@here', ?, ?, 1, 1, ?, 'n')",

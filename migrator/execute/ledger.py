@@ -393,17 +393,15 @@ class Ledger:
         """
         results = list(results)
         now = self._now()
-        moved = 0
         with transaction(self.conn):
             sql = (f"UPDATE {self._sends} SET state = ?, reason = ?, error_code = ?, error = ?, "
                    "tracking_id = COALESCE(?, tracking_id), attempts = attempts + ?, updated_at = ?, "
                    "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, "
                    "not_before = COALESCE(?, not_before), mm_state = COALESCE(?, mm_state) "
                    "WHERE plan_id = ? AND send_id = ? AND (state = 'in_flight' OR (? = 'sent' AND state = 'unknown'))")
-            for r in results:
-                moved += self.conn.execute(sql, (
-                    r.state, r.reason, r.error_code, r.error, r.tracking_id, int(r.attempted), now, r.state, now,
-                    r.not_before, r.mm_state, self.plan_id, r.send_id, r.state)).rowcount
+            moved = self.conn.executemany(sql, [
+                (r.state, r.reason, r.error_code, r.error, r.tracking_id, int(r.attempted), now, r.state, now,
+                 r.not_before, r.mm_state, self.plan_id, r.send_id, r.state) for r in results]).rowcount
             learned = [r for r in results if r.mm_state]
             if learned and self.schema == "main":
                 self.conn.executemany(

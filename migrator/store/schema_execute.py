@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {s}.exec_plans (
     first_run_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT 'running',   -- running | waiting | stopped | done
-    fingerprints TEXT                         -- JSON: workspace fingerprints after the executor's own writes
+    fingerprints TEXT                         -- unused since 0510 (the executor writes no plan input)
 );
 
 CREATE TABLE IF NOT EXISTS {s}.exec_campaigns (
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS {s}.exec_sends (
     read_at INTEGER,
     delivery_failed TEXT,
     mm_state TEXT,                            -- recipient never: opted_out | invalid | wrong_region | expired
-    mm_applied INTEGER NOT NULL DEFAULT 1,    -- 0 until copied to tokens.mm_state
+    mm_applied INTEGER NOT NULL DEFAULT 1,    -- unused since 0510 (feedback goes to mm_feedback at once)
     PRIMARY KEY (plan_id, send_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {s}.exec_sends_due ON exec_sends(plan_id, state, campaign_key, batch, send_id);
