@@ -144,6 +144,24 @@ def test_two_executors_never_claim_the_same_row(ws, tmp_path, db_path):
     assert not {r.send_id for r in taken_by_a} & {r.send_id for r in taken_by_b}
 
 
+def test_a_sendability_predicate_joins_the_claim(ws, tmp_path):
+    """The hook other checks use: a join and a condition, each with parameters, inside the claim."""
+    from migrator.execute.ledger import ClaimPredicate
+
+    p = planned(ws, tmp_path, 6)
+    ws.conn.execute("CREATE TEMP TABLE blocked (token_id INTEGER PRIMARY KEY, until INTEGER)")
+    ws.conn.executemany("INSERT INTO blocked VALUES (?, ?)", [(1, 2_000_000_100), (2, 1)])
+    pred = ClaimPredicate(join="LEFT JOIN temp.blocked b ON b.token_id = e.token_id AND b.until > ?",
+                          where="b.token_id IS NULL AND e.send_id != ?",
+                          join_params=lambda now: (now,), where_params=lambda now: (6,))
+    led = Ledger(ws.conn, p.plan_id, sendable=pred)
+    led.ensure_rows()
+    got = led.claim("c1", 10, now=2_000_000_000, max_batch=99)
+    token_of = dict(ws.conn.execute("SELECT send_id, token_id FROM exec_sends"))
+    assert sorted(r.send_id for r in got) == [s for s in range(1, 6) if token_of[s] != 1]
+    assert ledger(ws, p.plan_id) == {"in_flight": 4, "planned": 2}
+
+
 def test_record_never_moves_a_sent_row(ws, tmp_path):
     p = planned(ws, tmp_path, 4)
     led = Ledger(ws.conn, p.plan_id)

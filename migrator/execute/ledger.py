@@ -85,14 +85,15 @@ class ClaimPredicate:
     """An extra condition on claimable rows (e.g. "the token is still sendable now").
 
     `join` is SQL joined after `exec_sends e` (it may refer to `e`), `where` an SQL condition
-    ANDed to the claim's, `params(now)` the parameters of `join` then `where`, in order.
+    ANDed to the claim's; `join_params(now)` / `where_params(now)` give their `?` parameters.
     The claim's statement is built in one place (`Ledger._claimable_sql`) so a predicate added
     here holds at the instant of the claim, inside its transaction.
     """
 
     join: str = ""
     where: str = ""
-    params: Callable[[int], tuple] = lambda now: ()
+    join_params: Callable[[int], tuple] = lambda now: ()
+    where_params: Callable[[int], tuple] = lambda now: ()
 
 
 @dataclass(frozen=True)
@@ -373,8 +374,8 @@ class Ledger:
                 f"UPDATE {self._sends} SET state = 'in_flight', claimed_at = ?, updated_at = ? "
                 f"WHERE plan_id = ? AND state = 'planned' AND send_id IN ({self._claimable_sql()}) "
                 "RETURNING send_id, token_id, campaign_key, message_key, batch, attempts",
-                (t, t, self.plan_id, self.plan_id, campaign_key, max_batch, t, *self.sendable.params(t),
-                 limit)).fetchall()
+                (t, t, self.plan_id, *self.sendable.join_params(t), self.plan_id, campaign_key, max_batch, t,
+                 *self.sendable.where_params(t), limit)).fetchall()
             if not rows:
                 return []
             ids = sorted({r[1] for r in rows})
