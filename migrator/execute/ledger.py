@@ -367,6 +367,13 @@ class Ledger:
         earlier is no longer `planned` and is not returned, so it is never sent twice.
         """
         t = int(now)
+        args = (self.plan_id, *self.sendable.join_params(t), self.plan_id, campaign_key, max_batch, t,
+                *self.sendable.where_params(t))
+        # a read first, outside any transaction: most calls find nothing due, and a write
+        # transaction per campaign and loop would cost more than the sends (the UPDATE decides)
+        if self.conn.execute(f"SELECT 1 FROM {self._sends} WHERE plan_id = ? AND send_id IN "
+                             f"({self._claimable_sql()})", (*args, 1)).fetchone() is None:
+            return []
         with transaction(self.conn):
             if self.screen is not None:
                 self.screen.settle(self.conn, campaign_key, now=now, max_batch=max_batch, limit=limit)
@@ -374,8 +381,7 @@ class Ledger:
                 f"UPDATE {self._sends} SET state = 'in_flight', claimed_at = ?, updated_at = ? "
                 f"WHERE plan_id = ? AND state = 'planned' AND send_id IN ({self._claimable_sql()}) "
                 "RETURNING send_id, token_id, campaign_key, message_key, batch, attempts",
-                (t, t, self.plan_id, *self.sendable.join_params(t), self.plan_id, campaign_key, max_batch, t,
-                 *self.sendable.where_params(t), limit)).fetchall()
+                (t, t, *args, limit)).fetchall()
             if not rows:
                 return []
             ids = sorted({r[1] for r in rows})
