@@ -55,3 +55,17 @@ def test_in_memory_state_and_reset(tmp_path):
     assert emu.state.sends[-1:][0].message == TEXT
     emu.state.reset()
     assert emu.state.sends == [] and not emu.state.campaigns and "tok-us-1" not in emu.state.last_sent
+
+
+def test_budget_days_in_the_account_time_zone_survive_a_restart(tmp_path):
+    """Spend is charged to the ad account's own day; a restart must not move it to the UTC day."""
+    state = tmp_path / "emu.sqlite"
+    cfg = dict(warmup_seconds=0, state_path=state, account_timezones={ACT: "Asia/Manila"}, cost_per_message=10)
+    app, emu, clock = make(EmulatorConfig(**cfg))
+    clock.set(1_772_496_000 + 20 * 3600)           # 20:00 UTC = 04:00 the next day in Manila
+    with client_for(app) as g:
+        cid = g.create_campaign(ACT, name="B", page_id=PAGE, daily_budget=10)["id"]
+        _send(g, cid, "tok-us-1")
+    before = dict(emu.state.campaigns[cid].spent_by_day)
+    app2, emu2, clock2 = make(EmulatorConfig(**cfg))
+    assert emu2.state.campaigns[cid].spent_by_day == before and emu2.state.campaigns[cid].spent == 10

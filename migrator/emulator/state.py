@@ -318,7 +318,7 @@ class EmulatorState:
         tid = self.tracking_id(self._seq)
         s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message, self._seq)
         # committed before the answer leaves: what the client is told "sent" survives a kill
-        self.store.accept(s, cost)
+        self.store.accept(s, cost, day)
         return Accepted(tid, s, sub, c)
 
     # ------------------------------------------------------------------ estimate
@@ -365,7 +365,8 @@ class EmulatorState:
             self._seq += 1
             s = Send(d["time"], d["token"], d["message_id"], d["tracking_id"], d["page_id"], d["ad_account_id"],
                      d["message"], self._seq)
-            self.store.accept(s, self.config.cost_per_message)
+            tz = self.config.account_timezones.get(s.ad_account_id, self.config.default_account_timezone)
+            self.store.accept(s, self.config.cost_per_message, checks.account_day(s.time, tz))
         for k, v in snap.get("last_sent", {}).items():
             self.last_sent[k] = float(v)
         self.errors = Counter({int(k): v for k, v in snap.get("errors", {}).items()})

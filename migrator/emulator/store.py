@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS sends (
     page_id TEXT NOT NULL,
     ad_account_id TEXT NOT NULL,
     message INTEGER NOT NULL REFERENCES messages(id),
-    cost INTEGER NOT NULL DEFAULT 0    -- charged to the campaign (its spend is the sum)
+    cost INTEGER NOT NULL DEFAULT 0,   -- charged to the campaign (its spend is the sum)
+    day INTEGER NOT NULL DEFAULT 0     -- the ad account's budget day it was charged to
 );
 CREATE INDEX IF NOT EXISTS sends_token ON sends(token, time);   -- the cadence check
 -- last-send times set by hand (tests, snapshots); the cadence takes the later of both
@@ -95,8 +96,7 @@ class EmulatorStore:
             d.update(spent=0, spent_by_day={}, sends=0)
             out[d["id"]] = d
         for mid, day, cost, n in self.conn.execute(
-                "SELECT message_id, CAST(time / 86400 AS INTEGER), SUM(cost), COUNT(*) FROM sends "
-                "GROUP BY message_id, 2"):
+                "SELECT message_id, day, SUM(cost), COUNT(*) FROM sends GROUP BY message_id, day"):
             d = out.get(mid)
             if d is not None:
                 d["spent"] += cost
@@ -134,7 +134,7 @@ class EmulatorStore:
             self._bodies[ref] = body
         return body
 
-    def accept(self, send, cost: int) -> None:
+    def accept(self, send, cost: int, day: int) -> None:
         """Record one accepted send (`send.seq` set by the caller): one row, one commit.
 
         Everything else a send changes is derived from this row (the campaign's spend, the token's
@@ -142,10 +142,10 @@ class EmulatorStore:
         with self.lock:
             ref = self.message_ref(send.message)
             self.conn.execute(
-                "INSERT INTO sends (seq, time, token, message_id, tracking_id, page_id, ad_account_id, message, cost) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sends (seq, time, token, message_id, tracking_id, page_id, ad_account_id, message, cost, "
+                "day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (send.seq, send.time, send.token, send.message_id, send.tracking_id, send.page_id,
-                 send.ad_account_id, ref, cost))
+                 send.ad_account_id, ref, cost, day))
             self.count += 1
 
     def iter_sends(self, after: int = 0, *, offset: int = 0, limit: int | None = None) -> Iterator[tuple]:
