@@ -114,7 +114,7 @@ def test_resend_unknown_resends_only_what_a_newer_receipt_would_have_settled(ws,
     ingest_receipts(ws, [hooks])
     s = emu.run(ws, p, resend_unknown=True, receipt_margin=60)
     assert s.resend == {"resent:receipts_newer_than_send": 2} and s.sent == 2
-    detail = dict(ws.conn.execute("SELECT send_id, resend_check FROM exec_sends WHERE send_id IN (1, 2)"))
+    detail = dict(ws.conn.execute("SELECT send_id, resend_check FROM v_exec_sends WHERE send_id IN (1, 2)"))
     assert detail == {1: "resent:receipts_newer_than_send", 2: "resent:receipts_newer_than_send"}
     toks = _sent_by_emulator(emu)
     assert len(toks) == len(set(toks)) == 12 and ledger(ws, p.plan_id) == {"sent": 12}

@@ -168,3 +168,21 @@ def _exactly_once(db) -> None:
             WHERE finished_at IS NOT NULL;
         UPDATE exec_receipts SET ts_ms = ts_ms * 1000 WHERE ts_ms < 100000000000;   -- always ms
     """)
+
+
+@MIGRATIONS(name="0511_exec_sends_view_recovery")
+def _exec_sends_view_recovery(db) -> None:
+    """`v_exec_sends` also shows when each row's request was claimed and the --resend-unknown
+    decision for it, so a person can see per row why an unknown send was or was not re-sent."""
+    db.executescript("""
+        DROP VIEW IF EXISTS v_exec_sends;
+        CREATE VIEW v_exec_sends AS
+            SELECT e.plan_id, e.send_id, e.batch, e.campaign_key, e.message_key, t.token_hash, e.state,
+                   e.reason, e.error_code, e.attempts, e.tracking_id,
+                   datetime(e.claimed_at, 'unixepoch') AS claimed_at_utc,
+                   datetime(e.sent_at, 'unixepoch') AS sent_at_utc,
+                   datetime(e.delivered_at, 'unixepoch') AS delivered_at_utc,
+                   datetime(e.read_at, 'unixepoch') AS read_at_utc,
+                   e.resend_check
+            FROM exec_sends e JOIN tokens t ON t.id = e.token_id;
+    """)
