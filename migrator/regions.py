@@ -5,7 +5,7 @@ Meta exposes no country per token, only `notification_messages_timezone`. The or
 
 1. `explicit`  - a country the partner gave (tokens.country);
 2. `mm_error`  - an MM send failed with 2300032, so Meta places the token in an excluded
-                 region (tokens.mm_state = 'wrong_region'); this beats an inference, and
+                 region (mm_feedback.state = 'wrong_region'); this beats an inference, and
                  when it contradicts an explicit country the token goes to review;
 3. `timezone`  - the one country tzdata's `zone.tab` names for the zone name the subscriber
                  carries, read before any link is resolved;

@@ -21,10 +21,14 @@ def page(ws, page_id="P", business_country="US", ad_account_id="123"):
 
 
 def token(ws, tok, page_id="P", **cols):
+    """A token row; `mm_state` is what Meta told the executor, kept in mm_feedback (not tokens)."""
+    feedback = cols.pop("mm_state", None)
     row = {"token": tok, "token_hash": tok[:12], "page_id": page_id, "psid": cols.pop("psid", tok),
            "status": "active"}
     row.update(cols)
-    ws.db["tokens"].insert(row)
+    token_id = ws.db["tokens"].insert(row).last_pk
+    if feedback:
+        ws.db["mm_feedback"].insert({"token_id": token_id, "state": feedback, "seen_at": 1})
 
 
 def audit(ws, as_of=AFTER, rules=None):

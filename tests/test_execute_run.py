@@ -7,9 +7,9 @@ import pytest
 
 from migrator.emulator import FaultProfile
 from migrator.errors import LockHeldError, StalePlanError
-from migrator.execute import execute_plan, execution_staleness
+from migrator.execute import execute_plan
 from migrator.execute.lock import acquire
-from migrator.plan import make_plan
+from migrator.plan import make_plan, plan_staleness
 from tests._exec import Emu, ledger, planned
 from tests._plan import AS_OF, BASE_SPEC, ingest, tok, ts
 
@@ -25,7 +25,7 @@ def test_dry_run_sends_nothing_and_leaves_no_trace(ws, tmp_path):
     assert s.dry_run == {"campaigns_created": 1, "sends_accepted": 12, "sends_refused": 0, "refused_by_code": {}}
     for t in ("exec_plans", "exec_campaigns", "exec_sends", "exec_runs", "exec_lock"):
         assert ws.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0, t
-    assert execution_staleness(ws, p) == []
+    assert plan_staleness(ws, p) == []
     emu = Emu(ws)
     real = emu.run(ws, p)                      # nothing from the dry run blocks or shortens the real one
     assert real.sent == 12 and len(emu.emulator.state.campaigns) == 1
@@ -68,6 +68,11 @@ def test_crash_leftovers_become_unknown_and_are_resent_only_when_asked(ws, tmp_p
     assert s.recovered_unknown == 2 and s.attempted == 0
     assert ledger(ws, p.plan_id) == {"sent": 4, "unknown": 2}
     s = emu.run(ws, p, resend_unknown=True, wait=False)
+    # no receipt newer than their requests was ingested: they could have gone out, so they stay
+    assert s.resent_unknown == 0 and s.attempted == 0
+    assert s.resend == {"kept:no_receipt_newer_than_send": 2}
+    named = [r[0] for r in ws.conn.execute("SELECT send_id FROM exec_sends WHERE state = 'unknown'")]
+    s = emu.run(ws, p, resend_named=tuple(named), wait=False)     # a person names them: they go
     assert s.resent_unknown == 2 and s.attempted == 2
     # (those two had gone out: Meta refuses a second MM within 12 h, so they are rescheduled)
     assert s.rescheduled == 2 and len(tokens_sent(emu)) == 6
@@ -81,11 +86,12 @@ def test_recipient_never_marks_the_inventory_and_the_plan_stays_resumable(ws, tm
     emu.emulator.state.subscribers["TOKEN000003SECRET"].region = "FR"
     s = emu.run(ws, p)
     assert (s.sent, s.failed, s.mm_marked) == (5, 3, 3)
-    marks = dict(ws.conn.execute("SELECT token, mm_state FROM tokens WHERE mm_state IS NOT NULL"))
+    assert ws.conn.execute("SELECT COUNT(*) FROM tokens WHERE mm_state IS NOT NULL").fetchone()[0] == 0
+    marks = dict(ws.conn.execute("SELECT t.token, f.state FROM mm_feedback f JOIN tokens t ON t.id = f.token_id"))
     assert marks == {"TOKEN000001SECRET": "opted_out", "TOKEN000002SECRET": "opted_out",
                      "TOKEN000003SECRET": "wrong_region"}
     assert s.reasons == {"failed:recipient_never:opted_out": 2, "failed:recipient_never:wrong_region": 1}
-    assert execution_staleness(ws, p) == []     # the executor's own marks do not make its plan stale
+    assert plan_staleness(ws, p) == []     # the executor's own marks do not make its plan stale
     emu.run(ws, p)                               # and a resume is accepted
 
 

@@ -51,8 +51,7 @@ def test_inventory_change(made):
 
 
 @pytest.mark.parametrize("column, value", [("timezone", "Asia/Tokyo"), ("next_eligible_at", 1_800_000_000),
-                                           ("status", "stopped"), ("topic_title", "Other"),
-                                           ("mm_state", "opted_out")])
+                                           ("status", "stopped"), ("topic_title", "Other")])
 def test_any_planning_column_of_a_token_counts(made, column, value):
     ws, tmp, p = made
     before = workspace_fingerprints(ws.conn)["inventory"]

@@ -249,11 +249,12 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int
     as_of_ts = _midnight(as_of)
     clear = F.mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
                    "RN_DISCONTINUED", "RN_ONLY_UNTIL_CUTOFF")
-    opted = "(t.status = 'stopped' OR t.mm_state = 'opted_out')"
+    # what Meta told the executor about a token lives in mm_feedback (execute's table), not tokens
+    opted = "(t.status = 'stopped' OR fb.state = 'opted_out')"
     # only Meta's own refusal makes a token dead; a passed legacy expiry is a warning (tokens
     # stopped expiring on rn_token_expiry_ended, whether older ones revived is undocumented,
-    # and an attempt that fails with 2300037 costs nothing and teaches mm_state)
-    expired = "(t.mm_state IN ('expired', 'invalid'))"
+    # and an attempt that fails with 2300037 costs nothing and teaches mm_feedback)
+    expired = "(fb.state IN ('expired', 'invalid'))"
     legacy = f"(t.token_expiry <= {as_of_ts})"
     daily = int(as_of >= rules.rn_cadence_change.value)
     conn.execute(f"""
@@ -274,13 +275,14 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int
                END,
                1
         FROM tokens t
+        LEFT JOIN mm_feedback fb ON fb.token_id = t.id
         LEFT JOIN _pb pb ON pb.page_id = t.page_id
         LEFT JOIN _rc rc ON rc.country = t.country
         LEFT JOIN _rz rz ON rz.tz = t.timezone
         JOIN _dec d ON d.id = (CASE
                 WHEN rc.rid IS NOT NULL THEN
-                     (CASE WHEN t.mm_state = 'wrong_region' THEN rc.rid_mm ELSE rc.rid END)
-                WHEN t.mm_state = 'wrong_region' THEN 1
+                     (CASE WHEN fb.state = 'wrong_region' THEN rc.rid_mm ELSE rc.rid END)
+                WHEN fb.state = 'wrong_region' THEN 1
                 WHEN rz.rid IS NOT NULL THEN rz.rid
                 ELSE 0 END) * {n_business} + coalesce(pb.bid, 0)
         ORDER BY t.id

@@ -27,7 +27,7 @@ def _loopback(host: str) -> bool:
 
 def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
                        virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=(),
-                       assets=None):
+                       assets=None, state=None):
     """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
     from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
                                    load_subscribers_jsonl, load_subscribers_workspace)
@@ -50,7 +50,7 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
         from migrator.pull import load_page_token_map
         tokens = load_page_token_map(page_tokens)
     config = EmulatorConfig(seed=seed if seed is not None else (profile_seed or 0), warmup_seconds=warmup,
-                            faults=profile, webhooks_path=webhooks, snapshot_path=snapshot,
+                            faults=profile, webhooks_path=webhooks, snapshot_path=snapshot, state_path=state,
                             cost_per_message=cost, fcap_rate=fcap_rate,
                             clock=VirtualClock() if virtual_clock else None,
                             rules=load_rules(rules_path) if rules_path else None,
@@ -84,6 +84,9 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
 @click.option("--assets", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Business assets fixture (TOML/JSON): permissions, ad accounts, Pages, terms (see "
                    "emulator/assets.py); default: everything set up.")
+@click.option("--state", type=click.Path(dir_okay=False), default=None,
+              help="Durable state (SQLite: campaigns, sends, cadence, ids), kept across kills and restarts; "
+                   "default WEBHOOKS.state.sqlite beside --webhooks, else in memory.")
 @click.option("--public", is_flag=True, help="Allow a non-loopback --host.")
 @click.option("--rules", "rules_path", metavar="FILE", type=click.Path(dir_okay=False), default=None,
               help="Rules override file: the emulator enforces the same limits as the toolkit.")
@@ -95,7 +98,7 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
               help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, assets, public, rules_path, page_tokens, account_timezones, http_impl):
+              snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -114,7 +117,8 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                                       faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
                                       fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot,
                                       rules_path=rules_path, page_tokens=page_tokens,
-                                      account_timezones=account_timezones, assets=assets)
+                                      account_timezones=account_timezones, assets=assets,
+                                      state=state or (f"{webhooks}.state.sqlite" if webhooks else None))
     from migrator.emulator.server import listen_socket, serve
 
     try:
@@ -127,7 +131,11 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
         info(app, f"subscribers: {len(loaded.rejected)} bad line(s) skipped, first: "
                   f"line {loaded.rejected[0][0]}: {loaded.rejected[0][1]}")
     # stdout, always: scripts wait for this line to know the port
+    st = asgi.state.emulator.state
     click.echo(f"emulator listening on http://{host}:{bound} ({len(loaded.subscribers)} subscribers, "
                f"warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
+    info(app, f"state: {st.store.path if st.store.durable else 'in memory (lost at exit)'}"
+              + (f"; kept {len(st.campaigns)} campaigns and {len(st.sends)} sends" if len(st.sends) or st.campaigns
+                 else ""))
     sys.stdout.flush()
     serve(asgi, sock, http=http_impl)

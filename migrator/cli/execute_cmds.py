@@ -32,6 +32,15 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
     return shlex.join(parts)
 
 
+def _transient_reason(value):
+    from migrator.execute.ledger import TRANSIENT_FAILURES
+
+    if value not in (None, "transient") and value not in TRANSIENT_FAILURES:
+        raise click.BadParameter(f"{value!r} is not a transient failure reason (transient: "
+                                 f"{', '.join(TRANSIENT_FAILURES)}); other failures need a new plan")
+    return value
+
+
 @main.command("execute")
 @click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
 @click.option("--execute", "really", is_flag=True, help="Really create campaigns and send (without it: a dry run).")
@@ -41,7 +50,17 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
 @click.option("--rate", type=click.FloatRange(min=0.01), help="At most R sends per second.")
 @click.option("--base-url", metavar="URL", help="Graph API base URL (e.g. an emulator: http://127.0.0.1:8765).")
 @click.option("--resend-unknown", is_flag=True,
-              help="Send again the sends whose outcome is unknown (ingest receipts first!).")
+              help="Send again the unknown sends that receipts would have settled by now: unknown before this "
+                   "run, and a receipt of their campaign newer than their request was ingested (ingest receipts "
+                   "first!). Each row's reason is in exec_sends.resend_check.")
+@click.option("--resend", "resend_named", type=int, multiple=True, metavar="SEND_ID",
+              help="Send again this unknown send, whatever the receipts say (repeatable).")
+@click.option("--receipt-margin", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="--resend-unknown: seconds a newer receipt must follow the send (webhook lag).")
+@click.option("--retry-failed", "retry_failed", is_flag=False, flag_value="transient", default=None,
+              callback=lambda ctx, param, v: _transient_reason(v),
+              metavar="[REASON]", help="Put sends that failed for a transient cause (retries_exhausted) back "
+                                       "to planned; optionally only this reason.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for warm-up or scheduled sends: stop; run again later.")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the access token (else MIGRATOR_ACCESS_TOKEN).")
@@ -53,41 +72,40 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
                    "window_missed once its campaign has ended), or skip it now as window_missed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @pass_app
-def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, no_wait, token_file,
-                http, late, as_json):
+def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, resend_named,
+                receipt_margin, retry_failed, no_wait, token_file, http, late, as_json):
     """Run a saved plan: create its campaigns and send every planned message exactly once.
 
     Without --execute this is a dry run through the same code: every request is validated and
     counted, nothing is sent, nothing is left behind. A stale plan is refused. The access token
     comes from MIGRATOR_ACCESS_TOKEN or --token-file, never from the command line.
-    Ctrl-C finishes the requests in flight, commits, and prints the command that resumes.
+    Ctrl-C finishes the requests in flight, commits, prints the command that resumes and exits
+    130 (SIGTERM: 143). After a crash: ingest the receipts, run again; see docs/execute.md.
 
     \b
     Examples:
       migrator execute plan.json                      # dry run: what would be sent
       migrator execute plan.json --execute --concurrency 64 --rate 500
       migrator execute plan.json --execute --base-url http://127.0.0.1:8765 --no-wait
+      migrator execute plan.json --execute --resend-unknown     # after `migrator ingest receipts`
     """
-    from migrator.execute import execute_plan
+    from migrator.execute import execute_plan, remaining_sends
     from migrator.plan import load_plan
 
     ws = app.workspace()
     plan = load_plan(plan_path)
-    total = ws.conn.execute("SELECT COUNT(*) FROM exec_sends WHERE plan_id = ? AND state = 'planned'",
-                            (plan.plan_id,)).fetchone()[0]
-    if not total and not ws.conn.execute("SELECT 1 FROM exec_plans WHERE plan_id = ?", (plan.plan_id,)).fetchone():
-        total = plan.sends
     resume = _resume_command(app, plan_path, concurrency=concurrency, rate=rate, base_url=base_url,
                              token_file=token_file, batches=batches, late=late)
-    with progress(app, total=total, desc="execute" if really else "dry run", unit="send") as bar:
+    with progress(app, total=remaining_sends(ws, plan), desc="execute" if really else "dry run", unit="send") as bar:
         def notify(msg: str) -> None:
             if not app.quiet:
                 bar.write(msg, file=sys.stderr)
 
         summary = execute_plan(ws, plan, execute=really, base_url=base_url, token_file=token_file,
                                concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
-                               wait=not no_wait, notify=notify, progress=bar.update, handle_signals=True,
-                               http=http, late=late)
+                               resend_named=tuple(resend_named), receipt_margin=receipt_margin,
+                               retry_failed=retry_failed, wait=not no_wait, notify=notify, progress=bar.update,
+                               handle_signals=True, http=http, late=late)
     out = summary.to_json()
     if really and summary.resumable:
         out["resume_command"] = resume
@@ -99,6 +117,8 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
         info(app, f"to resume: {resume}")
     if summary.outcome == "fatal":
         raise MigratorError(f"the run stopped: {summary.error}", hint=summary.hint)
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
 
 
 def _print(s, really: bool) -> None:
@@ -115,9 +135,21 @@ def _print(s, really: bool) -> None:
     led = s.ledger
     click.echo("  ledger: " + ", ".join(f"{k} {led.get(k, 0)}" for k in
                                         ("planned", "sent", "skipped", "failed", "unknown")))
+    if s.lock_note:
+        click.echo(f"  {s.lock_note}")
+    if s.killed_runs:
+        click.echo(f"  {s.killed_runs} earlier run(s) had been killed (recorded as killed in the run history)")
+    if s.settled_by_receipts:
+        click.echo(f"  {s.settled_by_receipts} sends settled by receipts ingested earlier")
+    if s.retried_failed:
+        click.echo(f"  {s.retried_failed} failed sends put back to planned (--retry-failed)")
+    for why, n in s.resend.items():
+        click.echo(f"  --resend-unknown: {n} {why}")
     if s.recovered_unknown:
-        click.echo(f"  {s.recovered_unknown} sends of an interrupted run are now unknown: "
-                   "run `migrator ingest receipts WEBHOOKS.jsonl` to settle them")
+        click.echo(f"  {s.recovered_unknown} sends of an interrupted run are now unknown: run "
+                   "`migrator ingest receipts WEBHOOKS.jsonl`, then this command again with --resend-unknown")
+    if s.never_left:
+        click.echo(f"  {s.never_left} requests never left (no connection); they stay planned, no attempt counted")
     for k, n in list(s.reasons.items())[:8]:
         click.echo(f"  {k}: {n}")
     if s.window_waiting:
@@ -135,6 +167,8 @@ def _print(s, really: bool) -> None:
         click.echo(f"  waiting for {s.waiting_for} (next at epoch {s.next_due_at})")
     if s.error and s.outcome != "fatal":
         click.echo(f"  {s.error}" + (f" ({s.hint})" if s.hint else ""))
+    if s.signal:
+        click.echo(f"  interrupted by {s.signal}")
 
 
 @main.command("status")
@@ -143,7 +177,7 @@ def _print(s, really: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_app
 def status_cmd(app, plan_id, show_batches, as_json):
-    """Where each plan stands: per campaign and batch, planned / sent / skipped / failed / unknown,
+    """Where each plan stands: per campaign and batch, to send / sent / skipped / failed / unknown,
     delivered, read and spend, plus plan staleness and the executor lock.
 
     \b
@@ -156,36 +190,35 @@ def status_cmd(app, plan_id, show_batches, as_json):
 
     st = execution_status(app.workspace(create=False), plan_id)
     if as_json:
-        emit_json(st)
+        emit_json(st.to_json())
         return
-    if not st["plans"]:
+    if not st.plans:
         click.echo("no plans in this workspace (make one with `migrator plan SPEC.toml -o PLAN.json`)")
-    # "planned" in the ledger is what remains: say so ("to send"); money in major units (migrator.money)
-    cols = ("planned", "in_flight", "sent", "skipped", "failed", "unknown", "delivered", "read")
-    label = {"planned": "to send", "in_flight": "in flight"}
+    # the ledger's "planned" is what remains: "to send"; money in major units (migrator.money)
+    cols = ("to_send", "in_flight", "sent", "skipped", "failed", "unknown", "delivered", "read")
 
-    def _counts(d) -> str:
-        return ", ".join(f"{label.get(k, k)} {d[k]:,}" for k in cols)
+    def counts(x) -> str:
+        return ", ".join(f"{k.replace('_', ' ')} {getattr(x, k):,}" for k in cols)
 
-    def _spend(by_cur) -> str:
+    def spend(by_cur: dict[str, int]) -> str:
         return "; ".join(format_money(n, cur) for cur, n in by_cur.items()) or format_money(0, "")
 
-    for p in st["plans"]:
-        click.echo(f"plan {p['plan_id']} ({p['name']}): {p['status']}; spend {_spend(p['spend'])} accepted"
+    for p in st.plans:
+        click.echo(f"plan {p.plan_id} ({p.name}): {p.status}; spend {spend(p.spend)} accepted"
                    " (sends Meta accepted × the plan's cost per message; Meta bills delivered messages)")
-        click.echo("  " + _counts(p))
-        for s in p["stale"]:
+        click.echo("  " + counts(p))
+        for s in p.stale:
             click.echo(f"  stale: {s}")
-        for c in p["campaigns"]:
-            click.echo(f"  campaign {c['key']} {c['name']!r} [{c['state']}] " + _counts(c)
-                       + f", spend {format_money(c['spend'], c.get('currency', ''))} accepted")
-        rows = p["batches"] if show_batches else [b for b in p["batches"] if b["planned"] or b["in_flight"]][:5]
+        for c in p.campaigns:
+            click.echo(f"  campaign {c.key} {c.name!r} [{c.state}] {counts(c)}, "
+                       f"spend {format_money(c.spend, c.currency or '')} accepted")
+        rows = p.batches if show_batches else [b for b in p.batches if b.to_send or b.in_flight][:5]
         for b in rows:
-            click.echo(f"  batch {b['batch']} ({b['day']}): " + _counts(b))
-    if st["lock"]:
-        lk = st["lock"]
-        click.echo(f"lock: {lk['owner']} pid {lk['pid']} plan {lk['plan_id']}"
-                   + (f" (stale: {lk['stale']})" if lk["stale"] else ""))
+            click.echo(f"  batch {b.batch} ({b.day}): {counts(b)}")
+    if st.lock:
+        lk = st.lock
+        click.echo(f"lock: {lk.owner} pid {lk.pid} on {lk.host}, plan {lk.plan_id}: {lk.state}"
+                   + (f" (may be taken over: {lk.stale})" if lk.stale else ""))
 
 
 @main.command("unlock")
@@ -199,7 +232,7 @@ def unlock_cmd(app, yes):
       migrator unlock
     """
     from migrator.execute import force_unlock, read_lock
-    from migrator.execute.lock import staleness
+    from migrator.execute.lock import alive_here, staleness
 
     import time
 
@@ -210,10 +243,10 @@ def unlock_cmd(app, yes):
         return
     why = staleness(lk, now=time.time())
     click.echo(f"lock held by {lk.describe()}" + (f"; looks stale: {why}" if why else "; it looks ALIVE"))
-    if not yes and not click.confirm("remove it?", default=False):
+    if not alive_here(lk) and not yes and not click.confirm("remove it?", default=False):
         click.echo("lock kept")
         return
-    force_unlock(ws.conn)
+    force_unlock(ws.conn)    # refuses (exit 1) while its process is alive on this host
     click.echo("lock removed")
 
 

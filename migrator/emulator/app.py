@@ -113,6 +113,25 @@ class Emulator:
         self.requests = 0
         if config.snapshot_path and Path(config.snapshot_path).exists():
             self.state.restore(orjson.loads(Path(config.snapshot_path).read_bytes()))
+        if self.webhooks:
+            self.webhooks.on_flush = lambda seq: self.state.store.set_meta("hooks_upto", seq)
+
+    def replay_unhooked(self) -> int:
+        """Write the webhook lines of sends accepted after the last written ones (a killed emulator
+        had them in its buffer). Meta retries undelivered webhooks; a repeat is a duplicate to ingest."""
+        from migrator.emulator.state import Accepted
+
+        if not self.webhooks:
+            return 0
+        n = 0
+        for send in self.state.sends.after(self.state.store.meta("hooks_upto")):
+            sub = self.state.subscribers.get(send.token)
+            c = self.state.campaigns.get(send.message_id)
+            if sub is not None and c is not None:
+                self.webhooks.accepted(Accepted(send.tracking_id, send, sub, c))
+                n += 1
+        self.webhooks.flush()
+        return n
 
     @property
     def virtual(self) -> bool:
@@ -608,6 +627,7 @@ def create_app(config: EmulatorConfig | None = None, *, subscribers: list[Subscr
                         else validator, assets)
     if subscribers:
         emulator.state.add_subscribers(subscribers)
+    emulator.replay_unhooked()
     logging.getLogger("uvicorn.error").addFilter(_DropEmulatedResets())
 
     from contextlib import asynccontextmanager

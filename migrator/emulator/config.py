@@ -165,7 +165,8 @@ class EmulatorConfig:
     listing_calls_per_window: int = 100_000     # per Page token listing: beyond -> 2300080
     faults: FaultProfile = field(default_factory=FaultProfile)
     webhooks_path: str | Path | None = None
-    snapshot_path: str | Path | None = None
+    snapshot_path: str | Path | None = None   # JSON export/import (at exit and POST /_emulator/flush)
+    state_path: str | Path | None = None      # durable SQLite state (store.py); None: in memory
     app_id: str = "100000000000001"
     business_id: str = "100000000000002"
     clock: Callable[[], float] | None = None   # default wall clock; pass a VirtualClock in tests

@@ -14,10 +14,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-import orjson
 
 from migrator.emulator import checks
 from migrator.emulator.config import EmulatorConfig
+from migrator.emulator.store import EmulatorStore, LastSent, SendLog
 from migrator.emulator.subscribers import Subscriber
 from migrator.emulator.texts import USER_TITLES
 
@@ -97,6 +97,7 @@ class Send:
     page_id: str
     ad_account_id: str
     message: dict
+    seq: int = 0                 # acceptance order in the store (1, 2, ...)
 
 
 @dataclass
@@ -117,13 +118,17 @@ class EmulatorState:
         self.validator = validator
         self.subscribers: dict[str, Subscriber] = {}
         self.listing: dict[str, list[Subscriber]] = {}   # page_id -> listable subscribers in order
+        # campaigns, sends, cadence and ids are durable (store.py); only campaigns are cached here
+        self.store = EmulatorStore(config.state_path)
         self.campaigns: dict[str, Campaign] = {}
-        self.last_sent: dict[str, float] = {}
-        self.sends: list[Send] = []
+        self._load_campaigns()
+        self.last_sent = LastSent(self.store)
+        self.sends = SendLog(self.store, Send)
         self.errors: Counter[int] = Counter()
-        self._messages: dict[bytes, dict] = {}
         self.rng = random.Random(config.seed)
-        self._next_id = 1
+        if not self.store.meta("next_id"):
+            self.store.set_meta("next_id", 1)
+        self._seq = self.store.last_seq()     # the last accepted send's number
         self._windows: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
         self.throttled_until = 0.0
 
@@ -155,12 +160,22 @@ class EmulatorState:
         return int(last + self.config.cadence_seconds) if last is not None else None
 
     # ------------------------------------------------------------------ ids and rate windows
-    def new_id(self) -> str:
-        self._next_id += 1
-        return str(23850000000000000 + self.config.seed % 1000 * 10_000_000 + self._next_id)
+    def _load_campaigns(self) -> None:
+        self.campaigns = {}
+        for d in self.store.load_campaigns():
+            d["spent_by_day"] = {int(k): v for k, v in (d.get("spent_by_day") or {}).items()}
+            c = Campaign(**d)
+            self.campaigns[c.id] = c
 
-    def tracking_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    def new_id(self) -> str:
+        n = self.store.next_counter("next_id")       # durable: ids never repeat after a restart
+        return str(23850000000000000 + self.config.seed % 1000 * 10_000_000 + n)
+
+    def tracking_id(self, seq: int | None = None) -> str:
+        """A seeded UUID of the send's sequence number: reproducible, and unique across restarts."""
+        n = self._seq + 1 if seq is None else seq
+        h = hashlib.blake2b(repr((self.config.seed, "tracking", n)).encode(), digest_size=16).digest()
+        return str(uuid.UUID(bytes=h, version=4))
 
     def count_call(self, key: str, limit: int) -> tuple[float, float]:
         """Count one call in `key`'s window; returns (utilisation %, seconds until the window resets)."""
@@ -207,6 +222,7 @@ class EmulatorState:
                      pixel_id=str(body["pixel_id"]) if body.get("pixel_id") else None,
                      bid_amount=_budget(body.get("bid_amount"), "bid_amount"))
         self.campaigns[c.id] = c
+        self.store.save_campaign(c)
         return c
 
     def campaign(self, object_id: str) -> Campaign:
@@ -220,6 +236,7 @@ class EmulatorState:
     def delete_campaign(self, object_id: str) -> None:
         self.campaign(object_id)
         del self.campaigns[object_id]
+        self.store.delete_campaign(object_id)
 
     # ------------------------------------------------------------------ sending
     def send(self, ad_account_id: str, body: dict) -> Accepted:
@@ -297,16 +314,12 @@ class EmulatorState:
         c.spent += cost
         c.spent_by_day[day] = c.spent_by_day.get(day, 0) + cost
         c.sends += 1
-        self.last_sent[token] = now
-        tid = self.tracking_id()
-        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, self._intern(message))
-        self.sends.append(s)
+        self._seq += 1
+        tid = self.tracking_id(self._seq)
+        s = Send(now, token, c.id, tid, c.page_id, ad_account_id, message, self._seq)
+        # committed before the answer leaves: what the client is told "sent" survives a kill
+        self.store.accept(s, cost, day)
         return Accepted(tid, s, sub, c)
-
-    def _intern(self, message: dict) -> dict:
-        """One stored copy per distinct message: a million sends of a few contents stay small."""
-        key = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
-        return self._messages.setdefault(key, message)
 
     # ------------------------------------------------------------------ estimate
     def estimate(self, page_id: str | None, daily: int | None, lifetime: int | None,
@@ -324,31 +337,40 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ snapshot
     def reset(self) -> None:
+        self.store.clear()
+        self._seq = self.store.last_seq()
         self.campaigns.clear()
-        self.last_sent.clear()
-        self.sends.clear()
-        self._messages.clear()
         self.errors.clear()
         self._windows.clear()
         self.throttled_until = 0.0
 
     def snapshot(self) -> dict:
         return {"campaigns": [asdict(c) for c in self.campaigns.values()],
-                "last_sent": self.last_sent, "sends": [_send_json(s) for s in self.sends],
-                "errors": {str(k): v for k, v in self.errors.items()}, "next_id": self._next_id}
+                "last_sent": dict(self.last_sent.items()), "sends": [_send_json(s) for s in self.sends],
+                "errors": {str(k): v for k, v in self.errors.items()}, "next_id": self.store.meta("next_id"),
+                "seq": self._seq}
 
     def restore(self, snap: dict) -> None:
-        self.campaigns = {}
+        """Load a JSON snapshot into the (empty) store: the export format of `--snapshot`."""
+        if len(self.sends) or self.campaigns:
+            return      # the durable state is newer than any snapshot
         for d in snap.get("campaigns", []):
             d = dict(d)
             d["spent_by_day"] = {int(k): v for k, v in (d.get("spent_by_day") or {}).items()}
             c = Campaign(**d)
             self.campaigns[c.id] = c
-        self.last_sent = {k: float(v) for k, v in snap.get("last_sent", {}).items()}
-        self.sends = [Send(d["time"], d["token"], d["message_id"], d["tracking_id"], d["page_id"],
-                           d["ad_account_id"], d["message"]) for d in snap.get("sends", [])]
+            self.store.save_campaign(c)
+        self._seq = max(self._seq, int(snap.get("seq", 0)))
+        for d in snap.get("sends", []):
+            self._seq += 1
+            s = Send(d["time"], d["token"], d["message_id"], d["tracking_id"], d["page_id"], d["ad_account_id"],
+                     d["message"], self._seq)
+            tz = self.config.account_timezones.get(s.ad_account_id, self.config.default_account_timezone)
+            self.store.accept(s, self.config.cost_per_message, checks.account_day(s.time, tz))
+        for k, v in snap.get("last_sent", {}).items():
+            self.last_sent[k] = float(v)
         self.errors = Counter({int(k): v for k, v in snap.get("errors", {}).items()})
-        self._next_id = int(snap.get("next_id", 1))
+        self.store.set_meta("next_id", max(self.store.meta("next_id"), int(snap.get("next_id", 1))))
 
 
 def _send_json(s: Send) -> dict:

@@ -2,7 +2,7 @@
 
 JSONL: one `{"token", "page_id", "region", "opted_out"}` per line (+ optional psid, timezone,
 topic_title), as `migrator sample` writes `subscribers.jsonl`. Workspace: table `tokens`
-(region = tokens.country; opted out = status 'stopped' or mm_state 'opted_out').
+(region = tokens.country; opted out = status 'stopped' or Meta said so: mm_feedback.state 'opted_out').
 Bad lines are skipped and counted, never fatal.
 """
 
@@ -27,7 +27,7 @@ class Subscriber:
     topic_title: str | None = None
     created_at: int | None = None      # epoch seconds
     expired: bool = False
-    wrong_region: bool = False         # learned earlier (mm_state='wrong_region')
+    wrong_region: bool = False         # learned earlier (mm_feedback.state='wrong_region')
     seq: int = 0                       # listing order
     token_expiry: int | None = None    # token_expiry_timestamp as the listing shows it (ms)
     last_organic_at: float | None = None  # last organic Page<->user thread activity (epoch s)
@@ -99,8 +99,9 @@ def load_subscribers_jsonl(path: str | Path) -> LoadResult:
 def load_subscribers_workspace(ws) -> LoadResult:
     """Every token in the workspace except those MM already called invalid."""
     out = LoadResult()
-    sql = ("SELECT token, page_id, psid, timezone, topic_title, country, status, mm_state, created_at "
-           "FROM tokens WHERE mm_state IS NULL OR mm_state != 'invalid' ORDER BY id")
+    sql = ("SELECT t.token, t.page_id, t.psid, t.timezone, t.topic_title, t.country, t.status, f.state, t.created_at "
+           "FROM tokens t LEFT JOIN mm_feedback f ON f.token_id = t.id "
+           "WHERE f.state IS NULL OR f.state != 'invalid' ORDER BY t.id")
     for token, page_id, psid, tz, topic, country, status, mm_state, created in ws.conn.execute(sql):
         if not page_id:
             out.rejected.append((0, f"token without page_id skipped"))

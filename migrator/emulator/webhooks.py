@@ -42,6 +42,8 @@ class WebhookWriter:
         self.flush_seconds = 1.0
         self._last_flush = time.monotonic()
         self.events = 0
+        self._last_seq = 0
+        self.on_flush = None        # called with the last send's seq once its lines are written
 
     def _line(self, field: str, page_id: str, ts_ms: int, value: dict) -> bytes:
         return orjson.dumps({"object": "page", "entry": [{"id": page_id, "time": ts_ms, "changes": [
@@ -78,6 +80,7 @@ class WebhookWriter:
                              "mid": mid, "messenger_subscription_token": s.token, "message_id": s.message_id}
                     self._buf.append(self._line("marketing_message_clicks", s.page_id, t3, click))
                     self.events += 1
+        self._last_seq = max(self._last_seq, s.seq)
         if len(self._buf) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
@@ -87,6 +90,8 @@ class WebhookWriter:
             self._fh.write(b"".join(self._buf))
             self._buf.clear()
         self._fh.flush()
+        if self.on_flush is not None and self._last_seq:
+            self.on_flush(self._last_seq)
 
     def close(self) -> None:
         self.flush()

@@ -2,21 +2,29 @@
 
 Public API:
 - `execute_plan(ws, plan, *, execute, transport | base_url, ...) -> ExecutionSummary` (sync);
-  `execute_plan_async(...)`; `ExecOptions`; `execution_staleness(ws, plan)`.
+  `execute_plan_async(...)`; `ExecOptions`. A stale plan is refused by `plan.check_fresh`.
+- `remaining_sends(ws, plan) -> int`: what remains to send of a plan (sizes a progress bar).
 - `ingest_receipts(ws, paths) -> IngestSummary`: MM webhooks settle unknown sends, fill delivered/read.
-- `execution_status(ws, plan_id=None) -> dict`: per plan, campaign and batch counts.
+- `execution_status(ws, plan_id=None) -> ExecutionStatus`: per plan, campaign and batch counts.
 - `acquire` / `read_lock` / `force_unlock`: the one-executor-per-workspace lock.
-Modules: ledger (tables, transitions, group commits), lock, campaigns (idempotent setup),
+Modules: ledger (tables, transitions, group commits, receipts settling rows), runs (run history), lock, campaigns (idempotent setup),
 engine (asyncio loop), outcomes (error class -> transition), pacing, receipts, transport
 (dry-run recording transport), status. See docs/execute.md.
 """
 
-from migrator.execute.engine import ExecOptions, ExecutionSummary, execute_plan, execute_plan_async, execution_staleness
+from migrator.execute.engine import ExecOptions, ExecutionSummary, execute_plan, execute_plan_async
 from migrator.execute.lock import LockInfo, acquire, force_unlock, read_lock
 from migrator.execute.receipts import ingest_receipts
-from migrator.execute.status import execution_status
+from migrator.execute.status import ExecutionStatus, execution_status
 from migrator.execute.transport import RecordingTransport
 
-__all__ = ["ExecOptions", "ExecutionSummary", "LockInfo", "RecordingTransport", "acquire", "execute_plan",
-           "execute_plan_async", "execution_staleness", "execution_status", "force_unlock", "ingest_receipts",
-           "read_lock"]
+__all__ = ["ExecOptions", "ExecutionStatus", "ExecutionSummary", "LockInfo", "RecordingTransport", "acquire",
+           "execute_plan", "execute_plan_async", "execution_status", "force_unlock", "ingest_receipts",
+           "read_lock", "remaining_sends"]
+
+
+def remaining_sends(ws, plan) -> int:
+    """Sends of `plan` (a SavedPlan) that remain to send (ledger state `planned`)."""
+    from migrator.execute.ledger import to_send
+
+    return to_send(ws.conn, plan.plan_id, plan.sends)

@@ -23,13 +23,15 @@ from typing import Any, Callable
 from migrator.errors import PlanError
 from migrator.execute import breaker as brk
 from migrator.execute import campaigns as camp
-from migrator.execute.ledger import Claimed, Ledger, Result, transaction
+from migrator.execute import runs
+from migrator.execute.ledger import KEEP_RECOVERED_NOW, Claimed, Ledger, Result, transaction
 from migrator.execute.lock import acquire
 from migrator.execute.outcomes import decide, error_code
 from migrator.execute.pacing import Pacer
 from migrator.execute.sendable import Screen, since_run
 from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
+from migrator.graph.errors import NetworkError
 from migrator.privacy import short_hash
 
 DAY = 86400
@@ -42,6 +44,10 @@ class ExecOptions:
     concurrency: int = 16
     rate: float | None = None           # sends per second (None: as fast as concurrency allows)
     resend_unknown: bool = False
+    resend_named: tuple[int, ...] = ()  # send ids a person names for re-sending (if unknown)
+    receipt_margin: float = 60.0        # --resend-unknown: a receipt this much newer than the send must exist
+    retry_failed: str | None = None     # --retry-failed [REASON]: "transient" or one transient reason
+    outage_limit_seconds: float = 300.0  # requests that never left for this long: stop, interrupted
     wait: bool = True                   # False (--no-wait): exit instead of waiting (warm-up, schedule)
     slice_size: int = 256
     commit_interval: float = 0.2
@@ -64,7 +70,13 @@ class ExecutionSummary:
     rescheduled: int = 0
     recovered_unknown: int = 0           # in_flight rows of a dead run turned unknown
     resent_unknown: int = 0
-    mm_marked: int = 0
+    resend: dict[str, int] = field(default_factory=dict)   # --resend-unknown: rows per reason (resent:/kept:)
+    retried_failed: int = 0
+    settled_by_receipts: int = 0         # rows receipts settled at the start of this run
+    killed_runs: int = 0                 # earlier runs found dead (their process gone)
+    never_left: int = 0                  # requests that never reached the network (no attempt counted)
+    mm_marked: int = 0                   # tokens Meta refused for good (recorded in mm_feedback)
+    signal: str | None = None            # SIGINT | SIGTERM when a signal interrupted the run
     ledger: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     campaigns: list[dict] = field(default_factory=list)
@@ -84,12 +96,20 @@ class ExecutionSummary:
     breaker: list[dict] = field(default_factory=list)   # pages whose breaker tripped (execute/breaker.py)
 
     @property
+    def exit_code(self) -> int:
+        """0 done/waiting; 130/143 when SIGINT/SIGTERM interrupted it; 1 for any other stop."""
+        if self.signal:
+            return {"SIGINT": 130, "SIGTERM": 143}.get(self.signal, 1)
+        return 0 if self.outcome in ("done", "waiting") else 1
+
+    @property
     def resumable(self) -> bool:
         return self.outcome in ("waiting", "stopped", "interrupted", "fatal") or bool(self.ledger.get("planned"))
 
     def to_json(self) -> dict:
         d = {k: v for k, v in self.__dict__.items()}
         d["resumable"] = self.resumable
+        d["exit_code"] = self.exit_code
         return d
 
 
@@ -121,6 +141,9 @@ class _Run:
         self.claimed_dv: dict[int, int] = {}         # send_id -> data_version when claimed
         self.suspects: list[tuple[int, int, int, int]] = []   # (token_id, code, send_id, at) to record
         self.successes: list[int] = []               # token ids sent (clear their suspect feedback)
+        self.outage_since: float | None = None     # first request that never left, in a row
+        self.outage_failures = 0
+        self.network_down = False
 
     # ------------------------------------------------------------------ group commits
     def flush(self) -> None:
@@ -129,7 +152,7 @@ class _Run:
         batch, self.results = self.results, []
         suspects, self.suspects = self.suspects, []
         successes, self.successes = self.successes, []
-        main_ledger = self.ledger.s == "main"
+        main_ledger = self.ledger.schema == "main"
 
         def extra(conn):
             if main_ledger:
@@ -160,6 +183,7 @@ class _Run:
         self.results.append(res)
         c._probe_out = False  # type: ignore[attr-defined]
         self.summary.attempted += int(res.attempted)
+        self.summary.mm_marked += int(res.mm_state is not None)
         if res.state in ("sent", "unknown", "failed", "skipped"):
             setattr(self.summary, res.state, getattr(self.summary, res.state) + 1)
             self.progress(1)
@@ -198,6 +222,7 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure: the send may have left
             self.notify(f"send {row.send_id}: unexpected {type(exc).__name__}; its outcome is unknown")
             return Result(row.send_id, "unknown", True, reason=f"client_error:{type(exc).__name__}")
+        self._network_answered()
         self.pacer.observe(r.usage)
         self.successes.append(row.token_id)
         self.breaker.observe(c.page_id, row.token_id, None, now)
@@ -207,8 +232,40 @@ class _Run:
             camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
         return Result(row.send_id, "sent", True, tracking_id=r.tracking_id)
 
+    def _network_answered(self) -> None:
+        if self.outage_since is not None:
+            self.notify(f"the network is back after {self.outage_failures} failed connection(s)")
+        self.outage_since, self.outage_failures = None, 0
+
+    def _never_left(self, row: Claimed, err: GraphError) -> Result:
+        """A request that never left (connection refused, DNS, connect timeout) costs no attempt.
+
+        Repeated ones pause the whole run with a growing backoff; once they have lasted
+        `outage_limit_seconds` the run stops as interrupted (resumable), never as done.
+        """
+        now = self.clock()
+        self.summary.never_left += 1
+        if self.outage_since is None:
+            self.outage_since = now
+        self.outage_failures += 1
+        if now - self.outage_since >= self.opts.outage_limit_seconds:
+            if not self.network_down:
+                self.network_down = True
+                self.notify(f"no connection for {now - self.outage_since:.0f} s "
+                            f"({self.outage_failures} attempts): stopping; the sends stay planned")
+            self.stop.set()
+        else:
+            wait = min(30.0, 2.0 ** min(self.outage_failures - 1, 5))
+            if self.pacer.pause_until < now + wait:
+                self.notify(f"cannot connect ({err.message[:80]}); pausing every send {wait:.0f} s")
+            self.pacer.pause(wait, "no connection")
+        return Result(row.send_id, "planned", False, reason="never_left")
+
     def _failure(self, row: Claimed, c: camp.CampaignRun, err: GraphError) -> Result:
         now = self.clock()
+        if isinstance(err, NetworkError) and err.kind == "connect":
+            return self._never_left(row, err)
+        self._network_answered()
         text = err.message.replace(row.token, short_hash(row.token))[:500]
         code = error_code(err)
         age = now - (c.created_at or now)
@@ -273,7 +330,8 @@ class _Run:
                 self.fatal = err
             self.stop.set()
         return Result(row.send_id, v.state, v.attempted, reason=v.reason, error_code=code, error=text,
-                      not_before=nb if v.state == "planned" else None, mm_state=v.mm_state)
+                      not_before=nb if v.state == "planned" else None, mm_state=v.mm_state,
+                      subcode=err.subcode, error_class=err.error_class.value if v.mm_state else None)
 
     def _stop_page(self, c: camp.CampaignRun, code: int, text: str) -> None:
         """A set-up refusal (preflight/guidance.py SETUP_STOPS): every campaign of the page (of the ad
@@ -531,72 +589,64 @@ def _check_names(plan) -> None:
                             hint="put {topic} or {key} in the spec's [campaign] name and make a new plan")
 
 
-def execution_staleness(ws, plan) -> list[str]:
-    """`plan_staleness`, minus the inventory changes the executor made itself (tokens.mm_state).
-
-    The executor records the workspace fingerprints it accepted (and re-records them together with
-    its own writes); a component equal to that record changed only by the executor's hand.
-    """
-    from migrator.plan import plan_staleness
-    from migrator.plan.fingerprint import workspace_fingerprints
-    from migrator.plan.staleness import _WORDS
-
-    changes = plan_staleness(ws, plan)
-    if not changes:
-        return changes
-    row = ws.conn.execute("SELECT fingerprints FROM exec_plans WHERE plan_id = ?", (plan.plan_id,)).fetchone()
-    if not row or not row[0]:
-        return changes
-    ours = json.loads(row[0])
-    now = workspace_fingerprints(ws.conn)
-    excused = {_WORDS[k] for k in ("inventory", "audit", "content") if now[k] == ours.get(k)}
-    return [c for c in changes if c not in excused]
-
-
 async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOptions, clock=time.time,
                              sleep=asyncio.sleep, notify: Callable[[str], None] = lambda m: None,
                              progress: Callable[[int], None] = lambda n: None,
                              stop: asyncio.Event | None = None, rules=None,
-                             recorder: RecordingTransport | None = None) -> ExecutionSummary:
-    """Run (or dry-run) a saved plan; see `execute_plan` for the sync entry point."""
+                             recorder: RecordingTransport | None = None,
+                             signal_box: dict | None = None) -> ExecutionSummary:
+    """Run (or dry-run) a saved plan; see `execute_plan` for the sync entry point.
+
+    `signal_box` (filled by the signal handler) names the signal that interrupted the run.
+    """
+    from migrator.errors import LockHeldError, StalePlanError
+    from migrator.plan import check_fresh
     from migrator.rules import load_rules
 
     plan = _load_plan(ws, plan)
     _check_names(plan)
     rules = rules or load_rules(plan.rules_path)
-    changes = execution_staleness(ws, plan)
-    if changes:
-        from migrator.errors import StalePlanError
-
-        raise StalePlanError("the plan is stale: " + "; ".join(changes),
-                             hint="make a new plan: migrator plan SPEC.toml -o PLAN.json")
+    try:
+        # the executor's own writes (exec_*, mm_feedback) are not plan inputs: nothing to excuse
+        check_fresh(ws, plan)
+    except StalePlanError as exc:
+        if opts.execute:
+            runs.record_refused(ws.conn, plan.plan_id, exc.message, now=int(clock()))
+        raise
     stop = stop or asyncio.Event()
     summary = ExecutionSummary(plan.plan_id, "execute" if opts.execute else "dry_run")
     t0 = time.monotonic()
     lock = None
     conn = ws.conn
     if opts.execute:
-        lock = acquire(conn, plan.plan_id)
+        try:
+            lock = acquire(conn, plan.plan_id)
+        except LockHeldError as exc:
+            runs.record_refused(conn, plan.plan_id, exc.message, now=int(clock()))
+            raise
         summary.lock_note = lock.took_over
         ledger = Ledger(conn, plan.plan_id, clock=clock)
     else:
         ledger = Ledger.scratch(conn, plan.plan_id, clock=clock)
     run_id = None
     try:
-        fresh_ledger = conn.execute(f"SELECT fingerprints FROM {ledger.t('exec_plans')} WHERE plan_id = ?",
-                                    (plan.plan_id,)).fetchone()
+        if opts.execute:   # we hold the lock: an unfinished run is a dead one
+            summary.killed_runs = runs.mark_killed(conn, own_pid=os.getpid())
+            run_id = runs.start(conn, plan.plan_id, now=int(clock()))
         ledger.ensure_rows()
-        if opts.execute and not (fresh_ledger and fresh_ledger[0]):
-            ledger.record_fingerprints()
+        # receipts first: a row Meta already took is settled before anything could re-send it
+        summary.settled_by_receipts = ledger.settle()
+        if opts.retry_failed:
+            summary.retried_failed = ledger.retry_failed(opts.retry_failed)
+        if opts.resend_unknown or opts.resend_named:
+            # before recover(): rows this run finds in flight stay unknown until receipts can speak
+            decisions = ledger.resend_unknown(margin=opts.receipt_margin if opts.resend_unknown else float("inf"),
+                                              named=opts.resend_named)
+            summary.resent_unknown = decisions.resent_total
+            summary.resend = {**decisions.resent, **decisions.kept}
         summary.recovered_unknown = ledger.recover()
-        if opts.execute:
-            summary.mm_marked += ledger.apply_mm_states()   # left pending by a run that died
-            with transaction(conn):
-                run_id = conn.execute("INSERT INTO exec_runs (plan_id, mode, started_at, pid, host) "
-                                      "VALUES (?, 'execute', ?, ?, ?)",
-                                      (plan.plan_id, int(clock()), os.getpid(), socket.gethostname())).lastrowid
-        if opts.resend_unknown:
-            summary.resent_unknown = ledger.resend_unknown()
+        if summary.recovered_unknown and (opts.resend_unknown or opts.resend_named):
+            summary.resend[KEEP_RECOVERED_NOW] = summary.recovered_unknown
         ledger.set_status("running")
         ledger.screen = _screen(conn, plan, ledger, rules, opts, notify)
         run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
@@ -656,8 +706,6 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
                 run.flush()
             run._close_new(set())
         run.flush()
-        if opts.execute:
-            summary.mm_marked += ledger.apply_mm_states()
         summary.campaigns = [c.to_json() for c in run.campaigns.values()]
         summary.throttle_pauses, summary.max_usage_pct = run.pacer.pauses, run.pacer.max_usage_pct
         if run.fatal is not None:
@@ -667,8 +715,14 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         elif run.lost_lock:
             summary.outcome = "stopped"
             summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
+        elif run.network_down:
+            summary.outcome = "interrupted"
+            summary.error = (f"no connection to {getattr(client, 'base_url', 'the Graph API')} for "
+                             f"{opts.outage_limit_seconds:.0f} s; nothing that never left was counted as an attempt")
+            summary.hint = "check the network, then run the same command again"
         elif stop.is_set():
             summary.outcome = "interrupted"
+            summary.signal = (signal_box or {}).get("signal")
         if summary.outcome == "done" and summary.page_stops:
             summary.outcome = "stopped"
             summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
@@ -703,9 +757,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         if summary.elapsed_seconds > 0:
             summary.rate_per_second = round(summary.attempted / summary.elapsed_seconds, 1)
         if run_id is not None:
-            with transaction(conn):
-                conn.execute("UPDATE exec_runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?",
-                             (int(clock()), summary.outcome, json.dumps(summary.to_json()), run_id))
+            runs.finish(conn, run_id, summary.outcome, json.dumps(summary.to_json()), now=int(clock()))
         if lock is not None:
             lock.release()
         if not opts.execute:
@@ -750,12 +802,13 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
 
     async def main() -> ExecutionSummary:
         stop = asyncio.Event()
+        signal_box: dict = {}
         loop = asyncio.get_running_loop()
         installed = []
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
-                    loop.add_signal_handler(sig, _on_signal, stop, notify, sig)
+                    loop.add_signal_handler(sig, _on_signal, stop, notify, sig, signal_box)
                     installed.append(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
@@ -776,7 +829,7 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
         try:
             return await execute_plan_async(ws, plan, client=client, opts=opts, clock=clock,
                                             sleep=sleep or asyncio.sleep, notify=notify, progress=progress,
-                                            stop=stop, rules=rules, recorder=recorder)
+                                            stop=stop, rules=rules, recorder=recorder, signal_box=signal_box)
         finally:
             await client.aclose()
             if own is not None:
@@ -787,10 +840,11 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
     return asyncio.run(main())
 
 
-def _on_signal(stop: asyncio.Event, notify, sig) -> None:
+def _on_signal(stop: asyncio.Event, notify, sig, box: dict) -> None:
+    box.setdefault("signal", signal.Signals(sig).name)
     if not stop.is_set():
         notify(f"{signal.Signals(sig).name}: finishing the requests in flight, then stopping")
     stop.set()
 
 
-__all__ = ["ExecOptions", "ExecutionSummary", "execute_plan", "execute_plan_async", "execution_staleness"]
+__all__ = ["ExecOptions", "ExecutionSummary", "execute_plan", "execute_plan_async"]

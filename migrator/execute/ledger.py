@@ -1,23 +1,41 @@
 """The send ledger: one row per planned send and every transition, committed in groups.
 
-A slice of rows is marked `in_flight` in one transaction *before* its requests leave;
-results are written back in one transaction per group (every ~0.2 s), so durability costs a
-few commits per second, not one per send. After a crash, leftover `in_flight` rows become
-`unknown` (`recover`) and only receipts or `--resend-unknown` move them on.
+A slice of rows is claimed (`planned` -> `in_flight`) in one statement inside one transaction
+*before* its requests leave; results are written back in one transaction per group (every
+~0.2 s), so durability costs a few commits per second, not one per send.
+
+Exactly once rests on four rules, each enforced here and nowhere else:
+- a claim takes only rows that are still `planned` at that instant (UPDATE ... RETURNING) and the
+  caller sends only what the claim returned, so two executors can never both take a row;
+- `record()` moves only rows that are `in_flight` (unknown -> sent too, when the answer says sent),
+  so nothing ever moves a `sent` row;
+- receipts are facts: every MM echo/delivery/read is kept in `exec_receipts` whatever the row's
+  state, and `settle_from_receipts` applies them wherever they can settle a row (at ingest, at
+  recovery, before any re-send);
+- an `unknown` row is re-sent only when a receipt would exist by now had Meta taken it
+  (`resend_unknown`), or when a person names it.
 Works on the workspace (`schema="main"`) or on a dry run's scratch copy (`schema="dry"`).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
+import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from migrator.store.schema_execute import LEDGER_DDL
+from migrator.store.schema_execute import LEDGER_0510, LEDGER_DDL
 
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
+# receipts that prove Meta accepted a send
+SETTLING_FIELDS = ("echo", "delivery", "read")
+# failure reasons `--retry-failed` may put back to planned: the cause was passing, not the send
+TRANSIENT_FAILURES = ("retries_exhausted",)
+# Meta's clock against ours: a receipt may carry a time up to this much before our claim
+CLOCK_SLACK = 3600
 
 
 @contextmanager
@@ -57,157 +75,378 @@ class Result:
     error: str | None = None
     tracking_id: str | None = None
     not_before: int | None = None   # for released rows: when to try again
-    mm_state: str | None = None     # recipient never: what to teach tokens.mm_state
+    mm_state: str | None = None     # recipient never: what Meta told us about the token (mm_feedback)
+    subcode: int | None = None
+    error_class: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimPredicate:
+    """An extra condition on claimable rows (e.g. "the token is still sendable now").
+
+    `join` is SQL joined after `exec_sends e` (it may refer to `e`), `where` an SQL condition
+    ANDed to the claim's; `join_params(now)` / `where_params(now)` give their `?` parameters.
+    The claim's statement is built in one place (`Ledger._claimable_sql`) so a predicate added
+    here holds at the instant of the claim, inside its transaction.
+    """
+
+    join: str = ""
+    where: str = ""
+    join_params: Callable[[int], tuple] = lambda now: ()
+    where_params: Callable[[int], tuple] = lambda now: ()
+
+
+@dataclass(frozen=True)
+class ResendDecisions:
+    """What `--resend-unknown` did with each unknown row, counted by reason (per row: resend_check)."""
+
+    resent: dict[str, int]
+    kept: dict[str, int]
+
+    @property
+    def resent_total(self) -> int:
+        return sum(self.resent.values())
+
+
+# per-row reasons written to exec_sends.resend_check
+RESEND_NAMED = "resent:named"
+RESEND_RECEIPTS_NEWER = "resent:receipts_newer_than_send"
+KEEP_NO_NEWER_RECEIPT = "kept:no_receipt_newer_than_send"
+KEEP_RECOVERED_NOW = "kept:unknown_since_this_run"
+
+
+def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None, now: int | None = None,
+                         new_receipts: str | None = None) -> int:
+    """Apply the stored settling receipts to the rows they can settle; returns rows settled.
+
+    A row is settled by an echo, delivery or read of its token under its campaign's message id:
+    it becomes `sent(settled_by_receipt)` with the receipt's tracking id and time. Only a row
+    whose request may have left can be settled (a planned row never claimed cannot), only by a
+    receipt not older than its claim (minus CLOCK_SLACK for clock skew), and never by a receipt
+    whose tracking id another row already holds (that send is accounted for). A
+    delivery_failed turns an unknown row into failed(delivery_failed).
+
+    Two directions, so that neither scans the ledger: from the unsettled rows (in flight or
+    unknown: the partial index exec_sends_unsettled holds only them) to every stored receipt;
+    and, at ingest, from the receipts just stored (`new_receipts`: a table of their event keys)
+    to the rows they name, which covers released rows (planned again after a claim) too.
+    """
+    now = int(now if now is not None else time.time())
+    plan_sql = "AND e.plan_id = ?" if plan_id else ""
+    args: tuple = (plan_id,) if plan_id else ()
+    cand = f"""
+        SELECT e.plan_id, e.send_id, e.state, e.claimed_at, r.ts_ms, r.tracking_id, r.field
+        FROM exec_sends e
+        JOIN exec_campaigns c ON c.plan_id = e.plan_id AND c.campaign_key = e.campaign_key
+        JOIN exec_receipts r ON r.token_id = e.token_id AND r.message_id = c.message_id
+        WHERE e.state IN ('in_flight', 'unknown') {plan_sql}"""
+    if new_receipts:
+        cand += f"""
+        UNION ALL
+        SELECT e.plan_id, e.send_id, e.state, e.claimed_at, r.ts_ms, r.tracking_id, r.field
+        FROM {new_receipts} n CROSS JOIN exec_receipts r ON r.event_key = n.event_key    -- CROSS: this order
+        CROSS JOIN exec_campaigns c ON c.message_id = r.message_id
+        CROSS JOIN exec_sends e ON e.plan_id = c.plan_id AND e.campaign_key = c.campaign_key
+                                AND e.token_id = r.token_id
+        WHERE e.state = 'planned' {plan_sql}"""
+        args = args + args
+    fields = ",".join(f"'{f}'" for f in SETTLING_FIELDS)
+    cur = conn.execute(f"""
+        WITH cand AS ({cand}),
+        hit AS (
+            SELECT plan_id, send_id, MIN(ts_ms) AS ts, MAX(tracking_id) AS tid FROM cand
+            WHERE field IN ({fields})
+              AND (state != 'planned' OR claimed_at IS NOT NULL)
+              AND (claimed_at IS NULL OR ts_ms >= (claimed_at - {CLOCK_SLACK}) * 1000)
+              AND (tracking_id IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM exec_sends x WHERE x.tracking_id = cand.tracking_id))
+            GROUP BY plan_id, send_id)
+        UPDATE exec_sends SET state = 'sent', reason = 'settled_by_receipt',
+               tracking_id = COALESCE(hit.tid, exec_sends.tracking_id),
+               sent_at = COALESCE(exec_sends.sent_at, hit.ts / 1000), updated_at = ?
+        FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
+        """, (*args, now))
+    settled = cur.rowcount
+    args = (plan_id,) if plan_id else ()
+    conn.execute(f"""
+        WITH hit AS (
+            SELECT e.plan_id, e.send_id FROM exec_sends e
+            JOIN exec_campaigns c ON c.plan_id = e.plan_id AND c.campaign_key = e.campaign_key
+            JOIN exec_receipts r ON r.token_id = e.token_id AND r.message_id = c.message_id
+            WHERE e.state IN ('in_flight', 'unknown') {plan_sql} AND e.state = 'unknown'
+              AND r.field = 'delivery_failed'
+            GROUP BY e.plan_id, e.send_id)
+        UPDATE exec_sends SET state = 'failed', reason = 'delivery_failed', updated_at = ?
+        FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
+        """, (*args, now))
+    return settled
 
 
 class Ledger:
-    def __init__(self, conn: sqlite3.Connection, plan_id: str, *, schema: str = "main", clock=None):
-        import time
+    """The send ledger of one plan. `sendable` (optional) narrows what a claim may take."""
 
+    def __init__(self, conn: sqlite3.Connection, plan_id: str, *, schema: str = "main", clock=None,
+                 sendable: ClaimPredicate | None = None):
         self.conn = conn
         self.plan_id = plan_id
-        self.s = schema
+        self.schema = schema
         self.clock = clock or time.time
+        self.sendable = sendable or ClaimPredicate()
         self._scratch_path: str | None = None
         self.screen = None      # claim-time checks (execute/sendable.Screen), set by the engine
 
     @classmethod
     def scratch(cls, conn: sqlite3.Connection, plan_id: str, *, clock=None) -> "Ledger":
-        """An in-memory ledger for a dry run, seeded with the workspace's real state of the plan."""
+        """A throw-away ledger for a dry run, seeded with the workspace's real state of the plan."""
         try:
             conn.execute("DETACH DATABASE dry")
         except sqlite3.OperationalError:
             pass
-        import os
-        import tempfile
-
         # a temporary file, not ':memory:', so a dry run of 10M sends keeps memory flat
         fd, path = tempfile.mkstemp(prefix="migrator-dry-", suffix=".db")
         os.close(fd)
         conn.execute("ATTACH DATABASE ? AS dry", (path,))
         conn.execute("PRAGMA dry.journal_mode = OFF")
         conn.execute("PRAGMA dry.synchronous = OFF")
-        conn.executescript(LEDGER_DDL.format(s="dry"))
+        conn.executescript(LEDGER_DDL.format(s="dry") + LEDGER_0510.format(s="dry"))
         for t in ("exec_plans", "exec_campaigns", "exec_sends"):
-            conn.execute(f"INSERT INTO dry.{t} SELECT * FROM main.{t} WHERE plan_id = ?", (plan_id,))
+            # by name: the workspace may carry columns later migrations added
+            cols = ", ".join(r[1] for r in conn.execute(f"PRAGMA dry.table_info({t})")
+                             if r[1] in {c[1] for c in conn.execute(f"PRAGMA main.table_info({t})")})
+            conn.execute(f"INSERT INTO dry.{t} ({cols}) SELECT {cols} FROM main.{t} WHERE plan_id = ?", (plan_id,))
         ledger = cls(conn, plan_id, schema="dry", clock=clock)
         ledger._scratch_path = path
         return ledger
 
     def close_scratch(self) -> None:
-        if self.s == "dry":
-            import os
-
+        if self.schema == "dry":
             self.conn.execute("DETACH DATABASE dry")
             try:
                 os.unlink(self._scratch_path)
             except OSError:
                 pass
 
-    def t(self, name: str) -> str:
-        return f"{self.s}.{name}"
+    def table(self, name: str) -> str:
+        """`name` in this ledger's schema (main or dry)."""
+        return f"{self.schema}.{name}"
 
-    # ------------------------------------------------------------------ setup
+    t = table   # short alias used by campaigns.py
+
+    @property
+    def _sends(self) -> str:
+        return self.table("exec_sends")
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    # ------------------------------------------------------------------ setup and recovery
     def ensure_rows(self) -> int:
         """Copy the plan's sends into the ledger (once); returns the ledger's row count."""
-        now = int(self.clock())
+        now = self._now()
         with transaction(self.conn):
-            self.conn.execute(f"INSERT OR IGNORE INTO {self.t('exec_plans')} (plan_id, first_run_at, updated_at) "
+            self.conn.execute(f"INSERT OR IGNORE INTO {self.table('exec_plans')} (plan_id, first_run_at, updated_at) "
                               "VALUES (?, ?, ?)", (self.plan_id, now, now))
-            have = self.conn.execute(f"SELECT COUNT(*) FROM {self.t('exec_sends')} WHERE plan_id = ?",
+            have = self.conn.execute(f"SELECT COUNT(*) FROM {self._sends} WHERE plan_id = ?",
                                      (self.plan_id,)).fetchone()[0]
             planned = self.conn.execute("SELECT COUNT(*) FROM main.plan_sends WHERE plan_id = ?",
                                         (self.plan_id,)).fetchone()[0]
             if have < planned:
                 self.conn.execute(
-                    f"INSERT OR IGNORE INTO {self.t('exec_sends')} (plan_id, send_id, token_id, campaign_key, "
+                    f"INSERT OR IGNORE INTO {self._sends} (plan_id, send_id, token_id, campaign_key, "
                     "message_key, batch, not_before, updated_at) SELECT plan_id, send_id, token_id, campaign_key, "
                     "message_key, batch, not_before, ? FROM main.plan_sends WHERE plan_id = ?", (now, self.plan_id))
                 have = planned
         return have
 
-    def recover(self) -> int:
-        """Rows left in flight by a run that died: their requests may have gone out -> unknown."""
+    def settle(self) -> int:
+        """Apply the stored receipts to this plan's unsettled rows (workspace ledger only)."""
+        if self.schema != "main":
+            return 0
         with transaction(self.conn):
+            return settle_from_receipts(self.conn, plan_id=self.plan_id, now=self._now())
+
+    def recover(self) -> int:
+        """Rows left in flight by a run that died: settled by receipts where they can be, the rest
+        -> unknown (their requests may have gone out). Returns how many became unknown."""
+        with transaction(self.conn):
+            if self.schema == "main":
+                settle_from_receipts(self.conn, plan_id=self.plan_id, now=self._now())
             cur = self.conn.execute(
-                f"UPDATE {self.t('exec_sends')} SET state = 'unknown', reason = 'interrupted', updated_at = ? "
-                "WHERE plan_id = ? AND state = 'in_flight'", (int(self.clock()), self.plan_id))
+                f"UPDATE {self._sends} SET state = 'unknown', reason = 'interrupted', resend_check = NULL, "
+                "updated_at = ? WHERE plan_id = ? AND state = 'in_flight'", (self._now(), self.plan_id))
         return cur.rowcount
 
-    def resend_unknown(self) -> int:
-        """--resend-unknown: unknown rows (not settled by receipts) go back to planned."""
+    def resend_unknown(self, *, margin: float, named: Iterable[int] = ()) -> ResendDecisions:
+        """`--resend-unknown`: unknown rows a receipt would have settled by now go back to planned.
+
+        Call it before `recover()`, so rows this run finds in flight are not among them. Receipts
+        are applied first. Then each unknown row is re-sent when a person named it, or when a
+        receipt of its campaign newer than its request (+ `margin` seconds of delivery lag) was
+        ingested: had Meta taken it, its own echo would be in by now. Every other unknown row is
+        kept. The reason per row is written to `resend_check`; the counts are returned. Only echoes
+        and deliveries count as "newer" (they follow an acceptance within seconds; reads do not).
+        """
+        named = sorted({int(n) for n in named})
+        now = self._now()
+        with transaction(self.conn):
+            if self.schema == "main":
+                settle_from_receipts(self.conn, plan_id=self.plan_id, now=now)
+            if named:
+                self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS resend_named (send_id INTEGER PRIMARY KEY)")
+                self.conn.execute("DELETE FROM temp.resend_named")
+                self.conn.executemany("INSERT OR IGNORE INTO temp.resend_named VALUES (?)", [(n,) for n in named])
+                is_named = "send_id IN (SELECT send_id FROM temp.resend_named)"
+            else:
+                is_named = "0"
+            # the newest echo or delivery per campaign (not reads: a person reads whenever they like),
+            # two indexed MAX lookups per campaign (index exec_receipts_message_time)
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS resend_newest (campaign_key TEXT PRIMARY KEY, ts INTEGER)")
+            self.conn.execute("DELETE FROM temp.resend_newest")
+            if self.schema == "main":
+                for key, mid in self.conn.execute("SELECT campaign_key, message_id FROM exec_campaigns "
+                                                  "WHERE plan_id = ? AND message_id IS NOT NULL",
+                                                  (self.plan_id,)).fetchall():
+                    ts = max((self.conn.execute("SELECT MAX(ts_ms) FROM exec_receipts WHERE message_id = ? "
+                                                "AND field = ?", (mid, f)).fetchone()[0] or 0)
+                             for f in ("echo", "delivery"))
+                    self.conn.execute("INSERT INTO temp.resend_newest VALUES (?, ?)", (key, ts))
+            newest = "(SELECT ts FROM temp.resend_newest n WHERE n.campaign_key = s.campaign_key)"
+            self.conn.execute(
+                f"UPDATE {self._sends} AS s SET resend_check = CASE "
+                f"WHEN {is_named} THEN ? "
+                f"WHEN (COALESCE(s.claimed_at, s.updated_at) + ?) * 1000 < {newest} THEN ? ELSE ? END "
+                "WHERE s.plan_id = ? AND s.state = 'unknown'",
+                (RESEND_NAMED, float(margin), RESEND_RECEIPTS_NEWER, KEEP_NO_NEWER_RECEIPT, self.plan_id))
+            resent: dict[str, int] = {}
+            kept: dict[str, int] = {}
+            for check, n in self.conn.execute(
+                    f"SELECT resend_check, COUNT(*) FROM {self._sends} WHERE plan_id = ? AND state = 'unknown' "
+                    "GROUP BY resend_check", (self.plan_id,)):
+                (resent if check.startswith("resent:") else kept)[check] = n
+            self.conn.execute(
+                f"UPDATE {self._sends} SET state = 'planned', reason = resend_check, updated_at = ? "
+                "WHERE plan_id = ? AND state = 'unknown' AND resend_check LIKE 'resent:%'", (now, self.plan_id))
+        return ResendDecisions(resent=resent, kept=kept)
+
+    def retry_failed(self, reason: str | None = None) -> int:
+        """`--retry-failed [REASON]`: rows failed by a transient cause go back to planned, attempts reset."""
+        reasons = TRANSIENT_FAILURES if reason in (None, "", "transient") else (reason,)
+        bad = [r for r in reasons if r not in TRANSIENT_FAILURES]
+        if bad:
+            from migrator.errors import MigratorError
+
+            raise MigratorError(f"--retry-failed {bad[0]}: not a transient failure reason",
+                             hint="transient reasons: " + ", ".join(TRANSIENT_FAILURES)
+                             + "; other failures need a new plan")
+        marks = ",".join("?" * len(reasons))
+        now = self._now()
         with transaction(self.conn):
             cur = self.conn.execute(
-                f"UPDATE {self.t('exec_sends')} SET state = 'planned', reason = 'resend_unknown', updated_at = ? "
-                "WHERE plan_id = ? AND state = 'unknown'", (int(self.clock()), self.plan_id))
+                f"UPDATE {self._sends} SET state = 'planned', reason = 'retry_failed:' || reason, attempts = 0, "
+                f"not_before = MIN(not_before, ?), updated_at = ? WHERE plan_id = ? AND state = 'failed' "
+                f"AND reason IN ({marks})", (now, now, self.plan_id, *reasons))
+            if self.schema == "main":
+                settle_from_receipts(self.conn, plan_id=self.plan_id, now=now)
         return cur.rowcount
 
     # ------------------------------------------------------------------ the hot path
+    def _claimable_sql(self) -> str:
+        """The claim's candidate rows: the one place a sendability predicate joins in."""
+        p = self.sendable
+        return (f"SELECT e.send_id FROM {self._sends} e {p.join} "
+                "WHERE e.plan_id = ? AND e.state = 'planned' AND e.campaign_key = ? AND e.batch <= ? "
+                f"AND e.not_before <= ? {('AND (' + p.where + ')') if p.where else ''} "
+                "ORDER BY e.batch, e.send_id LIMIT ?")
+
     def claim(self, campaign_key: str, limit: int, *, now: float, max_batch: int) -> list[Claimed]:
-        """Mark up to `limit` due planned rows of a campaign in_flight (one commit) and return them.
+        """Mark up to `limit` due planned rows of a campaign in_flight and return exactly those.
 
         Under the same write lock, `self.screen` (execute/sendable.py) first moves the due rows that
-        must not go now (stopped token, outside the recipient's window, person cadence) out of the way.
+        must not go now (stopped token, outside the recipient's window, person cadence) out of the
+        way; then one UPDATE ... RETURNING takes the rows: a row another executor took a moment
+        earlier is no longer `planned` and is not returned, so it is never sent twice.
         """
+        t = int(now)
+        args = (self.plan_id, *self.sendable.join_params(t), self.plan_id, campaign_key, max_batch, t,
+                *self.sendable.where_params(t))
+        # a read first, outside any transaction: most calls find nothing due, and a write
+        # transaction per campaign and loop would cost more than the sends (the UPDATE decides)
+        if self.conn.execute(f"SELECT 1 FROM {self._sends} WHERE plan_id = ? AND send_id IN "
+                             f"({self._claimable_sql()})", (*args, 1)).fetchone() is None:
+            return []
         with transaction(self.conn):
             if self.screen is not None:
                 self.screen.settle(self.conn, campaign_key, now=now, max_batch=max_batch, limit=limit)
             rows = self.conn.execute(
-                f"SELECT e.send_id, e.token_id, t.token, e.campaign_key, e.message_key, e.batch, e.attempts "
-                f"FROM {self.t('exec_sends')} e JOIN main.tokens t ON t.id = e.token_id "
-                "WHERE e.plan_id = ? AND e.state = 'planned' AND e.campaign_key = ? AND e.batch <= ? "
-                "AND e.not_before <= ? ORDER BY e.batch, e.send_id LIMIT ?",
-                (self.plan_id, campaign_key, max_batch, int(now), limit)).fetchall()
+                f"UPDATE {self._sends} SET state = 'in_flight', claimed_at = ?, updated_at = ? "
+                f"WHERE plan_id = ? AND state = 'planned' AND send_id IN ({self._claimable_sql()}) "
+                "RETURNING send_id, token_id, campaign_key, message_key, batch, attempts",
+                (t, t, *args, limit)).fetchall()
             if not rows:
                 return []
-            self.conn.executemany(
-                f"UPDATE {self.t('exec_sends')} SET state = 'in_flight', updated_at = ? "
-                "WHERE plan_id = ? AND send_id = ? AND state = 'planned'",
-                [(int(now), self.plan_id, r[0]) for r in rows])
-        return [Claimed(*r) for r in rows]
+            ids = sorted({r[1] for r in rows})
+            tokens = dict(self.conn.execute(
+                f"SELECT id, token FROM main.tokens WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall())
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return [Claimed(r[0], r[1], tokens[r[1]], r[2], r[3], r[4], r[5]) for r in rows]
 
     def record(self, results: Iterable[Result], *, extra=None) -> int:
-        """Write a group of results in one transaction; `extra(conn)` runs in it too (heartbeat)."""
+        """Write a group of results in one transaction; `extra(conn)` runs in it too (heartbeat).
+
+        Only legal transitions happen: a claimed (`in_flight`) row takes its result; an `unknown`
+        row (recovered by another run meanwhile) takes only a `sent` answer. A `sent` row is never
+        moved. What Meta said about a token (recipient never) goes to `mm_feedback` whatever the
+        row's state. Returns how many rows moved.
+        """
         results = list(results)
-        now = int(self.clock())
+        now = self._now()
         with transaction(self.conn):
-            sql = (f"UPDATE {self.t('exec_sends')} SET state = ?, reason = ?, error_code = ?, error = ?, "
+            sql = (f"UPDATE {self._sends} SET state = ?, reason = ?, error_code = ?, error = ?, "
                    "tracking_id = COALESCE(?, tracking_id), attempts = attempts + ?, updated_at = ?, "
                    "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, "
-                   "not_before = COALESCE(?, not_before), mm_state = COALESCE(?, mm_state), "
-                   "mm_applied = CASE WHEN ? IS NULL THEN mm_applied ELSE 0 END "
-                   "WHERE plan_id = ? AND send_id = ?")
-            self.conn.executemany(sql, [
+                   "not_before = COALESCE(?, not_before), mm_state = COALESCE(?, mm_state) "
+                   "WHERE plan_id = ? AND send_id = ? AND (state = 'in_flight' OR (? = 'sent' AND state = 'unknown'))")
+            moved = self.conn.executemany(sql, [
                 (r.state, r.reason, r.error_code, r.error, r.tracking_id, int(r.attempted), now, r.state, now,
-                 r.not_before, r.mm_state, r.mm_state, self.plan_id, r.send_id) for r in results])
+                 r.not_before, r.mm_state, self.plan_id, r.send_id, r.state) for r in results]).rowcount
+            learned = [r for r in results if r.mm_state]
+            if learned and self.schema == "main":
+                self.conn.executemany(
+                    "INSERT INTO mm_feedback (token_id, state, code, subcode, class, seen_at, plan_id, send_id) "
+                    "SELECT token_id, ?, ?, ?, ?, ?, plan_id, send_id FROM exec_sends WHERE plan_id = ? AND send_id = ? "
+                    "ON CONFLICT (token_id) DO UPDATE SET state = excluded.state, code = excluded.code, "
+                    "subcode = excluded.subcode, class = excluded.class, seen_at = excluded.seen_at, "
+                    "plan_id = excluded.plan_id, send_id = excluded.send_id WHERE excluded.seen_at >= seen_at",
+                    [(r.mm_state, r.error_code, r.subcode, r.error_class, now, self.plan_id, r.send_id)
+                     for r in learned])
             if extra is not None:
                 extra(self.conn)
-        return len(results)
+        return moved
 
     def close_campaign(self, campaign_key: str, state: str, reason: str, error: str | None = None,
                        code: int | None = None) -> int:
         """Every still-planned row of a campaign -> `state` (skipped | failed) with the reason."""
         with transaction(self.conn):
             cur = self.conn.execute(
-                f"UPDATE {self.t('exec_sends')} SET state = ?, reason = ?, error = ?, error_code = ?, "
+                f"UPDATE {self._sends} SET state = ?, reason = ?, error = ?, error_code = ?, "
                 "updated_at = ? WHERE plan_id = ? AND campaign_key = ? AND state = 'planned'",
-                (state, reason, error, code, int(self.clock()), self.plan_id, campaign_key))
+                (state, reason, error, code, self._now(), self.plan_id, campaign_key))
         return cur.rowcount
 
     def close_message(self, message_key: str, reason: str, error: str | None, code: int | None) -> int:
         """A message Meta refuses as written: its remaining planned rows fail with the error."""
         with transaction(self.conn):
             cur = self.conn.execute(
-                f"UPDATE {self.t('exec_sends')} SET state = 'failed', reason = ?, error = ?, error_code = ?, "
+                f"UPDATE {self._sends} SET state = 'failed', reason = ?, error = ?, error_code = ?, "
                 "updated_at = ? WHERE plan_id = ? AND message_key = ? AND state = 'planned'",
-                (reason, error, code, int(self.clock()), self.plan_id, message_key))
+                (reason, error, code, self._now(), self.plan_id, message_key))
         return cur.rowcount
 
     # ------------------------------------------------------------------ questions
     def first_open_batch(self, campaign_keys: Iterable[str]) -> int | None:
         out = None
         for k in campaign_keys:
-            b = self.conn.execute(f"SELECT MIN(batch) FROM {self.t('exec_sends')} WHERE plan_id = ? "
+            b = self.conn.execute(f"SELECT MIN(batch) FROM {self._sends} WHERE plan_id = ? "
                                   "AND state = 'planned' AND campaign_key = ?", (self.plan_id, k)).fetchone()[0]
             if b is not None and (out is None or b < out):
                 out = b
@@ -216,11 +455,11 @@ class Ledger:
     def next_due(self, campaign_key: str, max_batch: int) -> int | None:
         """Earliest not_before of the campaign's planned rows within the batch limit."""
         return self.conn.execute(
-            f"SELECT MIN(not_before) FROM {self.t('exec_sends')} WHERE plan_id = ? AND state = 'planned' "
+            f"SELECT MIN(not_before) FROM {self._sends} WHERE plan_id = ? AND state = 'planned' "
             "AND campaign_key = ? AND batch <= ?", (self.plan_id, campaign_key, max_batch)).fetchone()[0]
 
     def open_count(self, campaign_key: str, max_batch: int | None = None) -> int:
-        sql = (f"SELECT COUNT(*) FROM {self.t('exec_sends')} WHERE plan_id = ? AND state = 'planned' "
+        sql = (f"SELECT COUNT(*) FROM {self._sends} WHERE plan_id = ? AND state = 'planned' "
                "AND campaign_key = ?")
         args: list = [self.plan_id, campaign_key]
         if max_batch is not None:
@@ -230,7 +469,7 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATES}
-        for state, n in self.conn.execute(f"SELECT state, COUNT(*) FROM {self.t('exec_sends')} "
+        for state, n in self.conn.execute(f"SELECT state, COUNT(*) FROM {self._sends} "
                                           "WHERE plan_id = ? GROUP BY state", (self.plan_id,)):
             out[state] = n
         return out
@@ -238,50 +477,19 @@ class Ledger:
     def reasons(self) -> dict[str, int]:
         """Counts of skipped/failed/unknown reasons (for the summary)."""
         return {f"{st}:{r}": n for st, r, n in self.conn.execute(
-            f"SELECT state, reason, COUNT(*) FROM {self.t('exec_sends')} WHERE plan_id = ? "
+            f"SELECT state, reason, COUNT(*) FROM {self._sends} WHERE plan_id = ? "
             "AND state IN ('skipped', 'failed', 'unknown') GROUP BY state, reason ORDER BY 3 DESC",
             (self.plan_id,))}
 
     def set_status(self, status: str) -> None:
         with transaction(self.conn):
-            self.conn.execute(f"UPDATE {self.t('exec_plans')} SET status = ?, updated_at = ? WHERE plan_id = ?",
-                              (status, int(self.clock()), self.plan_id))
+            self.conn.execute(f"UPDATE {self.table('exec_plans')} SET status = ?, updated_at = ? WHERE plan_id = ?",
+                              (status, self._now(), self.plan_id))
 
-    # ------------------------------------------------------------------ what sends teach the inventory
-    def apply_mm_states(self) -> int:
-        """Copy pending recipient-never findings to tokens.mm_state (workspace ledger only).
 
-        Done at the end of a run (and at the start of the next after a crash) together with
-        re-recording the workspace fingerprints, so these writes never make the plan look stale.
-        """
-        if self.s != "main":
-            return 0
-        from migrator.plan.fingerprint import workspace_fingerprints
-
-        with transaction(self.conn):
-            pending = self.conn.execute("SELECT COUNT(*) FROM exec_sends WHERE mm_applied = 0").fetchone()[0]
-            if not pending:
-                return 0
-            before = workspace_fingerprints(self.conn)
-            recorded = self.conn.execute("SELECT fingerprints FROM exec_plans WHERE plan_id = ?",
-                                         (self.plan_id,)).fetchone()
-            ours = bool(recorded and recorded[0] and json.loads(recorded[0]) == before)
-            self.conn.execute(
-                "UPDATE tokens SET mm_state = e.mm_state, mm_state_code = e.error_code, mm_state_at = e.updated_at "
-                "FROM (SELECT token_id, mm_state, error_code, updated_at FROM exec_sends WHERE mm_applied = 0) e "
-                "WHERE tokens.id = e.token_id")
-            self.conn.execute("UPDATE exec_sends SET mm_applied = 1 WHERE mm_applied = 0")
-            if ours:  # only launder our own change, never one made by someone else meanwhile
-                self.conn.execute("UPDATE exec_plans SET fingerprints = ? WHERE plan_id = ?",
-                                  (json.dumps(workspace_fingerprints(self.conn)), self.plan_id))
-        return pending
-
-    def record_fingerprints(self) -> None:
-        """Remember the workspace fingerprints the executor accepted (a fresh plan, first run)."""
-        if self.s != "main":
-            return
-        from migrator.plan.fingerprint import workspace_fingerprints
-
-        with transaction(self.conn):
-            self.conn.execute("UPDATE exec_plans SET fingerprints = ? WHERE plan_id = ?",
-                              (json.dumps(workspace_fingerprints(self.conn)), self.plan_id))
+def to_send(conn: sqlite3.Connection, plan_id: str, planned_sends: int) -> int:
+    """Sends of a plan that remain to send (before its first run: every planned send)."""
+    if conn.execute("SELECT 1 FROM exec_plans WHERE plan_id = ?", (plan_id,)).fetchone() is None:
+        return planned_sends
+    return conn.execute("SELECT COUNT(*) FROM exec_sends WHERE plan_id = ? AND state = 'planned'",
+                        (plan_id,)).fetchone()[0]

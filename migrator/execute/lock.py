@@ -120,9 +120,30 @@ def acquire(conn, plan_id: str | None, *, stale_after: float = STALE_AFTER) -> W
     return lock
 
 
+def alive_here(info: LockInfo) -> bool:
+    """The lock's process runs on this host right now."""
+    return info.host == socket.gethostname() and _pid_alive(info.pid)
+
+
+def holder_state(info: LockInfo, *, now: float) -> str:
+    """running | interrupted (process gone) | stale (no heartbeat), for `status`."""
+    if info.host == socket.gethostname():
+        return "running" if _pid_alive(info.pid) else "interrupted (process gone)"
+    return "stale (no heartbeat)" if staleness(info, now=now) else "running"
+
+
 def force_unlock(conn) -> LockInfo | None:
-    """Remove the lock whoever holds it (`migrator unlock`); returns what was removed."""
+    """Remove the lock (`migrator unlock`); returns what was removed.
+
+    Refused while the lock's process is alive on this host: removing it would let a second
+    executor start beside a live one (it stops at its next heartbeat, but rows it already claimed
+    could be recovered and re-sent meanwhile). Stop that process instead (Ctrl-C / kill PID).
+    """
     with transaction(conn):
         info = read_lock(conn)
+        if info is not None and alive_here(info):
+            raise LockHeldError(f"the executor holding this workspace is alive: {info.describe()}",
+                                hint=f"stop it (Ctrl-C in its terminal, or `kill {info.pid}`; it finishes "
+                                     "its requests and releases the lock); unlock is for dead runs")
         conn.execute("DELETE FROM exec_lock")
     return info

@@ -1,73 +1,156 @@
 """`migrator status`: where every plan stands, per campaign and batch, from the ledger.
 
-Counts: planned (incl. in flight), sent, skipped, failed, unknown, delivered, read, and spend
-(estimated: sent x the campaign's cost per message, minor units; Meta bills delivered messages).
+Counts: to send (planned, waiting for its turn), in flight, sent, skipped, failed, unknown,
+delivered, read, and spend (estimated: sent x the campaign's cost per message, minor units;
+Meta bills delivered messages). The executor lock is checked against its process: a lock whose
+process is gone on this host is reported as "interrupted (process gone)", not as running.
+Typed results (dataclasses); `to_json()` gives the `--json` shape (`planned` kept beside `to_send`).
 """
 
 from __future__ import annotations
 
-from migrator.execute.lock import read_lock, staleness
+import time
+from dataclasses import asdict, dataclass, field
 
-_COLS = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
+from migrator.execute.ledger import to_send
+from migrator.execute.lock import holder_state, read_lock, staleness
+
+STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
 
 
-def _blank() -> dict:
-    return {**{k: 0 for k in _COLS}, "delivered": 0, "read": 0}
+@dataclass
+class Counts:
+    to_send: int = 0          # ledger state `planned`: still to send
+    in_flight: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    unknown: int = 0
+    delivered: int = 0
+    read: int = 0
+
+    def add(self, state: str, n: int, delivered: int = 0, read: int = 0) -> None:
+        name = "to_send" if state == "planned" else state
+        setattr(self, name, getattr(self, name) + n)
+        self.delivered += delivered
+        self.read += read
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["planned"] = self.to_send     # the JSON key of earlier versions
+        return d
 
 
-def execution_status(ws, plan_id: str | None = None) -> dict:
-    """{"plans": [...], "lock": {...} | None} for every plan in the workspace (or one)."""
-    from migrator.execute.engine import execution_staleness
-    from migrator.plan import SavedPlan
+@dataclass
+class CampaignStatus(Counts):
+    key: str = ""
+    name: str = ""
+    message_id: str | None = None
+    state: str = "not_started"
+    reason: str | None = None
+    currency: str | None = None
+    spend: int = 0
+
+
+@dataclass
+class BatchStatus(Counts):
+    batch: int = 0
+    day: str | None = None
+
+
+@dataclass
+class PlanStatus(Counts):
+    plan_id: str = ""
+    name: str = ""
+    status: str = "not_started"       # not_started | running | waiting | done | stopped | fatal | interrupted...
+    stale: list[str] = field(default_factory=list)
+    spend: dict[str, int] = field(default_factory=dict)
+    campaigns: list[CampaignStatus] = field(default_factory=list)
+    batches: list[BatchStatus] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = Counts.to_json(self)
+        d.update(plan_id=self.plan_id, name=self.name, status=self.status, stale=self.stale, spend=self.spend,
+                 campaigns=[{**c.to_json(), "key": c.key, "name": c.name, "message_id": c.message_id,
+                             "state": c.state, "reason": c.reason, "currency": c.currency, "spend": c.spend}
+                            for c in self.campaigns],
+                 batches=[{**b.to_json(), "batch": b.batch, "day": b.day} for b in self.batches])
+        return d
+
+
+@dataclass
+class LockStatus:
+    owner: str
+    pid: int
+    host: str
+    started_at: int
+    heartbeat_at: int
+    plan_id: str | None
+    state: str                        # running | interrupted (process gone) | stale (no heartbeat)
+    stale: str | None                 # why it may be taken over, if it may
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExecutionStatus:
+    plans: list[PlanStatus]
+    lock: LockStatus | None
+
+    def to_json(self) -> dict:
+        return {"plans": [p.to_json() for p in self.plans], "lock": self.lock.to_json() if self.lock else None}
+
+
+def execution_status(ws, plan_id: str | None = None) -> ExecutionStatus:
+    """Every plan in the workspace (or one), with its campaigns, batches and the executor lock."""
+    from migrator.plan import SavedPlan, plan_staleness
 
     conn = ws.conn
+    now = time.time()
+    info = read_lock(conn)
+    lock = None
+    if info is not None:
+        lock = LockStatus(info.owner, info.pid, info.host, info.started_at, info.heartbeat_at, info.plan_id,
+                          holder_state(info, now=now), staleness(info, now=now))
     sql = "SELECT plan_id, body FROM plans" + (" WHERE plan_id = ?" if plan_id else "") + " ORDER BY created_at"
     plans = []
     for pid, body in conn.execute(sql, (plan_id,) if plan_id else ()).fetchall():
         plan = SavedPlan.model_validate_json(body)
         cost = {c.key: c.cost_per_message for c in plan.campaigns}
-        currency = {c.key: c.currency for c in plan.campaigns}
-        camps = {c.key: {"key": c.key, "name": c.name, "message_id": None, "state": "not_started", "reason": None,
-                         "currency": c.currency, **_blank(), "spend": 0} for c in plan.campaigns}
-        batches: dict[int, dict] = {}
-        total = _blank()
-        has_ledger = conn.execute("SELECT status FROM exec_plans WHERE plan_id = ?", (pid,)).fetchone()
-        if has_ledger:
+        camps = {c.key: CampaignStatus(key=c.key, name=c.name, currency=c.currency) for c in plan.campaigns}
+        days = {b.batch: b.day for b in plan.batches}
+        batches: dict[int, BatchStatus] = {}
+        ps = PlanStatus(plan_id=pid, name=plan.name, stale=plan_staleness(ws, plan))
+        row = conn.execute("SELECT status FROM exec_plans WHERE plan_id = ?", (pid,)).fetchone()
+        if row:
+            ps.status = row[0]
             for key, mid, state, reason in conn.execute(
                     "SELECT campaign_key, message_id, state, COALESCE(reason, error) FROM exec_campaigns "
                     "WHERE plan_id = ?", (pid,)):
-                if key in camps:
-                    camps[key].update(message_id=mid, state=state, reason=reason)
+                c = camps.setdefault(key, CampaignStatus(key=key, name=key))
+                c.message_id, c.state, c.reason = mid, state, reason
             for key, batch, state, n, dl, rd in conn.execute(
                     "SELECT campaign_key, batch, state, COUNT(*), COUNT(delivered_at), COUNT(read_at) "
                     "FROM exec_sends WHERE plan_id = ? GROUP BY campaign_key, batch, state", (pid,)):
-                for d in (camps.setdefault(key, {"key": key, **_blank(), "spend": 0}),
-                          batches.setdefault(batch, {"batch": batch, **_blank()}), total):
-                    d[state] += n
-                    d["delivered"] += dl
-                    d["read"] += rd
+                c = camps.setdefault(key, CampaignStatus(key=key, name=key))
+                b = batches.setdefault(batch, BatchStatus(batch=batch, day=days.get(batch)))
+                for d in (c, b, ps):
+                    d.add(state, n, dl, rd)
                 if state == "sent":
-                    camps[key]["spend"] += n * cost.get(key, 0)
+                    c.spend += n * cost.get(key, 0)
+            if ps.status == "running" and (lock is None or lock.plan_id != pid or lock.state != "running"):
+                ps.status = "interrupted (process gone)"
         else:
             for b in plan.batches:
-                batches[b.batch] = {"batch": b.batch, **_blank(), "planned": b.sends}
+                batches[b.batch] = BatchStatus(batch=b.batch, day=b.day, to_send=b.sends)
             for c in plan.campaigns:
-                camps[c.key]["planned"] = c.sends
-            total["planned"] = plan.sends
-        spend: dict[str, int] = {}
-        for k, c in camps.items():
-            spend[currency.get(k, "?")] = spend.get(currency.get(k, "?"), 0) + c["spend"]
-        days = {b.batch: b.day for b in plan.batches}
-        plans.append({
-            "plan_id": pid, "name": plan.name, "status": has_ledger[0] if has_ledger else "not_started",
-            "stale": execution_staleness(ws, plan), **total, "spend": spend,
-            "campaigns": list(camps.values()),
-            "batches": [{**b, "day": days.get(b["batch"])} for _, b in sorted(batches.items())],
-        })
-    info = read_lock(conn)
-    lock = None
-    if info is not None:
-        import time
-
-        lock = {**info.to_json(), "stale": staleness(info, now=time.time())}
-    return {"plans": plans, "lock": lock}
+                camps[c.key].to_send = c.sends
+            ps.to_send = to_send(conn, pid, plan.sends)
+        for c in camps.values():
+            cur = c.currency or "?"
+            ps.spend[cur] = ps.spend.get(cur, 0) + c.spend
+        ps.campaigns = list(camps.values())
+        ps.batches = [b for _, b in sorted(batches.items())]
+        plans.append(ps)
+    return ExecutionStatus(plans=plans, lock=lock)

@@ -29,10 +29,10 @@ SELECT COUNT(*), MAX(id), TOTAL(id),
        TOTAL(id * (LENGTH(IFNULL(page_id, '')) + 3 * LENGTH(IFNULL(psid, ''))
                    + 5 * LENGTH(IFNULL(topic_title, '')) + 7 * LENGTH(IFNULL(timezone, ''))
                    + 11 * LENGTH(IFNULL(country, '')) + 13 * (status = 'active')
-                   + 17 * LENGTH(IFNULL(user_token_status, '')) + 19 * LENGTH(IFNULL(mm_state, '')))),
+                   + 17 * LENGTH(IFNULL(user_token_status, '')))),
        TOTAL(UNICODE(IFNULL(topic_title, ' ')) + 3 * UNICODE(SUBSTR(IFNULL(timezone, ' '), -2))
              + 5 * UNICODE(IFNULL(country, ' '))),
-       TOTAL((IFNULL(next_eligible_at, 0) + 3 * IFNULL(token_expiry, 0) + 5 * IFNULL(mm_state_at, 0)
+       TOTAL((IFNULL(next_eligible_at, 0) + 3 * IFNULL(token_expiry, 0)
               + 7 * IFNULL(status_at, 0) + 11 * IFNULL(profile_at, 0)) % 1000003)
 FROM tokens
 """
@@ -69,9 +69,12 @@ def inventory_fingerprint(conn: sqlite3.Connection) -> str:
     pages = _rows_sha(conn, "SELECT page_id, name, business_country, ad_account_id, currency "
                             "FROM pages ORDER BY page_id")
     sums = list(conn.execute(_TOKENS_SUMS).fetchone())
-    # every ingest that accepted something (a CSV snapshot can change any column)
+    # every inventory ingest that accepted something (a CSV snapshot can change any column).
+    # Not 'receipts': they describe sends, and ingesting them is a step of the recovery procedure
+    # in the middle of an execution (a plan must stay fresh through it). Nor Meta's feedback
+    # (mm_feedback, the executor's own writes): the claim checks it at send time.
     runs = conn.execute("SELECT id, kind, accepted FROM ingest_runs WHERE accepted > 0 "
-                        "AND kind IN ('tokens', 'pages', 'receipts') ORDER BY id").fetchall()
+                        "AND kind IN ('tokens', 'pages') ORDER BY id").fetchall()
     return _sha("inventory/2", pages, sums, [list(r) for r in runs])
 
 

@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {s}.exec_plans (
     first_run_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT 'running',   -- running | waiting | stopped | done
-    fingerprints TEXT                         -- JSON: workspace fingerprints after the executor's own writes
+    fingerprints TEXT                         -- unused since 0510 (the executor writes no plan input)
 );
 
 CREATE TABLE IF NOT EXISTS {s}.exec_campaigns (
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS {s}.exec_sends (
     read_at INTEGER,
     delivery_failed TEXT,
     mm_state TEXT,                            -- recipient never: opted_out | invalid | wrong_region | expired
-    mm_applied INTEGER NOT NULL DEFAULT 1,    -- 0 until copied to tokens.mm_state
+    mm_applied INTEGER NOT NULL DEFAULT 1,    -- unused since 0510 (feedback goes to mm_feedback at once)
     PRIMARY KEY (plan_id, send_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {s}.exec_sends_due ON exec_sends(plan_id, state, campaign_key, batch, send_id);
@@ -135,4 +135,54 @@ def _mm_feedback(db) -> None:
         INSERT INTO mm_feedback (token_id, state, code, seen_at)
             SELECT id, mm_state, mm_state_code, COALESCE(mm_state_at, 0)
             FROM tokens WHERE mm_state IS NOT NULL;
+    """)
+
+
+# Columns and indexes added by 0510 (applied to the workspace by the migration and to a dry run's
+# scratch ledger after LEDGER_DDL, so both have the same columns).
+LEDGER_0510 = """
+ALTER TABLE {s}.exec_sends ADD COLUMN claimed_at INTEGER;      -- when its last request was claimed (left)
+ALTER TABLE {s}.exec_sends ADD COLUMN resend_check TEXT;       -- the last --resend-unknown decision for it
+ALTER TABLE {s}.exec_runs ADD COLUMN ended TEXT;               -- finished | interrupted | killed | refused
+"""
+
+
+@MIGRATIONS(name="0510_exactly_once")
+def _exactly_once(db) -> None:
+    """Receipts are facts kept whatever the row's state; rows remember when their request left.
+
+    `claimed_at` lets `--resend-unknown` tell whether a receipt would exist by now; `resend_check`
+    says per row why it was or was not re-sent; `exec_runs.ended` says how each run ended (the run
+    history of the execution report). Receipts are indexed by what settles a row: the token and the
+    campaign's message id, and per message id and field by time (the newest echo of a campaign).
+    """
+    db.executescript(LEDGER_0510.format(s="main") + """
+        CREATE INDEX IF NOT EXISTS exec_receipts_token ON exec_receipts(token_id, message_id);
+        CREATE INDEX IF NOT EXISTS exec_receipts_message_time ON exec_receipts(message_id, field, ts_ms);
+        CREATE INDEX IF NOT EXISTS exec_receipts_run ON exec_receipts(run_id);
+        CREATE INDEX IF NOT EXISTS exec_campaigns_message ON exec_campaigns(message_id);
+        -- only the rows a receipt may still settle (few), so settling never scans the ledger
+        CREATE INDEX IF NOT EXISTS exec_sends_unsettled ON exec_sends(plan_id, token_id)
+            WHERE state IN ('in_flight', 'unknown');
+        UPDATE exec_runs SET ended = CASE WHEN outcome = 'interrupted' THEN 'interrupted' ELSE 'finished' END
+            WHERE finished_at IS NOT NULL;
+        UPDATE exec_receipts SET ts_ms = ts_ms * 1000 WHERE ts_ms < 100000000000;   -- always ms
+    """)
+
+
+@MIGRATIONS(name="0511_exec_sends_view_recovery")
+def _exec_sends_view_recovery(db) -> None:
+    """`v_exec_sends` also shows when each row's request was claimed and the --resend-unknown
+    decision for it, so a person can see per row why an unknown send was or was not re-sent."""
+    db.executescript("""
+        DROP VIEW IF EXISTS v_exec_sends;
+        CREATE VIEW v_exec_sends AS
+            SELECT e.plan_id, e.send_id, e.batch, e.campaign_key, e.message_key, t.token_hash, e.state,
+                   e.reason, e.error_code, e.attempts, e.tracking_id,
+                   datetime(e.claimed_at, 'unixepoch') AS claimed_at_utc,
+                   datetime(e.sent_at, 'unixepoch') AS sent_at_utc,
+                   datetime(e.delivered_at, 'unixepoch') AS delivered_at_utc,
+                   datetime(e.read_at, 'unixepoch') AS read_at_utc,
+                   e.resend_check
+            FROM exec_sends e JOIN tokens t ON t.id = e.token_id;
     """)
