@@ -218,8 +218,11 @@ def test_access_token_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("MIGRATOR_PAGE_TOKEN", "page")
     assert load_access_token(kind="page") == "page"
     f = tmp_path / "tok"
-    f.write_text(" file-token\n")
+    f.write_text("file-token\n")
     assert load_access_token(token_file=f) == "file-token"
+    f.write_text(" file-token\n")              # whitespace is refused, not silently trimmed (14.3)
+    with pytest.raises(GraphConfigError):
+        load_access_token(token_file=f)
     f.write_text("")
     with pytest.raises(GraphConfigError):
         load_access_token(token_file=f)

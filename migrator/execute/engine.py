@@ -266,7 +266,7 @@ class _Run:
         if isinstance(err, NetworkError) and err.kind == "connect":
             return self._never_left(row, err)
         self._network_answered()
-        text = err.message.replace(row.token, short_hash(row.token))[:500]
+        text = (self.client.scrub(err.message.replace(row.token, short_hash(row.token))) or "")[:500]
         code = error_code(err)
         age = now - (c.created_at or now)
         if (code in self.warmup_codes or err.classification.warmup) and age > self.warmup_limit \

@@ -21,6 +21,7 @@ import httpx
 
 from migrator.graph.errors import GraphConfigError, GraphError, NetworkError, error_from_envelope
 from migrator.graph.retry import RetryPolicy
+from migrator.graph.secret import scrub, token_problem
 from migrator.graph.usage import Usage, parse_usage
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -51,23 +52,46 @@ def load_access_token(*, token_file: str | os.PathLike | None = None, kind: str 
 
     A page-token lookup falls back to MIGRATOR_ACCESS_TOKEN and vice versa is not done: the listing
     wants a Page token, the MM endpoints a system-user token (mm-api.md §1).
+    The token is checked before any request is made (`secret.token_problem`): a file loses one
+    trailing line break (what an editor or `echo` adds), nothing else; whitespace, control or
+    non-ASCII characters anywhere else are refused with a message that never shows the token.
     """
     if token_file is not None:
         try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
+            raw = Path(token_file).read_bytes()
         except OSError as exc:
             raise GraphConfigError(f"cannot read token file {token_file}: {exc.strerror}",
                                    hint="give a readable file holding only the token") from None
+        try:
+            token = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GraphConfigError(f"token file {token_file} is not UTF-8 text",
+                                   hint="save the file as plain text holding only the token") from None
+        token = token.removeprefix("\ufeff")
+        for end in ("\r\n", "\n"):
+            if token.endswith(end):
+                token = token[:-len(end)]
+                break
         if not token:
             raise GraphConfigError(f"token file {token_file} is empty", hint="put the token in it, alone")
+        _check_token(token, f"the token in {token_file}")
         return token
     names = (ENV_PAGE_TOKEN, ENV_ACCESS_TOKEN) if kind == "page" else (ENV_ACCESS_TOKEN,)
     for name in names:
-        token = os.environ.get(name, "").strip()
+        token = os.environ.get(name, "")
         if token:
+            _check_token(token, f"the token in {name}")
             return token
     raise GraphConfigError(f"no access token: set {names[0]} or pass --token-file",
                            hint="tokens are never accepted on the command line")
+
+
+def _check_token(token: str, where: str) -> None:
+    problem = token_problem(token)
+    if problem:
+        raise GraphConfigError(f"{where} {problem}; it was not used",
+                               hint="an access token is one line of printable ASCII without spaces: "
+                                    "copy it again (the file may hold only the token and one final line break)")
 
 
 def act(ad_account_id: str | int) -> str:
@@ -110,6 +134,7 @@ class _Core:
             raise GraphConfigError(f"body_encoding must be json or form, not {body_encoding!r}")
         if not access_token:
             raise GraphConfigError("empty access token")
+        _check_token(access_token, "the access token")
         self._token = access_token
         self.base_url = base_url.rstrip("/")
         self.version = version.strip("/")
@@ -119,6 +144,10 @@ class _Core:
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(base_url={self.base_url!r}, version={self.version!r})"
+
+    def scrub(self, text: str | None) -> str | None:
+        """`text` without the access token or any leading piece of it (for errors shown or stored)."""
+        return scrub(text, self._token)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
@@ -163,16 +192,18 @@ class _Core:
                                http_status=status)
         raise NetworkError(f"HTTP {status}: response is not JSON", kind="bad_response", http_status=status)
 
-    @staticmethod
-    def _network_error(exc: httpx.HTTPError) -> NetworkError:
-        # str(exc) from httpx never holds headers; keep only the class name and text.
+    def _network_error(self, exc: httpx.HTTPError) -> NetworkError:
+        # str(exc) can quote a header (httpx: "Illegal header value b'Bearer ...'"): scrub it.
+        text = self.scrub(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, httpx.LocalProtocolError):   # refused before anything was written
+            return NetworkError(text, kind="refused_locally")
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
             kind = "connect"
         elif isinstance(exc, httpx.TimeoutException):
             kind = "timeout"
         else:
             kind = "reset"
-        return NetworkError(f"{type(exc).__name__}: {exc}", kind=kind)
+        return NetworkError(text, kind=kind)
 
     # ------------------------------------------------------------------ endpoint definitions
     @staticmethod

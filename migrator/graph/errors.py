@@ -146,10 +146,9 @@ def error_from_envelope(body: Any, *, http_status: int | None = None,
     if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
         return None
     e = body["error"]
-    message = str(e.get("message") or "")
-    for secret in scrub:
-        if secret:
-            message = message.replace(secret, "***")
+    from migrator.graph.secret import scrub as _scrub
+
+    message = _scrub(str(e.get("message") or ""), *scrub) or ""
     code, subcode = _as_int(e.get("code")), _as_int(e.get("error_subcode"))
     data = e.get("error_data")
     if isinstance(data, str):  # Graph sometimes sends error_data as a JSON string
@@ -166,7 +165,7 @@ def error_from_envelope(body: Any, *, http_status: int | None = None,
     c = classify(code, subcode, message, remaining_seconds=remaining, is_transient=transient)
     cls = _BY_CLASS[c.error_class]
     return cls(message, classification=c, code=code, subcode=subcode, type=e.get("type"),
-               user_msg=e.get("error_user_msg"), user_title=e.get("error_user_title"),
+               user_msg=_scrub(e.get("error_user_msg"), *scrub), user_title=_scrub(e.get("error_user_title"), *scrub),
                remaining_seconds=remaining, is_transient=transient, fbtrace_id=e.get("fbtrace_id"),
                http_status=http_status, error_data=data)
 
