@@ -19,10 +19,10 @@ def test_dry_run_cli_prints_one_json_object_and_sends_nothing(ws, tmp_path, cli)
     r = cli("execute", tmp_path / "plan.json", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["mode"] == "dry_run" and out["dry_run"]["sends_accepted"] == 7
+    assert out["mode"] == "dry_run" and out["dry_run"] is True and out["would_send"] == 7
     assert ws.conn.execute("SELECT COUNT(*) FROM exec_sends").fetchone()[0] == 0
     r = cli("execute", tmp_path / "plan.json")
-    assert "dry run of plan" in r.output and "nothing was sent" in r.output
+    assert "dry run of plan" in r.output and "no request left this machine" in r.output
 
 
 def test_execute_refuses_a_stale_plan_and_a_missing_token(ws, tmp_path, cli, monkeypatch):

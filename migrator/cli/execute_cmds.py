@@ -64,6 +64,9 @@ def _transient_reason(value):
 @click.option("--no-wait", is_flag=True, help="Do not wait for warm-up or scheduled sends: stop; run again later.")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the access token (else MIGRATOR_ACCESS_TOKEN).")
+@click.option("--warmup-poll", "warmup_poll", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Check a warming-up campaign every SECONDS (default: 5 s, doubling up to the rules' "
+                   "warmup_poll_max_seconds).")
 @click.option("--http", "http", type=click.Choice(["auto", "httpx", "fast"]), default="auto", show_default=True,
               help="HTTP stack: httpx, or the lean HTTP/1.1 transport; auto = lean for http:// rehearsals, "
                    "httpx for https (Meta).")
@@ -73,7 +76,8 @@ def _transient_reason(value):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @pass_app
 def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, resend_named,
-                receipt_margin, retry_failed, no_wait, token_file, http, late, as_json):
+                receipt_margin, retry_failed, no_wait, token_file, warmup_poll, http, late,
+                as_json):
     """Run a saved plan: create its campaigns and send every planned message exactly once.
 
     Without --execute this is a dry run through the same code: every request is validated and
@@ -105,7 +109,8 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
                                concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
                                resend_named=tuple(resend_named), receipt_margin=receipt_margin,
                                retry_failed=retry_failed, wait=not no_wait, notify=notify, progress=bar.update,
-                               handle_signals=True, http=http, late=late)
+                               handle_signals=True, http=http, late=late,
+                               warmup_poll=warmup_poll)
     out = summary.to_json()
     if really and summary.resumable:
         out["resume_command"] = resume
@@ -123,15 +128,11 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
 
 def _print(s, really: bool) -> None:
     if not really:
-        d = s.dry_run or {}
-        click.echo(f"dry run of plan {s.plan_id}: nothing was sent")
-        click.echo(f"  campaigns to create: {d.get('campaigns_created', 0)}")
-        click.echo(f"  sends that would go out: {d.get('sends_accepted', 0)}; "
-                   f"refused by validation: {d.get('sends_refused', 0)} {d.get('refused_by_code') or ''}")
-    else:
-        click.echo(f"plan {s.plan_id}: {s.outcome}; this run: {s.attempted} requests, {s.sent} sent, "
-                   f"{s.unknown} unknown, {s.failed} failed, {s.skipped} skipped, {s.rescheduled} rescheduled "
-                   f"({s.rate_per_second}/s)")
+        _print_dry_run(s)
+        return
+    click.echo(f"plan {s.plan_id}: {s.outcome}; this run: {s.attempted} requests, {s.sent} sent, "
+               f"{s.unknown} unknown, {s.failed} failed, {s.skipped} skipped, {s.rescheduled} rescheduled "
+               f"({s.rate_per_second}/s)")
     led = s.ledger
     click.echo("  ledger: " + ", ".join(f"{k} {led.get(k, 0)}" for k in
                                         ("planned", "sent", "skipped", "failed", "unknown")))
@@ -145,6 +146,9 @@ def _print(s, really: bool) -> None:
         click.echo(f"  {s.retried_failed} failed sends put back to planned (--retry-failed)")
     for why, n in s.resend.items():
         click.echo(f"  --resend-unknown: {n} {why}")
+    if s.pauses:
+        click.echo(f"  pauses: {sum(s.pauses.values())} (" + ", ".join(
+            f"{_PAUSE_WORDS.get(k, k)} {n}" for k, n in sorted(s.pauses.items())) + ")")
     if s.recovered_unknown:
         click.echo(f"  {s.recovered_unknown} sends of an interrupted run are now unknown: run "
                    "`migrator ingest receipts WEBHOOKS.jsonl`, then this command again with --resend-unknown")
@@ -169,6 +173,33 @@ def _print(s, really: bool) -> None:
         click.echo(f"  {s.error}" + (f" ({s.hint})" if s.hint else ""))
     if s.signal:
         click.echo(f"  interrupted by {s.signal}")
+
+
+_PAUSE_WORDS = {"all": "every send", "campaign": "one campaign", "request": "one send"}
+_WOULD_STATE = {"planned": "still planned", "sent": "would send", "skipped": "would skip", "failed": "would fail",
+                "unknown": "would be unknown"}
+
+
+def _print_dry_run(s) -> None:
+    """A dry run's text never says "sent" or "created": it says what would happen (14.8)."""
+    d = s.dry_run or {}
+    click.echo(f"dry run of plan {s.plan_id}: no request left this machine; this is what a real run would do")
+    click.echo(f"  campaigns it would create: {d.get('campaigns_created', 0)}")
+    click.echo(f"  sends it would make: {d.get('sends_accepted', 0)}; would be refused by validation: "
+               f"{d.get('sends_refused', 0)} {d.get('refused_by_code') or ''}".rstrip())
+    led = s.ledger
+    click.echo("  the ledger would end with: " + ", ".join(f"{_WOULD_STATE[k]} {led.get(k, 0)}" for k in
+                                                          ("planned", "sent", "skipped", "failed", "unknown")))
+    for k, n in list(s.reasons.items())[:8]:
+        state, _, reason = k.partition(":")
+        click.echo(f"  {_WOULD_STATE.get(state, state)} ({reason}): {n}")
+    for c in s.campaigns:
+        what = "would reuse the existing campaign" if c["reused"] else \
+            "would create it" if c["created"] else "already set up by a real run"
+        click.echo(f"  campaign {c['key']} {c['name']!r}: {what}"
+                   + (f" ({c['reason'] or c['error']})" if (c['reason'] or c['error']) else ""))
+    if s.error:
+        click.echo(f"  {s.error}" + (f" ({s.hint})" if s.hint else ""))
 
 
 @main.command("status")

@@ -3,6 +3,9 @@
 Order of a setup: mark the row `creating` (committed) -> look up a campaign of the same name
 in the ad account (`find_campaign`) -> only if none, create it -> record the id (committed).
 A crash between create and record is therefore healed by the lookup: never a twin campaign.
+
+At setup the ad account's time zone (`timezone_name`) is read once per account and recorded with
+each campaign (`exec_campaign_zones`): a daily budget resets at the start of the account's own day.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class CampaignRun:
     next_probe_at: float | None = None
     paused_until: float | None = None
     warmup_code: int | None = None
+    warmup_probes: int = 0          # warm-up checks so far in this run (the poll backs off)
+    account_timezone: str | None = None   # the ad account's IANA zone (None: unknown, UTC assumed)
     stopped_messages: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -61,7 +66,47 @@ def load_campaigns(ledger, plan) -> dict[str, CampaignRun]:
             if cr.state in ("warming", "probing"):
                 cr.state = "probing"      # a new run tries once straight away
             out[c.key] = cr
+        if ledger.s == "main":            # a dry run neither reads nor writes what a real run recorded
+            for key, zone in ledger.conn.execute("SELECT campaign_key, timezone_name FROM exec_campaign_zones "
+                                                 "WHERE plan_id = ?", (plan.plan_id,)):
+                if key in out:
+                    out[key].account_timezone = zone
     return out
+
+
+def record_zone(ledger, plan_id: str, c: CampaignRun, zone: str, source: str, now: float) -> None:
+    """Remember the ad account's time zone for this campaign (workspace ledger only)."""
+    c.account_timezone = zone
+    if ledger.s != "main":
+        return
+    with transaction(ledger.conn):
+        ledger.conn.execute("INSERT OR REPLACE INTO exec_campaign_zones (plan_id, campaign_key, ad_account_id, "
+                            "timezone_name, source, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            (plan_id, c.key, c.ad_account_id, zone, source, int(now)))
+
+
+async def account_timezone(client, ad_account_id: str) -> tuple[str | None, str]:
+    """(`timezone_name`, where it came from) of an ad account, read through the Graph client.
+
+    `GET act_<ID>?fields=timezone_name` (Marketing API ad account). An answer that is not an IANA
+    zone, or a refusal, gives (None, why): the caller assumes UTC and says so.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from migrator.graph import act
+
+    try:
+        body = await client.call("GET", act(ad_account_id), params={"fields": "timezone_name"})
+    except GraphError as err:
+        return None, f"not readable ({_short(err)[:120]})"
+    name = body.get("timezone_name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        return None, "not in the ad account's answer"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, f"not a known time zone name ({name[:60]!r})"
+    return name, f"act_{str(ad_account_id).removeprefix('act_')}.timezone_name"
 
 
 def save_campaign(ledger, plan_id: str, c: CampaignRun, now: float) -> None:
@@ -87,11 +132,12 @@ async def existing_by_name(client, ad_account_id: str) -> dict[str, str]:
 
 async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sleep, notify,
                           known: dict[str, str] | None = None, max_attempts: int = 6,
-                          rng: random.Random | None = None) -> None:
+                          rng: random.Random | None = None, dry_run: bool = False) -> None:
     """Give `c` a message id: reuse the recorded one, else find by name, else create. Raises AccountFatal.
 
     `known` is a listing made at the start of this setup (name -> id); after a failed attempt the
-    lookup is made again, since an ambiguous create may have gone through.
+    lookup is made again, since an ambiguous create may have gone through. A dry run (the recording
+    transport answers) says what it would do: "would reuse", "would create".
     """
     if c.message_id:
         return
@@ -107,7 +153,8 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
                 found = await client.find_campaign(c.ad_account_id, c.name)
             if found and found.get("id"):
                 c.message_id, c.found_existing = str(found["id"]), True
-                notify(f"campaign {c.key} {c.name!r}: reusing existing {c.message_id}")
+                notify(f"campaign {c.key} {c.name!r}: would reuse existing {c.message_id}" if dry_run
+                       else f"campaign {c.key} {c.name!r}: reusing existing {c.message_id}")
             else:
                 now = clock()
                 kw = {"daily_budget": pc.daily_budget, "lifetime_budget": pc.lifetime_budget}
@@ -117,7 +164,8 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
                     kw["end_time"] = pc.end_time
                 body = await client.create_campaign(c.ad_account_id, name=c.name, page_id=c.page_id, **kw)
                 c.message_id, c.created_now = str(body["id"]), True
-                notify(f"campaign {c.key} {c.name!r}: created {c.message_id}")
+                notify(f"campaign {c.key} {c.name!r}: would create it" if dry_run
+                       else f"campaign {c.key} {c.name!r}: created {c.message_id}")
             c.created_at = clock()
             c.state = "ready"
             save_campaign(ledger, plan.plan_id, c, clock())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import signal
@@ -27,7 +28,7 @@ from migrator.execute import runs
 from migrator.execute.ledger import KEEP_RECOVERED_NOW, Claimed, Ledger, Result, transaction
 from migrator.execute.lock import acquire
 from migrator.execute.outcomes import decide, error_code
-from migrator.execute.pacing import Pacer
+from migrator.execute.pacing import Pacer, next_day_start, warmup_poll_delay
 from migrator.execute.sendable import Screen, since_run
 from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
@@ -52,7 +53,8 @@ class ExecOptions:
     slice_size: int = 256
     commit_interval: float = 0.2
     max_attempts: int = 10
-    warmup_probe_seconds: float = 600.0
+    warmup_poll: float | None = None    # --warmup-poll: fixed seconds between warm-up checks (else backoff)
+    warmup_poll_first: float = 5.0      # first warm-up check this long after the first refusal, then x2
     warmup_limit_seconds: float | None = None   # default: rules.warmup_wait_limit_hours
     late: str = "wait"                  # --late: a send whose local window passed waits for the next | skip
 
@@ -86,7 +88,8 @@ class ExecutionSummary:
     hint: str | None = None
     elapsed_seconds: float = 0.0
     rate_per_second: float = 0.0
-    throttle_pauses: int = 0
+    throttle_pauses: int = 0             # pauses of every send (rate limits, usage headers)
+    pauses: dict[str, int] = field(default_factory=dict)   # all | campaign | request -> pauses this run
     max_usage_pct: float = 0.0
     dry_run: dict | None = None
     lock_note: str | None = None
@@ -110,7 +113,30 @@ class ExecutionSummary:
         d = {k: v for k, v in self.__dict__.items()}
         d["resumable"] = self.resumable
         d["exit_code"] = self.exit_code
-        return d
+        if self.mode != "dry_run":
+            d["dry_run"] = False
+            return d
+        return _dry_run_json(d, self.dry_run or {})
+
+
+# A dry run's counts under names no reader can take for what happened (14.8): "would_send", never "sent".
+_WOULD = {"attempted": "would_request", "sent": "would_send", "unknown": "would_be_unknown", "failed": "would_fail",
+          "skipped": "would_skip", "rescheduled": "would_reschedule", "recovered_unknown": "would_recover_unknown",
+          "resent_unknown": "would_resend_unknown", "mm_marked": "would_mark", "ledger": "would_ledger",
+          "reasons": "would_reasons", "throttle_pauses": "would_throttle_pauses", "pauses": "would_pauses"}
+
+
+def _dry_run_json(d: dict, record: dict) -> dict:
+    out = {_WOULD.get(k, k): v for k, v in d.items() if k != "dry_run"}
+    out["dry_run"] = True
+    out["resumable"] = False
+    out["would_create"] = record.get("campaigns_created", 0)
+    out["would_refuse"] = record.get("sends_refused", 0)
+    out["would_refuse_by_code"] = record.get("refused_by_code", {})
+    out["campaigns"] = [{"key": c["key"], "name": c["name"], "state": c["state"], "message_id": None,
+                         "would_create": c["created"], "would_reuse": c["reused"], "reason": c["reason"],
+                         "error": c["error"]} for c in d.get("campaigns", [])]
+    return out
 
 
 class _Run:
@@ -119,7 +145,8 @@ class _Run:
         self.ws, self.plan, self.client, self.ledger, self.opts = ws, plan, client, ledger, opts
         self.clock, self.sleep, self.notify, self.progress = clock, sleep, notify, progress
         self.stop, self.lock, self.summary = stop, lock, summary
-        self.pacer = Pacer(opts.rate, clock=clock, sleep=sleep)
+        self.pacer = Pacer(opts.rate, clock=clock, sleep=sleep, stop=stop,
+                           on_pause=lambda secs, why: self._paused("all", secs, f"every send: {why}"))
         self.results: list[Result] = []
         self.in_flight = 0
         self.fatal: GraphError | None = None
@@ -129,6 +156,7 @@ class _Run:
         self.recipient_wait = rules.mm_cadence_hours.value * 3600.0   # issue 16.5: from the rules
         self.warmup_limit = (opts.warmup_limit_seconds if opts.warmup_limit_seconds is not None
                              else rules.warmup_wait_limit_hours.value * 3600.0)
+        self.warmup_poll_cap = max(1.0, float(rules.warmup_poll_max_seconds.value))
         self.pcs = {c.key: c for c in plan.campaigns}
         self.msg_of = {m.key: m.message for m in plan.messages}
         self.campaigns: dict[str, camp.CampaignRun] = {}
@@ -179,10 +207,11 @@ class _Run:
             res = self._precheck(row, c)
         if res is None:
             res = await self._request(row, c)
+            # every request that reached (or may have reached) Meta counts, warm-up probes included (14.6)
+            self.summary.attempted += int(res.reason != "never_left")
         self.claimed_dv.pop(row.send_id, None)
         self.results.append(res)
         c._probe_out = False  # type: ignore[attr-defined]
-        self.summary.attempted += int(res.attempted)
         self.summary.mm_marked += int(res.mm_state is not None)
         if res.state in ("sent", "unknown", "failed", "skipped"):
             setattr(self.summary, res.state, getattr(self.summary, res.state) + 1)
@@ -296,27 +325,40 @@ class _Run:
                 # proves nothing about the person: the send goes again once the page is fixed
                 return Result(row.send_id, "planned", True, reason=f"breaker_held:{code}", error_code=code,
                               error=text)
-        if v.throttle and v.wait:
-            self.pacer.pause(v.wait, f"error {code}")
-        nb = int(now + v.wait) if v.wait else None
+        why = f"error {code}" + (" (Meta's remaining_seconds)" if v.meta_wait else "")
+        if v.kind == "retry" and v.wait:
+            if v.scope == "all":
+                self.pacer.pause(v.wait, why)
+            elif v.scope == "campaign":
+                self._pause_campaign(c, row, code, v, now, why)
+            else:
+                self._paused("request", v.wait, f"send {row.send_id} only: {why}")
+        nb = int(math.ceil(now + v.wait)) if v.wait else None
         if v.kind == "warmup":
             if c.state in ("ready", "probing"):
                 c.state, c.warmup_code = "warming", code
-                c.next_probe_at = now + max(v.wait or 0, min(self.opts.warmup_probe_seconds,
-                                                             max(1.0, self.warmup_limit - age)))
+                delay = v.wait if v.meta_wait and v.wait else warmup_poll_delay(
+                    c.warmup_probes, first=self.opts.warmup_poll_first, cap=self.warmup_poll_cap,
+                    fixed=self.opts.warmup_poll)
+                delay = min(delay, max(1.0, self.warmup_limit - age))
+                c.warmup_probes += 1
+                c.next_probe_at = now + delay
                 self.notify(f"campaign {c.key} is warming up (error {code}); "
-                            f"{age / 60:.0f} of {self.warmup_limit / 60:.0f} min waited")
+                            f"{age / 60:.0f} of {self.warmup_limit / 60:.0f} min waited; next check in {delay:.0f} s")
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
             return Result(row.send_id, "planned", False, reason=v.reason, error_code=code)
         if v.kind == "stop_page":
             self._stop_page(c, code, text)
             return Result(row.send_id, "planned", v.attempted, reason=v.reason, error_code=code, error=text)
         if v.kind == "pause_campaign":
-            c.state = "paused"
-            c.paused_until = (int(now) // DAY + 1) * DAY
-            c.reason = v.reason
-            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
-            self.notify(f"campaign {c.key}: daily budget reached, paused until the next UTC day")
+            # a daily budget resets at the start of the ad account's day, in its own time zone (14.5)
+            until = next_day_start(now, c.account_timezone)
+            if c.state != "paused" or (c.paused_until or 0) < until:
+                c.state, c.paused_until, c.reason = "paused", until, v.reason
+                camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+                zone = c.account_timezone or "UTC (the ad account's time zone is not known)"
+                self._paused("campaign", until - now, f"campaign {c.key}: daily budget reached; "
+                             f"the ad account's next day starts at {_local(until, c.account_timezone)} {zone}")
             return Result(row.send_id, "planned", True, reason=v.reason, error_code=code, error=text)
         if v.kind == "stop_campaign" and c.state != "stopped":
             c.state, c.reason, c.error = "stopped", v.reason, text
@@ -369,6 +411,23 @@ class _Run:
             brk.hold(self.ledger.conn, self.ledger.t("exec_sends"), self.plan.plan_id, keys, trip.code, now)
         self.summary.breaker.append(trip.to_json())
         self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
+
+    def _paused(self, scope: str, seconds: float, why: str) -> None:
+        """Count a pause and say it on the progress line (why, how long)."""
+        self.summary.pauses[scope] = self.summary.pauses.get(scope, 0) + 1
+        self.notify(f"pause {_duration(seconds)}: {why}")
+
+    def _pause_campaign(self, c: camp.CampaignRun, row: Claimed, code, v, now: float, why: str) -> None:
+        """A retry-later about one campaign (2300033, MM pacing codes): only that campaign waits."""
+        until = now + (v.wait or 0)
+        pc = self.pcs.get(c.key)
+        if code == 2300033 and pc is not None and pc.start_time > now and not v.meta_wait:
+            until = float(pc.start_time)             # the start time in the plan: Meta's own schedule
+            why = f"error {code}: the campaign starts at {_local(until, None)} UTC"
+        if c.state in ("ready", "probing") or (c.state == "paused" and (c.paused_until or 0) < until):
+            c.state, c.paused_until, c.reason = "paused", until, v.reason
+            camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
+            self._paused("campaign", until - now, f"campaign {c.key} only: {why}")
 
     # ------------------------------------------------------------------ the loop
     async def worker(self, queue: asyncio.Queue) -> None:
@@ -511,7 +570,9 @@ class _Run:
                 if c.state == "warming":
                     consider(max(t, c.next_probe_at or t), f"warm-up of campaign {c.key} (error {c.warmup_code})")
                 elif c.state == "paused":
-                    consider(max(t, c.paused_until or t), f"campaign {c.key}'s next budget day")
+                    what = ("its ad account's next budget day" if c.reason == "daily_budget_reached"
+                            else f"a pause ({c.reason})")
+                    consider(max(t, c.paused_until or t), f"campaign {c.key}: {what}")
                 else:
                     consider(float(t), "the next scheduled send")
         return best
@@ -530,6 +591,23 @@ def _utc(t: int | None) -> str:
     from datetime import datetime, timezone
 
     return "-" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: float) -> str:
+    s = max(0.0, seconds)
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _local(t: float, zone: str | None) -> str:
+    from datetime import datetime
+
+    from migrator.execute.pacing import account_zone
+
+    return datetime.fromtimestamp(t, account_zone(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -566,6 +644,24 @@ def _screen(conn, plan, ledger: Ledger, rules, opts: ExecOptions, notify) -> Scr
     return Screen(table=ledger.t("exec_sends"), plan_id=plan.plan_id, since_run=since_run(conn, plan.created_at),
                   cadence_seconds=int(rules.mm_cadence_hours.value * 3600) if opts.execute else None,
                   windows=windows, ends={c.key: c.end_time for c in plan.campaigns}, late=opts.late)
+
+
+async def _record_zones(run: _Run, ledger: Ledger, plan, client, *, clock, notify, max_batch: int) -> None:
+    """Read each ad account's time zone once (at setup) and record it with its campaigns (14.5)."""
+    zones: dict[str, tuple[str | None, str]] = {}
+    for c in run.campaigns.values():
+        if run.stop.is_set():
+            return
+        if c.account_timezone or c.state == "stopped" or not ledger.open_count(c.key, max_batch):
+            continue
+        if c.ad_account_id not in zones:
+            zones[c.ad_account_id] = await camp.account_timezone(client, c.ad_account_id)
+            if zones[c.ad_account_id][0] is None:
+                notify(f"ad account {c.ad_account_id}: time zone {zones[c.ad_account_id][1]}; "
+                       "a daily-budget stop will wait until 00:00 UTC")
+        zone, source = zones[c.ad_account_id]
+        if zone:
+            camp.record_zone(ledger, plan.plan_id, c, zone, source, clock())
 
 
 def _load_plan(ws, plan):
@@ -660,6 +756,8 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
             max_batch = first + opts.batches - 1 if opts.batches else max((b.batch for b in plan.batches),
                                                                           default=first)
         try:
+            if opts.execute and max_batch >= 0:
+                await _record_zones(run, ledger, plan, client, clock=clock, notify=notify, max_batch=max_batch)
             todo = [c for c in run.campaigns.values()
                     if not c.message_id and c.state != "stopped" and ledger.open_count(c.key, max_batch)]
             known: dict[str, dict[str, str]] = {}
@@ -678,7 +776,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
                 try:
                     await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
                                                sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
-                                               known=known[c.ad_account_id])
+                                               known=known[c.ad_account_id], dry_run=not opts.execute)
                 except AccountFatal as err:
                     from migrator.preflight.guidance import SETUP_STOPS
 

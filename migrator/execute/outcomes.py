@@ -21,6 +21,14 @@ DAILY_BUDGET_CODE = 2300054
 RECIPIENT_LATER_LIMIT = 4          # a send still refused "not now" at its 4th request is skipped
 DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence; the engine passes rules.mm_cadence_hours
 CADENCE_CODE = 2300035              # minimum delay between messages not reached
+START_TIME_CODE = 2300033           # the campaign's start time is in the future: only that campaign waits
+
+# What a "retry later" concerns (13.5). Rate limits of the app, the ad account or the Page (GRL, MRL,
+# mm-api.md §6: 4, 17, 32, 341, 613, the BUC 80000-80014 family, MM's own 2300078-2300080) slow every
+# send down: they pause the whole run. Other MM "can't send now / pacing" codes (23000xx) are answers
+# about one campaign's delivery: only that campaign waits. Anything else (code 1 or 2, a transient 503
+# envelope, unknown transient codes) concerns that one request: it alone is retried after a backoff.
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 2300078, 2300079, 2300080, *range(80000, 80015)})
 
 
 @dataclass(frozen=True)
@@ -29,14 +37,38 @@ class Verdict:
                      # | fix_payload | stop_page | fatal | failed
     state: str       # ledger state for the row: planned | unknown | failed | skipped
     reason: str
-    wait: float | None = None          # seconds before the row (or everything, for throttles) may go again
-    throttle: bool = False             # pause every send, not just this row
+    wait: float | None = None          # seconds before the row (or its campaign, or everything) may go again
+    scope: str = "request"             # what waits: request (this row) | campaign | all (every send)
     mm_state: str | None = None
     attempted: bool = True
+    meta_wait: bool = False            # `wait` is Meta's own figure (error_data.remaining_seconds)
+
+    @property
+    def throttle(self) -> bool:
+        """Pause every send, not just this row or campaign."""
+        return self.scope == "all"
 
 
 def error_code(err: GraphError) -> int | None:
     return err.mm_code or err.subcode or err.code
+
+
+def meta_seconds(err: GraphError) -> float | None:
+    """Meta's own wait (`error_data.remaining_seconds`), when it gave one: it wins over the table's floor."""
+    r = getattr(err, "remaining_seconds", None)
+    return float(r) if r is not None and r > 0 else None
+
+
+def retry_scope(err: GraphError) -> str:
+    """all | campaign | request: what a retry-later error concerns (see THROTTLE_CODES)."""
+    if isinstance(err, NetworkError):
+        return "all" if err.kind == "http_429" else "request"
+    codes = {c for c in (err.code, err.subcode, err.mm_code) if c is not None}
+    if codes & THROTTLE_CODES:
+        return "all"
+    if err.mm_code is not None:
+        return "campaign"
+    return "request"
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0, rng: random.Random | None = None) -> float:
@@ -60,27 +92,32 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
             return Verdict("failed", "failed", "retries_exhausted")
         return Verdict("retry", "planned", f"retry:{err.kind}", wait=max(err.wait_seconds or 0,
                                                                           backoff(attempts, rng=rng)),
-                       throttle=err.kind == "http_429")
+                       scope=retry_scope(err))
     cls = err.error_class
     if code in SETUP_STOPS and cls is ErrorClass.ACCOUNT_FATAL:
         # a set-up refusal (terms, payment, region, permission): the page can't send until a person fixes
         # it. Stop the page, keep the row planned for the run after the fix; never blame the subscriber.
         return Verdict("stop_page", "planned", f"setup:{code}")
+    meta = meta_seconds(err)
     is_warmup = (code in warmup_codes or err.classification.warmup) and campaign_age <= warmup_limit
-    if is_warmup:
-        return Verdict("warmup", "planned", f"warmup:{code}", wait=err.wait_seconds, attempted=False)
+    if is_warmup:   # the engine polls on its own backoff; Meta's figure, when given, is honoured
+        return Verdict("warmup", "planned", f"warmup:{code}", wait=meta, attempted=False, scope="campaign",
+                       meta_wait=meta is not None)
     if cls is ErrorClass.RETRY_LATER:
         if attempts >= min(max_attempts, err.classification.max_attempts or max_attempts):
             return Verdict("failed", "failed", "retries_exhausted")
-        wait = max(err.wait_seconds or 0, backoff(attempts, rng=rng))
-        return Verdict("retry", "planned", f"retry:{code}", wait=wait, throttle=True)
+        scope = "campaign" if code == START_TIME_CODE else retry_scope(err)
+        # Meta's figure wins (a 2300078 saying 3 s pauses 3 s); the table's floor only where Meta gave none
+        wait = meta if meta is not None else max(err.wait_seconds or 0, backoff(attempts, rng=rng))
+        return Verdict("retry", "planned", f"retry:{code}", wait=wait, scope=scope, meta_wait=meta is not None)
     if cls is ErrorClass.RECIPIENT_LATER:
         if attempts >= RECIPIENT_LATER_LIMIT:
             return Verdict("failed", "skipped", "recipient_unavailable")
-        wait = err.wait_seconds or recipient_wait
+        wait = meta or err.wait_seconds or recipient_wait
         if code == CADENCE_CODE:   # the per-token cadence in force (rules mm_cadence_hours)
             wait = max(wait, recipient_wait)
-        return Verdict("later", "planned", f"recipient_later:{code}", wait=wait)
+        return Verdict("later", "planned", f"recipient_later:{code}", wait=wait,
+                       meta_wait=meta is not None and wait == meta)
     if cls is ErrorClass.RECIPIENT_NEVER and code in suspect_codes:
         # never marks the token on its own: suspect until a success on the page (breaker.py)
         return Verdict("suspect", "failed", f"suspect:{code}")
@@ -90,7 +127,7 @@ def decide(err: GraphError, *, attempts: int, warmup_codes: frozenset[int], camp
         return Verdict("never", "failed", f"recipient_never:{state}", mm_state=state)
     if cls is ErrorClass.STOP_CAMPAIGN:
         if code == DAILY_BUDGET_CODE:
-            return Verdict("pause_campaign", "planned", "daily_budget_reached", attempted=True)
+            return Verdict("pause_campaign", "planned", "daily_budget_reached", attempted=True, scope="campaign")
         return Verdict("stop_campaign", "skipped", f"campaign_stopped:{code}")
     if cls is ErrorClass.FIX_PAYLOAD:
         return Verdict("fix_payload", "failed", f"fix_payload:{code}")

@@ -196,6 +196,7 @@ class Rules(BaseModel):
     mm_warmup_min_minutes: NonNegative
     mm_90_day_per_campaign_limit: Entry[bool]
     mm_required_permissions: Entry[list[str]]
+    warmup_poll_max_seconds: Positive
     plan_budget_required: Entry[bool]
     mm_min_daily_budget: MinBudgets
     mm_lifetime_budget_min_days: Positive

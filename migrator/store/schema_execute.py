@@ -186,3 +186,22 @@ def _exec_sends_view_recovery(db) -> None:
                    e.resend_check
             FROM exec_sends e JOIN tokens t ON t.id = e.token_id;
     """)
+
+
+@MIGRATIONS(name="0520_exec_campaign_zones")
+def _exec_campaign_zones(db) -> None:
+    """The ad account's time zone, recorded with each campaign at setup (a daily budget resets at the
+    start of the account's own day, not at UTC midnight: issue 14.5). A table of its own beside
+    `exec_campaigns` (one row per campaign) so the dry run's scratch copy of the ledger tables, which
+    copies `exec_campaigns` column for column, is unaffected; a dry run never writes it."""
+    db.executescript("""
+        CREATE TABLE exec_campaign_zones (
+            plan_id TEXT NOT NULL,
+            campaign_key TEXT NOT NULL,
+            ad_account_id TEXT NOT NULL,
+            timezone_name TEXT NOT NULL,          -- IANA zone of the ad account (Meta's timezone_name)
+            source TEXT NOT NULL,                 -- where it was read, e.g. act_111.timezone_name
+            recorded_at INTEGER NOT NULL,         -- epoch seconds
+            PRIMARY KEY (plan_id, campaign_key)
+        );
+    """)
