@@ -22,7 +22,8 @@ def test_dry_run_sends_nothing_and_leaves_no_trace(ws, tmp_path):
     p = planned(ws, tmp_path, 12)
     s = execute_plan(ws, p)                    # no transport, no token: the recording transport answers
     assert s.mode == "dry_run" and s.outcome == "done"
-    assert s.dry_run == {"campaigns_created": 1, "sends_accepted": 12, "sends_refused": 0, "refused_by_code": {}}
+    assert s.dry_run == {"campaigns_created": 1, "sends_accepted": 12, "sends_refused": 0, "refused_by_code": {},
+                         "already": {}}
     for t in ("exec_plans", "exec_campaigns", "exec_sends", "exec_runs", "exec_lock"):
         assert ws.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0, t
     assert plan_staleness(ws, p) == []

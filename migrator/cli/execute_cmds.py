@@ -175,6 +175,7 @@ def _print(s, really: bool) -> None:
         click.echo(f"  interrupted by {s.signal}")
 
 
+_REAL_WORDS = {"sent": "went out", "skipped": "skipped", "failed": "failed", "unknown": "unknown"}
 _PAUSE_WORDS = {"all": "every send", "campaign": "one campaign", "request": "one send"}
 _WOULD_STATE = {"planned": "still planned", "sent": "would send", "skipped": "would skip", "failed": "would fail",
                 "unknown": "would be unknown"}
@@ -187,9 +188,14 @@ def _print_dry_run(s) -> None:
     click.echo(f"  campaigns it would create: {d.get('campaigns_created', 0)}")
     click.echo(f"  sends it would make: {d.get('sends_accepted', 0)}; would be refused by validation: "
                f"{d.get('sends_refused', 0)} {d.get('refused_by_code') or ''}".rstrip())
-    led = s.ledger
-    click.echo("  the ledger would end with: " + ", ".join(f"{_WOULD_STATE[k]} {led.get(k, 0)}" for k in
-                                                          ("planned", "sent", "skipped", "failed", "unknown")))
+    led, done = s.ledger, d.get("already") or {}
+    click.echo("  the ledger would end with: " + ", ".join(
+        f"{_WOULD_STATE[k]} {led.get(k, 0) if k == 'planned' else max(0, led.get(k, 0) - done.get(k, 0))}"
+        for k in ("planned", "sent", "skipped", "failed", "unknown")))
+    real = {k: done.get(k, 0) for k in ("sent", "skipped", "failed", "unknown") if done.get(k)}
+    if real:
+        click.echo("  already done by real runs: " + ", ".join(
+            f"{n} {_REAL_WORDS[k]}" for k, n in real.items()))
     for k, n in list(s.reasons.items())[:8]:
         state, _, reason = k.partition(":")
         click.echo(f"  {_WOULD_STATE.get(state, state)} ({reason}): {n}")

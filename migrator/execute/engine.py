@@ -126,8 +126,19 @@ _WOULD = {"attempted": "would_request", "sent": "would_send", "unknown": "would_
           "reasons": "would_reasons", "throttle_pauses": "would_throttle_pauses", "pauses": "would_pauses"}
 
 
+_WOULD_STATE = {"planned": "still_planned", "sent": "would_send", "skipped": "would_skip", "failed": "would_fail",
+                "unknown": "would_be_unknown"}
+
+
 def _dry_run_json(d: dict, record: dict) -> dict:
     out = {_WOULD.get(k, k): v for k, v in d.items() if k != "dry_run"}
+    done = record.get("already") or {}
+    final = d.get("ledger", {})
+    out["would_ledger"] = {_WOULD_STATE.get(k, k): v if k in ("planned", "in_flight") else max(0, v - done.get(k, 0))
+                           for k, v in final.items()}
+    out["already_by_real_runs"] = done
+    out["would_reasons"] = {_WOULD_STATE.get(k.partition(":")[0], k.partition(":")[0]) + ":" + k.partition(":")[2]: v
+                            for k, v in d.get("reasons", {}).items()}
     out["dry_run"] = True
     out["resumable"] = False
     out["would_create"] = record.get("campaigns_created", 0)
@@ -743,6 +754,9 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         summary.recovered_unknown = ledger.recover()
         if summary.recovered_unknown and (opts.resend_unknown or opts.resend_named):
             summary.resend[KEEP_RECOVERED_NOW] = summary.recovered_unknown
+        already = None                  # a dry run: what real runs have already settled (not its own doing)
+        if not opts.execute:
+            already = {k: n for k, n in ledger.counts().items() if k in ("sent", "skipped", "failed", "unknown") and n}
         ledger.set_status("running")
         ledger.screen = _screen(conn, plan, ledger, rules, opts, notify)
         run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
@@ -849,7 +863,7 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         ledger.set_status({"done": "done" if not summary.ledger.get("planned") else "waiting"}.get(
             summary.outcome, summary.outcome))
         if recorder is not None:
-            summary.dry_run = recorder.to_json()
+            summary.dry_run = {**recorder.to_json(), "already": already or {}}
     finally:
         summary.elapsed_seconds = round(time.monotonic() - t0, 3)
         if summary.elapsed_seconds > 0:
