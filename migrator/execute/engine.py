@@ -336,7 +336,8 @@ class _Run:
                 # proves nothing about the person: the send goes again once the page is fixed
                 return Result(row.send_id, "planned", True, reason=f"breaker_held:{code}", error_code=code,
                               error=text)
-        why = f"error {code}" + (" (Meta's remaining_seconds)" if v.meta_wait else "")
+        why = (f"error {code}" if code is not None else f"network: {getattr(err, 'kind', 'failure')}") \
+            + (" (Meta's remaining_seconds)" if v.meta_wait else "")
         if v.kind == "retry" and v.wait:
             if v.scope == "all":
                 self.pacer.pause(v.wait, why)
