@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from migrator.execute import ExecOptions, execute_plan_async
-from migrator.execute.pacing import Pacer, next_day_start, warmup_poll_delay
+from migrator.execute.pacing import Pacer, budget_resume_at, next_day_start, warmup_poll_delay
 from migrator.graph import NO_RETRY, AsyncGraphClient
 from migrator.plan import make_plan
 from tests._exec import AFTER_DAY_ONE, Emu, ledger, planned
@@ -215,6 +215,14 @@ def test_next_day_start_is_the_ad_accounts_own_midnight():
             assert t < n <= t + 25 * 3600 + 1
 
 
+def test_a_budget_stop_just_after_the_accounts_midnight_is_retried_soon_not_tomorrow():
+    la = "America/Los_Angeles"
+    midnight = ts("2026-03-03T08:00:00Z")
+    assert budget_resume_at(midnight + 30, la) == midnight + 330               # clocks may differ
+    assert budget_resume_at(midnight + 601, la) == ts("2026-03-04T08:00:00Z")  # a real stop: next day
+    assert budget_resume_at(midnight - 30, la) == midnight
+
+
 def test_a_daily_budget_stop_waits_for_the_pacific_accounts_next_day(ws, tmp_path):
     p = planned(ws, tmp_path, 6)
     emu = Emu(ws)                                   # AFTER_DAY_ONE = 2026-03-03 00:00 UTC = 16:00 PST
@@ -244,7 +252,9 @@ def test_an_unknown_account_zone_is_said_and_utc_is_assumed(ws, tmp_path):
     assert ledger(ws, p.plan_id) == {"sent": 6}
     assert min(x.time for x in emu.accepted()[4:]) == ts("2026-03-04T00:00:00Z")
     assert any("ad account 111: time zone not readable" in n and "00:00 UTC" in n for n in notes)
-    assert s.pauses == {"campaign": 1}
+    # the stop came at 00:00 UTC, the day's first minutes: tried again after 5 and 10 min, then tomorrow
+    assert s.pauses == {"campaign": 3}
+    assert sum("trying again shortly" in n for n in notes) == 2
 
 
 # ---------------------------------------------------------------------------------------------- warm-up

@@ -28,7 +28,7 @@ from migrator.execute import runs
 from migrator.execute.ledger import KEEP_RECOVERED_NOW, Claimed, Ledger, Result, transaction
 from migrator.execute.lock import acquire
 from migrator.execute.outcomes import decide, error_code
-from migrator.execute.pacing import Pacer, next_day_start, warmup_poll_delay
+from migrator.execute.pacing import Pacer, budget_resume_at, next_day_start, warmup_poll_delay
 from migrator.execute.sendable import Screen, since_run
 from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
@@ -364,13 +364,15 @@ class _Run:
             return Result(row.send_id, "planned", v.attempted, reason=v.reason, error_code=code, error=text)
         if v.kind == "pause_campaign":
             # a daily budget resets at the start of the ad account's day, in its own time zone (14.5)
-            until = next_day_start(now, c.account_timezone)
+            until = budget_resume_at(now, c.account_timezone)
             if c.state != "paused" or (c.paused_until or 0) < until:
                 c.state, c.paused_until, c.reason = "paused", until, v.reason
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
                 zone = c.account_timezone or "UTC (the ad account's time zone is not known)"
-                self._paused("campaign", until - now, f"campaign {c.key}: daily budget reached; "
-                             f"the ad account's next day starts at {_local(until, c.account_timezone)} {zone}")
+                when = (f"the ad account's next day starts at {_local(until, c.account_timezone)} {zone}"
+                        if until == next_day_start(now, c.account_timezone) else
+                        "the ad account's day has just begun: trying again shortly (clocks may differ)")
+                self._paused("campaign", until - now, f"campaign {c.key}: daily budget reached; {when}")
             return Result(row.send_id, "planned", True, reason=v.reason, error_code=code, error=text)
         if v.kind == "stop_campaign" and c.state != "stopped":
             c.state, c.reason, c.error = "stopped", v.reason, text
@@ -437,9 +439,12 @@ class _Run:
             until = float(pc.start_time)             # the start time in the plan: Meta's own schedule
             why = f"error {code}: the campaign starts at {_local(until, None)} UTC"
         if c.state in ("ready", "probing") or (c.state == "paused" and (c.paused_until or 0) < until):
+            # the answers of its other requests in flight extend the pause quietly
+            new = c.state != "paused" or until - (c.paused_until or 0) >= 1.0
             c.state, c.paused_until, c.reason = "paused", until, v.reason
             camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
-            self._paused("campaign", until - now, f"campaign {c.key} only: {why}")
+            if new:
+                self._paused("campaign", until - now, f"campaign {c.key} only: {why}")
 
     # ------------------------------------------------------------------ the loop
     async def worker(self, queue: asyncio.Queue) -> None:

@@ -138,6 +138,29 @@ def next_day_start(now: float, zone_name: str | None) -> float:
     return float(t)
 
 
+BUDGET_DAY_GRACE = 600.0       # a 2300054 this soon after the account's midnight may be clock skew
+BUDGET_SKEW_RETRY = 300.0
+
+
+def budget_resume_at(now: float, zone_name: str | None) -> float:
+    """When a campaign paused by its daily budget (2300054) may send again: the account's next day.
+
+    Except right after the account's own midnight (within BUDGET_DAY_GRACE): then our clock and
+    Meta's may simply disagree about whether the new day has begun, and waiting a whole day would lose
+    it; try again after BUDGET_SKEW_RETRY seconds (a refusal after the grace waits for the next day).
+    """
+    nxt = next_day_start(now, zone_name)
+    day_began = next_day_start(now - 26 * 3600, zone_name)
+    while True:                                   # the latest day start at or before now
+        later = next_day_start(day_began, zone_name)
+        if later > now:
+            break
+        day_began = later
+    if now - day_began < BUDGET_DAY_GRACE:
+        return min(nxt, now + BUDGET_SKEW_RETRY)
+    return nxt
+
+
 def warmup_poll_delay(probes: int, *, first: float, cap: float, fixed: float | None = None) -> float:
     """Seconds before the next warm-up probe: `fixed` (--warmup-poll), else first, 2x first, ... up to `cap`."""
     if fixed is not None:
