@@ -244,6 +244,19 @@ def test_a_daily_budget_stop_waits_for_the_pacific_accounts_next_day(ws, tmp_pat
     assert row == ("America/Los_Angeles", "act_111.timezone_name")
 
 
+def test_the_emulators_pacific_budget_day_and_the_executor_agree(ws, tmp_path):
+    """The emulator keeps the budget day in the account's zone too; the executor resumes at that midnight."""
+    p = planned(ws, tmp_path, 6)
+    la = "America/Los_Angeles"
+    emu = Emu(ws, cost_per_message=400, account_timezones={"111": la})   # 1000 (+75 %) a day: 4 sends
+    meta = Meta(emu, zone=la)                        # answers act_111?fields=timezone_name as Meta would
+    s = emu.run(ws, p, transport=meta, concurrency=1)
+    assert ledger(ws, p.plan_id) == {"sent": 6} and s.pauses == {"campaign": 1}
+    times = sorted(x.time for x in emu.accepted())
+    assert times[:4] == [AFTER_DAY_ONE] * 4 and times[4:] == [ts("2026-03-03T08:00:00Z")] * 2
+    assert meta.sends == 7                           # one refusal, no request wasted before the new day
+
+
 def test_an_unknown_account_zone_is_said_and_utc_is_assumed(ws, tmp_path):
     p = planned(ws, tmp_path, 6)
     emu = Emu(ws, cost_per_message=400)             # daily budget 1000 (+75 %): 4 a day; no zone to read
