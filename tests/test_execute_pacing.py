@@ -47,6 +47,9 @@ class Meta(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request):
         path = request.url.path
         if request.method == "GET" and path.rstrip("/").split("/")[-1].startswith("act_") and self.zone:
+            if self.zone == "refuse":          # the token may not read the ad account
+                return httpx.Response(400, json={"error": {"code": 100, "error_subcode": 33, "type": "GraphMethodException",
+                                                           "message": "Unsupported get request."}})
             return httpx.Response(200, json={"id": path.rstrip("/").split("/")[-1], "timezone_name": self.zone})
         if path.endswith("/messages"):
             self.sends += 1
@@ -249,7 +252,7 @@ def test_the_emulators_pacific_budget_day_and_the_executor_agree(ws, tmp_path):
     p = planned(ws, tmp_path, 6)
     la = "America/Los_Angeles"
     emu = Emu(ws, cost_per_message=400, account_timezones={"111": la})   # 1000 (+75 %) a day: 4 sends
-    meta = Meta(emu, zone=la)                        # answers act_111?fields=timezone_name as Meta would
+    meta = Meta(emu)                                 # the emulator answers act_111?fields=timezone_name itself
     s = emu.run(ws, p, transport=meta, concurrency=1)
     assert ledger(ws, p.plan_id) == {"sent": 6} and s.pauses == {"campaign": 1}
     times = sorted(x.time for x in emu.accepted())
@@ -259,9 +262,9 @@ def test_the_emulators_pacific_budget_day_and_the_executor_agree(ws, tmp_path):
 
 def test_an_unknown_account_zone_is_said_and_utc_is_assumed(ws, tmp_path):
     p = planned(ws, tmp_path, 6)
-    emu = Emu(ws, cost_per_message=400)             # daily budget 1000 (+75 %): 4 a day; no zone to read
+    emu = Emu(ws, cost_per_message=400)             # daily budget 1000 (+75 %): 4 a day
     notes: list[str] = []
-    s = emu.run(ws, p, concurrency=1, notify=notes.append)
+    s = emu.run(ws, p, transport=Meta(emu, zone="refuse"), concurrency=1, notify=notes.append)
     assert ledger(ws, p.plan_id) == {"sent": 6}
     assert min(x.time for x in emu.accepted()[4:]) == ts("2026-03-04T00:00:00Z")
     assert any("ad account 111: time zone not readable" in n and "00:00 UTC" in n for n in notes)
