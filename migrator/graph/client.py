@@ -74,24 +74,24 @@ def load_access_token(*, token_file: str | os.PathLike | None = None, kind: str 
                 break
         if not token:
             raise GraphConfigError(f"token file {token_file} is empty", hint="put the token in it, alone")
-        _check_token(token, f"the token in {token_file}")
+        _check_token(token, f"the token in {token_file}",
+                     "the file may hold only the token and one final line break: copy the token into it again")
         return token
     names = (ENV_PAGE_TOKEN, ENV_ACCESS_TOKEN) if kind == "page" else (ENV_ACCESS_TOKEN,)
     for name in names:
         token = os.environ.get(name, "")
         if token:
-            _check_token(token, f"the token in {name}")
+            _check_token(token, f"the token in {name}", f"set {name} to the token alone, without spaces or line breaks")
             return token
     raise GraphConfigError(f"no access token: set {names[0]} or pass --token-file",
                            hint="tokens are never accepted on the command line")
 
 
-def _check_token(token: str, where: str) -> None:
+def _check_token(token: str, where: str, fix: str = "give the token alone") -> None:
     problem = token_problem(token)
     if problem:
         raise GraphConfigError(f"{where} {problem}; it was not used",
-                               hint="an access token is one line of printable ASCII without spaces: "
-                                    "copy it again (the file may hold only the token and one final line break)")
+                               hint=f"an access token is one line of printable ASCII without spaces; {fix}")
 
 
 def act(ad_account_id: str | int) -> str:
