@@ -11,11 +11,13 @@ import asyncio
 import time
 
 import httpx
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from migrator.execute import ExecOptions, execute_plan_async
+from migrator.execute.outcomes import THROTTLE_CODES, decide
 from migrator.execute.pacing import Pacer, budget_resume_at, next_day_start, warmup_poll_delay
-from migrator.graph import NO_RETRY, AsyncGraphClient
+from migrator.graph import NO_RETRY, AsyncGraphClient, error_from_envelope
 from migrator.plan import make_plan
 from tests._exec import AFTER_DAY_ONE, Emu, ledger, planned
 from tests._plan import AS_OF, BASE_SPEC, estate, lib, tok, ts
@@ -318,3 +320,26 @@ def test_the_warmup_poll_is_capped_by_the_rules(ws, tmp_path):
     gaps = [b - a for a, b in zip(meta.send_times, meta.send_times[1:])]
     assert gaps[:6] == [5, 10, 20, 40, 80, 100] and max(gaps) == 100
     assert meta.send_times[-1] - t0 <= 3000 + 100
+
+
+# ---------------------------------------------------------------------------------------------- the rule itself
+_WARMUP = frozenset({2300003, 2300012, 2300041, 2300028})
+
+
+@settings(max_examples=300, deadline=None)
+@given(code=st.one_of(st.integers(2300000, 2300080), st.sampled_from(sorted(THROTTLE_CODES) + [1, 2, 10, 100])),
+       remaining=st.one_of(st.none(), st.integers(1, 7200)), transient=st.booleans(), attempts=st.integers(1, 9))
+def test_a_retry_waits_metas_figure_at_the_scope_of_what_it_concerns(code, remaining, transient, attempts):
+    text = {2300078: "send rate limit", 2300079: "campaign creation rate limit"}.get(code, "")
+    body = {"error": {"code": code, "message": text, "is_transient": transient,
+                      **({"error_data": {"remaining_seconds": remaining}} if remaining else {})}}
+    v = decide(error_from_envelope(body), attempts=attempts, warmup_codes=_WARMUP, campaign_age=10**6,
+               warmup_limit=10800)
+    if v.kind != "retry":
+        return
+    if remaining:
+        assert v.wait == remaining and v.meta_wait            # Meta's own figure, not the table's floor
+    else:
+        assert v.wait and v.wait > 0 and not v.meta_wait
+    expected = "all" if code in THROTTLE_CODES else "campaign" if code >= 2300000 else "request"
+    assert v.scope == expected and v.throttle == (expected == "all")
