@@ -66,7 +66,7 @@ def load_campaigns(ledger, plan) -> dict[str, CampaignRun]:
             if cr.state in ("warming", "probing"):
                 cr.state = "probing"      # a new run tries once straight away
             out[c.key] = cr
-        if ledger.s == "main":            # a dry run neither reads nor writes what a real run recorded
+        if ledger.schema == "main":            # a dry run neither reads nor writes what a real run recorded
             for key, zone in ledger.conn.execute("SELECT campaign_key, timezone_name FROM exec_campaign_zones "
                                                  "WHERE plan_id = ?", (plan.plan_id,)):
                 if key in out:
@@ -77,7 +77,7 @@ def load_campaigns(ledger, plan) -> dict[str, CampaignRun]:
 def record_zone(ledger, plan_id: str, c: CampaignRun, zone: str, source: str, now: float) -> None:
     """Remember the ad account's time zone for this campaign (workspace ledger only)."""
     c.account_timezone = zone
-    if ledger.s != "main":
+    if ledger.schema != "main":
         return
     with transaction(ledger.conn):
         ledger.conn.execute("INSERT OR REPLACE INTO exec_campaign_zones (plan_id, campaign_key, ad_account_id, "

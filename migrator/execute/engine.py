@@ -296,9 +296,8 @@ class _Run:
             self.stop.set()
         else:
             wait = min(30.0, 2.0 ** min(self.outage_failures - 1, 5))
-            if self.pacer.pause_until < now + wait:
-                self.notify(f"cannot connect ({err.message[:80]}); pausing every send {wait:.0f} s")
-            self.pacer.pause(wait, "no connection")
+            # the pacer says the pause on the progress line (once, not per failed request) and counts it
+            self.pacer.pause(wait, f"cannot connect ({err.message[:80]})")
         return Result(row.send_id, "planned", False, reason="never_left")
 
     def _failure(self, row: Claimed, c: camp.CampaignRun, err: GraphError) -> Result:
