@@ -36,8 +36,15 @@ def cli(db_path, monkeypatch):
     return run
 
 
+# Small test timestamps (1, 2000, ...) are read as milliseconds after this base: ingest
+# refuses times before 2004 (issue 15.5), and only their order matters to these tests.
+TS_BASE_MS = 1_700_000_000_000
+
+
 def webhook(page_id, psid, token, ts, status=None, **optin):
     """One Page webhook delivery carrying one RN opt-in (or stop/resume) event."""
+    if type(ts) is int and 0 <= ts < 10**9:
+        ts = TS_BASE_MS + ts
     body = {"type": "notification_messages", "notification_messages_token": token,
             "title": "Deals", "notification_messages_timezone": "America/Sao_Paulo",
             "token_expiry_timestamp": 2145916800000, "user_token_status": "NOT_REFRESHED"}

@@ -40,14 +40,18 @@ def test_csv_accepts_rejects_with_lines_and_duplicates(ws, tmp_path):
     p.write_text(CSV)
     s = ingest_tokens(ws, [p])
     f = s.files[0]
-    assert (f.format, f.records, f.accepted, f.duplicates, f.rejected) == ("csv", 8, 2, 1, 5)
-    rejects = {r["line"]: r["reason"] for r in ws.db.query("SELECT line, reason FROM rejects")}
+    # a bad optional field (country, token_status, token_expiry) keeps the subscriber with a
+    # warning; only a missing token and a short row are rejects (issue 15.4)
+    assert (f.format, f.records, f.accepted, f.duplicates, f.rejected, f.warnings) == ("csv", 8, 5, 1, 2, 3)
+    rejects = {r["line"]: (r["severity"], r["field"], r["reason"])
+               for r in ws.db.query("SELECT line, severity, field, reason FROM rejects")}
     assert set(rejects) == {4, 5, 6, 7, 8}
-    assert "missing token" in rejects[4]
-    assert "country" in rejects[5]
-    assert "token_status" in rejects[6]
-    assert "token_expiry" in rejects[7]
-    assert "columns" in rejects[8]
+    assert rejects[4][:2] == ("reject", None) and "missing token" in rejects[4][2]
+    assert rejects[5][:2] == ("warning", "country")
+    assert rejects[6][:2] == ("warning", "token_status")
+    assert rejects[7][:2] == ("warning", "token_expiry") and "yesterday" in rejects[7][2]
+    assert rejects[8][0] == "reject" and "columns" in rejects[8][2]
+    assert tokens(ws)["tokC"]["country"] is None and tokens(ws)["tokE"]["token_expiry"] is None
     t = tokens(ws)
     assert t["tokA"]["token_expiry"] == 2145916800  # ms -> s
     assert t["tokA"]["created_at"] == 1704164645
@@ -63,7 +67,7 @@ def test_reingest_is_a_noop(ws, tmp_path):
     ingest_tokens(ws, [p])
     before = list(ws.db.query("SELECT * FROM tokens ORDER BY id"))
     s = ingest_tokens(ws, [p])
-    assert s.accepted == 0 and s.duplicates == 3
+    assert s.accepted == 0 and s.duplicates == 6
     assert list(ws.db.query("SELECT * FROM tokens ORDER BY id")) == before
 
 
@@ -321,8 +325,9 @@ def test_non_ascii_digits_in_times_are_rejects_not_crashes(ws, tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("page_id,token,token_expiry,created_at\n1,a,\u00b2,\n1,b,5,\u0663\n", encoding="utf-8")
     f = ingest_tokens(ws, [p]).files[0]
-    assert (f.accepted, f.rejected) == (1, 1)
-    assert tokens(ws)["b"]["created_at"] == 3  # an Arabic-Indic 3 is a decimal digit
+    # optional times: kept without them, with a warning (an Arabic-Indic 3 is 1970: out of range)
+    assert (f.accepted, f.rejected, f.warnings) == (2, 0, 3)
+    assert tokens(ws)["b"]["created_at"] is None and tokens(ws)["a"]["token_expiry"] is None
     hooks = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "c", "\u00b2")])
     f = ingest_tokens(ws, [hooks]).files[0]
     assert (f.accepted, f.rejected) == (0, 1)
@@ -353,7 +358,7 @@ def test_chunked_parallel_csv_equals_whole_file(tmp_path):
     for i in range(60):
         title = f'"Deals, line one\r\nline two ""{i}"""' if i % 7 == 0 else f"Topic {i % 5}"
         status = "paused" if i % 13 == 0 else ("stopped" if i % 3 == 0 else "active")
-        rows.append(f"{i % 4},tok{i % 45},p{i},{title},{status},{1_600_000_000 + i}")
+        rows.append(f"{i % 4 + 1},tok{i % 45},p{i},{title},{status},{1_600_000_000 + i}")
         if i % 11 == 0:
             rows.append("")  # blank lines count as lines
     p = tmp_path / "t.csv"
@@ -361,9 +366,10 @@ def test_chunked_parallel_csv_equals_whole_file(tmp_path):
     whole, chunked = _ingest_both_ways(tmp_path, p)
     assert whole == chunked
     counts, (toks, rejects, _) = whole
-    assert counts[0] == 60 and counts[4] == 5  # i = 0, 13, 26, 39, 52 have a bad status
+    # i = 0, 13, 26, 39, 52 have a bad status: kept with a warning
+    assert counts[0] == 60 and counts[4] == 0 and len(rejects) == 5
     assert any("line two" in (t["topic_title"] or "") for t in toks)
-    assert [r["line"] for r in rejects][:2] == [3, 19]  # a record spanning lines: its last line
+    assert [r["line"] for r in rejects][:2] == [2, 19]  # a record spanning lines: its first line
 
 
 def test_chunked_parallel_webhooks_equal_whole_file(tmp_path):
@@ -428,9 +434,11 @@ def test_csv_times_follow_the_timeparse_rule(tmp_path_factory, cells):
         try:
             expected = to_epoch_seconds(cell)
         except TimeParseError:
-            assert f"t{i}" not in stored
-        else:
-            assert stored[f"t{i}"] == expected, cell
+            expected = None  # an optional field: the token is kept without it (a warning)
+        if expected is not None and not (1_072_915_200 <= expected < 4_102_444_800):
+            expected = None  # before 2004 or from 2100: a warning too
+        assert stored[f"t{i}"] == expected, cell
+    assert f.accepted == len(cells)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -449,12 +457,21 @@ def test_webhook_times_follow_the_timeparse_rule(tmp_path_factory, values):
     ingest_tokens(w, [write_jsonl(tmp_path / "w.jsonl", hooks)])
     stored = {r["token"]: r for r in w.db.query("SELECT token, token_expiry, status_at FROM tokens")}
     w.close()
+    def in_range(t):
+        return t is not None and 1_072_915_200 <= t < 4_102_444_800
+
     for i, (exp, ts) in enumerate(values):
+        ts = 1_700_000_000_000 + ts if type(ts) is int and 0 <= ts < 10**9 else ts  # as webhook() does
         try:
-            want = (to_epoch_seconds(exp), to_epoch_ms(ts))
-            ok = want[1] is not None
+            ts_ms = to_epoch_ms(ts)
+            ok = ts_ms is not None and in_range(ts_ms // 1000)
         except TimeParseError:
             ok = False
+        try:
+            expiry = to_epoch_seconds(exp)
+        except TimeParseError:
+            expiry = None
+        want = (expiry if in_range(expiry) else None, ts_ms if ok else None)
         if ok:
             assert (stored[f"t{i}"]["token_expiry"], stored[f"t{i}"]["status_at"]) == want
         else:

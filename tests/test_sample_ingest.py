@@ -92,9 +92,8 @@ def test_malformed_lines_rejected_with_line_numbers(estate, ingested):
         assert set(rejects[name]) == {x.line for x in m.file(name).malformed}, name
     by_kind = {x.kind: rejects["tokens.csv"][x.line] for x in m.file("tokens.csv").malformed}
     assert "token" in by_kind["missing_token"]
-    assert "created_at" in by_kind["bad_date"]
-    assert "token_status" in by_kind["bad_status"]
-    assert "country" in by_kind["bad_country"]
+    assert "page_id" in by_kind["bad_page_id"] and "page_id" in by_kind["negative_page_id"]
+    assert "text-direction" in by_kind["token_bidi"]
     assert "columns" in by_kind["wrong_column_count"]
 
 

@@ -92,20 +92,55 @@ def parse_as_of(ctx, param, value):
 
 
 def print_ingest_summary(summary, as_json: bool) -> None:
-    """What every ingest-like command prints: per file counts and the first rejects."""
+    """What every ingest-like command prints: per file counts, the first rejects and warnings.
+
+    Exit code: 1 when a file gave nothing (no record accepted or found again) but had
+    rejects, with the count and the first reasons on stderr; partial success is 0.
+    """
     if as_json:
         emit_json(summary.to_json())
-        return
-    for f in summary.files:
-        click.echo(f"{f.path} ({f.format}): {f.records} records: {f.accepted} accepted, "
-                   f"{f.duplicates} duplicate, {f.ignored} ignored, {f.rejected} rejected")
-        for r in f.first_rejects[:5]:
-            click.echo(f"  line {r['line']}: {r['reason']}")
-        if f.rejected > 5:
-            click.echo(f"  ... {f.rejected - 5} more (SELECT * FROM rejects WHERE run_id = {f.run_id})")
-    if len(summary.files) > 1:
-        click.echo(f"total: {summary.accepted} accepted, {summary.duplicates} duplicate, "
-                   f"{summary.ignored} ignored, {summary.rejected} rejected")
+    else:
+        for f in summary.files:
+            click.echo(f"{f.path} ({f.format}): {f.records} records: {f.accepted} accepted, "
+                       f"{f.duplicates} duplicate, {f.ignored} ignored, {f.rejected} rejected"
+                       + (f"; {f.warnings} kept with a warning" if f.warnings else ""))
+            for r in f.first_rejects[:5]:
+                click.echo(f"  line {r['line']}: {r['reason']}")
+            if f.rejected > 5:
+                click.echo(f"  ... {f.rejected - 5} more (SELECT * FROM rejects WHERE run_id = {f.run_id}"
+                           " AND severity = 'reject')")
+            for r in f.first_warnings[:3]:
+                click.echo(f"  warning, line {r['line']}: {r['reason']}")
+            if f.warnings > 3:
+                click.echo(f"  ... {f.warnings - 3} more warnings (SELECT * FROM rejects WHERE run_id = "
+                           f"{f.run_id} AND severity = 'warning')")
+        if len(summary.files) > 1:
+            click.echo(f"total: {summary.accepted} accepted, {summary.duplicates} duplicate, "
+                       f"{summary.ignored} ignored, {summary.rejected} rejected")
+    refused = summary.refused_files()
+    if refused:
+        for f in refused:
+            first = "; ".join(f"line {r['line']}: {r['reason']}" for r in f.first_rejects[:3])
+            click.secho(f"error: nothing accepted from {f.path}: {f.rejected} record"
+                        f"{'' if f.rejected == 1 else 's'} rejected ({first})", err=True, fg="red")
+        click.echo("hint: fix the file (the rejects table has every reason), or pass --encoding / "
+                   "--delimiter / --format if it was read the wrong way", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def delimiter_option(fn):
+    """`--delimiter C` for CSV inputs: , ; | or tab (\\t); default: detected from the header."""
+
+    def _check(ctx, param, value):
+        if value is None:
+            return None
+        v = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(value.lower(), value)
+        if len(v) != 1 or v in '"\r\n' or v.isalnum():
+            raise click.BadParameter(f"{value!r} is not a delimiter (use , ; | or tab)")
+        return v
+
+    return click.option("--delimiter", "delimiter", metavar="C", callback=_check, default=None,
+                        help="CSV delimiter: , ; | or tab [default: detected from the header line]")(fn)
 
 
 def report_error(err: MigratorError) -> None:

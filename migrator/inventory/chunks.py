@@ -21,19 +21,20 @@ from typing import Iterator
 from migrator.errors import InputError
 from migrator.inventory.sources import SafeText
 from migrator.inventory.stage import Chunk
-from migrator.inventory.tokens import CsvLayout
+from migrator.inventory.tokens import CsvLayout, set_field_limit
 
 CHUNK_CHARS = 4 << 20  # about 28,000 CSV rows or 9,000 webhook deliveries
 
 
 def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
-                chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
-    """Chunks of `f` for `fmt` (csv | jsonl | webhooks)."""
+                chunk_chars: int = CHUNK_CHARS, delimiter: str | None = None) -> Iterator[Chunk]:
+    """Chunks of `f` for `fmt` (csv | jsonl | webhooks); a CSV's delimiter is `delimiter`,
+    or the one its header line uses."""
     if fmt == "csv":
-        layout, first_line = _csv_header(f, path)
+        layout, first_line = _csv_header(f, path, delimiter)
         if layout is None:
             return
-        for text in _csv_blocks(f, chunk_chars):
+        for text in _csv_blocks(f, chunk_chars, layout.delimiter):
             yield Chunk("csv", text, first_line, csv_layout=layout)
             first_line += count_lines(text)
         return
@@ -67,7 +68,7 @@ def count_lines(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def _csv_header(f: SafeText, path: str) -> tuple[CsvLayout | None, int]:
+def _csv_header(f: SafeText, path: str, delimiter: str | None = None) -> tuple[CsvLayout | None, int]:
     """Read up to the header row (blank lines before it are skipped); check required columns."""
     number = 0
     while True:
@@ -75,15 +76,16 @@ def _csv_header(f: SafeText, path: str) -> tuple[CsvLayout | None, int]:
         if not line:
             return None, number + 1
         number += 1
-        layout = CsvLayout.from_line(line)
+        layout = CsvLayout.from_line(line, delimiter)
         if any(layout.header):
             break
     if layout.missing:
         raise InputError(
             f"CSV header lacks required column(s) {', '.join(layout.missing)} "
-            f"(found: {', '.join(layout.header)[:200]})",
+            f"(found: {', '.join(layout.header)[:200]}; read with delimiter {layout.delimiter!r})",
             path=path, line=number,
-            hint="the first row must name the columns; page_id and token are required",
+            hint="the first row must name the columns; page_id and token are required "
+                 "(pass --delimiter if the columns are not separated by , ; TAB or |)",
         )
     return layout, number + 1
 
@@ -98,7 +100,7 @@ def _blocks(f: SafeText, size: int, *, head: str = "") -> Iterator[str]:
         yield block + f.readline()  # finish the line the read stopped in
 
 
-def _csv_blocks(f: SafeText, size: int) -> Iterator[str]:
+def _csv_blocks(f: SafeText, size: int, delimiter: str = ",") -> Iterator[str]:
     """Like _blocks, cut after a whole CSV record as `csv` itself reads it.
 
     Text without a quote character can be cut at any line end. Otherwise csv.reader finds
@@ -119,7 +121,7 @@ def _csv_blocks(f: SafeText, size: int) -> Iterator[str]:
         if '"' not in text:
             yield text
             continue
-        cut = _last_record_end(text)
+        cut = _last_record_end(text, delimiter)
         if cut == 0 and len(text) < 4 * size:
             carry = text
             continue
@@ -128,7 +130,7 @@ def _csv_blocks(f: SafeText, size: int) -> Iterator[str]:
         yield text[:cut]
 
 
-def _last_record_end(text: str) -> int:
+def _last_record_end(text: str, delimiter: str = ",") -> int:
     """Offset just after the last record of `text` that csv.reader reads as complete, or 0."""
     pos = 0
     exhausted = False
@@ -142,7 +144,8 @@ def _last_record_end(text: str) -> int:
 
     end = 0
     try:
-        for _ in csv.reader(lines()):
+        set_field_limit()
+        for _ in csv.reader(lines(), delimiter=delimiter):
             if exhausted:  # this record was ended by the end of the text, not by a line end
                 break
             end = pos
@@ -159,6 +162,6 @@ def _is_multiline_document(head: str) -> bool:
     first = stripped.splitlines()[0] if stripped else ""
     try:
         json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True
     return False

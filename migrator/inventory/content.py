@@ -61,6 +61,15 @@ def classify_record(obj: Any) -> tuple[str, dict]:
     raise ValueError('not RN content: expected {"recipient", "message"} or {"page_id", "key", "message"}')
 
 
+def _excerpt(obj: Any) -> str | None:
+    if obj is None:
+        return None
+    try:
+        return json.dumps(obj, ensure_ascii=False)[:200]
+    except (RecursionError, ValueError, TypeError):
+        return "(nested too deep to show)"
+
+
 def _str(v: Any) -> str | None:
     if v is None or isinstance(v, (dict, list)):
         return None
@@ -75,14 +84,14 @@ def _json_values(f) -> Iterator[tuple[int, Any, str | None]]:
 
 
 def ingest_content(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time,
-                   convert: bool = True) -> IngestSummary:
+                   convert: bool = True, encoding: str | None = None) -> IngestSummary:
     """Ingest content files (JSONL, a JSON array or one JSON object; plain or gzip)."""
     summary = IngestSummary()
     conn = ws.conn
     for p in paths:
         path = str(p)
         try:
-            with transaction(ws), open_text(path) as f:
+            with transaction(ws), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="content", path=path, fmt="json", sha=file_sha256(path), clock=clock)
                 formats = set()
                 for lineno, obj, error in _json_values(f):
@@ -93,7 +102,7 @@ def ingest_content(ws: Workspace, paths, *, strict: bool = False, clock: Clock =
                     except ValueError as exc:
                         if strict:
                             raise InputError(str(exc), path=path, line=lineno) from None
-                        run.reject(lineno, str(exc), json.dumps(obj)[:200] if obj is not None else None)
+                        run.reject(lineno, str(exc), _excerpt(obj))
                         continue
                     formats.add(source)
                     run.summary.count("accepted" if _store(conn, run, lineno, obj, source, fields)

@@ -40,6 +40,7 @@ class Run:
                  clock: Clock):
         self.conn = ws.conn
         self.clock = clock
+        self.kind = kind
         self.summary = FileSummary(path=path, format=fmt)
         self._rejects: list[tuple] = []
         cur = self.conn.execute(
@@ -63,25 +64,40 @@ class Run:
                 self._rejects)
             self._rejects.clear()
 
-    def take_rejects(self, n: int) -> None:
-        """Keep the `n` rejects of the staged chunk (deserialized into the stage schema)."""
+    def take_rejects(self, n: int, warnings: int = 0) -> None:
+        """Keep the `n` rejects and the warnings of the staged chunk (deserialized into the
+        stage schema)."""
         self._flush_rejects()
         s = self.summary
         self.conn.execute(
-            f"INSERT INTO rejects (run_id, path, line, reason, excerpt) SELECT ?, ?, line, reason,"
-            f" excerpt FROM {STAGE}.reject_stage ORDER BY line", (self.id, s.path))
-        room = 20 - len(s.first_rejects)
-        if room > 0:
-            s.first_rejects.extend(
-                {"line": line, "reason": reason} for line, reason in self.conn.execute(
-                    f"SELECT line, reason FROM {STAGE}.reject_stage ORDER BY line LIMIT ?", (room,)))
+            f"INSERT INTO rejects (run_id, path, line, reason, excerpt, severity, field, value)"
+            f" SELECT ?, ?, line, reason, excerpt, severity, field, value FROM {STAGE}.reject_stage"
+            f" ORDER BY line, severity", (self.id, s.path))
+        for key, severity in (("first_rejects", "reject"), ("first_warnings", "warning")):
+            room = 20 - len(getattr(s, key))
+            if room > 0:
+                getattr(s, key).extend(
+                    {"line": line, "reason": reason} for line, reason in self.conn.execute(
+                        f"SELECT line, reason FROM {STAGE}.reject_stage WHERE severity = ?"
+                        f" ORDER BY line LIMIT ?", (severity, room)))
         s.rejected += n
         s.records += n
+        s.warnings += warnings
 
     def finish(self, merger: StageMerger | None = None, sha: str | None = None) -> FileSummary:
-        """Record the counts (and the file's sha256, when it was taken while reading)."""
+        """Record the counts (and the file's sha256, when it was taken while reading).
+
+        The rejects of an earlier ingest of the same bytes are dropped: re-ingesting a file
+        keeps one copy of its rejects (this run's), not one per run.
+        """
         self._flush_rejects()
         s = self.summary
+        sha_now = sha or self.conn.execute("SELECT file_sha256 FROM ingest_runs WHERE id=?",
+                                           (self.id,)).fetchone()[0]
+        if sha_now:
+            self.conn.execute(
+                "DELETE FROM rejects WHERE run_id IN (SELECT id FROM ingest_runs WHERE"
+                " file_sha256 = ? AND kind = ? AND id <> ?)", (sha_now, self.kind, self.id))
         if merger is not None:
             s.accepted += merger.accepted
             s.duplicates += merger.duplicates
@@ -123,10 +139,12 @@ def _apply_staged(run: Run, merger: StageMerger, staged: Staged, *, strict: bool
     if staged.rejected:
         if strict:
             line, reason = conn.execute(
-                f"SELECT line, reason FROM {STAGE}.reject_stage ORDER BY line LIMIT 1").fetchone()
+                f"SELECT line, reason FROM {STAGE}.reject_stage WHERE severity = 'reject'"
+                " ORDER BY line LIMIT 1").fetchone()
             raise InputError(reason or "bad record", path=run.summary.path, line=line,
                              hint="fix the record or run without --strict to keep the good ones")
-        run.take_rejects(staged.rejected)
+    if staged.rejected or staged.warnings:
+        run.take_rejects(staged.rejected, staged.warnings)
     run.summary.ignored += staged.ignored
     run.summary.records += staged.ignored
     merger.merge(staged)
@@ -155,7 +173,8 @@ def default_workers() -> int:
 def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "auto",
                   strict: bool = False, page_id: str | None = None, clock: Clock = time.time,
                   progress: ProgressHook | None = None, workers: int | None = None,
-                  chunk_chars: int = CHUNK_CHARS) -> IngestSummary:
+                  chunk_chars: int = CHUNK_CHARS, encoding: str | None = None,
+                  delimiter: str | None = None) -> IngestSummary:
     """Ingest token files (CSV, token-listing JSONL, webhook deliveries), plain or gzip.
 
     A file larger than one chunk is parsed by `workers` processes (default: one per core;
@@ -167,14 +186,16 @@ def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "aut
         for p in paths:
             summary.files.append(_ingest_token_file(ws, str(p), fmt=fmt, strict=strict,
                                                     page_id=page_id, clock=clock, progress=progress,
-                                                    workers=workers, chunk_chars=chunk_chars))
+                                                    workers=workers, chunk_chars=chunk_chars,
+                                                    encoding=encoding, delimiter=delimiter))
     return summary
 
 
 def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page_id: str | None,
                        clock: Clock, progress: ProgressHook | None, workers: int,
-                       chunk_chars: int) -> FileSummary:
-    file_fmt = detect_token_format(path) if fmt == "auto" else fmt
+                       chunk_chars: int, encoding: str | None = None,
+                       delimiter: str | None = None) -> FileSummary:
+    file_fmt = detect_token_format(path, encoding) if fmt == "auto" else fmt
     if file_fmt not in TOKEN_FORMATS:
         raise InputError(f"unknown format {fmt!r}", hint="use auto, csv, jsonl or webhooks")
     sha = hashlib.sha256()  # of the file as stored, taken as the chunks are read
@@ -186,12 +207,13 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
     large = size > 2 * chunk_chars
     try:
         with (ws.bulk_load() if large else nullcontext()), transaction(ws), \
-                open_text(path, hasher=sha) as f, \
+                open_text(path, hasher=sha, encoding=encoding) as f, \
                 (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
             run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
             merger = StageMerger(ws.conn, run_id=run.id, source=source,
                                  observed_ms=int(clock() * 1000), path=path)
-            chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars)
+            chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars,
+                                 delimiter=delimiter)
             for staged in _stage_all(chunks, workers):
                 _apply_staged(run, merger, staged, strict=strict)
                 if progress is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import time
 from pathlib import Path
 
@@ -10,7 +12,9 @@ from migrator.errors import InputError
 from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import FileSummary, IngestSummary
-from migrator.inventory.tokens import BadValue, _country, _id, _s
+from migrator.inventory.tokens import (
+    BadValue, _country, _page_id, _s, detect_delimiter, set_field_limit,
+)
 from migrator.store import Workspace
 
 PAGE_COLUMNS = ("page_id", "name", "business_country", "ad_account_id", "currency")
@@ -38,25 +42,40 @@ def parse_page_row(g: dict[str, str]) -> tuple:
         if not (len(cur) == 3 and cur.isalpha()):
             raise BadValue(f"currency {cur!r} is not an ISO 4217 code such as USD")
         cur = cur.upper()
-    return (_id(g.get("page_id"), "page_id", required=True), _s(g.get("name")),
+    return (_page_id(g.get("page_id"), "page_id", required=True), _s(g.get("name")),
             _country(g.get("business_country")), ad, cur)
 
 
-def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time) -> IngestSummary:
-    """Ingest page CSV files; only page_id is required, empty cells keep what is known."""
+def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time,
+                 encoding: str | None = None, delimiter: str | None = None) -> IngestSummary:
+    """Ingest page CSV files; only page_id is required, empty cells keep what is known.
+
+    The delimiter is `delimiter`, or the one the header line uses (, ; TAB |).
+    """
     summary = IngestSummary()
     for p in paths:
         path = str(p)
         try:
-            with transaction(ws), open_text(path) as f:
+            with transaction(ws), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="pages", path=path, fmt="csv", sha=file_sha256(path), clock=clock)
-                _ingest_page_rows(ws, run, csv.reader(f), strict=strict, now=int(clock()))
+                set_field_limit()
+                _ingest_page_rows(ws, run, _page_reader(f, delimiter), strict=strict, now=int(clock()))
                 summary.files.append(run.finish())
         except InputError:
             if strict:
                 record_failed_run(ws, kind="pages", path=path, fmt="csv", clock=clock)
             raise
     return summary
+
+
+def _page_reader(f, delimiter: str | None):
+    """csv.reader over `f` with the given delimiter, or the one of the first non-blank line."""
+    head = ""
+    while (line := f.readline()) and not line.strip():
+        head += line
+    head += line
+    delimiter = delimiter or detect_delimiter(line)
+    return csv.reader(itertools.chain(io.StringIO(head, newline=""), f), delimiter=delimiter)
 
 
 def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int) -> FileSummary:
@@ -75,7 +94,7 @@ def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int
             if len(row) != len(header):
                 raise BadValue(f"expected {len(header)} columns, found {len(row)}")
             values = parse_page_row(dict(zip(header, row)))
-        except BadValue as exc:
+        except (BadValue, csv.Error) as exc:
             if strict:
                 raise InputError(str(exc), path=run.summary.path, line=lineno) from None
             run.reject(lineno, str(exc), ",".join(row)[:200])

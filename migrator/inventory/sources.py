@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from migrator.errors import InputError
+from migrator.inputs import decode_error, detect_encoding
 
 GZIP_MAGIC = b"\x1f\x8b"
 TOKEN_FORMATS = ("csv", "jsonl", "webhooks")
+CSV_DELIMITERS = (",", ";", "\t", "|")
 
 
 class _Hashing(io.RawIOBase):
@@ -42,9 +44,12 @@ class _Hashing(io.RawIOBase):
         super().close()
 
 
-def open_text(path: str | Path, *, hasher=None) -> "SafeText":
+def open_text(path: str | Path, *, hasher=None, encoding: str | None = None) -> "SafeText":
     """Open `path` for reading text, transparently gunzipping; errors become InputError.
 
+    The encoding is `encoding` when given, else detected from the first bytes (UTF-8 with or
+    without BOM, UTF-16 with BOM; see migrator.inputs). Undecodable bytes are never replaced:
+    reading them raises InputError with their line and byte offset.
     With `hasher` (a hashlib object), the file's bytes as stored are hashed as they are read.
     """
     p = Path(path)
@@ -58,7 +63,27 @@ def open_text(path: str | Path, *, hasher=None) -> "SafeText":
         raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
     head = raw.peek(2)[:2]
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if head == GZIP_MAGIC else raw
-    return SafeText(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""), str(path))
+    try:
+        first = stream.peek(512)[:512]  # type: ignore[union-attr]
+        enc = detect_encoding(first, encoding, path=str(path))
+    except InputError:
+        raw.close()
+        raise
+    except _READ_ERRORS as exc:
+        raw.close()
+        raise InputError(f"cannot read: the file is truncated or corrupt ({exc})", path=str(path),
+                         hint="re-export or re-download the file") from None
+    text = SafeText(io.TextIOWrapper(stream, encoding=enc, errors="strict", newline=""), str(path))
+    text.encoding = enc
+    return text
+
+
+def _reopen_bytes(path: str):
+    """The file's bytes again, gunzipped (to locate a decoding error)."""
+    f = open(path, "rb")
+    if f.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=f)
+    return f
 
 
 _READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
@@ -74,22 +99,30 @@ class SafeText:
     def __init__(self, f: IO[str], path: str):
         self._f = f
         self.path = path
+        self.encoding = "utf-8"
 
     def _fail(self, exc: Exception) -> InputError:
         return InputError(f"cannot read: the file is truncated or corrupt ({exc})", path=self.path,
                           hint="re-export or re-download the file")
+
+    def _undecodable(self) -> InputError:
+        return decode_error(self.path, self.encoding, lambda: _reopen_bytes(self.path))
 
     def read(self, n: int = -1) -> str:
         try:
             return self._f.read(n)
         except _READ_ERRORS as exc:
             raise self._fail(exc) from None
+        except UnicodeDecodeError:
+            raise self._undecodable() from None
 
     def readline(self) -> str:
         try:
             return self._f.readline()
         except _READ_ERRORS as exc:
             raise self._fail(exc) from None
+        except UnicodeDecodeError:
+            raise self._undecodable() from None
 
     def __iter__(self) -> Iterator[str]:
         while line := self.readline():
@@ -98,7 +131,7 @@ class SafeText:
     def close(self) -> None:
         try:
             self._f.close()
-        except _READ_ERRORS:
+        except (*_READ_ERRORS, UnicodeDecodeError):
             pass
 
     def __enter__(self) -> "SafeText":
@@ -116,14 +149,14 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _first_record_text(path: str | Path, limit: int = 1 << 16) -> str:
-    with open_text(path) as f:
+def _first_record_text(path: str | Path, limit: int = 1 << 16, encoding: str | None = None) -> str:
+    with open_text(path, encoding=encoding) as f:
         return f.read(limit)
 
 
-def detect_token_format(path: str | Path) -> str:
+def detect_token_format(path: str | Path, encoding: str | None = None) -> str:
     """Return csv | jsonl | webhooks for a tokens input, by content."""
-    head = _first_record_text(path).lstrip("\ufeff \t\r\n")
+    head = _first_record_text(path, encoding=encoding).lstrip("\ufeff \t\r\n")
     if not head:
         return "csv"  # empty file: nothing to ingest, any parser copes
     if head[0] in "[{":
@@ -137,7 +170,7 @@ def detect_token_format(path: str | Path) -> str:
             path=str(path), hint="use `migrator ingest content` for RN message content",
         )
     first_line = head.splitlines()[0].lower()
-    if "token" in first_line and ("," in first_line or ";" in first_line or "\t" in first_line):
+    if "token" in first_line and any(d in first_line for d in CSV_DELIMITERS):
         return "csv"
     raise InputError(
         "cannot tell the format from the content (expected a CSV header with page_id,token, "
@@ -154,7 +187,7 @@ def _json_shape(head: str) -> str:
         try:
             obj = json.loads(candidate)
             break
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be a record
             continue
     if obj is None:
         # a truncated multi-line array or a broken first line: look at the keys we can see

@@ -24,7 +24,7 @@ from migrator.inventory.tokens import (
 STAGE_SCHEMA = (
     f"CREATE TABLE snapshot_stage ({', '.join(SNAPSHOT_COLUMNS)});"
     f"CREATE TABLE event_stage ({', '.join(EVENT_COLUMNS)});"
-    "CREATE TABLE reject_stage (line, reason, excerpt);"
+    "CREATE TABLE reject_stage (line, reason, excerpt, severity, field, value);"
 )
 _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 _BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_key"))
@@ -50,6 +50,7 @@ class Staged:
     events: int
     ignored: int
     rejected: int
+    warnings: int = 0
 
     @property
     def records(self) -> int:
@@ -70,10 +71,16 @@ class StageSink:
         self.snapshot_columns: tuple[str, ...] = SNAPSHOT_COLUMNS  # a CSV stages only its own
         self.events: list[list] = []
         self.rejects: list[tuple] = []
+        self.warnings: list[tuple] = []
         self.ignored = 0
 
     def reject(self, line: int, reason: str, excerpt: str | None = None) -> None:
-        self.rejects.append((line, reason, excerpt))
+        self.rejects.append((line, reason, excerpt, "reject", None, None))
+
+    def warn(self, line: int, reason: str, excerpt: str | None, field: str, value) -> None:
+        """A record kept without one bad optional field: a `warning` row in `rejects`."""
+        self.warnings.append((line, reason, excerpt, "warning", field,
+                              None if value is None else str(value)[:200]))
 
     def finish(self) -> Staged:
         self.snapshots.sort(key=itemgetter(self.snapshot_columns.index("token")))
@@ -85,12 +92,14 @@ class StageSink:
             conn.executemany(f"INSERT INTO snapshot_stage ({', '.join(cols)}) VALUES"
                              f" ({', '.join('?' * len(cols))})", self.snapshots)
             conn.executemany(_INSERT_EVENT, self.events)
-            conn.executemany("INSERT INTO reject_stage VALUES (?,?,?)", self.rejects)
+            conn.executemany("INSERT INTO reject_stage VALUES (?,?,?,?,?,?)", self.rejects)
+            conn.executemany("INSERT INTO reject_stage VALUES (?,?,?,?,?,?)", self.warnings)
             conn.commit()
             db = conn.serialize()
         finally:
             conn.close()
-        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects))
+        return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects),
+                      len(self.warnings))
 
 
 def _numbered(text: str, first_line: int):
@@ -105,7 +114,7 @@ def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
     if chunk.fmt == "json-document":
         try:
             value = json.loads(chunk.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass  # not one document either: take it line by line, reporting each
         else:
             for item in value if isinstance(value, list) else [value]:

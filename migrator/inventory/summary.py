@@ -13,8 +13,10 @@ class FileSummary(BaseModel):
     duplicates: int = 0
     ignored: int = 0
     rejected: int = 0
+    warnings: int = 0  # records kept without a bad optional field (not a fifth outcome)
     run_id: int | None = None
     first_rejects: list[dict] = Field(default_factory=list, exclude=True)
+    first_warnings: list[dict] = Field(default_factory=list, exclude=True)
 
     def count(self, kind: str) -> None:
         self.records += 1
@@ -49,6 +51,14 @@ class IngestSummary(BaseModel):
     def rejected(self) -> int:
         return sum(f.rejected for f in self.files)
 
+    @property
+    def warnings(self) -> int:
+        return sum(f.warnings for f in self.files)
+
+    def refused_files(self) -> list[FileSummary]:
+        """Files from which nothing was accepted (or found again) but something was rejected."""
+        return [f for f in self.files if f.rejected and not (f.accepted or f.duplicates)]
+
     def to_json(self) -> dict:
         """The `--json` shape promised in the issue (plus run ids)."""
         return {
@@ -56,10 +66,12 @@ class IngestSummary(BaseModel):
             "duplicates": self.duplicates,
             "ignored": self.ignored,
             "rejected": self.rejected,
+            "warnings": self.warnings,
             "files": [
                 {"path": f.path, "format": f.format, "records": f.records, "accepted": f.accepted,
                  "duplicates": f.duplicates, "ignored": f.ignored, "rejected": f.rejected,
-                 "run_id": f.run_id}
+                 "warnings": f.warnings, "run_id": f.run_id,
+                 "first_rejects": f.first_rejects[:5], "first_warnings": f.first_warnings[:5]}
                 for f in self.files
             ],
         }

@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import re
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -32,6 +34,7 @@ from migrator.timeparse import MAX_MS, MS_THRESHOLD, TimeParseError, to_epoch_ms
 if TYPE_CHECKING:
     from migrator.inventory.stage import StageSink
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
 CSV_COLUMNS = (
     "page_id", "token", "psid", "topic_title", "timezone", "country", "token_status",
     "user_token_status", "token_expiry", "created_at", "next_eligible_at", "last_sent_at",
@@ -43,6 +46,11 @@ FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
 REOPTIN = frozenset({"ENABLED", "DISABLED"})
 STATUS_EVENTS = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}
 MAX_TOKEN_LEN = 1024
+MAX_ID_DIGITS = 20  # Graph ids are 64-bit integers: at most 20 digits
+MIN_TIME = 1_072_915_200  # 2004-01-01T00:00:00Z: no RN or Messenger time is older
+END_TIME = 4_102_444_800  # 2100-01-01T00:00:00Z
+_T0, _T1 = str(MIN_TIME), str(END_TIME)  # both 10 digits: compared as text in the fast path
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 _fromisoformat = datetime.fromisoformat
 _SPACE = re.compile(r"\s")
 
@@ -85,12 +93,20 @@ def _s(value: Any) -> str | None:
     return v or None
 
 
+def _has_controls(v: str) -> bool:
+    """Control, format (bidi marks, zero-width) or line/paragraph separator characters."""
+    return not v.isprintable() and any(unicodedata.category(c) in _CONTROL_CATEGORIES for c in v)
+
+
 def _token(value: Any) -> str:
     v = _s(value)
     if not v:
         raise BadValue("missing token")
     if len(v) > MAX_TOKEN_LEN or _SPACE.search(v):
         raise BadValue("token is not a plausible notification_messages_token")
+    if _has_controls(v):
+        raise BadValue("token holds control or text-direction characters (not a "
+                       "notification_messages_token)")
     return v
 
 
@@ -104,32 +120,58 @@ def _id(value: Any, name: str, *, required: bool = False) -> str | None:
         if required:
             raise BadValue(f"missing {name}")
         return None
-    if len(v) > 64 or _SPACE.search(v):
+    if len(v) > 64 or _SPACE.search(v) or _has_controls(v):
         raise BadValue(f"{name} {v[:40]!r} is not an id")
     return v
 
 
+def _page_id(value: Any, name: str = "page_id", *, required: bool = True) -> str | None:
+    """A Page id: plain ASCII digits, not zero, no sign, no leading zero, at most 20 digits."""
+    v = _id(value, name, required=required)
+    if v is None:
+        return None
+    if not (v.isascii() and v.isdecimal()) or len(v) > MAX_ID_DIGITS or v[0] == "0":
+        raise BadValue(f"{name} {v[:40]!r} is not a Page id (plain digits 0-9, not zero, "
+                       f"no sign or leading zero, at most {MAX_ID_DIGITS} digits)")
+    return v
+
+
+def _in_range(t: int | None, value: Any, name: str) -> int | None:
+    if t is not None and not (MIN_TIME <= t < END_TIME):
+        raise BadValue(f"{name} {str(value)[:40]!r} is outside 2004-01-01 .. 2100-01-01 "
+                       "(ISO 8601, epoch seconds or epoch milliseconds)")
+    return t
+
+
 def _time(value: Any, name: str) -> int | None:
     try:
-        return to_epoch_seconds(value)
+        t = to_epoch_seconds(value)
     except TimeParseError as exc:
         raise BadValue(f"{name}: {exc}") from None
+    return _in_range(t, value, name)
 
 
 def _time_text(v: str, name: str) -> int | None:
     """_time for CSV text, with fast paths for epoch milliseconds and `...T03:04:05Z`."""
-    if len(v) <= 15 and v.isdecimal():  # the timeparse rule: above 1e11 is milliseconds
+    if len(v) <= 15 and v.isascii() and v.isdecimal():  # timeparse: above 1e11 is milliseconds
         n = int(v)
-        if n <= MS_THRESHOLD:
-            return n
-        if n <= MAX_MS:
-            return n // 1000
-    elif len(v) == 20 and v[19] == "Z" and v[10] == "T":
+        return _in_range(n if n <= MS_THRESHOLD else n // 1000, v, name)
+    if len(v) == 20 and v[19] == "Z" and v[10] == "T":
         try:
-            return int(_fromisoformat(v).timestamp())  # Python 3.11 reads the Z as UTC
+            return _in_range(int(_fromisoformat(v).timestamp()), v, name)  # 3.11 reads Z as UTC
         except ValueError:
             pass
     return _time(v, name)
+
+
+def _w(fn: Callable, v: Any, column: str, warn: list, *args: Any) -> Any:
+    """An optional field through its thorough check; a bad value becomes a warning (the
+    record is kept without it) instead of losing the subscriber."""
+    try:
+        return _nn(fn(v, *args))
+    except BadValue as exc:
+        warn.append((column, v, str(exc)))
+        return ABSENT
 
 
 def _enum(value: Any, name: str, allowed: frozenset[str]) -> str | None:
@@ -171,141 +213,275 @@ def _excerpt(text: str) -> str:
 # also gives the error message; columns the file lacks are not staged at all. This is the hot loop of a
 # 10M-token ingest: the generated code is 2-3x faster than a loop over converter functions.
 
-# column -> (stage slot, fast-path expression of the non-empty text `v`)
+# column -> (stage slot, fast-path expression of the non-empty text `v`); the fallback
+# `_w(...)` runs the thorough check and turns a bad value into a warning in `warn`.
+def _time_expr(col: str) -> str:
+    # ten ASCII digits between 2004 and 2100 are clean epoch seconds; anything else the full parse
+    return (f"int(v) if len(v) == 10 and _T0 <= v < _T1 and v.isdecimal() "
+            f"else _w(_time_text, v, '{col}', warn, '{col}')")
+
+
 _CSV_FAST = {
-    "psid": ("psid", "v if len(v) <= 64 and v.isdecimal() else _nn(_id(v, 'psid'))"),
+    "psid": ("psid", "v if len(v) <= 64 and v.isascii() and v.isdecimal() else _w(_id, v, 'psid', warn, 'psid')"),
+    # free text is kept as written (right-to-left titles carry direction marks): reports
+    # isolate it and CSV exports neutralise it (migrator.outputs)
     "topic_title": ("topic_title", "v.strip()"),
     "timezone": ("timezone", "v.strip()"),
-    "country": ("country", "v if v in _ISO else _nn(_country(v))"),
-    "token_status": ("status", "v if v == 'active' or v == 'stopped' else _nn(_status(v))"),
+    "country": ("country", "v if v in _ISO else _w(_country, v, 'country', warn)"),
+    "token_status": ("status", "v if v == 'active' or v == 'stopped' else _w(_status, v, 'token_status', warn)"),
     "user_token_status": ("user_token_status",
                           "v if v in _USER_TOKEN_STATUSES else "
-                          "_nn(_enum(v, 'user_token_status', _USER_TOKEN_STATUSES))"),
-    "frequency": ("frequency", "v if v in _FREQUENCIES else _nn(_enum(v, 'frequency', _FREQUENCIES))"),
-    # up to 10 decimal digits is epoch seconds (to 2286); anything else takes the full parse
-    "token_expiry": ("token_expiry", "int(v) if len(v) <= 10 and v.isdecimal() else _nn(_time_text(v, 'token_expiry'))"),
-    "created_at": ("created_at", "int(v) if len(v) <= 10 and v.isdecimal() else _nn(_time_text(v, 'created_at'))"),
-    "next_eligible_at": ("next_eligible_at",
-                         "int(v) if len(v) <= 10 and v.isdecimal() else _nn(_time_text(v, 'next_eligible_at'))"),
-    "last_sent_at": ("last_sent_at",
-                     "int(v) if len(v) <= 10 and v.isdecimal() else _nn(_time_text(v, 'last_sent_at'))"),
+                          "_w(_enum, v, 'user_token_status', warn, 'user_token_status', _USER_TOKEN_STATUSES)"),
+    "frequency": ("frequency", "v if v in _FREQUENCIES else "
+                               "_w(_enum, v, 'frequency', warn, 'frequency', _FREQUENCIES)"),
+    "token_expiry": ("token_expiry", _time_expr("token_expiry")),
+    "created_at": ("created_at", _time_expr("created_at")),
+    "next_eligible_at": ("next_eligible_at", _time_expr("next_eligible_at")),
+    "last_sent_at": ("last_sent_at", _time_expr("last_sent_at")),
 }
 
 
-def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int], list], tuple[str, ...]]:
-    """`row_to_stage(row, line)` for this header, and the stage columns its rows fill.
+def _bad(bad: list | None, exc: BadValue) -> list:
+    bad = bad or []
+    bad.append(str(exc))
+    return bad
+
+
+def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list], list], tuple[str, ...]]:
+    """`row_to_stage(row, line, warn)` for this header, and the stage columns its rows fill.
 
     Only the columns the file has are staged (the others stay NULL): fewer values to bind.
-    A row that fails a check raises BadValue.
+    A bad required field (page_id, token) raises BadValue naming every bad field of the row;
+    a bad optional field is staged empty and appended to `warn` as (column, value, reason).
     """
     col = {}
     for i, name in enumerate(header):
         col.setdefault(name, i)
     body = [
-        "def row_to_stage(row, line):",
+        "def row_to_stage(row, line, warn):",
+        "    bad = None",
         f"    token = row[{col['token']}]",
-        f"    if not (len(token) <= {MAX_TOKEN_LEN} and token.isalnum()):",
-        "        token = _token(token)",
+        f"    if not (len(token) <= {MAX_TOKEN_LEN} and token.isascii() and token.isalnum()):",
+        "        try:",
+        "            token = _token(token)",
+        "        except _BadValue as exc:",
+        "            bad = _bad(bad, exc)",
         f"    page = row[{col['page_id']}]",
-        "    if not (len(page) <= 64 and page.isdecimal()):",
-        "        page = _id(page, 'page_id', required=True)",
+        f"    if not (len(page) <= {MAX_ID_DIGITS} and page.isascii() and page.isdecimal() and page[0] != '0'):",
+        "        try:",
+        "            page = _page_id(page)",
+        "        except _BadValue as exc:",
+        "            bad = _bad(bad, exc)",
     ]
     # token_hash is privacy.short_hash, inlined
     values = {"line": "line", "token": "token", "page_id": "page",
               "token_hash": f"_sha256(token.encode('utf-8', 'surrogatepass')).hexdigest()[:{HASH_LEN}]"}
+    tail = ["    if bad is not None:",
+            "        raise _BadValue('; '.join(bad))"]
     for name, (slot, expr) in _CSV_FAST.items():
         if name in col:
             body += [f"    v = row[{col[name]}]", f"    {slot} = ({expr}) if v else ''"]
             values[slot] = slot
     columns = tuple(c for c in SNAPSHOT_COLUMNS if c in values)
+    body += tail
     body.append(f"    return [{', '.join(values[c] for c in columns)}]")
-    namespace = {"_nn": _nn, "_token": _token, "_id": _id, "_time_text": _time_text, "_enum": _enum, "_country": _country,
-                 "_status": _status, "_ISO": iso_countries(), "_sha256": hashlib.sha256,
-                 "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES,
+    namespace = {"_nn": _nn, "_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
+                 "_time_text": _time_text, "_enum": _enum, "_country": _country,
+                 "_status": _status, "_bad": _bad, "_BadValue": BadValue,
+                 "_ISO": iso_countries(), "_sha256": hashlib.sha256,
+                 "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES, "_T0": _T0, "_T1": _T1,
                  "_FREQUENCIES": FREQUENCIES}
     exec("\n".join(body), namespace)  # noqa: S102 - code built above from constants only
     return namespace["row_to_stage"], columns
 
 
-class CsvLayout:
-    """Where each known column sits in a CSV with this header (unknown columns are ignored)."""
+def detect_delimiter(line: str) -> str:
+    """The delimiter of a CSV header line: the most frequent of , ; TAB | outside quotes
+    (a comma when none occurs: a one-column header)."""
+    outside = "".join(line.split('"')[::2])
+    counts = {d: outside.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])  # ties: the order above
+    return best if counts[best] else ","
 
-    def __init__(self, header: list[str]):
+
+class CsvLayout:
+    """Where each known column sits in a CSV with this header (unknown columns are ignored),
+    and the file's delimiter."""
+
+    def __init__(self, header: list[str], delimiter: str = ","):
         self.header = header
+        self.delimiter = delimiter
         self.width = len(header)
         self.missing = [c for c in REQUIRED_CSV if c not in header]
         self.row_to_stage, self.columns = (None, ()) if self.missing else _compile_csv_row(header)
 
     def __reduce__(self):  # pickled by its header: the converter is rebuilt, not sent
-        return (CsvLayout, (self.header,))
+        return (CsvLayout, (self.header, self.delimiter))
 
     @staticmethod
-    def from_line(text: str) -> "CsvLayout":
-        row = next(csv.reader([text]), [])
-        return CsvLayout([c.strip().lstrip("\ufeff").lower() for c in row])
+    def from_line(text: str, delimiter: str | None = None) -> "CsvLayout":
+        delimiter = delimiter or detect_delimiter(text)
+        row = next(csv.reader([text], delimiter=delimiter), [])
+        return CsvLayout([c.strip().lstrip("\ufeff").lower() for c in row], delimiter)
+
+
+# A quoted field may hold line breaks (a CRM's notes column), but one that never closes would
+# swallow every later row: a field is bounded (csv raises past the limit) and a record spread
+# over several lines must read as well-formed RFC 4180 on its own, else it is rejected at the
+# line where its quote opened and reading resumes on the next line.
+MAX_FIELD_CHARS = 64 * 1024
+_UNCLOSED = ("a quoted field opened on this line is never closed (it runs to the end of the "
+             "file, into a later row, or past 64 KB); the rows after it are read from the next line")
+
+
+def set_field_limit() -> None:
+    """csv's per-field limit, in this process (workers call it too)."""
+    if csv.field_size_limit() != MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)
+
+
+def _well_formed(lines: list[str], delimiter: str) -> bool:
+    """True when `lines` (one multi-line record) parse as exactly one strict CSV record."""
+    try:
+        rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
+    except csv.Error:
+        return False
+    return len(rows) == 1
 
 
 def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") -> None:
     """Stage the CSV records of `text` (whole records; its first line is `first_line`)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    base = first_line - 1
+    set_field_limit()
+    delimiter = layout.delimiter
     width, row_to_stage = layout.width, layout.row_to_stage
     snapshots = sink.snapshots
     sink.snapshot_columns = layout.columns
+    warn: list = []
+    lines: list[str] | None = None  # the text's lines, split only when a record spans several
+    offsets: list[int] = []
+    start = 0  # index of the line the current reader starts at
     while True:
+        src = io.StringIO(text, newline="")
+        if start:
+            src.seek(offsets[start])
+        reader = csv.reader(src, delimiter=delimiter)
+        base = first_line - 1 + start
+        prev = 0  # reader lines consumed by the records before this one
+        restart = None
         try:
             for row in reader:
+                n = reader.line_num
+                if n != prev + 1:  # a record over several lines: a quoted line break, or a runaway
+                    if lines is None:
+                        lines = io.StringIO(text, newline="").readlines()
+                        offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                    if not _well_formed(lines[start + prev:start + n], delimiter):
+                        sink.reject(base + prev + 1, _UNCLOSED, _excerpt(lines[start + prev]))
+                        restart = start + prev + 1
+                        break
+                line = base + prev + 1
+                prev = n
                 if len(row) == width:
                     try:
-                        snapshots.append(row_to_stage(row, base + reader.line_num))
-                        continue
+                        snapshots.append(row_to_stage(row, line, warn))
                     except BadValue as exc:
                         if any(c.strip() for c in row):
-                            sink.reject(base + reader.line_num, str(exc), _excerpt(",".join(row)))
+                            reason = "; ".join([str(exc)] + [w[2] for w in warn])
+                            sink.reject(line, reason, _excerpt(delimiter.join(row)))
+                        warn.clear()
+                        continue
+                    if warn:
+                        for column, value, reason in warn:
+                            sink.warn(line, f"{reason}: kept the record without {column}",
+                                      _excerpt(delimiter.join(row)), column, value)
+                        warn.clear()
                 elif any(c.strip() for c in row):
-                    sink.reject(base + reader.line_num, f"expected {width} columns, found {len(row)}",
-                                _excerpt(",".join(row)))
+                    sink.reject(line, f"expected {width} columns, found {len(row)}",
+                                _excerpt(delimiter.join(row)))
+        except csv.Error as exc:  # a field past the limit: reject where its record began
+            if lines is None:
+                lines = io.StringIO(text, newline="").readlines()
+                offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+            reason = _UNCLOSED if "field larger" in str(exc) else f"malformed CSV ({exc})"
+            at = start + prev
+            sink.reject(base + prev + 1, reason, _excerpt(lines[at]) if at < len(lines) else None)
+            restart = at + 1
+        if restart is None or restart >= len(lines or ()):
             return
-        except csv.Error as exc:  # the reader goes on with the next line
-            sink.reject(base + reader.line_num, f"malformed CSV ({exc}): an unclosed quote?")
+        start = restart
 
 
 # --- token listing JSON ----------------------------------------------------------------
 
-def listing_row(item: Any, page_id: str | None, line: int) -> list:
-    """Map one `notification_message_tokens` item (rn-api.md §4) to a snapshot stage row."""
+def listing_row(item: Any, page_id: str | None, line: int, warn: list) -> list:
+    """Map one `notification_message_tokens` item (rn-api.md §4) to a snapshot stage row.
+
+    A bad token or page id raises BadValue (naming both when both are bad); a bad optional
+    field is left empty and appended to `warn`.
+    """
     if not isinstance(item, dict):
         raise BadValue(f"expected a token object, got {type(item).__name__}")
-    pid = _id(item.get("page_id"), "page_id") or page_id
-    if pid is None:
-        raise BadValue("no page_id (the listing dump lacks it: add a page_id field or pass --page-id)")
-    token = _token(item.get("notification_messages_token"))
+    bad = None
+    pid = None
+    try:
+        pid = _page_id(item.get("page_id"), required=False) or page_id
+        if pid is None:
+            raise BadValue("no page_id (the listing dump lacks it: add a page_id field or pass --page-id)")
+    except BadValue as exc:
+        bad = _bad(bad, exc)
+    try:
+        token = _token(item.get("notification_messages_token"))
+    except BadValue as exc:
+        bad = _bad(bad, exc)
+    if bad is not None:
+        raise BadValue("; ".join(bad))
+    g = item.get
     return [
         line, token, short_hash(token), pid,
-        _nn(_id(item.get("recipient_id"), "recipient_id")),
-        _nn(_s(item.get("topic_title"))),
+        _w(_id, g("recipient_id"), "recipient_id", warn, "recipient_id"),
+        _w(_s, g("topic_title"), "topic_title", warn),
         ABSENT,  # payload: not in the listing
-        _nn(_s(item.get("notification_messages_timezone"))),
+        _w(_s, g("notification_messages_timezone"), "notification_messages_timezone", warn),
         ABSENT,  # country
         ABSENT,  # status: the listing has only active tokens, and says nothing of stops
-        _nn(_enum(item.get("user_token_status"), "user_token_status", USER_TOKEN_STATUSES)),
-        _nn(_enum(item.get("notification_messages_reoptin"), "notification_messages_reoptin", REOPTIN)),
-        _nn(_enum(item.get("notification_messages_frequency"), "notification_messages_frequency",
-                  FREQUENCIES)),
-        _nn(_time(item.get("token_expiry_timestamp"), "token_expiry_timestamp")),
-        _nn(_time(item.get("creation_timestamp"), "creation_timestamp")),
-        _nn(_time(item.get("next_eligible_time"), "next_eligible_time")),
+        _w(_enum, g("user_token_status"), "user_token_status", warn, "user_token_status", USER_TOKEN_STATUSES),
+        _w(_enum, g("notification_messages_reoptin"), "notification_messages_reoptin", warn,
+           "notification_messages_reoptin", REOPTIN),
+        _w(_enum, g("notification_messages_frequency"), "notification_messages_frequency", warn,
+           "notification_messages_frequency", FREQUENCIES),
+        _w(_time, g("token_expiry_timestamp"), "token_expiry_timestamp", warn, "token_expiry_timestamp"),
+        _w(_time, g("creation_timestamp"), "creation_timestamp", warn, "creation_timestamp"),
+        _w(_time, g("next_eligible_time"), "next_eligible_time", warn, "next_eligible_time"),
         ABSENT,  # last_sent_at
     ]
 
 
+def _json_excerpt(obj: Any) -> str | None:
+    try:
+        return _excerpt(json.dumps(obj, default=str, ensure_ascii=False)[:400])
+    except (RecursionError, ValueError, TypeError):
+        return "(nested too deep to show)"
+
+
+def _warn_all(sink: "StageSink", line: int, warn: list, excerpt: Callable[[], str | None]) -> None:
+    for column, value, reason in warn:
+        sink.warn(line, f"{reason}: kept the record without {column}", excerpt(), column, value)
+    warn.clear()
+
+
 def stage_listing_items(items: Iterable[Any], page_id: str | None, line: int,
                         sink: "StageSink") -> None:
+    warn: list = []
     for item in items:
         try:
-            sink.snapshots.append(listing_row(item, page_id, line))
+            sink.snapshots.append(listing_row(item, page_id, line, warn))
         except BadValue as exc:
-            sink.reject(line, str(exc), _excerpt(json.dumps(item, default=str)[:200]))
+            reason = "; ".join([str(exc)] + [w[2] for w in warn])
+            warn.clear()
+            sink.reject(line, reason, _json_excerpt(item))
+            continue
+        if warn:
+            _warn_all(sink, line, warn, lambda: _json_excerpt(item))
 
 
 def stage_listing(lines: Iterable[tuple[int, str]], page_id: str | None, sink: "StageSink") -> None:
@@ -329,7 +505,7 @@ def stage_listing(lines: Iterable[tuple[int, str]], page_id: str | None, sink: "
 
 def _safe_id(value: Any) -> str | None:
     try:
-        return _id(value, "page_id")
+        return _page_id(value, required=False)
     except BadValue:
         return None
 
@@ -359,7 +535,7 @@ def stage_webhooks(values: Iterable[tuple[int, Any, str | None]], sink: "StageSi
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("entry"), list):
             sink.reject(lineno, 'not a webhook delivery (expected {"object": "page", "entry": [...]})',
-                        _excerpt(json.dumps(obj, default=str)[:200]))
+                        _json_excerpt(obj))
             continue
         if obj.get("object") not in (None, "page"):
             sink.ignored += len(obj["entry"])
@@ -383,27 +559,38 @@ def event_key(token: str, page_id: str | None, psid: str | None, ts_ms: int, kin
     return hashlib.blake2b(ident.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _text(v: Any) -> Any:
+def _text(v: Any, name: str, warn: list) -> Any:
     """_s for a JSON value, staged: a plain string is only stripped ('' when blank)."""
     if type(v) is str:
         return v.strip()
-    return ABSENT if v is None else _nn(_s(v))
+    return ABSENT if v is None else _w(_s, v, name, warn)
 
 
-def _event_enum(v: Any, name: str, allowed: frozenset[str]) -> Any:
+def _event_enum(v: Any, name: str, allowed: frozenset[str], warn: list) -> Any:
     if type(v) is str and v in allowed:
         return v
-    return ABSENT if v is None else _nn(_enum(v, name, allowed))
+    return ABSENT if v is None else _w(_enum, v, name, warn, name, allowed)
 
 
-def _event_time(v: Any, name: str) -> Any:
-    if type(v) is int and 0 <= v <= MAX_MS:  # epoch seconds or milliseconds (timeparse rule)
-        return v if v <= MS_THRESHOLD else v // 1000
-    return ABSENT if v is None else _nn(_time(v, name))
+_MIN_MS, _END_MS = MIN_TIME * 1000, END_TIME * 1000
+
+
+def _event_time(v: Any, name: str, warn: list) -> Any:
+    if type(v) is int:  # epoch seconds or milliseconds (timeparse rule), 2004 .. 2100
+        if MIN_TIME <= v < END_TIME:
+            return v
+        if _MIN_MS <= v < _END_MS:
+            return v // 1000
+    return ABSENT if v is None else _w(_time, v, name, warn, name)
 
 
 def _is_id(v: Any) -> bool:
-    return type(v) is str and len(v) <= 64 and v.isdecimal()
+    return type(v) is str and len(v) <= 64 and v.isascii() and v.isdecimal()
+
+
+def _is_page_id(v: Any) -> bool:
+    return (type(v) is str and len(v) <= MAX_ID_DIGITS and v.isascii() and v.isdecimal()
+            and v[0] != "0")
 
 
 def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
@@ -415,18 +602,20 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
     if not isinstance(optin, dict) or optin.get("type") != "notification_messages":
         sink.ignored += 1
         return
+    warn: list = []
     try:
         sender = ev.get("sender")
         recipient = ev.get("recipient")
         sender = sender if isinstance(sender, dict) else {}
         recipient = recipient if isinstance(recipient, dict) else {}
         page_id = recipient.get("id")
-        if not _is_id(page_id):
-            page_id = _id(page_id, "recipient.id") or _id(entry.get("id"), "entry.id")
+        if not _is_page_id(page_id):
+            page_id = (_page_id(page_id, "recipient.id", required=False)
+                       or _page_id(entry.get("id"), "entry.id", required=False))
             if page_id is None:
                 raise BadValue("no page id (recipient.id or entry.id)")
         ts_raw = ev.get("timestamp", entry.get("time"))
-        if type(ts_raw) is int and MS_THRESHOLD < ts_raw <= MAX_MS:
+        if type(ts_raw) is int and _MIN_MS <= ts_raw < _END_MS:
             ts_ms = ts_raw
         else:
             if ts_raw is None:
@@ -437,6 +626,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                 raise BadValue(f"timestamp: {exc}") from None
             if ts_ms is None:  # a blank string
                 raise BadValue("no timestamp")
+            _in_range(ts_ms // 1000, ts_raw, "timestamp")
         status_raw = optin.get("notification_messages_status")
         if status_raw is None:
             kind = "optin"
@@ -457,20 +647,23 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
             raise BadValue(f"the optin object cannot be stored: {exc}") from None
         if kind == "optin":
-            row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title")),
-                   _text(optin.get("payload")), _text(optin.get("notification_messages_timezone")),
-                   _event_enum(optin.get("user_token_status"), "user_token_status", USER_TOKEN_STATUSES),
+            row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title"), "title", warn),
+                   _text(optin.get("payload"), "payload", warn),
+                   _text(optin.get("notification_messages_timezone"), "notification_messages_timezone", warn),
+                   _event_enum(optin.get("user_token_status"), "user_token_status", USER_TOKEN_STATUSES, warn),
                    _event_enum(optin.get("notification_messages_reoptin"),
-                               "notification_messages_reoptin", REOPTIN),
+                               "notification_messages_reoptin", REOPTIN, warn),
                    _event_enum(optin.get("notification_messages_frequency"),
-                               "notification_messages_frequency", FREQUENCIES),
-                   _event_time(optin.get("token_expiry_timestamp"), "token_expiry_timestamp"),
+                               "notification_messages_frequency", FREQUENCIES, warn),
+                   _event_time(optin.get("token_expiry_timestamp"), "token_expiry_timestamp", warn),
                    ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data), data, lineno]
         else:
             row = [token, short_hash(token), page_id, _nn(psid), ABSENT, ABSENT, ABSENT, ABSENT,
                    ABSENT, ABSENT, ABSENT, ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data),
                    data, lineno]
     except BadValue as exc:
-        sink.reject(lineno, str(exc), _excerpt(json.dumps(ev, default=str)[:200]))
+        sink.reject(lineno, str(exc), _json_excerpt(ev))
         return
     sink.events.append(row)
+    if warn:
+        _warn_all(sink, lineno, warn, lambda: _json_excerpt(ev))

@@ -17,7 +17,10 @@ from migrator.sample.rand import numeric_id
 
 CSV_HEADER = ("page_id", "token", "psid", "topic_title", "timezone", "country", "token_status",
               "user_token_status", "token_expiry", "created_at", "next_eligible_at", "last_sent_at")
-CSV_MALFORMED = ("missing_token", "bad_date", "bad_status", "bad_country", "wrong_column_count")
+# Each kind is a reject: a bad required field (page_id, token) or a broken row. A bad optional
+# field (a date, a status, a country) is not: ingest keeps that subscriber with a warning.
+CSV_MALFORMED = ("missing_token", "bad_page_id", "negative_page_id", "token_bidi", "wrong_column_count")
+FULLWIDTH_DIGITS = str.maketrans("0123456789", "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19")
 
 
 class TokensCsvWriter:
@@ -73,12 +76,12 @@ class TokensCsvWriter:
                "NOT_REFRESHED", "", "2024-03-01T10:00:00Z", "", ""]
         if kind == "missing_token":
             row[1] = ""
-        elif kind == "bad_date":
-            row[9] = "31/12/2024 10:00"
-        elif kind == "bad_status":
-            row[6] = "paused"
-        elif kind == "bad_country":
-            row[5] = "Narnia"
+        elif kind == "bad_page_id":
+            row[0] = str(page.page_id).translate(FULLWIDTH_DIGITS)  # looks right, is not ASCII
+        elif kind == "negative_page_id":
+            row[0] = f"-{page.page_id}"
+        elif kind == "token_bidi":
+            row[1] = junk + "\u202e"  # a right-to-left override hidden in the token
         elif kind == "wrong_column_count":
             row = row[:-1]
         self.w.writerow(row)

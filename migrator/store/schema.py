@@ -204,3 +204,17 @@ def _token_events_time_ordered_key(db: Database) -> None:
 
 
 from migrator.store import schema_preflight  # noqa: E402,F401
+
+
+@MIGRATIONS(name="0540_rejects_severity")
+def _rejects_severity(db: Database) -> None:
+    """Warnings beside rejects: a bad optional field keeps its record (severity `warning`,
+    naming the column and the value); only a bad required field rejects it (`reject`)."""
+    db.executescript(
+        """
+        ALTER TABLE rejects ADD COLUMN severity TEXT NOT NULL DEFAULT 'reject';  -- reject | warning
+        ALTER TABLE rejects ADD COLUMN field TEXT;   -- the column a warning is about
+        ALTER TABLE rejects ADD COLUMN value TEXT;   -- its value as read (first 200 characters)
+        CREATE INDEX IF NOT EXISTS ingest_runs_sha ON ingest_runs(file_sha256);
+        """
+    )
