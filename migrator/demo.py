@@ -88,12 +88,22 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
     from migrator.store import open_workspace
     from migrator.words import plural
 
+    from migrator.outputs import OutputError, check_output
+
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a directory", hint="pass -o with a directory")
+    check_output(out / "plan.json")  # e.g. -o naming a file, or a plan.json we did not write
     out.mkdir(parents=True, exist_ok=True)
     db = Path(db_path) if db_path else out / "migration.db"
+    marker = out / ".migrator-demo"
     if not db_path:
+        if db.exists() and not marker.exists():  # a real workspace the demo must not delete
+            raise OutputError(f"refusing to replace {db}: `migrator demo` did not make it",
+                              hint="run the demo into a new -o directory")
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
+        marker.write_text("a `migrator demo` directory: the demo replaces its migration.db\n")
     result = DemoResult(out_dir=out, db_path=db, plan_path=out / "plan.json")
 
     def step(name: str, text: str) -> None:

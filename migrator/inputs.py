@@ -15,6 +15,8 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import json
+import re
 from pathlib import Path
 from typing import IO
 
@@ -137,3 +139,25 @@ def read_text(path: str | Path, *, encoding: str | None = None, what: str = "fil
     except OSError as exc:
         raise InputError(f"cannot read the {what}: {exc.strerror}", path=str(p)) from None
     return decode_bytes(data, path=str(p), encoding=encoding)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F][0-9a-fA-F]{2}")
+LONE_SURROGATE = ("holds a lone UTF-16 surrogate (a \\udXXX escape without its pair): not text; "
+                  "fix the record where it was exported")
+
+
+def may_hold_surrogates(json_text: str) -> bool:
+    """Cheap pre-check: could `json.loads(json_text)` give strings with lone surrogates?"""
+    return _SURROGATE_ESCAPE.search(json_text) is not None
+
+
+def has_lone_surrogate(value) -> bool:
+    """True when a parsed JSON value holds a string that is not valid Unicode text (it would
+    fail later, when written to SQLite or printed, and lose the whole batch)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (RecursionError, ValueError, TypeError):
+        return False
+    return False

@@ -90,9 +90,11 @@ def test_stdin_and_bad_files(run, tmp_path):
     res = run("convert", empty)
     assert res.exit_code == 1 and "no messages" in res.output and "Traceback" not in res.output
     binary = tmp_path / "bin.json"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.write_bytes(b'{"text": "caf\xe9"}\n')  # cp1252: refused with where and the fix
     res = run("convert", binary)
-    assert res.exit_code == 1 and "UTF-8" in res.output
+    assert res.exit_code == 1 and "UTF-8" in res.output and "--encoding" in res.output
+    res = run("convert", "--json", "--encoding", "cp1252", binary)
+    assert json.loads(res.stdout)["results"][0]["message"] == {"text": "café"}
     broken = tmp_path / "broken.json"
     broken.write_text('{\n  "text": "a",\n  oops\n}\n')
     out = json.loads(run("convert", "--json", broken).stdout)

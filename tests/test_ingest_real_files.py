@@ -86,7 +86,7 @@ CSV_CASES = [
     ("times-out-of-range", _rows(",", [["101", "t1", "", "0001-01-01T00:00:00Z", "253402300800", ""],
                                        ["101", "t2", "", "99999999999999999999999", "", ""]]).encode(),
      [], 0, 2, 0, 3, None),
-    ("both-required-bad", _rows(",", [["x", "", "", "bad", "", ""], GOOD[0]]).encode(), [], 0, 1, 1, 0, None),
+    ("both-required-bad", _rows(",", [["x-1", "", "", "bad", "", ""], GOOD[0]]).encode(), [], 0, 1, 1, 0, None),
     ("nothing-accepted", _rows(",", [["0", "a", "", "", "", ""], ["", "b", "", "", "", ""]]).encode(),
      [], 1, 0, 2, 0, None),
 ]

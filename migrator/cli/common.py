@@ -25,12 +25,14 @@ class AppContext:
     quiet: bool = False
     _ws: Any = field(default=None, repr=False)
 
-    def workspace(self, *, create: bool = True):
-        """Open the workspace once per command invocation (closed when the command ends)."""
+    def workspace(self, *, create: bool = True, readonly: bool = False):
+        """Open the workspace once per command invocation (closed when the command ends).
+
+        `readonly` commands (status, report) never create it nor run schema migrations."""
         if self._ws is None:
             from migrator.store import open_workspace
 
-            self._ws = open_workspace(self.db_path, create=create)
+            self._ws = open_workspace(self.db_path, create=create and not readonly, readonly=readonly)
             ctx = click.get_current_context(silent=True)
             if ctx is not None:
                 ctx.find_root().call_on_close(self._close)
@@ -50,8 +52,14 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
 def emit_json(data: Any) -> None:
-    """Print exactly one JSON object on stdout."""
-    click.echo(json.dumps(data, ensure_ascii=False, sort_keys=False, default=_json_default))
+    """Print exactly one JSON object on stdout (a string that is not valid Unicode, e.g. a
+    lone surrogate, is printed \\u-escaped rather than failing the whole output)."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=False, default=_json_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, ensure_ascii=True, sort_keys=False, default=_json_default)
+    click.echo(text)
 
 
 def _json_default(o: Any):

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from migrator.cli import main
 from migrator.cli.common import emit_json
 from migrator.cli.rules_cmds import RULES_OPTION
+from migrator.inputs import encoding_option
 
 
 def _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks):
@@ -43,8 +44,9 @@ def _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_li
               help="Line breaks allowed per text before MM error 2300073 is assumed (default: the "
                    "rules' mm_line_breaks_max, 20; Meta does not document the limit).")
 @RULES_OPTION
+@encoding_option
 def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_image_title,
-                max_line_breaks, rules_path):
+                max_line_breaks, rules_path, encoding):
     """Convert RN Send API messages in FILE to Marketing Message form.
 
     FILE ("-" for stdin) holds one Send API body {"recipient", "message"} or bare message,
@@ -63,7 +65,7 @@ def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_
 
     limits = ContentLimits.from_rules(load_rules(rules_path))
     policy = _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks)
-    report = convert_file(file, policy, limits=limits)
+    report = convert_file(file, policy, limits=limits, encoding=encoding)
     if as_json:
         emit_json(report.to_json())
         return

@@ -9,6 +9,7 @@ import click
 
 from migrator.cli import main
 from migrator.cli.common import MigratorGroup, info, pass_app
+from migrator.inputs import encoding_option
 
 
 @main.group(cls=MigratorGroup)
@@ -27,13 +28,13 @@ def _loopback(host: str) -> bool:
 
 def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
                        virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=(),
-                       assets=None, state=None):
+                       assets=None, state=None, encoding=None):
     """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
     from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
                                    load_subscribers_jsonl, load_subscribers_workspace)
     from migrator.emulator.config import FaultProfile
 
-    profile, profile_seed = (load_fault_profile(faults) if faults else (FaultProfile(), None))
+    profile, profile_seed = (load_fault_profile(faults, encoding=encoding) if faults else (FaultProfile(), None))
     loaded = load_subscribers_jsonl(subscribers) if subscribers else load_subscribers_workspace(ws_opener())
     from migrator.errors import InputError
     from migrator.rules import load_rules
@@ -96,9 +97,10 @@ def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers
               help="An ad account's time zone (daily budgets reset at its midnight); default UTC.")
 @click.option("--http", "http_impl", type=click.Choice(["fast", "h11"]), default="fast", show_default=True,
               help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
+@encoding_option
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl):
+              snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl, encoding):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -118,7 +120,8 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                                       fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot,
                                       rules_path=rules_path, page_tokens=page_tokens,
                                       account_timezones=account_timezones, assets=assets,
-                                      state=state or (f"{webhooks}.state.sqlite" if webhooks else None))
+                                      state=state or (f"{webhooks}.state.sqlite" if webhooks else None),
+                                      encoding=encoding)
     from migrator.emulator.server import listen_socket, serve
 
     try:

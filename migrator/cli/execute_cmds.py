@@ -225,7 +225,7 @@ def status_cmd(app, plan_id, show_batches, as_json):
     from migrator.execute import execution_status
     from migrator.money import format_money
 
-    st = execution_status(app.workspace(create=False), plan_id)
+    st = execution_status(app.workspace(readonly=True), plan_id)
     if as_json:
         emit_json(st.to_json())
         return

@@ -10,6 +10,7 @@ import click
 from migrator.cli import main
 from migrator.cli.common import emit_json, info, parse_as_of, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
+from migrator.inputs import encoding_option
 from migrator.money import figure, format_money
 from migrator.words import plural
 
@@ -36,8 +37,11 @@ def _when(t: int | None) -> str:
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of the spec and exit.")
 @click.option("--base-url", default=None, metavar="URL",
               help="Graph host for cost.source = \"estimate\" (token from MIGRATOR_ACCESS_TOKEN).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing -o file migrator did not write (never the spec or the workspace).")
+@encoding_option
 @pass_app
-def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url):
+def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, force, encoding):
     """Turn a plan spec and the audited workspace into a saved plan: campaigns, messages,
     one send per subscriber in batches inside each subscriber's local send window, and the
     cost against each campaign's budget. Nothing is sent; `migrator execute` runs the plan.
@@ -48,23 +52,34 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url):
       migrator plan plans/sample.toml --as-of 2026-01-15 --json
       migrator plan --schema > plan-spec.schema.json
     """
-    from migrator.plan import load_spec, make_plan, spec_schema
+    from migrator.plan import build_plan, load_spec, spec_schema
+    from migrator.rules import load_rules
 
     if schema:
         emit_json(spec_schema())
         return
     if not spec_path:
         raise click.UsageError("give a plan spec (SPEC.toml), or --schema")
-    spec = load_spec(spec_path)
+    from migrator.outputs import check_output
+    from migrator.plan import write_plan
+    from migrator.store import resolve_db_path
+
+    safe = {"force": force, "reads": [spec_path, rules_path], "workspace": resolve_db_path(app.db_path)}
+    if out is not None:
+        check_output(out, **safe)  # before the plan is built and stored
+    spec = load_spec(spec_path, encoding=encoding)
     estimator, client = None, None
     if spec.cost.source == "estimate":
         estimator, client = _estimator(app, base_url)
     try:
-        plan = make_plan(app.workspace(), spec_path, as_of=as_of, rules_path=rules_path, out=out,
-                         estimator=estimator)
+        plan = build_plan(app.workspace(), spec, as_of=as_of,
+                          rules=load_rules(rules_path, encoding=encoding), spec_path=str(spec_path),
+                          rules_path=rules_path, estimator=estimator)
     finally:
         if client is not None:
             client.close()
+    if out is not None:
+        write_plan(plan, out, **safe)
     if as_json:
         # amounts stay in minor units (the contract); "money" adds the same figures as every surface shows them
         emit_json({**plan.summary_json(), "money": {

@@ -12,6 +12,8 @@ _OUT = click.option("-o", "--out", "out", metavar="FILE",
                          "with --json: the model's JSON file, default stdout).")
 _JSON = click.option("--json", "as_json", is_flag=True,
                      help="The report's model as one JSON object instead of HTML.")
+_FORCE = click.option("--force", is_flag=True,
+                      help="Replace an existing file migrator did not write (never the workspace).")
 
 
 @main.group(cls=MigratorGroup)
@@ -29,11 +31,11 @@ def report():
     """
 
 
-def _run(app, kind: str, out, as_json: bool, **kw) -> None:
+def _run(app, kind: str, out, as_json: bool, force: bool = False, **kw) -> None:
     from migrator.report.produce import make_report
 
-    ws = app.workspace(create=False)
-    res = make_report(ws, kind, out=out, as_json=as_json, **kw)
+    ws = app.workspace(readonly=True)
+    res = make_report(ws, kind, out=out, as_json=as_json, force=force, **kw)
     if as_json:
         if res.paths:
             emit_json({"report": kind, "written": [str(p) for p in res.paths]})
@@ -49,15 +51,16 @@ def _run(app, kind: str, out, as_json: bool, **kw) -> None:
 @report.command("audit")
 @_OUT
 @_JSON
+@_FORCE
 @pass_app
-def audit_report(app, out, as_json):
+def audit_report(app, out, as_json, force):
     """For partners: verdicts, findings, regions, content conversion and rule dates.
 
     \b
     Example:
       migrator audit --as-of 2026-01-15 && migrator report audit -o audit.html
     """
-    _run(app, "audit", out, as_json)
+    _run(app, "audit", out, as_json, force)
 
 
 @report.command("readiness")
@@ -67,8 +70,9 @@ def audit_report(app, out, as_json):
                    "in the directory -o DIR (default reports/readiness-pages).")
 @_OUT
 @_JSON
+@_FORCE
 @pass_app
-def readiness_report(app, page, per_page, out, as_json):
+def readiness_report(app, page, per_page, out, as_json, force):
     """For account managers: per page done / ready / needs action / blocked, who must act, cost.
 
     Writes a CSV of every page beside the HTML (large estates list the most urgent pages
@@ -85,7 +89,7 @@ def readiness_report(app, page, per_page, out, as_json):
             raise click.UsageError("--per-page writes every page; give either --per-page or --page")
         from migrator.report.per_page import write_per_page
 
-        res = write_per_page(app.workspace(create=False), out or "reports/readiness-pages")
+        res = write_per_page(app.workspace(readonly=True), out or "reports/readiness-pages", force=force)
         if as_json:
             emit_json(res.to_json())
             return
@@ -93,22 +97,23 @@ def readiness_report(app, page, per_page, out, as_json):
         click.echo(f"wrote {n:,} business {'file' if n == 1 else 'files'} in {res.index.parent}/ "
                    f"and the index {res.index}")
         return
-    _run(app, "readiness", out, as_json, page=page)
+    _run(app, "readiness", out, as_json, force, page=page)
 
 
 @report.command("execution")
 @click.option("--plan", "plan", metavar="ID|FILE", help="Plan id or plan file (default: the latest plan).")
 @_OUT
 @_JSON
+@_FORCE
 @pass_app
-def execution_report(app, plan, out, as_json):
+def execution_report(app, plan, out, as_json, force):
     """For engineers: per plan, campaign and batch what was sent, errors, throughput, spend.
 
     \b
     Example:
       migrator report execution --plan plan.json -o run.html
     """
-    _run(app, "execution", out, as_json, plan=plan)
+    _run(app, "execution", out, as_json, force, plan=plan)
 
 
 @report.command("crm")
@@ -116,8 +121,9 @@ def execution_report(app, plan, out, as_json):
               help="Directory for needs-country.csv and needs-opt-in.csv.")
 @click.option("--page", "page", metavar="ID", help="Only this page.")
 @_JSON
+@_FORCE
 @pass_app
-def crm_report(app, out, page, as_json):
+def crm_report(app, out, page, as_json, force):
     """CSV files for the CRM team: subscriptions that need a country, and those that need a new opt-in.
 
     Rows carry short hashes (token_hash, and psid_hash = first 12 hex of SHA-256 of the PSID, so the
@@ -129,7 +135,7 @@ def crm_report(app, out, page, as_json):
     """
     from migrator.report.crm import write_crm_exports
 
-    res = write_crm_exports(app.workspace(create=False), out, page=page)
+    res = write_crm_exports(app.workspace(readonly=True), out, page=page, force=force)
     if as_json:
         emit_json(res.to_json())
         return

@@ -11,16 +11,18 @@ from migrator.cli.common import emit_json, pass_app
 @main.command("sample")
 @click.option("-o", "--out", "out_dir", required=True, metavar="DIR",
               type=click.Path(file_okay=False),
-              help="Directory to write into (created if missing; sample files in it are replaced).")
+              help="Directory to write into (created if missing; files an earlier sample wrote there "
+                   "are replaced, any other file is refused unless --force).")
 @click.option("--tokens", default=2000, show_default=True, type=click.IntRange(100, 5_000_000),
               help="How many subscription tokens.")
 @click.option("--pages", default=12, show_default=True, type=click.IntRange(1, 1000),
               help="How many Facebook Pages (the first 12 cover every page case).")
 @click.option("--seed", default=7, show_default=True, type=int,
               help="Random seed: the same arguments give byte-identical files.")
+@click.option("--force", is_flag=True, help="Replace files in DIR that an earlier sample did not write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON object.")
 @pass_app
-def sample_cmd(app, out_dir, tokens, pages, seed, as_json):
+def sample_cmd(app, out_dir, tokens, pages, seed, force, as_json):
     """Write a deterministic synthetic RN estate in every input format.
 
     Pages, tokens (CSV, token listing, webhook deliveries), content (Send API bodies and a
@@ -36,7 +38,7 @@ def sample_cmd(app, out_dir, tokens, pages, seed, as_json):
     """
     from migrator.sample import generate_sample
 
-    manifest = generate_sample(out_dir, tokens=tokens, pages=pages, seed=seed)
+    manifest = generate_sample(out_dir, tokens=tokens, pages=pages, seed=seed, force=force)
     if as_json:
         emit_json(manifest.model_dump(mode="json"))
         return

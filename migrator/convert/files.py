@@ -58,12 +58,12 @@ def iter_values(f: TextIO) -> Iterator[tuple[int | None, Any, str | None]]:
     if not first:
         return
     try:
-        value = json.loads(first)
+        value = _loads(first)
     except ValueError:
         rest = f.read()
         doc = first + rest
         try:
-            value = json.loads(doc)
+            value = _loads(doc)
         except ValueError as exc:
             yield from _lines_after_failed_document(first_no, doc, exc)
             return
@@ -78,11 +78,19 @@ def iter_values(f: TextIO) -> Iterator[tuple[int | None, Any, str | None]]:
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = _loads(raw)
         except ValueError as exc:
             yield lineno, None, f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})"
             continue
         yield from _expand(lineno, value)
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with nesting too deep for Python's parser reported as a JSON error."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def _expand(lineno: int, value: Any) -> Iterator[tuple[int | None, Any, str | None]]:
@@ -101,7 +109,7 @@ def _lines_after_failed_document(first_no: int, doc: str, doc_error: ValueError)
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = _loads(raw)
         except ValueError as exc:
             out.append((i, None, f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})"))
             continue
@@ -115,22 +123,22 @@ def _lines_after_failed_document(first_no: int, doc: str, doc_error: ValueError)
                           f"(line {line})"
 
 
-def convert_file(path: str, policy: ConvertPolicy | None = None, *, limits=None) -> FileConversion:
-    """Convert every record of `path` ("-" reads stdin); `limits` from the rules in force."""
+def convert_file(path: str, policy: ConvertPolicy | None = None, *,
+                 limits=None, encoding: str | None = None) -> FileConversion:
+    """Convert every record of `path` ("-" reads stdin); `limits` from the rules in force.
+
+    Text is decoded as every input is (migrator.inputs): UTF-8 / UTF-16 detected or
+    `encoding`, never by replacement; an undecodable byte is an InputError with its line.
+    """
+    from migrator.inputs import decode_bytes, read_text
+
     result = FileConversion(path=path)
-    try:
-        if path == "-":
-            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig") \
-                if hasattr(sys.stdin, "buffer") else sys.stdin
-            _convert_stream(stream, result, policy, limits)
-        else:
-            with open(path, encoding="utf-8-sig") as f:
-                _convert_stream(f, result, policy, limits)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path,
-                         hint="save the file as UTF-8 JSON or JSON Lines") from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if path == "-":
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        text = decode_bytes(data, path="<stdin>", encoding=encoding)
+    else:
+        text = read_text(path, encoding=encoding)
+    _convert_stream(io.StringIO(text), result, policy, limits)
     if not result.results:
         raise InputError("no messages in the file", path=path,
                          hint="give one Send API body or message, a JSON array of them, or JSON Lines")
@@ -138,9 +146,17 @@ def convert_file(path: str, policy: ConvertPolicy | None = None, *, limits=None)
 
 
 def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None, limits=None) -> None:
+    from migrator.inputs import LONE_SURROGATE, has_lone_surrogate
+
     for index, (line, value, error) in enumerate(iter_values(f)):
+        if error is None and has_lone_surrogate(value):
+            error = f"record {LONE_SURROGATE}"
         if error is not None:
             r = ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", error)])
         else:
-            r = convert_message(value, policy, limits=limits)
+            try:
+                r = convert_message(value, policy, limits=limits)
+            except RecursionError:
+                r = ConversionResult(outcome="unsupported", message=None,
+                                     problems=[problem("INVALID_JSON", "the message is nested too deeply")])
         out.results.append(FileResult(index=index, line=line, **r.model_dump()))

@@ -28,6 +28,7 @@ Fault profile example (`faults.toml`):
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,12 @@ class FaultProfile:
                 delivery_failed_rate=float(wh.get("delivery_failed_rate", 0.0)),
                 click_rate=float(wh.get("click_rate", 0.0)),
             )
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"bad fault profile value: {exc}", path=source) from None
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise InputError(f"bad fault profile value: {exc}", path=source,
+                             hint="[latency], [errors] and [throttle] are tables of numbers") from None
+        for name, value in vars(p).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"{name} must be a finite number, not {value}", path=source)
         if p.latency_distribution not in ("fixed", "uniform", "lognormal"):
             raise InputError(f"latency.distribution must be fixed, uniform or lognormal, "
                              f"not {p.latency_distribution!r}", path=source)
@@ -130,22 +135,31 @@ def _codes(raw: Any, source: str) -> dict[int, float]:
     return out
 
 
-def load_fault_profile(path: str | Path) -> tuple[FaultProfile, int | None]:
-    """Read a TOML (or .json) fault profile; returns the profile and its optional seed."""
+def load_fault_profile(path: str | Path, *, encoding: str | None = None) -> tuple[FaultProfile, int | None]:
+    """Read a TOML (or .json) fault profile; returns the profile and its optional seed.
+
+    Text is decoded as every input is (migrator.inputs: UTF-8/UTF-16 or `encoding`, never
+    by replacement); any malformed or wrongly shaped profile is one InputError."""
+    from migrator.inputs import read_text
+
     p = Path(path)
+    text = read_text(p, encoding=encoding, what="fault profile")
     try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read fault profile: {exc.strerror}", path=str(p)) from None
-    try:
-        data = json.loads(raw) if p.suffix.lower() == ".json" else tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"fault profile is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}",
+        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InputError(f"fault profile is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {why}",
                          path=str(p)) from None
     if not isinstance(data, dict):
         raise InputError("fault profile must be a table/object", path=str(p))
+    for section in ("latency", "errors", "throttle", "webhooks"):
+        if not isinstance(data.get(section, {}), dict):
+            raise InputError(f"[{section}] must be a table, not {type(data[section]).__name__}", path=str(p),
+                             hint="see docs for the [latency], [errors] and [throttle] keys")
     seed = data.get("seed")
-    return FaultProfile.from_dict(data, source=str(p)), (int(seed) if seed is not None else None)
+    if seed is not None and (type(seed) is not int or not 0 <= seed < 2**63):
+        raise InputError(f"seed must be a whole number from 0 to 2^63-1, not {seed!r}", path=str(p))
+    return FaultProfile.from_dict(data, source=str(p)), seed
 
 
 @dataclass

@@ -15,7 +15,9 @@ second while sends arrive, and on close, POST /_emulator/flush and GET /_emulato
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 import time
 from pathlib import Path
 
@@ -24,13 +26,37 @@ import orjson
 from migrator.emulator.state import Accepted
 
 
+def open_private_append(path: Path):
+    """Open `path` for appending, created 0600: the lines hold raw subscription tokens and
+    PSIDs (issue 15.13). An existing file is tightened to 0600 too; a symlink or anything
+    but a regular file is refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                 0o600)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        if st.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class WebhookWriter:
     def __init__(self, path: str | Path, *, app_id: str, seed: int, read_rate: float,
                  flush_every: int = 512, business_id: str = "", delivery_failed_rate: float = 0.0,
                  click_rate: float = 0.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("ab")
+        try:
+            self._fh = open_private_append(self.path)
+        except OSError as exc:
+            from migrator.errors import InputError
+
+            raise InputError(f"cannot write the webhooks file: {exc.strerror or exc}", path=str(self.path),
+                             hint="pass --webhooks with a regular file path (not a symlink)") from None
         self.app_id = app_id
         self.read_rate = read_rate
         self.business_id = business_id

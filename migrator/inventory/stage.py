@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Iterator
 
+from migrator.inputs import LONE_SURROGATE, has_lone_surrogate, may_hold_surrogates
 from migrator.inventory.tokens import (
     EVENT_COLUMNS, SNAPSHOT_COLUMNS, CsvLayout, json_values, stage_csv, stage_listing,
     stage_listing_items, stage_webhooks,
@@ -117,8 +118,12 @@ def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
         except (ValueError, RecursionError):
             pass  # not one document either: take it line by line, reporting each
         else:
+            suspicious = may_hold_surrogates(chunk.text)
             for item in value if isinstance(value, list) else [value]:
-                yield 1, item, None
+                if suspicious and has_lone_surrogate(item):
+                    yield 1, None, LONE_SURROGATE
+                else:
+                    yield 1, item, None
             return
     yield from json_values(_numbered(chunk.text, chunk.first_line))
 

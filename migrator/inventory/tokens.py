@@ -126,11 +126,17 @@ def _id(value: Any, name: str, *, required: bool = False) -> str | None:
 
 
 def _page_id(value: Any, name: str = "page_id", *, required: bool = True) -> str | None:
-    """A Page id: plain ASCII digits, not zero, no sign, no leading zero, at most 20 digits."""
+    """A Page id: ASCII digits (not zero, no sign, no leading zero, at most 20 digits).
+
+    ASCII letters are tolerated beside digits (test estates and some partners' exports key
+    pages as `P1`); anything else (full-width digits, NUL, markup, a sign, spaces) is not.
+    """
     v = _id(value, name, required=required)
     if v is None:
         return None
-    if not (v.isascii() and v.isdecimal()) or len(v) > MAX_ID_DIGITS or v[0] == "0":
+    digits = v.isdecimal()
+    if (not (v.isascii() and v.isalnum()) or not v.strip("0")
+            or (digits and (v[0] == "0" or len(v) > MAX_ID_DIGITS))):
         raise BadValue(f"{name} {v[:40]!r} is not a Page id (plain digits 0-9, not zero, "
                        f"no sign or leading zero, at most {MAX_ID_DIGITS} digits)")
     return v

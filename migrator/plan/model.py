@@ -118,14 +118,13 @@ class SavedPlan(_M):
         return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=1) + "\n"
 
 
-def write_plan(plan: SavedPlan, path: str | Path) -> Path:
-    """Write the plan file atomically (temp file + rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(plan.to_file_text(), encoding="utf-8")
-    os.replace(tmp, p)
-    return p
+def write_plan(plan: SavedPlan, path: str | Path, *, force: bool = False, reads=(),
+               workspace=None) -> Path:
+    """Write the plan file atomically, never over its spec, the workspace or a file migrator
+    did not write (migrator.outputs)."""
+    from migrator.outputs import write_text_safely
+
+    return write_text_safely(path, plan.to_file_text(), force=force, reads=reads, workspace=workspace)
 
 
 def load_plan(path: str | Path) -> SavedPlan:

@@ -300,21 +300,60 @@ def format_validation_error(path: str, exc: ValidationError) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
-def load_spec(path: str | Path) -> PlanSpec:
+def read_spec_text(path: str | Path, encoding: str | None = None) -> str:
+    """The spec file's text (UTF-8 / UTF-16 detected, or `encoding`); PlanError otherwise."""
+    from migrator.errors import InputError
+    from migrator.inputs import read_text
+
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        raise PlanError(f"{p}: no such plan spec", hint="see plans/sample.toml for an example")
+    try:
+        return read_text(p, encoding=encoding, what="plan spec")
+    except InputError as exc:
+        raise PlanError(exc.message, hint=exc.hint) from None
+
+
+def load_spec(path: str | Path, *, encoding: str | None = None) -> PlanSpec:
     """Read and validate a spec file; PlanError names the file, key and expectation."""
     p = Path(path)
+    return spec_from_text(read_spec_text(p, encoding), where=str(p))
+
+
+def spec_from_text(text: str, *, where: str = "<spec>") -> PlanSpec:
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{p}: no such plan spec", hint="see plans/sample.toml for an example") from None
-    except UnicodeDecodeError:
-        raise PlanError(f"{p}: not UTF-8 text") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{p}: not valid TOML: {exc}", hint="see plans/sample.toml") from None
-    return spec_from_dict(raw, where=str(p))
+        raise PlanError(f"{where}: not valid TOML: {exc}", hint="see plans/sample.toml") from None
+    except RecursionError:
+        raise PlanError(f"{where}: nested too deeply to be a plan spec", hint="see plans/sample.toml") from None
+    return spec_from_dict(raw, where=where)
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _oversized_ints(value: Any, path: str = "") -> list[str]:
+    """Keys whose integer does not fit the workspace's 64-bit columns (SQLite, JSON readers)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [path or "<top>"] if not INT64[0] <= value <= INT64[1] else []
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _oversized_ints(v, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [k for i, v in enumerate(value) for k in _oversized_ints(v, f"{path}[{i}]")]
+    return []
 
 
 def spec_from_dict(raw: dict[str, Any], *, where: str = "<spec>") -> PlanSpec:
+    try:
+        big = _oversized_ints(raw)
+    except RecursionError:
+        raise PlanError(f"{where}: nested too deeply to be a plan spec") from None
+    if big:
+        raise PlanError(f"{where}: {', '.join(big[:5])}: integer too large (at most {INT64[1]:,})",
+                        hint="budgets are in minor currency units; check the number of digits")
     try:
         return PlanSpec.model_validate(raw)
     except ValidationError as exc:

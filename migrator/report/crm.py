@@ -41,7 +41,7 @@ def _has_table(conn, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
-def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None) -> CrmExport:
+def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None, force: bool = False) -> CrmExport:
     """Write needs-country.csv and needs-opt-in.csv into `out_dir` from the latest audit."""
     conn = ws.db.conn
     run = latest_audit_run(conn)
@@ -84,6 +84,6 @@ def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None) -> Cr
 
     nc = out / "needs-country.csv"
     no = out / "needs-opt-in.csv"
-    n1 = write_csv(nc, COUNTRY_HEADER, country_rows())
-    n2 = write_csv(no, OPTIN_HEADER, optin_rows())
+    n1 = write_csv(nc, COUNTRY_HEADER, country_rows(), force=force, workspace=ws.path)
+    n2 = write_csv(no, OPTIN_HEADER, optin_rows(), force=force, workspace=ws.path)
     return CrmExport(nc, n1, no, n2)

@@ -1,15 +1,13 @@
-"""Every file the reports write goes through here: one place to point at the shared safe-output
-helper (atomic, no clobber, CSV-injection and bidi guarded) when it lands in cli/common.py.
-
-For now: atomic writes (a temporary file renamed over the target, so a reader never sees half a
-report) and CSV cells guarded against spreadsheet formulas and bidirectional-text controls.
+"""Every file the reports write goes through here, and from here through migrator.outputs (the
+shared safe-output helper, issue 15.8/15.9): atomic (mkstemp in the target folder, renamed
+over the target), never over the workspace or a file migrator did not write unless `force`;
+CSV cells guarded against spreadsheet formulas and bidirectional-text controls.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 from pathlib import Path
@@ -32,18 +30,11 @@ def output_dir(path: str | Path) -> Path:
     return p
 
 
-def write_text(path: str | Path, text: str) -> Path:
+def write_text(path: str | Path, text: str, *, force: bool = False, workspace=None) -> Path:
     """Write `text` to `path` atomically (UTF-8); the parent directory is created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from migrator.outputs import write_text_safely
+
+    return write_text_safely(path, text, force=force, workspace=workspace)
 
 
 def csv_cell(v: Any) -> Any:
@@ -67,20 +58,19 @@ def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
     return out.getvalue()
 
 
-def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
-    """Stream rows to a CSV file atomically (every cell guarded); returns the number of rows."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]], *,
+              force: bool = False, workspace=None) -> int:
+    """Stream rows to a CSV file atomically (every cell guarded); returns the number of rows.
+
+    An existing file with the same header line is taken as an earlier export of ours."""
+    from migrator.outputs import safe_output
+
+    first = ",".join(header).encode("utf-8")
     n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for row in rows:
-                w.writerow([csv_cell(x) for x in row])
-                n += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with safe_output(path, force=force, workspace=workspace, first_line=first, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row in rows:
+            w.writerow([csv_cell(x) for x in row])
+            n += 1
     return n

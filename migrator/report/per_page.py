@@ -71,7 +71,7 @@ class PerPageResult:
         return {"index": str(self.index), "files": {k: str(v) for k, v in self.files.items()}}
 
 
-def write_per_page(ws, out_dir: str | Path, *, clock: Clock = time.time) -> PerPageResult:
+def write_per_page(ws, out_dir: str | Path, *, clock: Clock = time.time, force: bool = False) -> PerPageResult:
     """One readiness file per page in `out_dir` (named by page name and id) and `index.html`."""
     out = output_dir(out_dir)
     full = build_readiness_report(ws, clock=clock)
@@ -82,9 +82,9 @@ def write_per_page(ws, out_dir: str | Path, *, clock: Clock = time.time) -> PerP
         while name in used:                     # two ids that sanitise alike
             name = name[:-5] + "_.html"
         used.add(name)
-        result.files[p.page_id] = write_text(out / name, render_report(business_model(full, p.page_id),
-                                                                        business=True))
-    write_text(result.index, _index_html(full, result))
+        html = render_report(business_model(full, p.page_id), business=True)
+        result.files[p.page_id] = write_text(out / name, html, force=force, workspace=ws.path)
+    write_text(result.index, _index_html(full, result), force=force, workspace=ws.path)
     return result
 
 
@@ -103,7 +103,8 @@ def _index_html(full: ReadinessReport, result: PerPageResult) -> str:
     as_of = escape(full.provenance.as_of or "")
     n = len(full.pages)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="migrator">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,"><title>Readiness files, one per business – as of {as_of}</title>
 <style>body{{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:1rem}}
 table{{border-collapse:collapse;width:100%}}th,td{{border-bottom:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;

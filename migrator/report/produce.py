@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.outputs import check_output
 from migrator.report.build_audit import build_audit_report
 from migrator.report.build_execution import build_execution_report
 from migrator.report.build_readiness import build_readiness_report
@@ -34,12 +35,15 @@ def build_report(ws, kind: str, *, page: str | None = None, plan: str | None = N
 
 def make_report(ws, kind: str, *, out: str | Path | None = None, as_json: bool = False,
                 page: str | None = None, plan: str | None = None, reports_dir: str | Path = "reports",
-                clock: Clock = time.time) -> ReportOutput:
+                clock: Clock = time.time, force: bool = False) -> ReportOutput:
     """Build report `kind` and write it: HTML (default `reports/<kind>.html`) or, with
     `as_json`, the model as JSON to `out` (nothing written when `out` is None: the caller
     prints `model`)."""
+    safe = {"force": force, "workspace": getattr(ws, "path", None)}
+    if out is not None:
+        check_output(out, **safe)  # refuse before building anything
     model = build_report(ws, kind, page=page, plan=plan, clock=clock)
     if as_json:
-        return ReportOutput(model, [write_model_json(model, out)] if out is not None else [])
+        return ReportOutput(model, [write_model_json(model, out, **safe)] if out is not None else [])
     target = Path(out) if out is not None else default_output(model, Path(reports_dir))
-    return ReportOutput(model, write_report(model, target))
+    return ReportOutput(model, write_report(model, target, **safe))

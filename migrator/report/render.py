@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from migrator.outputs import check_output, first_line_of, write_text_safely
 from migrator.report import svg
 from migrator.report.output import csv_cell, write_text
 from migrator.words import noun, plural
@@ -160,30 +161,34 @@ def default_output(model: Report, base: Path | None = None) -> Path:
     return base / f"{model.kind}.html"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    write_text(path, text)
+def _atomic_write(path: Path, text: str, *, force: bool = False, workspace=None) -> None:
+    """report.output -> migrator.outputs: atomic, never over the workspace or a file migrator
+    did not write."""
+    write_text(path, text, force=force, workspace=workspace)
 
 
-def write_report(model: Report, out: str | Path | None = None) -> list[Path]:
+def write_report(model: Report, out: str | Path | None = None, *, force: bool = False,
+                 workspace=None) -> list[Path]:
     """Write the HTML (and, for readiness and execution, the full table as CSV beside it).
 
-    Returns the paths written, the HTML first.
+    Returns the paths written, the HTML first. Both paths are checked before either is
+    written (migrator.outputs).
     """
     path = Path(out) if out is not None else default_output(model)
-    _atomic_write(path, render_report(model))
-    written = [path]
+    files = [(path, render_report(model))]
     if isinstance(model, ReadinessReport):
-        csv_path = path.with_suffix(".pages.csv")
-        _atomic_write(csv_path, readiness_csv(model))
-        written.append(csv_path)
+        files.append((path.with_suffix(".pages.csv"), readiness_csv(model)))
     elif isinstance(model, ExecutionReport):
-        csv_path = path.with_suffix(".batches.csv")
-        _atomic_write(csv_path, execution_csv(model))
-        written.append(csv_path)
-    return written
+        files.append((path.with_suffix(".batches.csv"), execution_csv(model)))
+    for target, text in files:
+        check_output(target, force=force, workspace=workspace, first_line=first_line_of(text))
+    for target, text in files:
+        _atomic_write(target, text, force=force, workspace=workspace)
+    return [target for target, _ in files]
 
 
-def write_model_json(model: Report, out: str | Path) -> Path:
+def write_model_json(model: Report, out: str | Path, *, force: bool = False, workspace=None) -> Path:
     path = Path(out)
-    _atomic_write(path, json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=1) + "\n")
+    _atomic_write(path, json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=1) + "\n",
+                  force=force, workspace=workspace)
     return path

@@ -289,24 +289,28 @@ def _parse_toml(text: str, where: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{where}: not valid TOML: {exc}",
                          hint="fix the file; see `migrator rules show` for the expected layout") from None
+    except RecursionError:
+        raise RulesError(f"{where}: nested too deeply to be a rules file",
+                         hint="see `migrator rules show` for the expected layout") from None
 
 
-def load_rules(path: str | Path | None = None) -> Rules:
+def load_rules(path: str | Path | None = None, *, encoding: str | None = None) -> Rules:
     """The rules in force: the packaged file, with `path` (an override file) applied on top."""
     raw = _parse_toml(packaged_rules_text(), "packaged rules.toml")
     if path is not None:
-        raw = _apply_override(raw, Path(path))
+        raw = _apply_override(raw, Path(path), encoding)
     return _validate(raw, str(path) if path is not None else "packaged rules.toml")
 
 
-def _apply_override(base: dict[str, Any], path: Path) -> dict[str, Any]:
+def _apply_override(base: dict[str, Any], path: Path, encoding: str | None = None) -> dict[str, Any]:
+    from migrator.errors import InputError
+    from migrator.inputs import read_text
+
     try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file {path}: {exc.strerror}",
-                         hint="pass an existing TOML file to --rules") from None
-    except UnicodeDecodeError:
-        raise RulesError(f"{path}: not UTF-8 text", hint="save the rules file as UTF-8") from None
+        text = read_text(path, encoding=encoding, what="rules file")
+    except InputError as exc:
+        raise RulesError(f"cannot read rules file: {exc.message}",
+                         hint=exc.hint or "pass an existing TOML file to --rules") from None
     over = _parse_toml(text, str(path))
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     known = [k for k in base if k != "version"]

@@ -15,8 +15,10 @@ only in the listing (which has no status) are never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from migrator.errors import InputError
+from migrator.outputs import OutputError, check_output, safe_output, write_text_safely
 from migrator.sample import content as C
 from migrator.sample import geo
 from migrator.sample.listing import ListingWriter
@@ -377,7 +380,7 @@ class _Estate:
         rng = self.rng
         entries = 0
         messages: set[str] = set()
-        with open(path, "wb") as f:
+        with safe_output(path, force=True, binary=True) as f:  # generate_sample checked the folder
             f.write(b"[")
             for p in self.pages:
                 cat = self.catalogs[p.page_id]
@@ -403,12 +406,47 @@ def _file_info(path: Path, records: int, malformed=(), counts=None) -> SampleFil
                       records=records, malformed=list(malformed), counts=dict(counts or {}))
 
 
+SAMPLE_FILES = (PAGES_CSV, TOKENS_CSV, SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOOKS_JSONL,
+                LISTING_JSONL, CONTENT_LIBRARY)
+
+
+def _check_targets(out: Path, force: bool) -> None:
+    """Refuse to replace a file in `out` that an earlier sample did not write (issue 15.8):
+    a file counts as ours when our manifest.json beside it lists it with its sha256."""
+    known: dict[str, str] = {}
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            known = {f["name"]: f["sha256"] for f in data.get("files", [])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if not force:
+                raise OutputError(f"refusing to write over {manifest}: migrator did not write it",
+                                  hint="choose another -o directory, or pass --force") from None
+    for name in SAMPLE_FILES:
+        p = out / name
+        check_output(p, force=True)  # a directory or a device there is refused even with --force
+        if p.exists() and not force and known.get(name) != _sha256(p):
+            raise OutputError(f"refusing to write over {p}: migrator did not write it (or it was "
+                              "changed since)", hint="choose another -o directory, or pass --force")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
-                    seed: int = 7) -> SampleManifest:
+                    seed: int = 7, force: bool = False) -> SampleManifest:
     """Write a synthetic RN estate (every input format plus its ground truth) into `out_dir`.
 
     Deterministic: the same arguments give byte-identical files. Returns the manifest
     (also written as manifest.json, without the directory, so it is deterministic too).
+    Files an earlier sample wrote are replaced; any other file is refused unless `force`.
+    Each file is written atomically (migrator.outputs).
     """
     _check(tokens, pages)
     out = Path(out_dir)
@@ -419,21 +457,19 @@ def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the directory: {exc.strerror}", path=str(out)) from None
+    _check_targets(out, force)
     est = _Estate(out, tokens, pages, seed)
     write_pages(out / PAGES_CSV, est.pages)
     # response pages of 100 or 25 items for half the pages, bare items for the others
     page_limits = {p.page_id: ((100, None, 25, None)[k % 4]) for k, p in enumerate(est.pages)}
-    opened = [open(out / TOKENS_CSV, "w", newline="", encoding="utf-8")] + [
-        open(out / name, "wb", buffering=1 << 16)
-        for name in (SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOOKS_JSONL, LISTING_JSONL)]
-    try:
-        f_csv, f_sub, f_truth, f_sends, f_wh, f_list = opened
+    with contextlib.ExitStack() as stack:
+        f_csv = stack.enter_context(safe_output(out / TOKENS_CSV, force=True, newline=""))
+        f_sub, f_truth, f_sends, f_wh, f_list = (
+            stack.enter_context(safe_output(out / name, force=True, binary=True))
+            for name in (SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOOKS_JSONL, LISTING_JSONL))
         writer = DeliveryWriter(f_wh, est.rng)
         listing = ListingWriter(f_list, page_limits)
         est.run(f_csv, f_sub, f_truth, f_sends, writer, listing)
-    finally:
-        for f in opened:
-            f.close()
     lib_entries, lib_messages = est.write_library(out / CONTENT_LIBRARY)
 
     counts = {k: dict(sorted(v.items())) for k, v in est.counts.items()}
@@ -466,7 +502,7 @@ def generate_sample(out_dir: str | Path, *, tokens: int = 2000, pages: int = 12,
     ]
     manifest = SampleManifest(out_dir=str(out), seed=seed, tokens=tokens, pages=len(est.pages),
                               persons=est.persons, files=files, counts=counts)
-    (out / MANIFEST).write_text(
-        manifest.model_dump_json(indent=2, exclude={"out_dir"}) + "\n", encoding="utf-8")
+    write_text_safely(out / MANIFEST, manifest.model_dump_json(indent=2, exclude={"out_dir"}) + "\n",
+                      force=True)
     return manifest
 

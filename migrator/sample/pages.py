@@ -69,7 +69,9 @@ def make_pages(rng: random.Random, n: int) -> list[Page]:
 
 def write_pages(path: Path, pages: list[Page]) -> None:
     """pages.csv: page_id,name,business_country,ad_account_id,currency (a contract)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    from migrator.outputs import safe_output
+
+    with safe_output(path, force=True, newline="") as f:  # generate_sample checked the folder
         w = csv.writer(f, lineterminator="\n")
         w.writerow(("page_id", "name", "business_country", "ad_account_id", "currency"))
         for p in pages:

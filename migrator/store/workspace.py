@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,15 +86,88 @@ class Workspace:
         self.close()
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_NEW_PATH = "use a new path for a new workspace, or --db PATH of an existing migrator workspace"
+
+
+def _cannot_write(p: Path, why: str) -> WorkspaceError:
+    return WorkspaceError(f"cannot write the workspace {p}: {why}",
+                          hint="make the file and its folder writable, or use another --db")
+
+
+def _check_path(p: Path, *, writing: bool) -> bool:
+    """Check what `--db` names before anything touches it; True when it exists.
+
+    Only a regular file (or a path where one can be made) may be a workspace: a directory,
+    the current folder, a device such as /dev/null or a FIFO is refused before any chmod.
+    A non-empty file must start with SQLite's magic header.
+    """
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        folder = p.parent if str(p.parent) else Path(".")
+        if writing and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise _cannot_write(p, f"the folder {folder} is read-only")
+        return False
+    except OSError as exc:
+        raise WorkspaceError(f"cannot use {p} as the workspace: {exc.strerror}", hint=_NEW_PATH) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise WorkspaceError(f"{p} is a directory, not a workspace file",
+                             hint="pass --db DIR/migration.db")
+    if not stat.S_ISREG(st.st_mode):
+        raise WorkspaceError(f"{p} is not a regular file (a device, socket or pipe)", hint=_NEW_PATH)
+    if st.st_size:
+        try:
+            with open(p, "rb") as f:
+                head = f.read(len(SQLITE_MAGIC))
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read the workspace {p}: {exc.strerror}") from None
+        if head != SQLITE_MAGIC:
+            raise WorkspaceError(f"{p} is not a migrator workspace (not a SQLite file)", hint=_NEW_PATH)
+    if writing:
+        if not os.access(p, os.W_OK):
+            raise _cannot_write(p, "the file is read-only")
+        folder = p.parent if str(p.parent) else Path(".")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise _cannot_write(p, f"its folder {folder} is read-only (SQLite keeps a journal beside it)")
+    return True
+
+
+def _check_ours(conn: sqlite3.Connection, p: Path) -> None:
+    """A SQLite file with tables but no migrator schema belongs to someone else: refuse it
+    rather than add our tables to it."""
+    try:
+        names = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        if not names:
+            return  # an empty database (e.g. a new file): becomes a workspace
+        table = MIGRATIONS.migrations_table
+        if table in names and conn.execute(
+                f"SELECT 1 FROM [{table}] WHERE migration_set = ? LIMIT 1", (MIGRATIONS.name,)).fetchone():
+            return
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        raise WorkspaceError(f"{p} is not a migrator workspace (SQLite said: {exc})", hint=_NEW_PATH) from None
+    raise WorkspaceError(f"{p} is not a migrator workspace; use a new path",
+                         hint=f"it is a SQLite database with other tables ({', '.join(sorted(names)[:5])}); "
+                              "migrator will not add its tables to it")
+
+
 def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True,
-                   busy_timeout: float = 30.0) -> Workspace:
+                   readonly: bool = False, busy_timeout: float = 30.0) -> Workspace:
     """Open (creating if needed) the workspace at `path` and bring its schema up to date.
 
+    `--db` is checked before it is touched (issue 15.10): only a regular SQLite file with
+    our schema, an empty file, or a new path is opened, and only then tightened to 0600.
+    With `create=False` nothing is created; with `readonly=True` (status, report) no
+    migration runs either: a workspace whose schema is behind is refused with what to run.
     `busy_timeout` is how long to wait for another writer that holds the whole file (a
     large ingest loads with a rollback journal, see `Workspace.bulk_load`).
     """
     p = resolve_db_path(path)
-    if not p.exists():
+    exists = _check_path(p, writing=not readonly)
+    if not exists:
         if not create:
             raise WorkspaceError(
                 f"no workspace at {p}",
@@ -103,22 +178,28 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
         except FileExistsError:  # created concurrently: fine
             pass
         except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise _cannot_write(p, exc.strerror) from None
             raise WorkspaceError(f"cannot create workspace {p}: {exc.strerror}") from None
-    else:
-        # tighten an existing file that someone loosened; keep going if we cannot
-        try:
-            if p.stat().st_mode & 0o077:
-                os.chmod(p, 0o600)
-        except OSError:
-            pass
     try:
         conn = sqlite3.connect(str(p), timeout=busy_timeout, isolation_level=None,
                                check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        _check_ours(conn, p)
+        if exists and not readonly:
+            # tighten a file that someone loosened, now that it is known to be ours
+            try:
+                if p.stat().st_mode & 0o077:
+                    os.chmod(p, 0o600)
+            except OSError:
+                pass
+        if not readonly:  # switching the journal mode writes the file's header
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc) or "unable to open" in str(exc):
+            raise _cannot_write(p, str(exc)) from None
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise WorkspaceError(f"{p} is not a migrator workspace (SQLite said: {exc})") from None
         raise WorkspaceError(
@@ -133,10 +214,21 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
         ) from None
     db = sqlite_utils.Database(conn)
     _check_not_newer(db, p)
-    try:
-        MIGRATIONS.apply(db)
-    except sqlite3.DatabaseError as exc:
-        raise WorkspaceError(f"cannot update the schema of {p}: {exc}") from None
+    pending = _pending(db)
+    if pending and readonly:
+        raise WorkspaceError(
+            f"{p} was written by an older migrator (schema steps {', '.join(pending[:3])}"
+            f"{' ...' if len(pending) > 3 else ''} not applied); this command only reads it",
+            hint="run a command that writes (e.g. `migrator audit`) to upgrade the workspace first")
+    if pending:
+        try:
+            MIGRATIONS.apply(db)
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                raise _cannot_write(p, str(exc)) from None
+            raise WorkspaceError(f"cannot update the schema of {p}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"cannot update the schema of {p}: {exc}") from None
     for suffix in ("-wal", "-shm"):
         side = Path(str(p) + suffix)
         if side.exists():
@@ -145,6 +237,15 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
             except OSError:
                 pass
     return Workspace(path=p, db=db)
+
+
+def _pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of our schema steps not yet applied to `db` (all of them for a new file)."""
+    try:
+        applied = {m.name for m in MIGRATIONS.applied(db)}
+    except sqlite3.DatabaseError:
+        applied = set()
+    return [m.name for m in MIGRATIONS._migrations if m.name not in applied]
 
 
 def _check_not_newer(db: sqlite_utils.Database, path: Path) -> None:
