@@ -275,3 +275,59 @@ def test_emulator_webhooks_file_is_private(tmp_path):
     w = WebhookWriter(loose, app_id="1", seed=1, read_rate=0.5)
     w.close() if hasattr(w, "close") else None
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+# --- 15.11 a plan finds its spec wherever it is run from -------------------------------------
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """p2/: a workspace, a spec and a plan made there with relative paths."""
+    from _plan import estate, spec_file, tok
+
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    ws = open_workspace(p2 / "migration.db")
+    estate(ws, p2, [tok(i) for i in range(4)])
+    ws.close()
+    spec = spec_file(p2, "")
+    monkeypatch.chdir(p2)
+    monkeypatch.delenv("MIGRATOR_DB", raising=False)
+    r = run("plan", spec.name, "-o", "plan.json", "--as-of", "2026-03-01")
+    assert r.exit_code == 0, r.output
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    return p2, spec, other
+
+
+def test_plan_runs_from_another_directory(project):
+    p2, spec, other = project
+    plan = json.loads((p2 / "plan.json").read_text())
+    assert Path(plan["spec_path"]).is_absolute() and plan["spec_sha256"]
+    r = run("--db", "../p2/migration.db", "execute", "../p2/plan.json", "--json")
+    assert r.exit_code == 0, r.output
+    spec.write_text(spec.read_text() + "\n# only a comment\n")
+    assert run("--db", "../p2/migration.db", "execute", "../p2/plan.json").exit_code == 0
+    spec.write_text(spec.read_text().replace("daily_budget = 1000", "daily_budget = 1200"))
+    r = run("--db", "../p2/migration.db", "execute", "../p2/plan.json")
+    assert r.exit_code == 1 and "spec" in r.output and "changed" in r.output
+
+
+def test_plan_keeps_its_spec_text_in_the_workspace(project):
+    p2, spec, other = project
+    con = sqlite3.connect(p2 / "migration.db")
+    text, sha = con.execute("SELECT spec_text, spec_sha256 FROM plans").fetchone()
+    assert text == spec.read_text() and len(sha) == 64
+    spec.rename(p2 / "moved.toml")  # a moved spec: judged by the text the workspace kept
+    assert run("--db", "../p2/migration.db", "execute", "../p2/plan.json").exit_code == 0
+
+
+def test_plan_naming_another_workspace_never_creates_an_empty_one(project):
+    p2, spec, other = project
+    r = run("execute", "../p2/plan.json")
+    assert r.exit_code == 1 and str((p2 / "migration.db").resolve()) in r.output
+    assert not (other / "migration.db").exists()
+    empty = other / "elsewhere.db"
+    open_workspace(empty).close()
+    r = run("--db", empty, "execute", "../p2/plan.json")
+    assert r.exit_code == 1 and str((p2 / "migration.db").resolve()) in r.output

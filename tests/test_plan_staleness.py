@@ -94,6 +94,10 @@ def test_spec_change_and_missing_spec(made):
     spec.write_text(spec.read_text().replace("daily_budget = 1000", "daily_budget = 1200"))
     assert plan_staleness(ws, p) == [f"the spec {spec} changed"]
     spec.unlink()
+    # issue 15.11: the workspace keeps the spec's text; a plan whose file is gone is judged
+    # against what it was made from (the plan stored before the edit above: unchanged)
+    assert plan_staleness(ws, p) == []
+    ws.conn.execute("UPDATE plans SET spec_text = NULL")  # a plan made before the text was kept
     assert plan_staleness(ws, p)[0].startswith(f"the spec {spec} can no longer be read")
 
 

@@ -95,9 +95,12 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
     """
     from migrator.execute import execute_plan, remaining_sends
     from migrator.plan import load_plan
+    from migrator.plan.spec_source import check_plan_workspace
+    from migrator.store import resolve_db_path
 
-    ws = app.workspace()
     plan = load_plan(plan_path)
+    check_plan_workspace(plan, resolve_db_path(app.db_path))  # never an empty migration.db
+    ws = app.workspace(create=False)
     resume = _resume_command(app, plan_path, concurrency=concurrency, rate=rate, base_url=base_url,
                              token_file=token_file, batches=batches, late=late)
     with progress(app, total=remaining_sends(ws, plan), desc="execute" if really else "dry run", unit="send") as bar:

@@ -52,7 +52,9 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, 
       migrator plan plans/sample.toml --as-of 2026-01-15 --json
       migrator plan --schema > plan-spec.schema.json
     """
-    from migrator.plan import build_plan, load_spec, spec_schema
+    from migrator.plan import build_plan, spec_schema
+    from migrator.plan.spec import read_spec_text, spec_from_text
+    from migrator.plan.spec_source import record_spec_source
     from migrator.rules import load_rules
 
     if schema:
@@ -67,7 +69,8 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, 
     safe = {"force": force, "reads": [spec_path, rules_path], "workspace": resolve_db_path(app.db_path)}
     if out is not None:
         check_output(out, **safe)  # before the plan is built and stored
-    spec = load_spec(spec_path, encoding=encoding)
+    spec_text = read_spec_text(spec_path, encoding)
+    spec = spec_from_text(spec_text, where=str(spec_path))
     estimator, client = None, None
     if spec.cost.source == "estimate":
         estimator, client = _estimator(app, base_url)
@@ -78,6 +81,7 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, 
     finally:
         if client is not None:
             client.close()
+    record_spec_source(app.workspace(), plan, spec_path, spec_text)
     if out is not None:
         write_plan(plan, out, **safe)
     if as_json:

@@ -33,6 +33,7 @@ from migrator.plan.fingerprint import (input_fingerprints, latest_audit_run, pla
                                        sends_digest)
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
 from migrator.plan.spec import PlanSpec, load_spec, parse_window
+from migrator.plan.spec_source import record_spec_source
 from migrator.plan.windows import DAY, Windows
 
 LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
@@ -120,6 +121,7 @@ def make_plan(ws, spec_path: str | Path, *, as_of: date | None = None, rules_pat
     rules = load_rules(rules_path)
     plan = build_plan(ws, spec, as_of=as_of, rules=rules, spec_path=str(spec_path),
                       rules_path=rules_path, clock=clock, estimator=estimator)
+    record_spec_source(ws, plan, spec_path)
     if out is not None:
         write_plan(plan, out)
     return plan

@@ -75,9 +75,10 @@ class SavedPlan(_M):
     rules_version: str
     fingerprint: str
     inputs: dict[str, str]        # inventory, audit, content, spec, rules -> sha256
-    spec_path: str | None
+    spec_path: str | None         # absolute (plan/spec_source.py)
     rules_path: str | None
     workspace: str
+    spec_sha256: str | None = None  # of the spec file's bytes: staleness is judged by content
     audit_run_id: int | None
     campaigns: list[PlanCampaign]
     messages: list[PlanMessage]

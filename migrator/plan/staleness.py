@@ -6,8 +6,8 @@ input that changed. `execute` refuses a stale plan; `migrator status` shows the 
 
 from __future__ import annotations
 
-from migrator.errors import PlanError, StalePlanError
-from migrator.plan.fingerprint import sends_digest, spec_fingerprint, workspace_fingerprints
+from migrator.errors import StalePlanError
+from migrator.plan.fingerprint import sends_digest, workspace_fingerprints
 from migrator.plan.model import SavedPlan
 
 _WORDS = {
@@ -28,8 +28,8 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
     row = conn.execute("SELECT fingerprint, sends, sends_digest FROM plans WHERE plan_id = ?",
                        (plan.plan_id,)).fetchone()
     if row is None:
-        out.append(f"this workspace does not hold plan {plan.plan_id} (made with another workspace, "
-                   "or replaced)")
+        out.append(f"this workspace does not hold plan {plan.plan_id} (made with the workspace "
+                   f"{plan.workspace or 'another workspace'}, or replaced)")
     elif (row[0], row[1], row[2]) != (plan.fingerprint, plan.sends, plan.sends_digest):
         out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
     elif sends_digest(conn, plan.plan_id) != plan.sends_digest:
@@ -38,25 +38,15 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
     for k in ("inventory", "audit", "content"):
         if now[k] != plan.inputs.get(k):
             out.append(_WORDS[k])
-    out.extend(_spec_change(plan, spec))
+    out.extend(_spec_change(ws, plan, spec))
     out.extend(_rules_change(plan, rules))
     return out
 
 
-def _spec_change(plan: SavedPlan, spec) -> list[str]:
-    if spec is None:
-        if not plan.spec_path:
-            return []
-        from migrator.plan.spec import load_spec
+def _spec_change(ws, plan: SavedPlan, spec) -> list[str]:
+    from migrator.plan.spec_source import spec_change
 
-        try:
-            spec = load_spec(plan.spec_path)
-        except PlanError as exc:
-            first = exc.message.splitlines()[0]
-            return [f"the spec {plan.spec_path} can no longer be read: {first}"]
-    if spec_fingerprint(spec) != plan.inputs.get("spec"):
-        return [f"the spec {plan.spec_path or ''} changed".replace("  ", " ")]
-    return []
+    return spec_change(ws, plan, spec)
 
 
 def _rules_change(plan: SavedPlan, rules) -> list[str]:

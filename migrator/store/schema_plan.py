@@ -100,3 +100,15 @@ def _plan(db) -> None:
             FROM plan_excluded e JOIN tokens t ON t.id = e.token_id;
         """
     )
+
+
+@MIGRATIONS(name="0541_plan_spec_by_content")
+def _plan_spec_by_content(db) -> None:
+    """A plan keeps its spec by content: the sha256 of the file's bytes and the text itself
+    (plans.spec_path becomes absolute), so it is judged the same from any folder."""
+    db.executescript(
+        """
+        ALTER TABLE plans ADD COLUMN spec_sha256 TEXT;  -- of the spec file's bytes
+        ALTER TABLE plans ADD COLUMN spec_text TEXT;    -- the spec as it was when planned
+        """
+    )
