@@ -155,3 +155,21 @@ def write_text_safely(path: str | os.PathLike, text: str, *, force: bool = False
     except UnicodeEncodeError as exc:
         raise OutputError(f"cannot write {path}: the text holds a lone surrogate ({exc.reason})") from None
     return Path(path)
+
+
+# --- text a person reads: bidi controls and spreadsheet formulas (issue 15.12) -------------
+#
+# U+202E (right-to-left override) and its kin reorder everything after them on the line:
+# a page named "\u202etxt.exe" shows as "exe.txt". Explicit embedding, override and isolate
+# controls are never needed in a page name, title or message, so they are shown as a visible
+# code ([U+202E]) wherever migrator shows user text; right-to-left text itself is kept and
+# isolated (<bdi> / unicode-bidi: isolate) so it cannot reorder the text around it. The
+# marks LRM, RLM and ALM are kept: right-to-left writing uses them legitimately.
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI_TABLE = {ord(c): f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS}
+def neutralize_bidi(text: str) -> str:
+    """`text` with every explicit bidi embedding/override/isolate control made visible."""
+    if text.isascii():
+        return text
+    return text.translate(_BIDI_TABLE)

@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from migrator.outputs import check_output, first_line_of, write_text_safely
+from migrator.outputs import check_output, first_line_of, neutralize_bidi
 from migrator.report import svg
 from migrator.report.output import csv_cell, write_text
 from migrator.words import noun, plural
@@ -58,6 +58,22 @@ def embed_json(model: Report) -> Markup:
     return Markup(text)
 
 
+def _finalize(v: Any) -> Any:
+    """Every {{ value }}: bidi override/embedding controls in plain text are made visible
+    (issue 15.12), whatever template or attribute the value lands in."""
+    if isinstance(v, str) and not isinstance(v, Markup):
+        return neutralize_bidi(v)
+    return v
+
+
+def _user_text(v: Any) -> Markup:
+    """`{{ x | user }}`: text a partner or person wrote (page names, titles), escaped and
+    isolated in <bdi> so right-to-left text cannot reorder what surrounds it."""
+    if v is None or v == "":
+        return Markup("")
+    return Markup("<bdi>%s</bdi>") % neutralize_bidi(str(v))
+
+
 def _num(v: Any) -> str:
     return "–" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
 
@@ -65,8 +81,9 @@ def _num(v: Any) -> str:
 @lru_cache(maxsize=4)
 def _env(path: str) -> Environment:
     env = Environment(loader=FileSystemLoader(path), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
     env.filters["num"] = _num
+    env.filters["user"] = _user_text
     env.filters["label"] = lambda s: str(s).replace("_", " ")
     env.filters["plural"] = lambda n, word: plural(n, word)
     env.filters["noun"] = lambda n, word: noun(n, word)

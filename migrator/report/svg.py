@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from markupsafe import escape as _escape
+
+from migrator.outputs import neutralize_bidi
+
+
+def escape(text) -> Markup:
+    """markupsafe.escape, with bidi override controls made visible (issue 15.12)."""
+    return _escape(neutralize_bidi(text) if isinstance(text, str) else text)
 
 W = 720
 
