@@ -290,3 +290,23 @@ def test_content_table(cli, tmp_path, name, data, args, code, accepted, rejected
     if code == 0:
         f = json.loads(r.stdout.splitlines()[0])["files"][0]
         assert (f["accepted"], f["rejected"]) == (accepted, rejected)
+
+
+def test_unclosed_quote_in_a_chunked_parallel_file(tmp_path):
+    """The chunker and the workers agree: the reject is at the quote's line, rows after it
+    are kept, whether the file is parsed whole or in chunks by worker processes."""
+    from migrator.inventory import ingest_tokens
+    from migrator.store import open_workspace
+
+    rows = [f"101,tok{i}" for i in range(400)]
+    rows[10] = '101,"tok10'
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token\n" + "\n".join(rows) + "\n")
+    got = []
+    for name, opts in (("whole", {"workers": 0}), ("chunked", {"workers": 2, "chunk_chars": 500})):
+        w = open_workspace(tmp_path / f"{name}.db")
+        f = ingest_tokens(w, [p], **opts).files[0]
+        lines = [r[0] for r in w.conn.execute("SELECT line FROM rejects")]
+        got.append((f.accepted, f.rejected, lines, w.conn.execute("SELECT count(*) FROM tokens").fetchone()[0]))
+        w.close()
+    assert got[0] == got[1] == (399, 1, [12], 399)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import itertools
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import (
-    BadValue, _country, _page_id, _s, detect_delimiter, set_field_limit,
+    BadValue, _country, _page_id, _s, csv_records, detect_delimiter,
 )
 from migrator.store import Workspace
 
@@ -58,7 +56,6 @@ def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = t
         try:
             with transaction(ws), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="pages", path=path, fmt="csv", sha=file_sha256(path), clock=clock)
-                set_field_limit()
                 _ingest_page_rows(ws, run, _page_reader(f, delimiter), strict=strict, now=int(clock()))
                 summary.files.append(run.finish())
         except InputError:
@@ -68,20 +65,28 @@ def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = t
     return summary
 
 
+MAX_PAGES_CHARS = 256 << 20  # a pages file is small (one row per Facebook Page); refuse a huge one
+
+
 def _page_reader(f, delimiter: str | None):
-    """csv.reader over `f` with the given delimiter, or the one of the first non-blank line."""
-    head = ""
-    while (line := f.readline()) and not line.strip():
-        head += line
-    head += line
-    delimiter = delimiter or detect_delimiter(line)
-    return csv.reader(itertools.chain(io.StringIO(head, newline=""), f), delimiter=delimiter)
+    """(line, row, error) records of `f` with the given delimiter, or the one of the first
+    non-blank line; a runaway quote is a reject and reading resumes on the next line."""
+    text = f.read(MAX_PAGES_CHARS + 1)
+    if len(text) > MAX_PAGES_CHARS:
+        raise InputError("too large for a pages file (over 256 MB)", path=f.path,
+                         hint="a pages CSV holds one row per Facebook Page")
+    first = next((x for x in io.StringIO(text, newline="") if x.strip()), "")
+    return csv_records(text, delimiter or detect_delimiter(first))
 
 
 def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int) -> FileSummary:
     header = None
-    for row in reader:
-        lineno = reader.line_num
+    for lineno, row, error in reader:
+        if error is not None:
+            if strict:
+                raise InputError(error, path=run.summary.path, line=lineno)
+            run.reject(lineno, error)
+            continue
         if not row or not any(c.strip() for c in row):
             continue
         if header is None:
@@ -94,7 +99,7 @@ def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int
             if len(row) != len(header):
                 raise BadValue(f"expected {len(header)} columns, found {len(row)}")
             values = parse_page_row(dict(zip(header, row)))
-        except (BadValue, csv.Error) as exc:
+        except BadValue as exc:
             if strict:
                 raise InputError(str(exc), path=run.summary.path, line=lineno) from None
             run.reject(lineno, str(exc), ",".join(row)[:200])

@@ -355,6 +355,48 @@ def _well_formed(lines: list[str], delimiter: str) -> bool:
     return len(rows) == 1
 
 
+def csv_records(text: str, delimiter: str, first_line: int = 1):
+    """(line, row, None) for each record of `text`, or (line, None, reason) for a record
+    refused with the rules of stage_csv (a runaway quote is rejected where it opened and
+    reading resumes on the next line). For small files (pages); stage_csv is its inlined,
+    hot-loop twin."""
+    set_field_limit()
+    lines: list[str] | None = None
+    offsets: list[int] = []
+    start = 0
+    while True:
+        src = io.StringIO(text, newline="")
+        if start:
+            src.seek(offsets[start])
+        reader = csv.reader(src, delimiter=delimiter)
+        base = first_line - 1 + start
+        prev = 0
+        restart = None
+        try:
+            for row in reader:
+                n = reader.line_num
+                if n != prev + 1:
+                    if lines is None:
+                        lines = io.StringIO(text, newline="").readlines()
+                        offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                    if not _well_formed(lines[start + prev:start + n], delimiter):
+                        yield base + prev + 1, None, _UNCLOSED
+                        restart = start + prev + 1
+                        break
+                line = base + prev + 1
+                prev = n
+                yield line, row, None
+        except csv.Error as exc:
+            if lines is None:
+                lines = io.StringIO(text, newline="").readlines()
+                offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+            yield base + prev + 1, None, _UNCLOSED if "field larger" in str(exc) else f"malformed CSV ({exc})"
+            restart = start + prev + 1
+        if restart is None or restart >= len(lines or ()):
+            return
+        start = restart
+
+
 def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") -> None:
     """Stage the CSV records of `text` (whole records; its first line is `first_line`)."""
     set_field_limit()
