@@ -33,7 +33,12 @@ def record_spec_source(ws, plan, spec_path: str | Path | None, text: str | None 
     plan.spec_path = str(p)
     plan.spec_sha256 = hashlib.sha256(data).hexdigest()
     if text is None:
-        text = data.decode("utf-8", "surrogateescape")  # kept for people; the hash is the identity
+        from migrator.plan.spec import read_spec_text
+
+        try:
+            text = read_spec_text(p)  # UTF-8 / UTF-16 as load_spec read it
+        except PlanError:
+            text = None
     ws.conn.execute("UPDATE plans SET spec_path = ?, spec_sha256 = ?, spec_text = ?, body = ?"
                     " WHERE plan_id = ?",
                     (plan.spec_path, plan.spec_sha256, text, plan.to_file_text(), plan.plan_id))
