@@ -125,7 +125,7 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
                                    remedy=remedy, sources=json.loads(sources)))
     regions, other = _regions(conn)
     contents_total = conn.execute("SELECT COUNT(*) FROM audit_contents WHERE run_id = ?", (run_id,)).fetchone()[0]
-    rejects = conn.execute("SELECT COUNT(*) FROM rejects").fetchone()[0]
+    rejects = conn.execute("SELECT COUNT(*) FROM rejects WHERE severity = 'reject'").fetchone()[0]
     from migrator.report.build_execution import _countdown
     from migrator.report.readmodel import cutover, page_counts
 
