@@ -97,13 +97,15 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     db = Path(db_path) if db_path else out / "migration.db"
     marker = out / ".migrator-demo"
+    if not marker.exists():  # files the demo deletes and remakes, unless it made them itself
+        for victim in ([] if db_path else [db]) + [out / "emulator_webhooks.jsonl"]:
+            if victim.exists():
+                raise OutputError(f"refusing to replace {victim}: `migrator demo` did not make it",
+                                  hint="run the demo into a new -o directory")
     if not db_path:
-        if db.exists() and not marker.exists():  # a real workspace the demo must not delete
-            raise OutputError(f"refusing to replace {db}: `migrator demo` did not make it",
-                              hint="run the demo into a new -o directory")
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
-        marker.write_text("a `migrator demo` directory: the demo replaces its migration.db\n")
+    marker.write_text("a `migrator demo` directory: the demo replaces its migration.db\n")
     result = DemoResult(out_dir=out, db_path=db, plan_path=out / "plan.json")
 
     def step(name: str, text: str) -> None:
