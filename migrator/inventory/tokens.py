@@ -170,6 +170,24 @@ def _time_text(v: str, name: str) -> int | None:
     return _time(v, name)
 
 
+def _time_w(v: str, name: str, warn: list) -> Any:
+    """A CSV time column past its inline fast path (the generated converter's fallback):
+    `...T03:04:05Z` inline, else the thorough parse; a bad value becomes a warning."""
+    if len(v) == 20 and v[19] == "Z" and v[10] == "T":
+        try:
+            t = int(_fromisoformat(v).timestamp())  # Python 3.11 reads the Z as UTC
+            if MIN_TIME <= t < END_TIME:
+                return t
+        except ValueError:
+            pass
+    try:
+        t = _time_text(v, name)
+    except BadValue as exc:
+        warn.append((name, v, str(exc)))
+        return ABSENT
+    return ABSENT if t is None else t
+
+
 def _w(fn: Callable, v: Any, column: str, warn: list, *args: Any) -> Any:
     """An optional field through its thorough check; a bad value becomes a warning (the
     record is kept without it) instead of losing the subscriber."""
@@ -224,7 +242,7 @@ def _excerpt(text: str) -> str:
 def _time_expr(col: str) -> str:
     # ten ASCII digits between 2004 and 2100 are clean epoch seconds; anything else the full parse
     return (f"int(v) if len(v) == 10 and _T0 <= v < _T1 and v.isdecimal() "
-            f"else _w(_time_text, v, '{col}', warn, '{col}')")
+            f"else _time_w(v, '{col}', warn)")
 
 
 _CSV_FAST = {
@@ -292,7 +310,7 @@ def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list]
     body += tail
     body.append(f"    return [{', '.join(values[c] for c in columns)}]")
     namespace = {"_nn": _nn, "_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
-                 "_time_text": _time_text, "_enum": _enum, "_country": _country,
+                 "_time_text": _time_text, "_time_w": _time_w, "_enum": _enum, "_country": _country,
                  "_status": _status, "_bad": _bad, "_BadValue": BadValue,
                  "_ISO": iso_countries(), "_sha256": hashlib.sha256,
                  "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES, "_T0": _T0, "_T1": _T1,
@@ -632,6 +650,9 @@ def _event_time(v: Any, name: str, warn: list) -> Any:
     return ABSENT if v is None else _w(_time, v, name, warn, name)
 
 
+_EVENT_WARN: list = []
+
+
 def _is_id(v: Any) -> bool:
     return type(v) is str and len(v) <= 64 and v.isascii() and v.isdecimal()
 
@@ -650,7 +671,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
     if not isinstance(optin, dict) or optin.get("type") != "notification_messages":
         sink.ignored += 1
         return
-    warn: list = []
+    warn = _EVENT_WARN  # reused: cleared by _warn_all (this runs in one thread per process)
     try:
         sender = ev.get("sender")
         recipient = ev.get("recipient")
@@ -710,6 +731,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                    ABSENT, ABSENT, ABSENT, ts_ms, kind, event_key(token, page_id, psid, ts_ms, kind, data),
                    data, lineno]
     except BadValue as exc:
+        warn.clear()
         sink.reject(lineno, str(exc), _json_excerpt(ev))
         return
     sink.events.append(row)
