@@ -157,7 +157,7 @@ def write_text_safely(path: str | os.PathLike, text: str, *, force: bool = False
     return Path(path)
 
 
-# --- text a person reads: bidi controls and spreadsheet formulas (issue 15.12) -------------
+# --- text a person reads: bidi controls (issue 15.12; CSV cells: report/output.csv_cell) ---
 #
 # U+202E (right-to-left override) and its kin reorder everything after them on the line:
 # a page named "\u202etxt.exe" shows as "exe.txt". Explicit embedding, override and isolate
@@ -168,6 +168,8 @@ def write_text_safely(path: str | os.PathLike, text: str, *, force: bool = False
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _BIDI_TABLE = {ord(c): f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS}
+
+
 def neutralize_bidi(text: str) -> str:
     """`text` with every explicit bidi embedding/override/isolate control made visible."""
     if text.isascii():
