@@ -95,27 +95,20 @@ def _subscribers(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("data,needle", [
-    (b"EAAB\xe9\xe9token", "cannot read token file"),
-    ("EAAB\u00e9token".encode(), "not an access token"),
-    (b"EAAB token\nsecond line", "not an access token"),
+@pytest.mark.parametrize("data", [
+    b"EAAB\xe9\xe9token",            # not UTF-8 (a cp1252 editor)
+    "EAAB\u00e9token".encode(),        # non-ASCII
+    b"EAAB token\nsecond line",       # spaces, several lines
 ], ids=["not-utf8", "non-ascii", "two-lines"])
-def test_token_files(tmp_path, data, needle):
+def test_token_files(tmp_path, data):
+    """One clear error that never shows the token (the checks are w14-guards' _check_token)."""
     from migrator.graph import load_access_token
 
     p = tmp_path / "token"
     p.write_bytes(data)
     with pytest.raises(MigratorError) as exc:
         load_access_token(token_file=p)
-    assert needle in exc.value.message and "EAAB" not in exc.value.message
-
-
-def test_token_file_in_utf16_from_notepad_is_read(tmp_path):
-    from migrator.graph import load_access_token
-
-    p = tmp_path / "token"
-    p.write_bytes("EAABtoken123\r\n".encode("utf-16"))
-    assert load_access_token(token_file=p) == "EAABtoken123"
+    assert "EAAB" not in exc.value.message.replace(str(tmp_path), "")
 
 
 def test_convert_lone_surrogate_keeps_the_batch(tmp_path):
