@@ -9,7 +9,7 @@ from migrator.emulator import (EmulatorConfig, EmulatorTransport, VirtualClock, 
                                load_subscribers_workspace)
 from migrator.execute import execute_plan
 from migrator.plan import write_plan
-from tests._plan import estate, plan, tok, ts
+from _plan import estate, plan, tok, ts
 
 AFTER_DAY_ONE = ts("2026-03-02T20:00:00Z")   # 15:00 in New York: every send of a small plan's first day is due, inside its window
 

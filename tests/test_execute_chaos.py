@@ -15,7 +15,10 @@ import time
 import httpx
 import pytest
 
-from tests._exec import planned
+from _exec import planned
+
+# real processes and wall-clock waits: CI runs these (MIGRATOR_TEST_PROFILE=ci)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests._exec import Emu, jsonl, planned
-from tests._plan import ingest, tok
+from _exec import Emu, jsonl, planned
+from _plan import ingest, tok
 
 
 def _hook(field, token, message_id, ts, tracking="t-1", **extra):

@@ -10,8 +10,8 @@ from migrator.errors import LockHeldError, StalePlanError
 from migrator.execute import execute_plan
 from migrator.execute.lock import acquire
 from migrator.plan import make_plan, plan_staleness
-from tests._exec import Emu, ledger, planned
-from tests._plan import AS_OF, BASE_SPEC, ingest, tok, ts
+from _exec import Emu, ledger, planned
+from _plan import AS_OF, BASE_SPEC, ingest, tok, ts
 
 
 def tokens_sent(emu) -> list[str]:
@@ -111,7 +111,7 @@ def test_recipient_later_is_rescheduled_after_its_next_eligible_time(ws, tmp_pat
 
 def _two_page_plan(ws, tmp_path, *, budget_line: str, extra: str = ""):
     toks = [tok(i) for i in range(10)] + [tok(i, page="P2") for i in range(10, 20)]
-    from tests._plan import estate, lib
+    from _plan import estate, lib
 
     estate(ws, tmp_path / "in", toks, pages=[["P1", "Shop One", "US", "111", "USD"],
                                              ["P2", "Shop Two", "US", "111", "USD"]],

@@ -9,7 +9,7 @@ import pytest
 from _report import embedded_json, external_refs, secrets
 
 from migrator.report import build_execution_report, make_report, render_report
-from tests._exec import Emu, planned
+from _exec import Emu, planned
 
 
 @pytest.fixture
