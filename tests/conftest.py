@@ -1,4 +1,8 @@
-"""Shared fixtures: a fresh workspace file per test, and a CLI runner bound to it."""
+"""Shared fixtures: a fresh workspace file per test, and a CLI runner bound to it.
+
+Also the test profile (tests/_hyp.py): Hypothesis' settings per profile, and tests marked
+`slow` skipped unless MIGRATOR_TEST_PROFILE=ci.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,31 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
+
+from _hyp import PROFILE, THOROUGH
 
 from migrator.cli import main
 from migrator.store import open_workspace
+
+# the default number of examples for tests that do not ask for one; no deadline anywhere
+# (the machine is shared: a slow example is not a failure)
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=20, deadline=None)
+settings.load_profile(PROFILE)
+
+
+def pytest_collection_modifyitems(config, items):
+    if THOROUGH:
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI (MIGRATOR_TEST_PROFILE=ci)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    return f"test profile: {PROFILE} (MIGRATOR_TEST_PROFILE; ci runs the slow tests too)"
 
 
 @pytest.fixture

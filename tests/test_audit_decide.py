@@ -11,6 +11,7 @@ from migrator.audit import findings as F
 from migrator.audit.decide import Context, decide
 from migrator.regions import EXPLICIT, TIMEZONE, UNKNOWN, Resolution
 from migrator.rules import load_rules
+from _hyp import examples
 
 RULES = load_rules()
 EXCL = RULES.mm_excluded_recipients()
@@ -30,7 +31,7 @@ def oracle(r: str, b: str, day: date, basis: str) -> str:
 days = st.dates(min_value=date(2025, 6, 1), max_value=date(2026, 6, 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(cands=st.sets(st.sampled_from(COUNTRIES), min_size=1, max_size=4),
        business=st.sampled_from(COUNTRIES), day=days,
        basis=st.sampled_from(["recipient", "business", "either"]))
@@ -49,7 +50,7 @@ def test_certain_exactly_when_every_candidate_agrees(cands, business, day, basis
             assert f"{r}: " in d.detail
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(business=st.sampled_from(COUNTRIES + [None]), day=days)
 def test_unknown_region_is_certain_only_when_no_country_could_change_it(business, day):
     ctx = Context.build(RULES, day)

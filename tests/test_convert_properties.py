@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrator.convert import (
     CHANGE_CODES, PROBLEM_CODES, ConvertPolicy, convert_message, validate_mm_message,
 )
+from _hyp import examples
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 any_json = st.recursive(
@@ -96,7 +98,7 @@ policies = st.builds(
     st.sampled_from(["drop", "refuse"]), st.sampled_from(["needs_edit", "to_generic"]))
 
 # CONVERT_EXAMPLES=5000 pytest tests/test_convert_properties.py for a longer bug hunt.
-FAST = settings(max_examples=int(os.environ.get("CONVERT_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=int(os.environ.get("CONVERT_EXAMPLES", examples(300))), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check(result, policy=None):
@@ -116,6 +118,7 @@ def _check(result, policy=None):
         assert result.message is None and result.draft is None and result.problems
 
 
+@pytest.mark.slow
 @FAST
 @given(any_json)
 def test_never_raises_on_arbitrary_json(obj):

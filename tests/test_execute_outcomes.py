@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 from migrator.execute.outcomes import MM_STATE_BY_CODE, decide
 from migrator.graph import ErrorClass, NetworkError, error_from_envelope
 from migrator.preflight.guidance import SETUP_STOPS
+from _hyp import examples
 
 WARMUP = frozenset({2300003, 2300012, 2300041, 2300028})
 codes = st.one_of(st.integers(2300000, 2300080), st.sampled_from([1, 2, 4, 10, 17, 100, 190, 368, 551, 613, 80004]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(code=codes, sub=st.one_of(st.none(), st.sampled_from([33, 1893015, 2018108, 2300035])),
        remaining=st.one_of(st.none(), st.integers(1, 7200)), attempts=st.integers(1, 12),
        age=st.floats(0, 20000), text=st.sampled_from(["", "daily budget reached", "invalid URL"]))

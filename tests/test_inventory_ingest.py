@@ -15,6 +15,7 @@ from migrator.inventory import ingest_content, ingest_pages, ingest_token_items,
 from migrator.store import open_workspace
 
 from conftest import webhook, write_jsonl
+from _hyp import examples
 
 
 def tokens(ws):
@@ -180,7 +181,7 @@ def _history():
 STATE = "SELECT token, page_id, psid, topic_title, timezone, status, token_expiry FROM tokens ORDER BY token"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=3))
 def test_replay_order_independence(tmp_path_factory, rnd, n_files):
     """Shuffled, repeated and split deliveries give exactly the state of in-order replay."""
@@ -281,7 +282,8 @@ def test_content_dedup_and_links(ws, tmp_path):
     assert ingest_content(ws, [sends, lib]).accepted == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=400), fmt=st.sampled_from(["auto", "csv", "jsonl", "webhooks"]))
 def test_arbitrary_bytes_never_crash(tmp_path_factory, data, fmt):
     tmp_path = tmp_path_factory.mktemp("junk")
@@ -301,7 +303,8 @@ def test_arbitrary_bytes_never_crash(tmp_path_factory, data, fmt):
         w.close()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.dictionaries(st.sampled_from(["object", "entry", "data", "page_id",
                                                  "notification_messages_token", "messaging", "x"]),
                                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
@@ -416,7 +419,7 @@ _TIME_CELLS = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cells=st.lists(_TIME_CELLS, min_size=1, max_size=30))
 def test_csv_times_follow_the_timeparse_rule(tmp_path_factory, cells):
     """The CSV fast paths give exactly what timeparse gives: the same value, or a reject."""
@@ -441,7 +444,7 @@ def test_csv_times_follow_the_timeparse_rule(tmp_path_factory, cells):
     assert f.accepted == len(cells)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(st.tuples(st.one_of(st.integers(min_value=-10, max_value=10**16),
                                            st.text(alphabet="0123456789-TZ:", max_size=20)),
                                  st.one_of(st.integers(min_value=-10, max_value=10**16),

@@ -15,6 +15,7 @@ from migrator.plan import make_plan
 from migrator.store import open_workspace
 
 from _plan import AS_OF, BASE_SPEC, estate, lib, tok, ts
+from _hyp import examples
 
 ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York", "Asia/Kolkata", "Europe/Lisbon", ""]
 FLOOR = ts("2026-03-02T00:00:00Z")
@@ -39,7 +40,7 @@ def local_minute(t: int, zone: str) -> int:
     return d.hour * 60 + d.minute
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=st.integers(1, 30), per_day=st.integers(1, 5), per=st.sampled_from(["page", "page_topic"]),
        budget=st.one_of(st.none(), st.tuples(st.sampled_from(["daily_budget", "lifetime_budget"]),
                                              st.integers(1, 120))),

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migrator.plan.windows import Windows, resolve_zone
+from _hyp import examples
 
 ZONES = ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/New_York", "Europe/London",
          "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns", "Pacific/Chatham"]
@@ -23,7 +24,7 @@ def inside(minute: int, start: int, end: int) -> bool:
     return start <= minute < end if start < end else (minute >= start or minute < end)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(zone=st.sampled_from(ZONES), t=st.integers(1_767_225_600, 1_830_297_600),
        start=st.integers(0, 23 * 60 + 59), length=st.integers(30, 20 * 60))
 def test_next_open_is_inside_and_not_early(zone, t, start, length):

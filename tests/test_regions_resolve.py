@@ -10,6 +10,7 @@ from migrator.countries import iso_countries
 from migrator.regions import (EXPLICIT, MM_ERROR, TIMEZONE, UNKNOWN, canonical_zone,
                               resolve_region, timezone_candidates, zone_tables)
 from migrator.rules import load_rules
+from _hyp import examples
 
 EXCLUDED = load_rules().mm_excluded_recipients()
 
@@ -89,7 +90,7 @@ def test_other_countries_on_the_same_clock_are_information_not_candidates():
     assert resolve_region(None, "Asia/Tokyo", None, EXCLUDED).shared == ("AU",)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.sampled_from(sorted(zone_tables().links)))
 def test_every_link_gives_iso_candidates_or_unknown(link):
     cands = timezone_candidates(link)

@@ -12,13 +12,14 @@ from migrator.report.models import Term
 from migrator.report.render import embed_json
 from migrator.report.common import money
 from migrator.report.svg import stacked_bars, timeline
+from _hyp import examples
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60) | st.sampled_from(
     ["</script>", "<!--", "<script>", "]]>", "\u2028", "&amp;", "\"'><img src=x>"])
 
 
 @given(st.lists(text, max_size=5))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_embedded_json_has_no_markup_and_round_trips(texts):
     from migrator.report.models import Provenance
 
@@ -35,7 +36,7 @@ def test_embedded_json_has_no_markup_and_round_trips(texts):
 
 
 @given(st.lists(st.tuples(text, st.lists(st.integers(0, 10**6), min_size=2, max_size=2)), max_size=6), text)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_svg_labels_never_make_elements(rows, title):
     svg = str(stacked_bars(title, rows, [("a<b", "s1"), ("c&d", "s2")]))
     tags = {t for t, _ in parse_tags(svg).tags}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from migrator.errors import RulesError
 from migrator.rules import load_rules
+from _hyp import examples
 
 
 def test_packaged_rules_hold_the_product_dates_and_lists():
@@ -122,7 +123,7 @@ def test_missing_rules_file_is_a_clear_error(tmp_path):
         load_rules(tmp_path / "nope.toml")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(cadence=st.sampled_from([12, 24]), basis=st.sampled_from(["recipient", "business", "either"]),
        eu=st.sampled_from(["EU27", "EEA"]), wait=st.integers(1, 48))
 def test_any_valid_option_combination_loads_and_is_fingerprinted(tmp_path_factory, cadence, basis,
