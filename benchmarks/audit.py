@@ -81,7 +81,7 @@ def bench(n: int, workdir: Path) -> float:
     os.sync()  # the build's dirty pages must not be flushed on the audit's clock
     ws = open_workspace(path)
     t0, c0 = time.perf_counter(), time.process_time()
-    result = run_audit(ws.db, as_of=date(2026, 3, 1))
+    result = run_audit(ws, as_of=date(2026, 3, 1))
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     ws.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -27,7 +27,8 @@ def samples() -> list:
 
 
 def child(n: int) -> dict:
-    from migrator.convert import convert_message, convert_workspace_contents
+    from migrator.convert import convert_message
+    from migrator.inventory import convert_workspace_contents
     from migrator.store import open_workspace
 
     base = samples()
@@ -41,7 +42,7 @@ def child(n: int) -> dict:
                  "message": json.dumps(_vary(base[i % len(base)], i))} for i in range(n))
         ws.db["contents"].insert_all(rows, batch_size=2000)
         with Timer() as t2:
-            counts = convert_workspace_contents(ws.db)
+            counts = convert_workspace_contents(ws)
         ws.close()
     return {"messages": n, "convert_message_per_s": round(direct),
             "workspace_rows_per_s": round(n / t2.seconds), "counts": counts,

@@ -77,7 +77,7 @@ def main() -> None:
     ingest_pages(ws, [pages])
     ingest_tokens(ws, [toks])
     ingest_content(ws, [content])
-    run_audit(ws.db, as_of=date(2026, 1, 15))
+    run_audit(ws, as_of=date(2026, 1, 15))
     print(f"estate: {a.pages:,} pages, {a.tokens:,} tokens built and audited in {time.perf_counter() - t0:.1f} s "
           f"({d})")
     for kind in ("audit", "readiness"):

@@ -127,7 +127,7 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
         s = ingest_content(ws, [estate / "content_library.json", estate / "content_sends.jsonl"], clock=clock)
         step("ingest", f"content: {s.accepted} records, converted to MM form")
 
-        audit = run_audit(ws.db, clock=clock).to_json()
+        audit = run_audit(ws, clock=clock).to_json()
         v = audit["verdicts"]
         step("audit", f"as of {audit['as_of']}: " + ", ".join(f"{k} {n:,}" for k, n in v.items()))
 

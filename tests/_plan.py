@@ -78,7 +78,7 @@ def estate(ws, tmp: Path, tokens, *, content=None, pages=None, as_of=AS_OF):
     ingest(ws, tmp, tokens=tokens,
            pages=pages if pages is not None else [["P1", "Shop One", "US", "111", "USD"]],
            content=content if content is not None else [lib("P1", "deals", "Deals", {"text": "Deals!"})])
-    return run_audit(ws.db, as_of=as_of)
+    return run_audit(ws, as_of=as_of)
 
 
 def spec_file(tmp: Path, extra: str = "", base: str = BASE_SPEC, name="spec.toml") -> Path:

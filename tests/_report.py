@@ -88,7 +88,7 @@ def build_estate(ws, tmp: Path, *, with_plan: bool = True, as_of: date = AS_OF, 
     ]
     content.write_text("".join(json.dumps(c) + "\n" for c in lines), encoding="utf-8")
     ingest_content(ws, [content])
-    audit = run_audit(ws.db, as_of=as_of, clock=CLOCK)
+    audit = run_audit(ws, as_of=as_of, clock=CLOCK)
     plan = None
     if with_plan:
         path = tmp / "spec.toml"

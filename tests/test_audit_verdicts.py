@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from migrator.audit import run_audit
-from migrator.audit.engine import latest_audit, today_utc
+from migrator.audit import latest_run
+from migrator.audit.engine import today_utc
 from migrator.audit.findings import decode
 from migrator.rules import load_rules
 
@@ -32,7 +33,7 @@ def token(ws, tok, page_id="P", **cols):
 
 
 def audit(ws, as_of=AFTER, rules=None):
-    return run_audit(ws.db, as_of=as_of, rules=rules)
+    return run_audit(ws, as_of=as_of, rules=rules)
 
 
 def get(ws, tok):
@@ -151,11 +152,11 @@ def test_rn_discontinuation_boundary(ws):
     assert before["verdict"] == "blocked"
     assert "RN_ONLY_UNTIL_CUTOFF" in before["codes"]
     assert "RN_DISCONTINUATION_COUNTDOWN" not in before["codes"]
-    assert latest_audit(ws.db)["rn_discontinuation_countdown_days"] == 1
+    assert latest_run(ws).summary["rn_discontinuation_countdown_days"] == 1
     day_of = verdict_on(ws, "2026-02-10", "t1")
     assert day_of["verdict"] == "blocked" and "RN_DISCONTINUED" in day_of["codes"]
     assert "RN_ONLY_UNTIL_CUTOFF" not in day_of["codes"]
-    assert latest_audit(ws.db)["rn_discontinuation_countdown_days"] is None
+    assert latest_run(ws).summary["rn_discontinuation_countdown_days"] is None
 
 
 def test_blocked_before_the_cutoff_names_the_date_and_counts_as_lost(ws):
@@ -417,7 +418,7 @@ def test_rerun_replaces_details_and_keeps_run_history(ws):
     assert {r["run_id"] for r in ws.db.query("SELECT run_id FROM audit_tokens")} == {second.run_id}
     runs = list(ws.db.query("SELECT as_of, status FROM audit_runs ORDER BY id"))
     assert runs == [{"as_of": "2026-01-15", "status": "done"}, {"as_of": "2026-03-01", "status": "done"}]
-    assert latest_audit(ws.db)["as_of"] == "2026-03-01"
+    assert latest_run(ws).summary["as_of"] == "2026-03-01"
     counts = {r["code"]: r["count"] for r in ws.db.query(
         "SELECT code, count FROM audit_run_findings WHERE run_id = ?", [second.run_id])}
     assert counts["MM_CADENCE_12H"] == 1 and counts["RN_DISCONTINUATION_COUNTDOWN"] == 0
@@ -433,24 +434,24 @@ def test_empty_workspace_audits_to_zeros(ws):
 
 def test_default_as_of_is_today_from_the_injected_clock(ws):
     fixed = datetime(2026, 2, 9, 23, 59, tzinfo=timezone.utc).timestamp()
-    result = run_audit(ws.db, clock=lambda: fixed)
+    result = run_audit(ws, clock=lambda: fixed)
     assert result.as_of == date(2026, 2, 9) == today_utc(lambda: fixed)
 
 
 def test_audit_freshness_tells_the_planner_when_to_re_audit(ws):
     from migrator.audit import audit_freshness
 
-    assert audit_freshness(ws.db) is None
+    assert audit_freshness(ws) is None
     page(ws)
     token(ws, "t1", timezone="America/New_York")
     clock = iter([1_000.0, 1_001.0, 1_002.0, 1_003.0]).__next__
-    run_audit(ws.db, as_of=AFTER, clock=clock)
-    fresh = audit_freshness(ws.db)
+    run_audit(ws, as_of=AFTER, clock=clock)
+    fresh = audit_freshness(ws)
     assert fresh["stale"] is False and fresh["as_of"] == "2026-03-01"
     assert fresh["rules_fingerprint"] == load_rules().fingerprint()
     ws.db["ingest_runs"].insert({"kind": "tokens", "path": "x.csv", "started_at": 2_000,
                                  "finished_at": 2_001})
-    assert audit_freshness(ws.db)["stale"] is True
+    assert audit_freshness(ws)["stale"] is True
 
 
 def test_explicit_country_spellings_and_invalid_values(ws):

@@ -10,10 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
-from migrator.convert import (
-    CHANGE_CODES, CONVERTER_VERSION, PROBLEM_CODES, ConvertPolicy, convert_message,
-    convert_workspace_contents,
-)
+from migrator.convert import CHANGE_CODES, CONVERTER_VERSION, PROBLEM_CODES, ConvertPolicy, convert_message
+from migrator.inventory import convert_workspace_contents
 
 BODY = {"recipient": {"notification_messages_token": "tok-1"}, "message": {"text": "Sale today"}}
 CALL = {"attachment": {"type": "template", "payload": {"template_type": "button", "text": "Call us", "buttons": [
@@ -114,7 +112,7 @@ def _insert(ws, messages):
 
 def test_convert_workspace_contents(ws):
     _insert(ws, [BODY["message"], CALL, AUDIO, {"text": "x" * 700}, "{not json"])
-    counts = convert_workspace_contents(ws.db)
+    counts = convert_workspace_contents(ws)
     assert counts == {"exact": 1, "lossy": 1, "needs_edit": 1, "unsupported": 2}
     rows = {r["content_hash"]: r for r in ws.db["contents"].rows}
     assert all(r["converter_version"] == CONVERTER_VERSION for r in rows.values())
@@ -130,22 +128,22 @@ def test_convert_workspace_contents(ws):
 
 def test_workspace_conversion_is_incremental_and_forced(ws):
     _insert(ws, [CALL])
-    convert_workspace_contents(ws.db)
+    convert_workspace_contents(ws)
     ws.conn.execute("UPDATE contents SET outcome='exact', converter_version=?", (CONVERTER_VERSION,))
     # up to date: not redone
-    assert convert_workspace_contents(ws.db)["exact"] == 1
+    assert convert_workspace_contents(ws)["exact"] == 1
     # an older converter's rows are redone, and force redoes everything with the given policy
     ws.conn.execute("UPDATE contents SET converter_version='0'")
-    assert convert_workspace_contents(ws.db)["lossy"] == 1
+    assert convert_workspace_contents(ws)["lossy"] == 1
     refuse = ConvertPolicy(unsupported_buttons="refuse")
-    assert convert_workspace_contents(ws.db, refuse)["lossy"] == 1
-    assert convert_workspace_contents(ws.db, refuse, force=True)["needs_edit"] == 1
+    assert convert_workspace_contents(ws, refuse)["lossy"] == 1
+    assert convert_workspace_contents(ws, refuse, force=True)["needs_edit"] == 1
 
 
 def test_workspace_conversion_inside_callers_transaction(ws):
     _insert(ws, [BODY["message"]] * 1 + [{"text": f"m{i}"} for i in range(1200)])
     ws.conn.execute("BEGIN IMMEDIATE")
-    counts = convert_workspace_contents(ws.db)
+    counts = convert_workspace_contents(ws)
     assert ws.conn.in_transaction  # the caller's transaction is left to the caller
     ws.conn.execute("ROLLBACK")
     assert counts["exact"] == 1201

@@ -31,7 +31,7 @@ def test_fresh_plan(made):
 
 def test_identical_reaudit_keeps_the_plan_fresh(made):
     ws, tmp, p = made
-    run_audit(ws.db, as_of=AS_OF)
+    run_audit(ws, as_of=AS_OF)
     assert plan_staleness(ws, p) == []
 
 
@@ -54,9 +54,23 @@ def test_inventory_change(made):
                                            ("status", "stopped"), ("topic_title", "Other")])
 def test_any_planning_column_of_a_token_counts(made, column, value):
     ws, tmp, p = made
-    before = workspace_fingerprints(ws.conn)["inventory"]
+    before = workspace_fingerprints(ws)["inventory"]
     ws.conn.execute(f"UPDATE tokens SET {column} = ? WHERE id = 2", (value,))
-    assert workspace_fingerprints(ws.conn)["inventory"] != before
+    assert workspace_fingerprints(ws)["inventory"] != before
+
+
+@pytest.mark.parametrize("kind", ["receipts", "mm_receipts"])
+def test_receipts_runs_leave_the_plan_fresh(made, kind):
+    """Receipts settle the executor's ledger and touch no inventory table: an interrupted run
+    is settled by `ingest receipts` and then resumes, so they must not make its plan stale.
+    (The fingerprint used to list kind 'receipts' among the inventory's ingests, a kind nothing
+    wrote then; receipts are being recorded under it now.)"""
+    ws, tmp, p = made
+    before = workspace_fingerprints(ws)
+    ws.conn.execute("INSERT INTO ingest_runs (kind, path, format, started_at, finished_at, records,"
+                    " accepted) VALUES (?, 'hooks.jsonl', 'webhooks', 1, 2, 5, 5)", (kind,))
+    assert workspace_fingerprints(ws) == before
+    assert plan_staleness(ws, p) == []
 
 
 def test_pages_change(made):
@@ -68,14 +82,14 @@ def test_pages_change(made):
 def test_audit_change(made):
     ws, tmp, p = made
     ws.conn.execute("UPDATE tokens SET country = 'DE' WHERE id = 1")   # inventory too
-    run_audit(ws.db, as_of=AS_OF)
+    run_audit(ws, as_of=AS_OF)
     changes = plan_staleness(ws, p)
     assert any(s.startswith("the audit results changed") for s in changes)
 
 
 def test_audit_as_of_change_alone(made):
     ws, tmp, p = made
-    run_audit(ws.db, as_of=date(2026, 3, 5))
+    run_audit(ws, as_of=date(2026, 3, 5))
     assert plan_staleness(ws, p) == [
         "the audit results changed (a new audit decided differently, or with another as-of date or rules)"]
 
@@ -115,14 +129,14 @@ def test_every_component_moves_the_fingerprint(ws, tmp_path):
     from migrator.plan import load_spec
     spec = load_spec(spec_file(tmp_path))
     rules = load_rules()
-    base = input_fingerprints(ws.conn, spec, rules)
+    base = input_fingerprints(ws, spec, rules)
     a = plan(ws, tmp_path)
     assert a.inputs == base
     override = tmp_path / "r.toml"
     override.write_text("[mm_cadence_hours]\nvalue = 24\n")
-    assert input_fingerprints(ws.conn, spec, load_rules(override))["rules"] != base["rules"]
+    assert input_fingerprints(ws, spec, load_rules(override))["rules"] != base["rules"]
     spec2 = load_spec(spec_file(tmp_path, "batch_size = 5\n", name="s2.toml"))
-    assert input_fingerprints(ws.conn, spec2, rules)["spec"] != base["spec"]
+    assert input_fingerprints(ws, spec2, rules)["spec"] != base["spec"]
     b = make_plan(ws, tmp_path / "s2.toml", as_of=AS_OF)
     assert b.fingerprint != a.fingerprint
     c = plan(ws, tmp_path, as_of=date(2026, 3, 2))

@@ -108,7 +108,7 @@ def test_a_plan_from_an_older_audit_is_flagged(estate):
 
     ws, audit, plan = estate
     assert build_readiness_report(ws, clock=CLOCK).provenance.plan_note is None
-    run_audit(ws.db, as_of=date(2026, 1, 20), clock=CLOCK)
+    run_audit(ws, as_of=date(2026, 1, 20), clock=CLOCK)
     r = build_readiness_report(ws, clock=CLOCK)
     assert r.provenance.plan_id == plan.plan_id
     assert "not from the latest audit" in r.provenance.plan_note

@@ -29,7 +29,7 @@ def test_ten_thousand_pages(ws, tmp_path):
     ingest_pages(ws, [pages])
     ingest_tokens(ws, [tokens])
     ingest_content(ws, [content])
-    run_audit(ws.db, as_of=date(2026, 1, 15))
+    run_audit(ws, as_of=date(2026, 1, 15))
     out = make_report(ws, "readiness", out=tmp_path / "r.html", clock=lambda: 1_768_435_200)
     html_path, csv_path = out.paths
     assert out.model.pages_total == 10_000 == len(out.model.pages)

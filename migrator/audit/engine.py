@@ -113,9 +113,9 @@ def render_catalogue(rules: Rules, as_of: date) -> list[dict[str, Any]]:
     } for f in F.FINDINGS]
 
 
-def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
+def run_audit(ws, *, as_of: date | None = None, rules: Rules | None = None,
               clock: Callable[[], float] = time.time) -> AuditResult:
-    """Audit every token, page and content of the workspace `db` (sqlite_utils.Database).
+    """Audit every token, page and content of the workspace `ws`.
 
     `as_of` defaults to today (UTC, from `clock`). Results replace the previous run's
     detail tables; `audit_runs` keeps the history.
@@ -123,7 +123,7 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
     rules = rules or load_rules()
     as_of = as_of or today_utc(clock)
     started = clock()
-    conn = db.conn
+    conn = ws.conn
     ctx = Context.build(rules, as_of)
     options = {
         "rn_exemption_basis": rules.rn_exemption_basis.value,
@@ -136,49 +136,49 @@ def run_audit(db, *, as_of: date | None = None, rules: Rules | None = None,
     old_cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
     try:
-        return _run(conn, rules, as_of, ctx, options, catalogue, started, clock)
+        return _run(ws, rules, as_of, ctx, options, catalogue, started, clock)
     finally:
         conn.execute(f"PRAGMA cache_size = {old_cache}")
 
 
-def _run(conn, rules, as_of, ctx, options, catalogue, started, clock) -> AuditResult:
-    conn.execute("BEGIN IMMEDIATE")
+def _run(ws, rules, as_of, ctx, options, catalogue, started, clock) -> AuditResult:
     try:
-        run_id = conn.execute(
-            "INSERT INTO audit_runs (as_of, started_at, status, rules_version, rules_fingerprint,"
-            " rules_origins, options) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-            (as_of.isoformat(), int(started), rules.version, rules.fingerprint(),
-             json.dumps(rules.origins()), json.dumps(options)),
-        ).lastrowid
-        for table in ("audit_tokens", "audit_pages", "audit_contents"):
-            conn.execute(f"DELETE FROM {table}")  # no WHERE: SQLite's fast truncate
-        n_business = _build_decisions(conn, ctx)
-        _insert_tokens(conn, run_id, rules, as_of, n_business)
-        _mark_page_mismatch(conn)
-        _mark_duplicates(conn)
-        _aggregate(conn)
-        _insert_contents(conn, run_id)
-        page_status = _insert_pages(conn, run_id, ctx.mm_business)
-        result = _summarise(conn, run_id, rules, as_of, options, page_status, catalogue)
-        result.seconds = clock() - started
-        conn.executemany(
-            "INSERT INTO audit_run_findings (run_id, code, scope, bit, severity, explanation,"
-            " remedy, sources, count) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(run_id, c["code"], c["scope"], c["bit"], c["severity"], c["explanation"],
-              c["remedy"], json.dumps(c["sources"]), result.findings.get(c["code"], 0))
-             for c in catalogue])
-        conn.execute(
-            "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=? WHERE id=?",
-            (int(clock()), result.tokens, json.dumps(result.to_json()), run_id))
-        for t in TEMP_TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        for t in TEMP_TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
-        raise
+        with ws.transaction() as conn:
+            run_id = conn.execute(
+                "INSERT INTO audit_runs (as_of, started_at, status, rules_version, rules_fingerprint,"
+                " rules_origins, options) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (as_of.isoformat(), int(started), rules.version, rules.fingerprint(),
+                 json.dumps(rules.origins()), json.dumps(options)),
+            ).lastrowid
+            for table in ("audit_tokens", "audit_pages", "audit_contents"):
+                conn.execute(f"DELETE FROM {table}")  # no WHERE: SQLite's fast truncate
+            n_business = _build_decisions(conn, ctx)
+            _insert_tokens(conn, run_id, rules, as_of, n_business)
+            _mark_page_mismatch(conn)
+            _mark_duplicates(conn)
+            _aggregate(conn)
+            _insert_contents(conn, run_id)
+            page_status = _insert_pages(conn, run_id, ctx.mm_business)
+            result = _summarise(conn, run_id, rules, as_of, options, page_status, catalogue)
+            result.seconds = clock() - started
+            conn.executemany(
+                "INSERT INTO audit_run_findings (run_id, code, scope, bit, severity, explanation,"
+                " remedy, sources, count) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(run_id, c["code"], c["scope"], c["bit"], c["severity"], c["explanation"],
+                  c["remedy"], json.dumps(c["sources"]), result.findings.get(c["code"], 0))
+                 for c in catalogue])
+            conn.execute(
+                "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=? WHERE id=?",
+                (int(clock()), result.tokens, json.dumps(result.to_json()), run_id))
+            _drop_temp(conn)
+    finally:
+        _drop_temp(ws.conn)
     return result
+
+
+def _drop_temp(conn) -> None:
+    for t in TEMP_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
 
 
 def _build_decisions(conn, ctx: Context) -> int:
@@ -473,29 +473,3 @@ def _summarise(conn, run_id, rules, as_of, options, pages, catalogue) -> AuditRe
         region_sources=sources, countdown_days=(cutoff - as_of).days if as_of < cutoff else None,
         seconds=0.0, catalogue=catalogue, rn_discontinuation=cutoff,
         rn_exempt_geos=list(rules.rn_exempt_geos.value))
-
-
-def latest_audit(db) -> dict[str, Any] | None:
-    """The summary JSON of the latest finished audit run, or None (for reports and the planner)."""
-    row = db.conn.execute(
-        "SELECT summary FROM audit_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
-    return json.loads(row[0]) if row else None
-
-
-def audit_freshness(db) -> dict[str, Any] | None:
-    """The latest finished audit run and whether the workspace changed after it (for the planner).
-
-    `stale` is true when an ingest run finished after the audit started: tokens, pages or
-    content may differ from what the audit judged, so `migrator audit` should run again.
-    """
-    run = db.conn.execute(
-        "SELECT id, as_of, rules_version, rules_fingerprint, started_at, finished_at"
-        " FROM audit_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
-    if run is None:
-        return None
-    later = db.conn.execute(
-        "SELECT COUNT(*) FROM ingest_runs WHERE coalesce(finished_at, started_at) >= ?",
-        (run[4],)).fetchone()[0]
-    return {"run_id": run[0], "as_of": run[1], "rules_version": run[2],
-            "rules_fingerprint": run[3], "finished_at": run[5], "stale": later > 0,
-            "ingests_since": later}

@@ -37,7 +37,7 @@ def audit(app, as_of, rules_path, as_json):
 
     rules = load_rules(rules_path)
     ws = app.workspace(create=False)  # auditing nothing is a mistake, not an empty estate
-    result = run_audit(ws.db, as_of=as_of, rules=rules)
+    result = run_audit(ws, as_of=as_of, rules=rules)
     if as_json:
         emit_json(result.to_json())
         return

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from migrator.store.schema_execute import LEDGER_0510, LEDGER_DDL
+from migrator.store.workspace import transaction  # noqa: F401  (the workspace's one; re-exported)
 
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
 # receipts that prove Meta accepted a send
@@ -36,18 +37,6 @@ SETTLING_FIELDS = ("echo", "delivery", "read")
 TRANSIENT_FAILURES = ("retries_exhausted",)
 # Meta's clock against ours: a receipt may carry a time up to this much before our claim
 CLOCK_SLACK = 3600
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)

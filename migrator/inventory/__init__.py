@@ -4,6 +4,10 @@ Public functions (the CLI and `pull tokens` call these):
 - `ingest_tokens(ws, paths, fmt="auto", strict=False)`: CSV, token-listing JSONL, webhooks
 - `ingest_token_items(ws, items, page_id=..., origin="pull")`: listing items from the API
 - `ingest_pages(ws, paths)`, `ingest_content(ws, paths)`
+- `fingerprint(ws)`, `content_fingerprint(ws)`: digests of the inventory's tables (a saved
+  plan records them; a change makes it stale)
+- `convert_workspace_contents(ws, policy=None, force=False)`: store the MM conversion of
+  every `contents` row (ingest content does this itself)
 
 They are imported on first use (PEP 562), so that an ingest worker process, which needs
 only the parsers, does not load the workspace, converter and pydantic models.
@@ -15,6 +19,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
+    "content_fingerprint": "migrator.inventory.fingerprints",
+    "fingerprint": "migrator.inventory.fingerprints",
+    "convert_workspace_contents": "migrator.inventory.conversions",
     "ingest_content": "migrator.inventory.content",
     "ingest_token_items": "migrator.inventory.ingest",
     "ingest_tokens": "migrator.inventory.ingest",
@@ -27,6 +34,8 @@ __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
     from migrator.inventory.content import ingest_content
+    from migrator.inventory.conversions import convert_workspace_contents
+    from migrator.inventory.fingerprints import content_fingerprint, fingerprint
     from migrator.inventory.ingest import ingest_token_items, ingest_tokens
     from migrator.inventory.pages import ingest_pages
     from migrator.inventory.summary import FileSummary, IngestSummary

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from migrator.errors import InputError
 from migrator.inventory.chunks import json_chunks
-from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
+from migrator.inventory.ingest import Clock, Run, record_failed_run
 from migrator.inventory.stage import chunk_json_values
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import IngestSummary
@@ -91,7 +91,7 @@ def ingest_content(ws: Workspace, paths, *, strict: bool = False, clock: Clock =
     for p in paths:
         path = str(p)
         try:
-            with transaction(ws), open_text(path, encoding=encoding) as f:
+            with ws.transaction(), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="content", path=path, fmt="json", sha=file_sha256(path), clock=clock)
                 formats = set()
                 for lineno, obj, error in _json_values(f):
@@ -147,9 +147,6 @@ def _store(conn, run: Run, lineno: int, obj: Any, source: str, fields: dict) -> 
 
 def _convert_contents(ws: Workspace) -> None:
     """Store the MM conversion of every content row so the audit and planner can read it."""
-    try:
-        from migrator.convert import convert_workspace_contents
-    except ImportError:  # converter not installed in this build
-        return
-    with transaction(ws):
-        convert_workspace_contents(ws.db)
+    from migrator.inventory.conversions import convert_workspace_contents
+
+    convert_workspace_contents(ws)

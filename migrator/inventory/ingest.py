@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import os
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -113,23 +113,10 @@ class Run:
 def record_failed_run(ws: Workspace, *, kind: str, path: str, fmt: str | None, clock: Clock) -> None:
     """Leave a trace of a file that strict mode refused (its records were not written)."""
     now = int(clock())
-    with transaction(ws):
+    with ws.transaction():
         ws.conn.execute(
             "INSERT INTO ingest_runs (kind, path, format, started_at, finished_at, status) "
             "VALUES (?,?,?,?,?, 'strict_failed')", (kind, path, fmt, now, now))
-
-
-@contextmanager
-def transaction(ws: Workspace) -> Iterator:
-    """One write transaction (taken at once, so a second writer waits instead of failing later)."""
-    conn = ws.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _apply_staged(run: Run, merger: StageMerger, staged: Staged, *, strict: bool) -> None:
@@ -206,7 +193,7 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
         size = 0  # open_text below says what is wrong with the path
     large = size > 2 * chunk_chars
     try:
-        with (ws.bulk_load() if large else nullcontext()), transaction(ws), \
+        with (ws.bulk_load() if large else nullcontext()), ws.transaction(), \
                 open_text(path, hasher=sha, encoding=encoding) as f, \
                 (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
             run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
@@ -235,7 +222,7 @@ def ingest_token_items(ws: Workspace, items: Iterable[dict], *, page_id: str, or
     Used by `migrator pull tokens`; one transaction per call, same merge rules as a file.
     """
     label = path or f"<{origin} page {page_id}>"
-    with attached_stage(ws.conn), transaction(ws):
+    with attached_stage(ws.conn), ws.transaction():
         run = Run(ws, kind="tokens", path=label, fmt=origin, sha=None, clock=clock)
         merger = StageMerger(ws.conn, run_id=run.id, source=origin,
                              observed_ms=int(clock() * 1000), path=label)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from migrator.errors import InputError
-from migrator.inventory.ingest import Clock, Run, record_failed_run, transaction
+from migrator.inventory.ingest import Clock, Run, record_failed_run
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import FileSummary, IngestSummary
 from migrator.inventory.tokens import (
@@ -54,7 +54,7 @@ def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = t
     for p in paths:
         path = str(p)
         try:
-            with transaction(ws), open_text(path, encoding=encoding) as f:
+            with ws.transaction(), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="pages", path=path, fmt="csv", sha=file_sha256(path), clock=clock)
                 _ingest_page_rows(ws, run, _page_reader(f, delimiter), strict=strict, now=int(clock()))
                 summary.files.append(run.finish())

@@ -29,8 +29,8 @@ from typing import Any, Callable
 from migrator.errors import PlanError
 from migrator.plan.budgets import budget_warnings, check_start
 from migrator.plan.content import ContentResolver, load_contents, load_usage
-from migrator.plan.fingerprint import (input_fingerprints, latest_audit_run, plan_fingerprint,
-                                       sends_digest)
+from migrator.audit import latest_run
+from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, sends_digest
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
 from migrator.plan.spec import PlanSpec, load_spec, parse_window
 from migrator.plan.spec_source import record_spec_source
@@ -138,38 +138,34 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
     where = spec_path or "<spec>"
     conn = ws.conn
     as_of = as_of or _today(clock)
-    run = latest_audit_run(conn)
+    run = latest_run(ws)
     if run is None:
         raise PlanError("the workspace has no finished audit: the planner plans the audit's "
                         "`migrate` subscribers", hint="run `migrator audit` first")
     _check_accounts(spec, rules, where)
-    conn.execute("BEGIN IMMEDIATE")   # inputs, snapshot and plan rows from one consistent state
     try:
-        inputs = input_fingerprints(conn, spec, rules)
-        fingerprint = plan_fingerprint(inputs, as_of.isoformat())
-        plan_id = "p" + fingerprint[:12]
-        warnings: list[str] = []
-        if run["as_of"] != as_of.isoformat():
-            warnings.append(f"the audit is as of {run['as_of']}, the plan as of {as_of.isoformat()}")
-        b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
-        b.snapshot()
-        b.prepare()
-        for t in ("plans", "plan_campaigns", "plan_messages", "plan_batches", "plan_sends",
-                  "plan_excluded"):
-            conn.execute(f"DELETE FROM {t} WHERE plan_id = ?", (plan_id,))
-        b.pass_assign()
-        b.pass_schedule()
-        plan = b.finish(inputs, fingerprint, run, spec_path, rules_path)
-        conn.execute(
-            "INSERT INTO plans (plan_id, name, created_at, as_of, fingerprint, inputs, spec_path,"
-            " rules_version, sends, sends_digest, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (plan.plan_id, plan.name, plan.created_at, plan.as_of, plan.fingerprint,
-             json.dumps(plan.inputs), spec_path, plan.rules_version, plan.sends,
-             plan.sends_digest, plan.to_file_text()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        with ws.transaction():   # inputs, snapshot and plan rows from one consistent state
+            inputs = input_fingerprints(ws, spec, rules)
+            fingerprint = plan_fingerprint(inputs, as_of.isoformat())
+            plan_id = "p" + fingerprint[:12]
+            warnings: list[str] = []
+            if run.as_of != as_of.isoformat():
+                warnings.append(f"the audit is as of {run.as_of}, the plan as of {as_of.isoformat()}")
+            b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
+            b.snapshot()
+            b.prepare()
+            for t in ("plans", "plan_campaigns", "plan_messages", "plan_batches", "plan_sends",
+                      "plan_excluded"):
+                conn.execute(f"DELETE FROM {t} WHERE plan_id = ?", (plan_id,))
+            b.pass_assign()
+            b.pass_schedule()
+            plan = b.finish(inputs, fingerprint, run, spec_path, rules_path)
+            conn.execute(
+                "INSERT INTO plans (plan_id, name, created_at, as_of, fingerprint, inputs, spec_path,"
+                " rules_version, sends, sends_digest, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (plan.plan_id, plan.name, plan.created_at, plan.as_of, plan.fingerprint,
+                 json.dumps(plan.inputs), spec_path, plan.rules_version, plan.sends,
+                 plan.sends_digest, plan.to_file_text()))
     finally:
         for t in TEMP_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
@@ -683,12 +679,12 @@ class _Builder:
         excluded = dict(self.excluded)
         audit_counts = dict(conn.execute(
             "SELECT verdict, COUNT(*) FROM audit_tokens WHERE run_id = ? AND verdict != 'migrate' "
-            "GROUP BY verdict", (run["id"],)).fetchall())
+            "GROUP BY verdict", (run.id,)).fetchall())
         for v in AUDIT_REASONS:
             if audit_counts.get(v):
                 excluded[v] = audit_counts[v]
         same = conn.execute("SELECT COUNT(*) FROM audit_tokens WHERE run_id = ? AND verdict = "
-                            "'migrate' AND is_primary = 0", (run["id"],)).fetchone()[0]
+                            "'migrate' AND is_primary = 0", (run.id,)).fetchone()[0]
         if same:
             excluded["same_person"] = same
         excluded = dict(sorted(excluded.items()))
@@ -714,7 +710,7 @@ class _Builder:
         reason = None
         if self.sends == 0:
             if self.migrate_total == 0:
-                reason = (f"the latest audit (as of {run['as_of']}) has no subscriber with verdict "
+                reason = (f"the latest audit (as of {run.as_of}) has no subscriber with verdict "
                           "migrate")
             else:
                 parts = ", ".join(f"{k} {v}" for k, v in excluded.items() if k not in AUDIT_REASONS
@@ -741,7 +737,7 @@ class _Builder:
             plan_id=pid, name=self.spec.name, created_at=int(self.clock()),
             as_of=self.as_of.isoformat(), rules_version=self.rules.version, fingerprint=fingerprint,
             inputs=inputs, spec_path=spec_path, rules_path=str(rules_path) if rules_path else None,
-            workspace=str(Path(self.conn_path())), audit_run_id=run["id"], campaigns=campaigns,
+            workspace=str(Path(self.conn_path())), audit_run_id=run.id, campaigns=campaigns,
             messages=messages, batches=batches, sends=self.sends, sends_digest=self.sends_digest,
             estimated_cost=cost, budget=budget, unreachable_by_budget=unreachable, excluded=excluded,
             warnings=self.warnings, zero_send_reason=reason, window=self.spec.schedule.window,

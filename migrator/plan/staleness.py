@@ -34,7 +34,7 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
         out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
     elif sends_digest(conn, plan.plan_id) != plan.sends_digest:
         out.append(f"the workspace's rows of plan {plan.plan_id} were changed")
-    now = workspace_fingerprints(conn)
+    now = workspace_fingerprints(ws)
     for k in ("inventory", "audit", "content"):
         if now[k] != plan.inputs.get(k):
             out.append(_WORDS[k])

@@ -111,7 +111,7 @@ def timeline(rules: Rules, as_of: date) -> list[TimelineEvent]:
 def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.time) -> AuditReport:
     """The audit report of the workspace's latest finished audit (ReportError if there is none)."""
     conn = ws.db.conn
-    run = latest_audit_run(conn)
+    run = latest_audit_run(ws)
     rules, note = rules_for_run(run, rules)
     plan = latest_plan(conn)
     s = run["summary"]

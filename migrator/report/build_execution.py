@@ -120,7 +120,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
     p = resolve_plan(conn, plan)
     plan_id = p["plan_id"]
     try:
-        run = latest_audit_run(conn)
+        run = latest_audit_run(ws)
     except ReportError:
         run = None
     rules, note = rules_for_run(run, rules)

@@ -150,7 +150,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
                            clock: Clock = time.time) -> ReadinessReport:
     """Readiness of every page (or of `page` alone) from the latest audit, plan and send ledger."""
     conn = ws.db.conn
-    run = latest_audit_run(conn)
+    run = latest_audit_run(ws)
     rules, note = rules_for_run(run, rules)
     plan = latest_plan(conn)
     as_of = date.fromisoformat(run["as_of"])

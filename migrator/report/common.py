@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -52,16 +51,15 @@ def money(minor: int | None, currency: str | None) -> str | None:
     return format_money(minor, currency)
 
 
-def latest_audit_run(conn) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT id, as_of, rules_version, rules_fingerprint, rules_origins, options, summary"
-        " FROM audit_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
-    if row is None:
+def latest_audit_run(ws) -> dict[str, Any]:
+    """`migrator.audit.latest_run(ws)` as a dict, or a ReportError saying to run the audit."""
+    from migrator.audit import latest_run
+
+    run = latest_run(ws)
+    if run is None:
         raise ReportError("this workspace has no finished audit yet",
                           hint="run `migrator audit` (after `migrator ingest ...`), then the report again")
-    return {"id": row[0], "as_of": row[1], "rules_version": row[2], "rules_fingerprint": row[3],
-            "rules_origins": json.loads(row[4]), "options": json.loads(row[5]),
-            "summary": json.loads(row[6])}
+    return run.to_dict()
 
 
 def latest_plan(conn) -> dict[str, Any] | None:

@@ -35,6 +35,23 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (KeyboardInterrupt too).
+
+    IMMEDIATE takes the write lock at once, so a second writer waits (busy_timeout) instead
+    of failing halfway. The connection is in autocommit mode (isolation_level=None), so this
+    is the only place a transaction starts; `Workspace.transaction()` is the usual entry.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 @dataclass
 class Workspace:
     """An open workspace: the sqlite-utils Database plus where it lives."""
@@ -48,6 +65,10 @@ class Workspace:
 
     def close(self) -> None:
         self.db.close()
+
+    def transaction(self):
+        """One write transaction on the workspace: `with ws.transaction() as conn: ...`."""
+        return transaction(self.conn)
 
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
@@ -261,8 +282,3 @@ def _check_not_newer(db: sqlite_utils.Database, path: Path) -> None:
             "unknown to this version)",
             hint="upgrade migrator (pip install -U migrator) or use another --db",
         )
-
-
-def schema_version(db: sqlite_utils.Database) -> list[str]:
-    """Names of the applied schema steps, oldest first."""
-    return [m.name for m in MIGRATIONS.applied(db)]
