@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+DAY = 86_400                    # seconds in a UTC day (the one definition)
 MS_THRESHOLD = 100_000_000_000  # > 1e11 => milliseconds
 MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last time accepted
 MAX_MS = MAX_SECONDS * 1000

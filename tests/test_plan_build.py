@@ -189,17 +189,17 @@ def test_slow_and_fast_paths_agree(ws, tmp_path):
                 nea=rnd.choice(["", "", "2026-03-03T05:00:00Z", "2026-03-04T18:00:00Z"])) for i in range(60)]
     estate(ws, tmp_path, toks, content=[lib("P1", "deals", "Deals", {"text": "Deals!"}),
                                          lib("P1", "news", "News", {"text": "News!"})])
-    from migrator.plan import build
+    from migrator.plan import schedule
 
     fast = plan(ws, tmp_path, "batch_size = 7\nbatches_per_day = 3\n")
     fast_rows = [(r["send_id"], r["token_id"], r["batch"], r["not_before"], r["message_key"])
                  for r in sends(ws, fast.plan_id)]
-    orig = build._Builder._schedule_fast
-    build._Builder._schedule_fast = lambda self: False
+    orig = schedule.Scheduler.fast
+    schedule.Scheduler.fast = lambda self: False
     try:
         slow = plan(ws, tmp_path, "batch_size = 7\nbatches_per_day = 3\n")
     finally:
-        build._Builder._schedule_fast = orig
+        schedule.Scheduler.fast = orig
     slow_rows = [(r["send_id"], r["token_id"], r["batch"], r["not_before"], r["message_key"])
                  for r in sends(ws, slow.plan_id)]
     assert fast_rows == slow_rows and len(fast_rows) == 60

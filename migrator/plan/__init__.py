@@ -11,7 +11,8 @@ Public API:
 See docs/plan.md.
 """
 
-from migrator.plan.build import budget_capacity, build_plan, make_plan
+from migrator.plan.build import build_plan, make_plan
+from migrator.plan.campaigns import budget_capacity
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, load_plan, write_plan
 from migrator.plan.spec import PlanSpec, load_spec, spec_from_dict, spec_schema
 from migrator.plan.staleness import check_fresh, plan_staleness

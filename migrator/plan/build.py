@@ -1,18 +1,17 @@
 """Spec + workspace -> saved plan: campaigns, messages, per-token sends, batches, costs.
 
-Decisions are small pure functions (campaign grouping, budget capacity, batch days); the
-per-token work is two streaming passes over SQLite with flat memory:
+The decisions per page and topic are SQL-free (`plan.campaigns`); the per-token work is two
+streaming passes over SQLite with flat memory:
 
-1. (one INSERT ... SELECT) every primary `migrate` token (view v_audit_migrate) gets its
-   campaign and message and `not_before` = the first moment inside its local send window
+1. (here; one INSERT ... SELECT) every primary `migrate` token (view v_audit_migrate) gets
+   its campaign and message and `not_before` = the first moment inside its local send window
    at or after the later of the send floor (campaign start + warm-up, or schedule.start)
    and `next_eligible_at`, looked up in a small table of each zone's windows;
-2. in that order, tokens fill batches (batch_size, at most batches_per_day batches per UTC
-   day; a later batch moves its sends to the next day's window) and campaign budgets
-   (lifetime: total capacity; daily: per UTC day, then the next day). Tokens the budget
-   cannot reach before the campaign end are excluded as over_budget. When no budget or
-   end binds this is set-based SQL (`_schedule_fast`); otherwise a sequential pass over
-   the sorted rows (`_schedule_slow`); both give the same plan when nothing binds.
+2. (`plan.schedule`) in that order, tokens fill batches (batch_size, at most
+   batches_per_day batches per UTC day; a later batch moves its sends to the next day's
+   window) and campaign budgets (lifetime: total capacity; daily: per UTC day, then the
+   next day). Tokens the budget cannot reach before the campaign end are excluded as
+   over_budget.
 send_id numbers sends in batch order; a row's not_before can be later than its batch's
 day only when its campaign's daily budget pushed it.
 """
@@ -21,90 +20,26 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from migrator.errors import PlanError
-from migrator.plan.budgets import budget_warnings, check_start
-from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.audit import latest_run
+from migrator.errors import PlanError
+from migrator.plan.campaigns import CampaignDecisions, CampaignState, Estimator, check_accounts
+from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, sends_digest
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
+from migrator.plan.schedule import Scheduler, add_windows, exclude
 from migrator.plan.spec import PlanSpec, load_spec, parse_window
 from migrator.plan.spec_source import record_spec_source
-from migrator.plan.windows import DAY, Windows
+from migrator.plan.windows import Windows
+from migrator.timeparse import DAY
 
-LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
-CHUNK = 20_000
 TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord", "_plan_ends",
                "_plan_old")
 HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
-
-# an estimator answers the cost of one delivered message (minor units) or None
-Estimator = Callable[[str, str], "int | None"]
-
-
-@dataclass
-class CampaignState:
-    """A campaign being planned (mutable counters for the scheduling pass)."""
-
-    key: str
-    name: str
-    page_id: str
-    topic_title: str | None
-    ad_account_id: str
-    currency: str
-    daily_budget: int | None
-    lifetime_budget: int | None
-    start_time: int
-    end_time: int | None
-    floor: int
-    cost: int
-    cost_source: str
-    messages: list[str] = field(default_factory=list)
-    sends: int = 0
-    unreachable: int = 0
-    first: int | None = None
-    last: int | None = None
-    day: int = -1          # daily budget cursor (UTC day number)
-    day_count: int = 0
-
-    def capacity(self) -> tuple[str, int | None]:
-        """('lifetime'|'daily'|'none', sends the budget pays for in total / per day)."""
-        return budget_capacity(self.daily_budget, self.lifetime_budget, self.cost)
-
-    def budget_total(self) -> int | None:
-        if self.lifetime_budget is not None:
-            return self.lifetime_budget
-        if self.daily_budget is not None:
-            if self.first is None:
-                return 0
-            days = self.last // DAY - self.first // DAY + 1
-            return self.daily_budget * days
-        return None
-
-
-def budget_capacity(daily: int | None, lifetime: int | None, cost: int) -> tuple[str, int | None]:
-    """How many delivered messages a budget pays for (integer minor units, floor division).
-
-    A cost of 0 is never limited. Returns ('none', None) without a budget.
-    """
-    if lifetime is not None:
-        return "lifetime", (None if cost == 0 else lifetime // cost)
-    if daily is not None:
-        return "daily", (None if cost == 0 else daily // cost)
-    return "none", None
-
-
-def _day_str(day: int) -> str:
-    return datetime.fromtimestamp(day * DAY, timezone.utc).date().isoformat()
-
-
-def _epoch(dt: datetime) -> int:
-    return int(dt.timestamp())
 
 
 def _today(clock: Callable[[], float]) -> date:
@@ -142,7 +77,7 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
     if run is None:
         raise PlanError("the workspace has no finished audit: the planner plans the audit's "
                         "`migrate` subscribers", hint="run `migrator audit` first")
-    _check_accounts(spec, rules, where)
+    check_accounts(spec, rules, where)
     try:
         with ws.transaction():   # inputs, snapshot and plan rows from one consistent state
             inputs = input_fingerprints(ws, spec, rules)
@@ -172,16 +107,6 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
     return plan
 
 
-def _check_accounts(spec: PlanSpec, rules, where: str) -> None:
-    allowed = rules.mm_business_set()
-    for i, a in enumerate(spec.ad_accounts):
-        if a.business_country not in allowed:
-            raise PlanError(f"{where}: ad_accounts[{i}].business_country: {a.business_country} is not "
-                            f"an MM business country; expected one of {', '.join(sorted(allowed))}",
-                            hint="MM may be used only by businesses in these countries (rules: "
-                                 "mm_business_countries)")
-
-
 class _Builder:
     def __init__(self, ws, spec: PlanSpec, rules, where, as_of, plan_id, clock, estimator, warnings):
         self.conn = ws.conn
@@ -207,144 +132,23 @@ class _Builder:
             "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
 
     def prepare(self) -> None:
-        spec, conn, where = self.spec, self.conn, self.where
+        """Decide campaigns and messages per page and topic group (`plan.campaigns`)."""
+        spec, conn = self.spec, self.conn
         pages = {r[0]: r for r in conn.execute(
             "SELECT page_id, name, business_country, ad_account_id, currency FROM pages")}
-        accounts = {a.id: (i, a) for i, a in enumerate(spec.ad_accounts)}
         groups = conn.execute("SELECT page_id, topic, COUNT(*) FROM _plan_src "
                               "GROUP BY page_id, topic ORDER BY page_id, topic").fetchall()
-        resolver = ContentResolver(spec, load_contents(conn), where=where, usage=load_usage(conn))
-        policy = spec.campaign
-        start = _epoch(policy.start) if policy.start else _epoch(
-            datetime.combine(self.as_of, datetime.min.time(), tzinfo=timezone.utc))
-        check_start(start, self.as_of, self.rules, where)   # plan/budgets.py (issue 16.7)
+        resolver = ContentResolver(spec, load_contents(conn), where=self.where, usage=load_usage(conn))
+        decisions = CampaignDecisions(spec, self.rules, self.where, self.as_of, self.estimator,
+                                      self.warnings)
+        start, floor = decisions.start_and_floor()
         sched = spec.schedule
-        floor = max(start + sched.warmup_minutes * 60, _epoch(sched.start) if sched.start else 0)
         self.floor = floor
         self.window = Windows(*parse_window(sched.window), default_zone=sched.default_timezone,
                               origin=floor)
-        by_campaign: dict[tuple[str, str | None], CampaignState] = {}
-        by_message: dict[tuple[str, str], int] = {}
-        camp_index: dict[tuple[str, str | None], int] = {}
-        cost_cache: dict[tuple[str, str], tuple[int, str]] = {}
-        for page_id, topic, n in groups:
-            self.migrate_total += n
-            reason = self._page_reason(page_id, pages, accounts)
-            if reason is None:
-                choice = resolver.choose(page_id, topic)
-                reason = choice.excluded
-            if reason is not None:
-                self.groups[(page_id, topic)] = reason
-                continue
-            _, acct = accounts[self._account_of(page_id, pages)]
-            ckey = (page_id, topic if policy.per == "page_topic" else None)
-            camp = by_campaign.get(ckey)
-            if camp is None:
-                camp = self._campaign(len(by_campaign) + 1, page_id, ckey[1], pages, acct, start,
-                                      floor, cost_cache)
-                by_campaign[ckey] = camp
-                camp_index[ckey] = len(self.campaigns)
-                self.campaigns.append(camp)
-            text = json.dumps(choice.message, sort_keys=True, separators=(",", ":"))
-            mi = by_message.get((camp.key, text))
-            if mi is None:
-                mi = by_message[(camp.key, text)] = len(self.messages)
-                self.messages.append({"key": f"m{mi + 1}", "campaign_key": camp.key,
-                                      "content_id": choice.content_id, "source": choice.source,
-                                      "outcome": choice.outcome, "message": choice.message,
-                                      "sends": 0})
-                camp.messages.append(f"m{mi + 1}")
-            self.groups[(page_id, topic)] = (camp_index[ckey], mi)
-        if resolver.errors:
-            resolver.raise_errors()
-        for i in resolver.unused_entries():
-            self.warnings.append(f"{where}: content[{i}] was not used (no planned subscriber needed it)")
-        lossy = sum(1 for m in self.messages if m["outcome"] == "lossy" and m["source"] == "converted")
-        if lossy:
-            self.warnings.append(f"{lossy} message(s) are lossy conversions: review contents.changes")
-        self._check_budgets()
-        self.warnings.extend(budget_warnings(self.campaigns, self.rules, self.spec.schedule.warmup_minutes))
-
-    def _account_of(self, page_id: str, pages) -> str | None:
-        ps = self.spec.pages.get(page_id)
-        if ps is not None and ps.ad_account:
-            return ps.ad_account
-        row = pages.get(page_id)
-        acct = row[3] if row else None
-        if acct and acct.startswith("act_"):
-            acct = acct[4:]
-        return acct or None
-
-    def _page_reason(self, page_id: str, pages, accounts) -> str | None:
-        ps = self.spec.pages.get(page_id)
-        if ps is not None and ps.exclude:
-            return "page_excluded"
-        acct = self._account_of(page_id, pages)
-        if acct is None:
-            return "no_ad_account"
-        if acct not in accounts:
-            return "ad_account_not_in_spec"
-        return None
-
-    def _campaign(self, n: int, page_id: str, topic: str | None, pages, acct, start: int,
-                  floor: int, cost_cache) -> CampaignState:
-        spec, policy = self.spec, self.spec.campaign
-        ps = spec.pages.get(page_id)
-        daily, lifetime = policy.daily_budget, policy.lifetime_budget
-        if ps is not None and (ps.daily_budget is not None or ps.lifetime_budget is not None):
-            daily, lifetime = ps.daily_budget, ps.lifetime_budget
-        end = _epoch(policy.end) if policy.end else (
-            start + LIFETIME_DEFAULT_DAYS * DAY if lifetime is not None else None)
-        row = pages.get(page_id)
-        page_name = (row[1] if row and row[1] else page_id)
-        key = f"c{n}"
-        name = policy.name.format(page_id=page_id, page_name=page_name,
-                                  topic=topic if topic is not None else "all topics",
-                                  ad_account=acct.id, as_of=self.as_of.isoformat(), key=key)
-        if row and row[4] and row[4].upper() != acct.currency:
-            self.warnings.append(f"page {page_id}: pages.currency {row[4]} differs from ad account "
-                                 f"{acct.id} currency {acct.currency}; budgets are in {acct.currency}")
-        cost, source = self._cost(acct, page_id, cost_cache)
-        return CampaignState(key=key, name=name, page_id=page_id, topic_title=topic,
-                             ad_account_id=acct.id, currency=acct.currency, daily_budget=daily,
-                             lifetime_budget=lifetime, start_time=start, end_time=end,
-                             floor=floor, cost=cost, cost_source=source)
-
-    def _cost(self, acct, page_id: str, cache) -> tuple[int, str]:
-        k = (acct.id, page_id)
-        if k in cache:
-            return cache[k]
-        if self.spec.cost.source == "estimate" and self.estimator is not None:
-            est = self.estimator(acct.id, page_id)
-            if est is not None:
-                cache[k] = (int(est), "estimate")
-                return cache[k]
-            self.warnings.append(f"no delivery estimate for ad account {acct.id}, page {page_id}: "
-                                 "used the spec's cost")
-        cost = acct.cost_per_message if acct.cost_per_message is not None else self.spec.cost.per_message
-        if cost is None:
-            i = [a.id for a in self.spec.ad_accounts].index(acct.id)
-            raise PlanError(f"{self.where}: ad_accounts[{i}].cost_per_message: missing; expected the "
-                            "cost of one delivered message in minor units (or cost.per_message)",
-                            hint="Meta bills per delivered message; the plan needs a cost to check budgets")
-        cache[k] = (cost, "spec")
-        return cache[k]
-
-    def _check_budgets(self) -> None:
-        if self.spec.allow_unbounded or not self.rules.plan_budget_required.value:
-            return
-        for c in self.campaigns:
-            if c.daily_budget is None and c.lifetime_budget is None:
-                raise PlanError(
-                    f"{self.where}: campaign: campaign {c.key} (page {c.page_id}) has no budget; expected "
-                    f"campaign.daily_budget or campaign.lifetime_budget (minor units), "
-                    f"pages.\"{c.page_id}\".daily_budget / lifetime_budget, or allow_unbounded = true",
-                    hint="the rules (plan_budget_required) say a plan always sets a budget")
-        for c in self.campaigns:
-            kind, cap = c.capacity()
-            if cap == 0:
-                self.warnings.append(f"campaign {c.key}: its {kind} budget is below the cost of one "
-                                     "message, it can reach no one")
+        decisions.decide(groups, pages, resolver, start, floor)
+        self.campaigns, self.messages = decisions.campaigns, decisions.messages
+        self.groups, self.migrate_total = decisions.groups, decisions.migrate_total
 
     # -- pass 1 (set-based): campaign/message and first in-window moment per token -------
 
@@ -446,231 +250,23 @@ class _Builder:
             conn.execute("DROP TABLE _plan_old")
 
     def _exclude(self, rows: list[tuple], counts: dict[str, int]) -> None:
-        """Store (plan_id, token_id, reason, campaign_key) rows and count them by reason."""
-        self.conn.executemany("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
-                              "VALUES (?,?,?,?)", rows)
-        for r in rows:
-            counts[r[2]] = counts.get(r[2], 0) + 1
-        rows.clear()
+        exclude(self.conn, rows, counts)
 
     def _add_windows(self, lo: int, hi: int) -> None:
-        """Make temp._plan_windows cover every zone's windows from `lo` to past `hi`."""
-        rows = []
-        for z, name in enumerate(self.zone_names):
-            for o, c in self.window.windows(name, lo, hi):
-                rows.append((z, c, o))
-        self.conn.executemany("INSERT OR IGNORE INTO _plan_windows VALUES (?,?,?)", rows)
+        add_windows(self.conn, self.window, self.zone_names, lo, hi)
 
-    # -- pass 2: batches and budgets in send order ---------------------------------------
+    # -- pass 2: batches and budgets in send order (`plan.schedule`) ---------------------
 
-    def pass_schedule(self, *, fast: bool = True) -> None:
+    def pass_schedule(self) -> None:
         """Number the sends, cut batches, apply budgets; set-based unless a budget binds."""
         if not self.campaigns:
             self.sends = 0
-        elif not (fast and self._schedule_fast()):
-            self._schedule_slow()
-        self.sends_digest = sends_digest(self.conn, self.plan_id)
-
-    def _batch_days(self, first_nbs: list[int]) -> list[int]:
-        """UTC day of each batch from its first send: at most batches_per_day per day."""
-        per_day = self.spec.schedule.batches_per_day
-        days: list[int] = []
-        bday, on_day = -1, 0
-        for nb in first_nbs:
-            d = nb // DAY
-            if not days or d > bday:
-                nd, on_day = d, 1
-            elif on_day < per_day:
-                nd, on_day = bday, on_day + 1
-            else:
-                nd, on_day = bday + 1, 1
-            days.append(nd)
-            bday = nd
-        return days
-
-    def _schedule_fast(self) -> bool:
-        """All in SQL when no budget or campaign end binds (checked after batching).
-
-        Returns False, with nothing written, when the sequential pass is needed.
-        """
-        conn, size, pid = self.conn, self.spec.schedule.batch_size, self.plan_id
-        camps = self.campaigns
-        # cheap early exit: a lifetime budget that binds, or a send already past its end
-        for c, k, hi in conn.execute("SELECT c, COUNT(*), MAX(nb) FROM _plan_ord GROUP BY c"):
-            kind, cap = camps[c].capacity()
-            end = camps[c].end_time
-            if (kind == "lifetime" and cap is not None and k > cap) or (end is not None and hi >= end):
-                return False
-        n = conn.execute("SELECT MAX(send_id) FROM _plan_ord").fetchone()[0] or 0
-        starts = list(range(1, n + 1, size))
-        if len(starts) <= 10_000:
-            first_nbs = [conn.execute("SELECT nb FROM _plan_ord WHERE send_id = ?", (k,)).fetchone()[0]
-                         for k in starts]
         else:
-            first_nbs = [r[0] for r in conn.execute(
-                "SELECT nb FROM _plan_ord WHERE (send_id - 1) % ? = 0 ORDER BY send_id", (size,))]
-        days = self._batch_days(first_nbs)
-        pushed = [(k, d * DAY) for k, nb, d in zip(starts, first_nbs, days) if d * DAY > nb]
-        if pushed:
-            self._add_windows(pushed[0][1], days[-1] * DAY + DAY)
-        for k, start in pushed:
-            conn.execute(
-                "UPDATE _plan_ord SET nb = (SELECT MAX(w.open, :s) FROM _plan_windows w "
-                " WHERE w.z = _plan_ord.z AND w.close > :s ORDER BY w.close LIMIT 1) "
-                "WHERE send_id BETWEEN :a AND :b AND nb < :s",
-                {"s": start, "a": k, "b": k + size - 1})
-        # per campaign x message x day: budgets, ends and the figures, in one grouped scan
-        stats = conn.execute("SELECT c, m, nb / 86400 AS d, COUNT(*), MIN(nb), MAX(nb) FROM _plan_ord "
-                             "GROUP BY c, m, d").fetchall()
-        per_c: dict[int, int] = {}
-        per_cd: dict[tuple[int, int], int] = {}
-        for c, m, d, k, lo, hi in stats:
-            per_c[c] = per_c.get(c, 0) + k
-            per_cd[(c, d)] = per_cd.get((c, d), 0) + k
-            end = camps[c].end_time
-            if end is not None and hi >= end:
-                return False
-        for c, camp in enumerate(camps):
-            kind, cap = camp.capacity()
-            if cap is None:
-                continue
-            if kind == "lifetime" and per_c.get(c, 0) > cap:
-                return False
-        for (c, d), k in per_cd.items():
-            kind, cap = camps[c].capacity()
-            if kind == "daily" and cap is not None and k > cap:
-                return False
-        conn.execute(
-            "INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
-            " not_before) SELECT ?, send_id, token_id, 'c' || (c + 1), 'm' || (m + 1),"
-            " (send_id - 1) / ? + 1, nb FROM _plan_ord ORDER BY send_id", (pid, size))
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-        msg = [0] * len(self.messages)
-        for c, m, d, k, lo, hi in stats:
-            first[c] = lo if c not in first else min(first[c], lo)
-            last[c] = hi if c not in last else max(last[c], hi)
-            msg[m] += k
-        for i, camp in enumerate(camps):
-            camp.sends = per_c.get(i, 0)
-            camp.first, camp.last = first.get(i), last.get(i)
-        for mrec, k in zip(self.messages, msg):
-            mrec["sends"] = k
-        mins = conn.execute("SELECT (send_id - 1) / ? AS b, MIN(nb) FROM _plan_ord GROUP BY b "
-                            "ORDER BY b", (size,)).fetchall()
-        self.batches = [{"batch": b + 1, "day": _day_str(days[b]), "not_before": mn,
-                         "first_send_id": starts[b], "last_send_id": min(starts[b] + size - 1, n),
-                         "sends": min(starts[b] + size - 1, n) - starts[b] + 1} for b, mn in mins]
-        self.sends = n
-        return True
-
-    def _schedule_slow(self) -> None:
-        """The sequential pass: needed when a budget or campaign end excludes or moves sends."""
-        conn, camps, spec = self.conn, self.campaigns, self.spec
-        size, per_day = spec.schedule.batch_size, spec.schedule.batches_per_day
-        next_open = self.window.next_open
-        znames = getattr(self, "zone_names", [])
-        caps = [c.capacity() for c in camps]
-        # 0: no limit, 1: lifetime budget (total), 2: daily budget (per UTC day)
-        kind = [0 if cap is None else (1 if k == "lifetime" else 2) for k, cap in caps]
-        capn = [cap for _, cap in caps]
-        ends = [c.end_time for c in camps]
-        msg_sends = [0] * len(self.messages)
-        used = [0] * len(camps)
-        cday = [-1] * len(camps)      # daily budget cursor per campaign (UTC day number)
-        ccount = [0] * len(camps)
-        unreachable = [0] * len(camps)
-        first = [0] * len(camps)
-        last = [-1] * len(camps)
-        cur = conn.execute("SELECT nb0, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
-        kept = 0
-        bday = -1            # current batch's UTC day
-        on_day = 0           # batches started on bday
-        bno = 0              # current batch number
-        bmin = 0             # its earliest not_before
-        bfirst = 0
-        batches = self.batches
-        out: list[tuple] = []
-        excl: list[tuple] = []
-        pid = self.plan_id
-        keys = [c.key for c in camps]
-        mkeys = [m["key"] for m in self.messages]
-        ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
-               " not_before) VALUES (?,?,?,?,?,?,?)")
-        nd_start = 0
-        while True:
-            rows = cur.fetchmany(CHUNK)
-            if not rows:
-                break
-            for nb, token_id, ci, mi, z in rows:
-                opens = kept % size == 0
-                if opens:
-                    d = nb // DAY
-                    nd = d if (bno == 0 or d > bday) else (bday if on_day < per_day else bday + 1)
-                    if nb < nd * DAY:
-                        nb = next_open(znames[z], nd * DAY)
-                elif nb < nd_start:
-                    nb = next_open(znames[z], nd_start)
-                lim = kind[ci]
-                if lim == 1:  # lifetime: a total number of messages
-                    if used[ci] >= capn[ci]:
-                        excl.append((pid, token_id, "over_budget", keys[ci]))
-                        unreachable[ci] += 1
-                        continue
-                elif lim == 2:  # daily: per UTC day, overflow to the next day's window
-                    d = nb // DAY
-                    cd = cday[ci]
-                    if d <= cd:  # the campaign's current day (earlier rows were pushed to it)
-                        d = cd + 1 if ccount[ci] >= capn[ci] else cd
-                        if d > nb // DAY:
-                            nb = next_open(znames[z], d * DAY)
-                    end = ends[ci]
-                    if capn[ci] == 0 or (end is not None and nb >= end):
-                        excl.append((pid, token_id, "over_budget", keys[ci]))
-                        unreachable[ci] += 1
-                        continue
-                    if d != cd:
-                        cday[ci] = d
-                        ccount[ci] = 1
-                    else:
-                        ccount[ci] += 1
-                end = ends[ci]
-                if end is not None and nb >= end:
-                    excl.append((pid, token_id, "after_campaign_end", keys[ci]))
-                    continue
-                if not used[ci] or nb < first[ci]:
-                    first[ci] = nb
-                if nb > last[ci]:
-                    last[ci] = nb
-                used[ci] += 1
-                kept += 1
-                if opens:
-                    if bno:
-                        batches.append((bno, bday, bmin, bfirst, kept - 1))
-                    on_day = on_day + 1 if (bno and nd == bday) else 1
-                    bday = nd
-                    nd_start = nd * DAY
-                    bno += 1
-                    bmin = nb
-                    bfirst = kept
-                elif nb < bmin:
-                    bmin = nb
-                msg_sends[mi] += 1
-                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, nb))
-            conn.executemany(ins, out)
-            out.clear()
-            if excl:
-                self._exclude(excl, self.excluded)
-        if bno:
-            batches.append((bno, bday, bmin, bfirst, kept))
-        self.batches = [{"batch": b, "day": _day_str(d), "not_before": mn, "first_send_id": f,
-                         "last_send_id": la, "sends": la - f + 1} for b, d, mn, f, la in batches]
-        for m, n in zip(self.messages, msg_sends):
-            m["sends"] = n
-        for i, c in enumerate(camps):
-            c.sends, c.unreachable = used[i], unreachable[i]
-            c.first, c.last = (first[i], last[i]) if used[i] else (None, None)
-        self.sends = kept
+            scheduler = Scheduler(self.conn, self.plan_id, self.spec.schedule, self.campaigns,
+                                  self.messages, self.window, self.zone_names, self.excluded)
+            scheduler.run()
+            self.batches, self.sends = scheduler.batches, scheduler.sends
+        self.sends_digest = sends_digest(self.conn, self.plan_id)
 
     # -- results ------------------------------------------------------------------------
 

@@ -1,0 +1,276 @@
+"""Scheduling, pass 2 of the planner: number the sends, cut batches, apply budgets and ends.
+
+Input: temp table `_plan_ord` (one row per send in (not_before, token_id) order, filled by
+`plan.build`), the decided campaigns and messages, the send windows. Output: `plan_sends`,
+`plan_excluded` (over budget, after the campaign's end), each campaign's and message's
+figures, and the batches. Batches hold `batch_size` sends, at most `batches_per_day` start on
+one UTC day (`BatchDays`); a later batch moves its sends to the next day's window.
+When no budget or end binds, this is set-based SQL (`Scheduler.fast`); otherwise a sequential
+pass over the sorted rows (`Scheduler.slow`); both give the same plan when nothing binds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+from migrator.plan.campaigns import CampaignState
+from migrator.plan.windows import Windows
+from migrator.timeparse import DAY
+
+CHUNK = 20_000
+
+
+def day_str(day: int) -> str:
+    """A UTC day number as YYYY-MM-DD."""
+    return datetime.fromtimestamp(day * DAY, timezone.utc).date().isoformat()
+
+
+class BatchDays:
+    """The UTC day each batch starts on: its first send's day, at most `per_day` batches a day.
+
+    `peek(first_not_before)` says the day the next batch would get; `take(day)` records that it
+    did start then (a batch whose first row the budget excludes does not start).
+    """
+
+    def __init__(self, per_day: int):
+        self.per_day = per_day
+        self.day = -1          # day of the latest batch (-1: none yet)
+        self.on_day = 0        # batches started on that day
+
+    def peek(self, first_not_before: int) -> int:
+        d = first_not_before // DAY
+        if self.day < 0 or d > self.day:
+            return d
+        return self.day if self.on_day < self.per_day else self.day + 1
+
+    def take(self, day: int) -> int:
+        self.on_day = self.on_day + 1 if day == self.day else 1
+        self.day = day
+        return day
+
+
+def batch_days(first_not_befores: list[int], per_day: int) -> list[int]:
+    """UTC day of each batch from its first send (every batch starts)."""
+    days = BatchDays(per_day)
+    return [days.take(days.peek(nb)) for nb in first_not_befores]
+
+
+def add_windows(conn: sqlite3.Connection, window: Windows, zone_names: list[str], lo: int, hi: int) -> None:
+    """Make temp._plan_windows cover every zone's windows from `lo` to past `hi`."""
+    rows = []
+    for z, name in enumerate(zone_names):
+        for o, c in window.windows(name, lo, hi):
+            rows.append((z, c, o))
+    conn.executemany("INSERT OR IGNORE INTO _plan_windows VALUES (?,?,?)", rows)
+
+
+def exclude(conn: sqlite3.Connection, rows: list[tuple], counts: dict[str, int]) -> None:
+    """Store (plan_id, token_id, reason, campaign_key) rows and count them by reason; empties `rows`."""
+    conn.executemany("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
+                     "VALUES (?,?,?,?)", rows)
+    for r in rows:
+        counts[r[2]] = counts.get(r[2], 0) + 1
+    rows.clear()
+
+
+class Scheduler:
+    """Pass 2 over `_plan_ord`; afterwards `sends`, `batches` (dicts of PlanBatch fields), and
+    the campaigns' and messages' counters are set, `excluded` counts what it left out."""
+
+    def __init__(self, conn: sqlite3.Connection, plan_id: str, schedule, campaigns: list[CampaignState],
+                 messages: list[dict[str, Any]], window: Windows, zone_names: list[str],
+                 excluded: dict[str, int]):
+        self.conn, self.plan_id = conn, plan_id
+        self.batch_size, self.per_day = schedule.batch_size, schedule.batches_per_day
+        self.campaigns, self.messages = campaigns, messages
+        self.window, self.zone_names, self.excluded = window, zone_names, excluded
+        self.batches: list[dict[str, Any]] = []
+        self.sends = 0
+
+    def run(self) -> None:
+        """Set-based unless a budget or end binds."""
+        if not self.fast():
+            self.slow()
+
+    def fast(self) -> bool:
+        """All in SQL when no budget or campaign end binds (checked after batching).
+
+        Returns False, with nothing written, when the sequential pass is needed.
+        """
+        conn, size, pid = self.conn, self.batch_size, self.plan_id
+        camps = self.campaigns
+        # cheap early exit: a lifetime budget that binds, or a send already past its end
+        for c, k, hi in conn.execute("SELECT c, COUNT(*), MAX(nb) FROM _plan_ord GROUP BY c"):
+            kind, cap = camps[c].capacity()
+            end = camps[c].end_time
+            if (kind == "lifetime" and cap is not None and k > cap) or (end is not None and hi >= end):
+                return False
+        n = conn.execute("SELECT MAX(send_id) FROM _plan_ord").fetchone()[0] or 0
+        starts = list(range(1, n + 1, size))
+        if len(starts) <= 10_000:
+            first_nbs = [conn.execute("SELECT nb FROM _plan_ord WHERE send_id = ?", (k,)).fetchone()[0]
+                         for k in starts]
+        else:
+            first_nbs = [r[0] for r in conn.execute(
+                "SELECT nb FROM _plan_ord WHERE (send_id - 1) % ? = 0 ORDER BY send_id", (size,))]
+        days = batch_days(first_nbs, self.per_day)
+        pushed = [(k, d * DAY) for k, nb, d in zip(starts, first_nbs, days) if d * DAY > nb]
+        if pushed:
+            add_windows(conn, self.window, self.zone_names, pushed[0][1], days[-1] * DAY + DAY)
+        for k, start in pushed:
+            conn.execute(
+                "UPDATE _plan_ord SET nb = (SELECT MAX(w.open, :s) FROM _plan_windows w "
+                " WHERE w.z = _plan_ord.z AND w.close > :s ORDER BY w.close LIMIT 1) "
+                "WHERE send_id BETWEEN :a AND :b AND nb < :s",
+                {"s": start, "a": k, "b": k + size - 1})
+        # per campaign x message x day: budgets, ends and the figures, in one grouped scan
+        stats = conn.execute("SELECT c, m, nb / 86400 AS d, COUNT(*), MIN(nb), MAX(nb) FROM _plan_ord "
+                             "GROUP BY c, m, d").fetchall()
+        per_c: dict[int, int] = {}
+        per_cd: dict[tuple[int, int], int] = {}
+        for c, m, d, k, lo, hi in stats:
+            per_c[c] = per_c.get(c, 0) + k
+            per_cd[(c, d)] = per_cd.get((c, d), 0) + k
+            end = camps[c].end_time
+            if end is not None and hi >= end:
+                return False
+        for c, camp in enumerate(camps):
+            kind, cap = camp.capacity()
+            if cap is None:
+                continue
+            if kind == "lifetime" and per_c.get(c, 0) > cap:
+                return False
+        for (c, d), k in per_cd.items():
+            kind, cap = camps[c].capacity()
+            if kind == "daily" and cap is not None and k > cap:
+                return False
+        conn.execute(
+            "INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+            " not_before) SELECT ?, send_id, token_id, 'c' || (c + 1), 'm' || (m + 1),"
+            " (send_id - 1) / ? + 1, nb FROM _plan_ord ORDER BY send_id", (pid, size))
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        msg = [0] * len(self.messages)
+        for c, m, d, k, lo, hi in stats:
+            first[c] = lo if c not in first else min(first[c], lo)
+            last[c] = hi if c not in last else max(last[c], hi)
+            msg[m] += k
+        for i, camp in enumerate(camps):
+            camp.sends = per_c.get(i, 0)
+            camp.first, camp.last = first.get(i), last.get(i)
+        for mrec, k in zip(self.messages, msg):
+            mrec["sends"] = k
+        mins = conn.execute("SELECT (send_id - 1) / ? AS b, MIN(nb) FROM _plan_ord GROUP BY b "
+                            "ORDER BY b", (size,)).fetchall()
+        self.batches = [{"batch": b + 1, "day": day_str(days[b]), "not_before": mn,
+                         "first_send_id": starts[b], "last_send_id": min(starts[b] + size - 1, n),
+                         "sends": min(starts[b] + size - 1, n) - starts[b] + 1} for b, mn in mins]
+        self.sends = n
+        return True
+
+    def slow(self) -> None:
+        """The sequential pass: needed when a budget or campaign end excludes or moves sends."""
+        conn, camps = self.conn, self.campaigns
+        size = self.batch_size
+        next_open = self.window.next_open
+        znames = self.zone_names
+        caps = [c.capacity() for c in camps]
+        # 0: no limit, 1: lifetime budget (total), 2: daily budget (per UTC day)
+        kind = [0 if cap is None else (1 if k == "lifetime" else 2) for k, cap in caps]
+        capn = [cap for _, cap in caps]
+        ends = [c.end_time for c in camps]
+        msg_sends = [0] * len(self.messages)
+        used = [0] * len(camps)
+        cday = [-1] * len(camps)      # daily budget cursor per campaign (UTC day number)
+        ccount = [0] * len(camps)
+        unreachable = [0] * len(camps)
+        first = [0] * len(camps)
+        last = [-1] * len(camps)
+        cur = conn.execute("SELECT nb0, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
+        kept = 0
+        bdays = BatchDays(self.per_day)
+        bno = 0              # current batch number
+        bmin = 0             # its earliest not_before
+        bfirst = 0
+        batches: list[tuple] = []
+        out: list[tuple] = []
+        excl: list[tuple] = []
+        pid = self.plan_id
+        keys = [c.key for c in camps]
+        mkeys = [m["key"] for m in self.messages]
+        ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+               " not_before) VALUES (?,?,?,?,?,?,?)")
+        nd_start = 0
+        while True:
+            rows = cur.fetchmany(CHUNK)
+            if not rows:
+                break
+            for nb, token_id, ci, mi, z in rows:
+                opens = kept % size == 0
+                if opens:
+                    nd = bdays.peek(nb)
+                    if nb < nd * DAY:
+                        nb = next_open(znames[z], nd * DAY)
+                elif nb < nd_start:
+                    nb = next_open(znames[z], nd_start)
+                lim = kind[ci]
+                if lim == 1:  # lifetime: a total number of messages
+                    if used[ci] >= capn[ci]:
+                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        unreachable[ci] += 1
+                        continue
+                elif lim == 2:  # daily: per UTC day, overflow to the next day's window
+                    d = nb // DAY
+                    cd = cday[ci]
+                    if d <= cd:  # the campaign's current day (earlier rows were pushed to it)
+                        d = cd + 1 if ccount[ci] >= capn[ci] else cd
+                        if d > nb // DAY:
+                            nb = next_open(znames[z], d * DAY)
+                    end = ends[ci]
+                    if capn[ci] == 0 or (end is not None and nb >= end):
+                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        unreachable[ci] += 1
+                        continue
+                    if d != cd:
+                        cday[ci] = d
+                        ccount[ci] = 1
+                    else:
+                        ccount[ci] += 1
+                end = ends[ci]
+                if end is not None and nb >= end:
+                    excl.append((pid, token_id, "after_campaign_end", keys[ci]))
+                    continue
+                if not used[ci] or nb < first[ci]:
+                    first[ci] = nb
+                if nb > last[ci]:
+                    last[ci] = nb
+                used[ci] += 1
+                kept += 1
+                if opens:
+                    if bno:
+                        batches.append((bno, bdays.day, bmin, bfirst, kept - 1))
+                    bdays.take(nd)
+                    nd_start = nd * DAY
+                    bno += 1
+                    bmin = nb
+                    bfirst = kept
+                elif nb < bmin:
+                    bmin = nb
+                msg_sends[mi] += 1
+                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, nb))
+            conn.executemany(ins, out)
+            out.clear()
+            if excl:
+                exclude(conn, excl, self.excluded)
+        if bno:
+            batches.append((bno, bdays.day, bmin, bfirst, kept))
+        self.batches = [{"batch": b, "day": day_str(d), "not_before": mn, "first_send_id": f,
+                         "last_send_id": la, "sends": la - f + 1} for b, d, mn, f, la in batches]
+        for m, n in zip(self.messages, msg_sends):
+            m["sends"] = n
+        for i, c in enumerate(camps):
+            c.sends, c.unreachable = used[i], unreachable[i]
+            c.first, c.last = (first[i], last[i]) if used[i] else (None, None)
+        self.sends = kept
