@@ -78,8 +78,7 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
     tells the same story; a workspace given with `db_path` is used as it is.
     """
     from migrator.audit import run_audit
-    from migrator.emulator import (EmulatorConfig, EmulatorTransport, VirtualClock, create_app,
-                                   load_subscribers_jsonl)
+    from migrator.emulator import EmulatorTransport, VirtualClock, build_emulator_app
     from migrator.execute import execute_plan, ingest_receipts
     from migrator.inventory import ingest_content, ingest_pages, ingest_tokens
     from migrator.plan import make_plan
@@ -138,14 +137,12 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
         receipts = out / "emulator_webhooks.jsonl"
         receipts.unlink(missing_ok=True)
         vclock = VirtualClock(clock())
-        config = EmulatorConfig(warmup_seconds=warmup_seconds, seed=SAMPLE["seed"])
-        config.clock = vclock
-        config.webhooks_path = receipts
         from migrator.emulator.assets import assets_from_workspace
 
         # the emulator holds the businesses, ad accounts and Pages as pages.csv describes them
-        app = create_app(config, subscribers=load_subscribers_jsonl(estate / "subscribers.jsonl").subscribers,
-                         assets=assets_from_workspace(ws, plan))
+        app, _ = build_emulator_app(subscribers=estate / "subscribers.jsonl", seed=SAMPLE["seed"],
+                                    assets=assets_from_workspace(ws, plan), warmup_seconds=warmup_seconds,
+                                    clock=vclock, webhooks_path=receipts)
         step("preflight", _preflight(ws, app, result.plan_path, clock))
 
         async def virtual_sleep(seconds: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from migrator.emulator import (EmulatorConfig, Subscriber, SyncEmulatorTransport, VirtualClock,
-                               create_app)
+                               build_emulator_app)
 from migrator.graph import NO_RETRY, GraphClient
 
 PAGE = "111"
@@ -29,8 +29,8 @@ def make(config: EmulatorConfig | None = None, subscribers=None, **kw):
     clock = VirtualClock()
     cfg = config or EmulatorConfig(**{"warmup_seconds": 0, **kw})
     cfg.clock = clock
-    app = create_app(cfg, subscribers=[Subscriber(**{f: getattr(s, f) for f in s.__slots__})
-                                       for s in (subscribers or SUBSCRIBERS)])
+    app, _ = build_emulator_app(config=cfg, subscribers=[Subscriber(**{f: getattr(s, f) for f in s.__slots__})
+                                                         for s in (subscribers or SUBSCRIBERS)])
     return app, app.state.emulator, clock
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from migrator.emulator import (EmulatorConfig, EmulatorTransport, VirtualClock, create_app,
-                               load_subscribers_workspace)
+from migrator.emulator import EmulatorTransport, VirtualClock, build_emulator_app
 from migrator.execute import execute_plan
 from migrator.plan import write_plan
 from _plan import estate, plan, tok, ts
@@ -27,11 +26,8 @@ class Emu:
 
     def __init__(self, ws, *, start=AFTER_DAY_ONE, subscribers=None, webhooks=None, **cfg):
         self.clock = VirtualClock(start)
-        config = EmulatorConfig(**{"warmup_seconds": 0, **cfg})
-        config.clock = self.clock
-        config.webhooks_path = webhooks
-        subs = subscribers if subscribers is not None else load_subscribers_workspace(ws).subscribers
-        self.app = create_app(config, subscribers=subs)
+        self.app, _ = build_emulator_app(subscribers=subscribers, workspace=ws, clock=self.clock,
+                                         webhooks_path=webhooks, **{"warmup_seconds": 0, **cfg})
         self.emulator = self.app.state.emulator
 
     async def sleep(self, seconds: float) -> None:

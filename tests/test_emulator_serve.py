@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from _emu import PAGE, client_for, make
-from migrator.pull import pull_tokens
+from migrator.inventory.pull import pull_tokens
 
 
 def _start(tmp_path, *extra):

@@ -10,7 +10,7 @@ import pytest
 from _emu import client_for, make
 from migrator.emulator import Subscriber
 from migrator.errors import InputError
-from migrator.pull import load_page_token_map, pull_tokens
+from migrator.inventory.pull import load_page_token_map, pull_tokens
 
 SECRET_A, SECRET_B = "EAAGpageAsecretTOKEN111", "EAAGpageBsecretTOKEN222"
 

@@ -26,40 +26,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def build_emulator_app(ws_opener, *, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate,
-                       virtual_clock, snapshot, rules_path=None, page_tokens=None, account_timezones=(),
-                       assets=None, state=None, encoding=None):
-    """Load subscribers and the fault profile and build the app (shared by the command and tests)."""
-    from migrator.emulator import (EmulatorConfig, VirtualClock, create_app, load_fault_profile,
-                                   load_subscribers_jsonl, load_subscribers_workspace)
-    from migrator.emulator.config import FaultProfile
-
-    profile, profile_seed = (load_fault_profile(faults, encoding=encoding) if faults else (FaultProfile(), None))
-    loaded = load_subscribers_jsonl(subscribers) if subscribers else load_subscribers_workspace(ws_opener())
+def _account_timezones(items) -> dict[str, str]:
+    """--account-timezone ACT=ZONE options as {account id: zone}."""
     from migrator.errors import InputError
-    from migrator.rules import load_rules
 
     tzs = {}
-    for item in account_timezones:
+    for item in items:
         acct, _, tz = item.partition("=")
         acct = acct.strip().removeprefix("act_")
         if not acct.isdigit() or not tz.strip():
             raise InputError(f"--account-timezone {item!r}: expected ACT_ID=ZONE, e.g. 123=America/Los_Angeles")
         tzs[acct] = tz.strip()
-    tokens = None
-    if page_tokens:
-        from migrator.pull import load_page_token_map
-        tokens = load_page_token_map(page_tokens)
-    config = EmulatorConfig(seed=seed if seed is not None else (profile_seed or 0), warmup_seconds=warmup,
-                            faults=profile, webhooks_path=webhooks, snapshot_path=snapshot, state_path=state,
-                            cost_per_message=cost, fcap_rate=fcap_rate,
-                            clock=VirtualClock() if virtual_clock else None,
-                            rules=load_rules(rules_path) if rules_path else None,
-                            page_tokens=tokens, account_timezones=tzs)
-    from migrator.emulator.assets import Assets
-
-    return create_app(config, subscribers=loaded.subscribers,
-                      assets=Assets.load(assets) if assets else None), loaded
+    return tzs
 
 
 @emulator.command("serve")
@@ -110,17 +88,19 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
            -d message_id=... -d 'messenger_delivery_data={"subscription_token":"..."}' \\
            -d 'message={"text":"hi"}'
     """
+    from migrator.emulator import build_emulator_app
     from migrator.errors import InputError
 
     if not _loopback(host) and not public:
         raise InputError(f"--host {host} is not a loopback address",
                          hint="the emulator is for local rehearsals; add --public to expose it anyway")
-    asgi, loaded = build_emulator_app(lambda: app.workspace(create=False), seed=seed, warmup=warmup,
-                                      faults=faults, webhooks=webhooks, subscribers=subscribers, cost=cost,
-                                      fcap_rate=fcap_rate, virtual_clock=virtual_clock, snapshot=snapshot,
-                                      rules_path=rules_path, page_tokens=page_tokens,
-                                      account_timezones=account_timezones, assets=assets,
-                                      state=state or (f"{webhooks}.state.sqlite" if webhooks else None),
+    asgi, loaded = build_emulator_app(subscribers=subscribers, workspace=lambda: app.workspace(create=False),
+                                      faults=faults, seed=seed, virtual_clock=virtual_clock, rules=rules_path,
+                                      page_tokens=page_tokens, assets=assets, warmup_seconds=warmup,
+                                      webhooks_path=webhooks, snapshot_path=snapshot, cost_per_message=cost,
+                                      fcap_rate=fcap_rate,
+                                      state_path=state or (f"{webhooks}.state.sqlite" if webhooks else None),
+                                      account_timezones=_account_timezones(account_timezones),
                                       encoding=encoding)
     from migrator.emulator.server import listen_socket, serve
 

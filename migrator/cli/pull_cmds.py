@@ -44,7 +44,7 @@ def pull_tokens_cmd(app, page_ids, base_url, api_version, token_file, page_token
       migrator pull tokens --page-id 1234 --base-url http://127.0.0.1:8765 --token-file page.token --json
     """
     from migrator.graph import DEFAULT_BASE_URL, DEFAULT_VERSION, GraphClient, load_access_token
-    from migrator.pull import load_page_token_map, pull_tokens
+    from migrator.inventory.pull import load_page_token_map, pull_tokens
 
     base, version = base_url or DEFAULT_BASE_URL, api_version or DEFAULT_VERSION
     if page_tokens and token_file:

@@ -1,9 +1,13 @@
-"""The dry run's transport: every request is validated and answered as Meta would, nothing leaves.
+"""The dry run's transport: every request is validated and answered locally, nothing leaves.
 
 A dry run drives the executor's real code (campaign setup, ledger transitions, pacing) through
-this httpx transport instead of the network. Sends are checked for shape (message_id, the
-subscription token) and the message with the converter's MM validator; a message Meta would refuse
-gets the Graph error it would get. The record keeps counts only (no tokens).
+this httpx transport instead of the network. It answers what the executor reads: a campaign
+id for message_campaign, an empty ads listing (no existing campaigns), and for a send
+`{"success": true, "marketing_message_tracking_id"}`. Sends are checked for shape
+(message_id, the subscription token) and the message with the converter's MM validator
+(`migrator.convert.validate_mm_message`); a message Meta would refuse gets a Graph error with
+the MM code the validator names. The record keeps counts only (no tokens). It is plain httpx:
+no server, no emulator.
 """
 
 from __future__ import annotations
@@ -20,13 +24,25 @@ def _err(code: int, message: str, status: int = 400) -> httpx.Response:
                                                   "fbtrace_id": "dryrun"}})
 
 
+def _validator():
+    """(MM code, message) per problem the converter's validator finds in an MM message.
+
+    A problem without an MM code (none documented for it) is answered as Graph's (#100).
+    """
+    from migrator.convert import validate_mm_message
+
+    def validate(message) -> list[tuple[int, str]]:
+        return [(p.mm_error_code or 100, f"(#{p.mm_error_code or 100}) {p.code}: {p.detail}")
+                for p in validate_mm_message(message)]
+
+    return validate
+
+
 class RecordingTransport(httpx.AsyncBaseTransport):
     """Answers message_campaign, ads listing and messages calls locally, and counts them."""
 
     def __init__(self):
-        from migrator.emulator.app import default_validator
-
-        self._validate = default_validator()
+        self._validate = _validator()
         self._ids = itertools.count(1)
         self.campaigns_created: list[dict] = []
         self.sends = Counter()          # message_id -> accepted sends

@@ -4,6 +4,7 @@ Public functions (the CLI and `pull tokens` call these):
 - `ingest_tokens(ws, paths, fmt="auto", strict=False)`: CSV, token-listing JSONL, webhooks
 - `ingest_token_items(ws, items, page_id=..., origin="pull")`: listing items from the API
 - `ingest_pages(ws, paths)`, `ingest_content(ws, paths)`
+- `pull_tokens(ws, client, page_ids)`: the Graph token listing of each Page (`migrator pull tokens`)
 - `fingerprint(ws)`, `content_fingerprint(ws)`: digests of the inventory's tables (a saved
   plan records them; a change makes it stale)
 - `convert_workspace_contents(ws, policy=None, force=False)`: store the MM conversion of
@@ -26,6 +27,7 @@ _WHERE = {
     "ingest_token_items": "migrator.inventory.ingest",
     "ingest_tokens": "migrator.inventory.ingest",
     "ingest_pages": "migrator.inventory.pages",
+    "pull_tokens": "migrator.inventory.pull",
     "FileSummary": "migrator.inventory.summary",
     "IngestSummary": "migrator.inventory.summary",
 }
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from migrator.inventory.fingerprints import content_fingerprint, fingerprint
     from migrator.inventory.ingest import ingest_token_items, ingest_tokens
     from migrator.inventory.pages import ingest_pages
+    from migrator.inventory.pull import pull_tokens
     from migrator.inventory.summary import FileSummary, IngestSummary
 
 
