@@ -15,7 +15,6 @@ from migrator.money import figure, format_money
 from migrator.words import plural
 
 
-
 def _money(n: int | None, currency: str) -> str:
     return format_money(n, currency, none="unbounded")
 
@@ -52,38 +51,17 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, 
       migrator plan plans/sample.toml --as-of 2026-01-15 --json
       migrator plan --schema > plan-spec.schema.json
     """
-    from migrator.plan import build_plan, spec_schema
-    from migrator.plan.spec import read_spec_text, spec_from_text
-    from migrator.plan.spec_source import record_spec_source
-    from migrator.rules import load_rules
+    from migrator.graph import DEFAULT_BASE_URL
+    from migrator.plan import make_plan, spec_schema
 
     if schema:
         emit_json(spec_schema())
         return
     if not spec_path:
         raise click.UsageError("give a plan spec (SPEC.toml), or --schema")
-    from migrator.outputs import check_output
-    from migrator.plan import write_plan
-    from migrator.store import resolve_db_path
-
-    safe = {"force": force, "reads": [spec_path, rules_path], "workspace": resolve_db_path(app.db_path)}
-    if out is not None:
-        check_output(out, **safe)  # before the plan is built and stored
-    spec_text = read_spec_text(spec_path, encoding)
-    spec = spec_from_text(spec_text, where=str(spec_path))
-    estimator, client = None, None
-    if spec.cost.source == "estimate":
-        estimator, client = _estimator(app, base_url)
-    try:
-        plan = build_plan(app.workspace(), spec, as_of=as_of,
-                          rules=load_rules(rules_path, encoding=encoding), spec_path=str(spec_path),
-                          rules_path=rules_path, estimator=estimator)
-    finally:
-        if client is not None:
-            client.close()
-    record_spec_source(app.workspace(), plan, spec_path, spec_text)
-    if out is not None:
-        write_plan(plan, out, **safe)
+    plan = make_plan(app.workspace(), spec_path, as_of=as_of, rules_path=rules_path, out=out,
+                     estimate_base_url=base_url or DEFAULT_BASE_URL, notify=lambda m: info(app, m),
+                     encoding=encoding, force=force)
     if as_json:
         # amounts stay in minor units (the contract); "money" adds the same figures as every surface shows them
         emit_json({**plan.summary_json(), "money": {
@@ -91,20 +69,6 @@ def plan_cmd(app, spec_path, as_of, out, rules_path, as_json, schema, base_url, 
             "budget": [figure(n, cur, "budget") for cur, n in plan.budget.items() if n is not None]}})
         return
     _print_plan(plan, out)
-
-
-def _estimator(app, base_url):
-    from migrator.errors import MigratorError
-    from migrator.graph import DEFAULT_BASE_URL, GraphClient, load_access_token
-    from migrator.plan.estimate import graph_estimator
-
-    try:
-        token = load_access_token(kind="access")
-    except MigratorError:
-        info(app, "cost.source = estimate, but MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs")
-        return None, None
-    client = GraphClient(token, base_url=base_url or DEFAULT_BASE_URL)
-    return graph_estimator(client), client
 
 
 def _print_plan(plan, out) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +32,7 @@ from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, sends_digest
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
 from migrator.plan.schedule import Scheduler, add_windows, exclude
-from migrator.plan.spec import PlanSpec, load_spec, parse_window
+from migrator.plan.spec import PlanSpec, parse_window, read_spec_text, spec_from_text
 from migrator.plan.spec_source import record_spec_source
 from migrator.plan.windows import Windows
 from migrator.timeparse import DAY
@@ -48,17 +49,38 @@ def _today(clock: Callable[[], float]) -> date:
 
 def make_plan(ws, spec_path: str | Path, *, as_of: date | None = None, rules_path: str | None = None,
               out: str | Path | None = None, clock: Callable[[], float] = time.time,
-              estimator: Estimator | None = None) -> SavedPlan:
-    """Load the spec and rules, build and store the plan, write it to `out` if given."""
+              estimator: Estimator | None = None, estimate_base_url: str | None = None,
+              notify: Callable[[str], None] = lambda message: None, encoding: str | None = None,
+              force: bool = False) -> SavedPlan:
+    """Load the spec and rules, build and store the plan, write it to `out` if given.
+
+    The spec's text is kept in the workspace's row of the plan. `out` is checked before
+    anything is built and never replaces the spec, the workspace or a file migrator did not
+    write unless `force` (migrator.outputs). Costs for `cost.source = "estimate"` come from
+    `estimator`; without one, and with `estimate_base_url`, from Meta's delivery estimate at
+    that Graph host with the access token from MIGRATOR_ACCESS_TOKEN (when it is not set,
+    `notify` says so and the spec's costs are used). `encoding`: of the spec and rules files
+    (default: detected).
+    """
+    from migrator.outputs import check_output
     from migrator.rules import load_rules
 
-    spec = load_spec(spec_path)
-    rules = load_rules(rules_path)
-    plan = build_plan(ws, spec, as_of=as_of, rules=rules, spec_path=str(spec_path),
-                      rules_path=rules_path, clock=clock, estimator=estimator)
-    record_spec_source(ws, plan, spec_path)
+    safe = {"force": force, "reads": [spec_path, rules_path], "workspace": ws.path}
     if out is not None:
-        write_plan(plan, out)
+        check_output(out, **safe)  # before the plan is built and stored
+    spec_text = read_spec_text(spec_path, encoding)
+    spec = spec_from_text(spec_text, where=str(spec_path))
+    rules = load_rules(rules_path, encoding=encoding)
+    with ExitStack() as graph:
+        if estimator is None and estimate_base_url and spec.cost.source == "estimate":
+            from migrator.plan.estimate import env_graph_estimator
+
+            estimator = graph.enter_context(env_graph_estimator(estimate_base_url, notify))
+        plan = build_plan(ws, spec, as_of=as_of, rules=rules, spec_path=str(spec_path),
+                          rules_path=rules_path, clock=clock, estimator=estimator)
+    record_spec_source(ws, plan, spec_path, spec_text)
+    if out is not None:
+        write_plan(plan, out, **safe)
     return plan
 
 

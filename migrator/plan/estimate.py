@@ -8,7 +8,8 @@ pessimistic reading; None when Meta gives no usable figure (the spec's cost is u
 
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 
 def cost_from_estimate(row: dict) -> int | None:
@@ -33,3 +34,24 @@ def graph_estimator(client) -> Callable[[str, str], int | None]:
             return None
 
     return estimate
+
+
+@contextmanager
+def env_graph_estimator(base_url: str,
+                        notify: Callable[[str], None]) -> Iterator[Callable[[str, str], int | None] | None]:
+    """`graph_estimator` on a client for `base_url` with MIGRATOR_ACCESS_TOKEN; None (after saying
+    so through `notify`) when the token is not set. The client is closed afterwards."""
+    from migrator.errors import MigratorError
+    from migrator.graph import GraphClient, load_access_token
+
+    try:
+        token = load_access_token(kind="access")
+    except MigratorError:
+        notify("cost.source = estimate, but MIGRATOR_ACCESS_TOKEN is not set: using the spec's costs")
+        yield None
+        return
+    client = GraphClient(token, base_url=base_url)
+    try:
+        yield graph_estimator(client)
+    finally:
+        client.close()
