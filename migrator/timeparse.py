@@ -7,7 +7,7 @@ number whose magnitude is above 1e11 is milliseconds (1e11 s is the year 5138).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 DAY = 86_400                    # seconds in a UTC day (the one definition)
 MS_THRESHOLD = 100_000_000_000  # > 1e11 => milliseconds
@@ -79,14 +79,6 @@ def _from_number(n) -> int:
     if abs(n) > MAX_SECONDS:  # after 9999-12-31
         raise TimeParseError(f"time out of range: {n!r}")
     return int(n)
-
-
-def parse_date(value: str) -> date:
-    """Parse YYYY-MM-DD (for --as-of); raises TimeParseError with a clear message."""
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise TimeParseError(f"not a date: {value!r} (expected YYYY-MM-DD)") from None
 
 
 def iso(ts: int | None) -> str | None:

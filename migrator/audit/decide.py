@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from migrator.audit import findings as F
+from migrator.audit.findings import mask
 from migrator.countries import iso_countries
 from migrator.regions import TIMEZONE, UNKNOWN, Resolution
 from migrator.rules import Rules
@@ -108,33 +108,33 @@ def decide(res: Resolution, business_country: str | None, ctx: Context) -> Decis
 
     flags = 0
     if res.source == UNKNOWN:
-        flags |= F.mask("REGION_UNKNOWN")
+        flags |= mask("REGION_UNKNOWN")
     elif all(r in ctx.mm_excluded for r in res.candidates):
-        flags |= F.mask("RECIPIENT_EXCLUDED_FROM_MM")
+        flags |= mask("RECIPIENT_EXCLUDED_FROM_MM")
     if res.source == TIMEZONE:
-        flags |= F.mask("REGION_INFERRED")
+        flags |= mask("REGION_INFERRED")
     if len(res.candidates) > 1 and any(len({table[r][b] for r in recips}) > 1 for b in bizs):
-        flags |= F.mask("REGION_AMBIGUOUS")
+        flags |= mask("REGION_AMBIGUOUS")
     if res.conflict:
-        flags |= F.mask("REGION_CONFLICT")
+        flags |= mask("REGION_CONFLICT")
     if business_country is None:
-        flags |= F.mask("BUSINESS_COUNTRY_UNKNOWN")
+        flags |= mask("BUSINESS_COUNTRY_UNKNOWN")
     elif business_country not in ctx.mm_business:
-        flags |= F.mask("BUSINESS_COUNTRY_UNSUPPORTED")
+        flags |= mask("BUSINESS_COUNTRY_UNSUPPORTED")
     never_exempt = not any(ctx.exempt(r, b) for r in recips for b in bizs)
     if never_exempt:
         if ctx.rn_cut:
-            flags |= F.mask("RN_DISCONTINUED")
+            flags |= mask("RN_DISCONTINUED")
         elif verdict == BLOCKED:
-            flags |= F.mask("RN_ONLY_UNTIL_CUTOFF")
+            flags |= mask("RN_ONLY_UNTIL_CUTOFF")
         else:
-            flags |= F.mask("RN_DISCONTINUATION_COUNTDOWN")
+            flags |= mask("RN_DISCONTINUATION_COUNTDOWN")
     if not ctx.mm_launched:
-        flags |= F.mask("MM_NOT_LAUNCHED")
+        flags |= mask("MM_NOT_LAUNCHED")
     if verdict == MIGRATE:
-        flags |= F.mask("MM_CADENCE_12H")
+        flags |= mask("MM_CADENCE_12H")
     if verdict == STAY and ctx.rn_cadence_changed:
-        flags |= F.mask("RN_CADENCE_48H")
+        flags |= mask("RN_CADENCE_48H")
 
     detail = None
     if not certain:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from migrator.audit import findings as F
+from migrator.audit.findings import CONTENT, FINDINGS, PAGE, TOKEN, decode, mask, of_scope
 from migrator.audit.decide import (BLOCKED, MIGRATE, OPTED_OUT, REVIEW, STAY, VERDICTS, Context,
                                    decide)
 from migrator.countries import normalize_country
@@ -28,7 +28,8 @@ CONTENT_OUTCOMES = ("exact", "lossy", "needs_edit", "unsupported")
 PAGE_STATUSES = ("ready", "needs_action", "blocked")
 
 CACHE_KIB = 65536
-TEMP_TABLES = ("_rz", "_rc", "_pb", "_dec", "_dupg", "_dupx", "_agg")
+TEMP_TABLES = ("_audit_zone_region", "_audit_country_region", "_audit_page_business", "_audit_decision",
+               "_audit_shared_person", "_audit_secondary_token", "_audit_counts")
 
 
 @dataclass
@@ -110,7 +111,7 @@ def render_catalogue(rules: Rules, as_of: date) -> list[dict[str, Any]]:
         "code": f.code, "scope": f.scope, "bit": f.bit, "severity": f.severity,
         "explanation": f.explanation.format(**ctx), "remedy": f.remedy.format(**ctx),
         "sources": f.sources(rules),
-    } for f in F.FINDINGS]
+    } for f in FINDINGS]
 
 
 def run_audit(ws, *, as_of: date | None = None, rules: Rules | None = None,
@@ -185,76 +186,80 @@ def _build_decisions(conn, ctx: Context) -> int:
     """Resolve each distinct region once, decide each (region, business) pair once.
 
     Temp tables, all keyed for one B-tree lookup per token:
-      _rz (timezone -> region id), _rc (explicit country -> region id, and the id used when
-      MM refused the token with 2300032), _pb (page -> business id),
-      _dec (region id * n_business + business id -> verdict, flags, region columns).
+      _audit_zone_region (timezone -> region id), _audit_country_region (explicit country ->
+      region id, and the id used when MM refused the token with 2300032),
+      _audit_page_business (page -> business id), _audit_decision (region id * n_business +
+      business id -> verdict, flags, region columns).
     """
     tzs = [r[0] for r in conn.execute("SELECT DISTINCT timezone FROM tokens") if r[0]]
     raw_countries = [r[0] for r in conn.execute("SELECT DISTINCT country FROM tokens") if r[0]]
     pages = conn.execute("SELECT page_id, business_country FROM pages").fetchall()
     excl = ctx.mm_excluded
-    regions = [resolve_region(None, None, None, excl),             # rid 0: unknown
-               resolve_region(None, None, "wrong_region", excl)]   # rid 1: MM said excluded
-    rz, rc = [], []
+    regions = [resolve_region(None, None, None, excl),             # region_id 0: unknown
+               resolve_region(None, None, "wrong_region", excl)]   # region_id 1: MM said excluded
+    zone_region, country_region = [], []
     for tz in tzs:
-        rz.append((tz, len(regions)))
+        zone_region.append((tz, len(regions)))
         regions.append(resolve_region(None, tz, None, excl))
     for raw in raw_countries:
         if _business_of_key(raw) is None:  # not a country: the time zone decides
             continue
-        rc.append((raw, len(regions), len(regions) + 1))
+        country_region.append((raw, len(regions), len(regions) + 1))
         regions.append(resolve_region(raw, None, None, excl))
         regions.append(resolve_region(raw, None, "wrong_region", excl))
-    businesses: list[str | None] = [None]                           # bid 0: unknown
-    bid_of: dict[str, int] = {}
-    pb = []
+    businesses: list[str | None] = [None]                           # business_id 0: unknown
+    business_id_of: dict[str, int] = {}
+    page_business = []
     for page_id, bc in pages:
         code = _business_of_key(bc) if bc else None
-        if code is not None and code not in bid_of:
-            bid_of[code] = len(businesses)
+        if code is not None and code not in business_id_of:
+            business_id_of[code] = len(businesses)
             businesses.append(code)
-        pb.append((page_id, bid_of.get(code, 0) if code else 0))
-    nb = len(businesses)
+        page_business.append((page_id, business_id_of.get(code, 0) if code else 0))
+    n_business = len(businesses)
     # a decision depends on the business only through its class (MM country? RN-exempt?)
     klass = [None if bc is None else (bc in ctx.mm_business, bc in ctx.rn_exempt)
              for bc in businesses]
-    dec = []
-    for rid, res in enumerate(regions):
+    decision_rows = []
+    for region_id, res in enumerate(regions):
         cands = ",".join(res.candidates) if res.candidates else None
         by_class: dict = {}
-        for bid, bc in enumerate(businesses):
-            d = by_class.get(klass[bid])
-            if d is None:
-                d = by_class[klass[bid]] = decide(res, bc, ctx)
-            detail = d.detail
+        for business_id, bc in enumerate(businesses):
+            decided = by_class.get(klass[business_id])
+            if decided is None:
+                decided = by_class[klass[business_id]] = decide(res, bc, ctx)
+            detail = decided.detail
             if detail is None and res.shared:
-                # information, not ambiguity (issue 16.1): zone1970 groups clocks, not people
+                # information, not ambiguity: zone1970.tab groups clocks, not people
                 detail = "same clock as " + ", ".join(res.shared) + " (information only)"
-            dec.append((rid * nb + bid, d.verdict, int(d.certain), d.flags, detail,
-                        res.source, res.country, cands))
-    conn.execute("CREATE TEMP TABLE _rz (tz TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE _rc (country TEXT PRIMARY KEY, rid INTEGER NOT NULL,"
-                 " rid_mm INTEGER NOT NULL) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE _pb (page_id TEXT PRIMARY KEY, bid INTEGER NOT NULL) WITHOUT ROWID")
-    conn.execute("CREATE TEMP TABLE _dec (id INTEGER PRIMARY KEY, verdict TEXT, certain INTEGER,"
+            decision_rows.append((region_id * n_business + business_id, decided.verdict,
+                                  int(decided.certain), decided.flags, detail,
+                                  res.source, res.country, cands))
+    conn.execute("CREATE TEMP TABLE _audit_zone_region (tz TEXT PRIMARY KEY,"
+                 " region_id INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _audit_country_region (country TEXT PRIMARY KEY, region_id INTEGER NOT NULL,"
+                 " region_if_refused INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _audit_page_business (page_id TEXT PRIMARY KEY,"
+                 " business_id INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE _audit_decision (id INTEGER PRIMARY KEY, verdict TEXT, certain INTEGER,"
                  " flags INTEGER, detail TEXT, source TEXT, region TEXT, candidates TEXT)")
-    conn.executemany("INSERT INTO _rz VALUES (?,?)", rz)
-    conn.executemany("INSERT INTO _rc VALUES (?,?,?)", rc)
-    conn.executemany("INSERT INTO _pb VALUES (?,?)", pb)
-    conn.executemany("INSERT INTO _dec VALUES (?,?,?,?,?,?,?,?)", dec)
-    return nb
+    conn.executemany("INSERT INTO _audit_zone_region VALUES (?,?)", zone_region)
+    conn.executemany("INSERT INTO _audit_country_region VALUES (?,?,?)", country_region)
+    conn.executemany("INSERT INTO _audit_page_business VALUES (?,?)", page_business)
+    conn.executemany("INSERT INTO _audit_decision VALUES (?,?,?,?,?,?,?,?)", decision_rows)
+    return n_business
 
 
 def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int) -> None:
     as_of_ts = _midnight(as_of)
-    clear = F.mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
-                   "RN_DISCONTINUED", "RN_ONLY_UNTIL_CUTOFF")
+    clear = mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
+                 "RN_DISCONTINUED", "RN_ONLY_UNTIL_CUTOFF")
     # what Meta told the executor about a token lives in mm_feedback (execute's table), not tokens
-    opted = "(t.status = 'stopped' OR fb.state = 'opted_out')"
+    opted = "(t.status = 'stopped' OR feedback.state = 'opted_out')"
     # only Meta's own refusal makes a token dead; a passed legacy expiry is a warning (tokens
     # stopped expiring on rn_token_expiry_ended, whether older ones revived is undocumented,
     # and an attempt that fails with 2300037 costs nothing and teaches mm_feedback)
-    expired = "(fb.state IN ('expired', 'invalid'))"
+    expired = "(feedback.state IN ('expired', 'invalid'))"
     legacy = f"(t.token_expiry <= {as_of_ts})"
     daily = int(as_of >= rules.rn_cadence_change.value)
     conn.execute(f"""
@@ -262,29 +267,30 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int
                                   region_source, candidates, detail, flags, is_primary)
         SELECT t.id, {run_id}, t.page_id,
                CASE WHEN {opted} THEN '{OPTED_OUT}' WHEN {expired} THEN '{BLOCKED}'
-                    ELSE d.verdict END,
-               CASE WHEN {opted} OR {expired} THEN 1 ELSE d.certain END,
-               d.region, d.source, d.candidates,
-               CASE WHEN {opted} OR {expired} THEN NULL ELSE d.detail END,
-               CASE WHEN {opted} THEN {F.mask('OPTED_OUT')}
-                    WHEN {expired} THEN (d.flags & ~{clear}) | {F.mask('TOKEN_EXPIRED')}
-                    ELSE d.flags
-                       | (CASE WHEN {legacy} THEN {F.mask('LEGACY_EXPIRY_PASSED')} ELSE 0 END)
-                       | (CASE WHEN {daily} AND d.verdict = '{STAY}' AND t.frequency = 'DAILY'
-                               THEN {F.mask('RN_DAILY_FREQUENCY_LOST')} ELSE 0 END)
+                    ELSE decision.verdict END,
+               CASE WHEN {opted} OR {expired} THEN 1 ELSE decision.certain END,
+               decision.region, decision.source, decision.candidates,
+               CASE WHEN {opted} OR {expired} THEN NULL ELSE decision.detail END,
+               CASE WHEN {opted} THEN {mask('OPTED_OUT')}
+                    WHEN {expired} THEN (decision.flags & ~{clear}) | {mask('TOKEN_EXPIRED')}
+                    ELSE decision.flags
+                       | (CASE WHEN {legacy} THEN {mask('LEGACY_EXPIRY_PASSED')} ELSE 0 END)
+                       | (CASE WHEN {daily} AND decision.verdict = '{STAY}' AND t.frequency = 'DAILY'
+                               THEN {mask('RN_DAILY_FREQUENCY_LOST')} ELSE 0 END)
                END,
                1
         FROM tokens t
-        LEFT JOIN mm_feedback fb ON fb.token_id = t.id
-        LEFT JOIN _pb pb ON pb.page_id = t.page_id
-        LEFT JOIN _rc rc ON rc.country = t.country
-        LEFT JOIN _rz rz ON rz.tz = t.timezone
-        JOIN _dec d ON d.id = (CASE
-                WHEN rc.rid IS NOT NULL THEN
-                     (CASE WHEN fb.state = 'wrong_region' THEN rc.rid_mm ELSE rc.rid END)
-                WHEN fb.state = 'wrong_region' THEN 1
-                WHEN rz.rid IS NOT NULL THEN rz.rid
-                ELSE 0 END) * {n_business} + coalesce(pb.bid, 0)
+        LEFT JOIN mm_feedback feedback ON feedback.token_id = t.id
+        LEFT JOIN _audit_page_business page_business ON page_business.page_id = t.page_id
+        LEFT JOIN _audit_country_region country_region ON country_region.country = t.country
+        LEFT JOIN _audit_zone_region zone_region ON zone_region.tz = t.timezone
+        JOIN _audit_decision decision ON decision.id = (CASE
+                WHEN country_region.region_id IS NOT NULL THEN
+                     (CASE WHEN feedback.state = 'wrong_region' THEN country_region.region_if_refused
+                           ELSE country_region.region_id END)
+                WHEN feedback.state = 'wrong_region' THEN 1
+                WHEN zone_region.region_id IS NOT NULL THEN zone_region.region_id
+                ELSE 0 END) * {n_business} + coalesce(page_business.business_id, 0)
         ORDER BY t.id
     """)
 
@@ -308,45 +314,45 @@ def _mark_page_mismatch(conn) -> None:
 
 def _mark_duplicates(conn) -> None:
     """One token per person and page is primary: the best verdict, then the oldest token."""
-    conn.execute("CREATE TEMP TABLE _dupg AS SELECT page_id, psid FROM tokens"
+    conn.execute("CREATE TEMP TABLE _audit_shared_person AS SELECT page_id, psid FROM tokens"
                  " WHERE psid IS NOT NULL GROUP BY page_id, psid HAVING COUNT(*) > 1")
     conn.execute(f"""
-        CREATE TEMP TABLE _dupx AS
+        CREATE TEMP TABLE _audit_secondary_token AS
         SELECT token_id FROM (
             SELECT a.token_id, ROW_NUMBER() OVER (
                 PARTITION BY t.page_id, t.psid
                 ORDER BY CASE a.verdict WHEN '{MIGRATE}' THEN 0 WHEN '{STAY}' THEN 1
                          WHEN '{REVIEW}' THEN 2 WHEN '{BLOCKED}' THEN 3 ELSE 4 END, a.token_id
             ) AS rn
-            FROM _dupg g  -- CROSS JOIN fixes the order: the few groups drive the lookups
+            FROM _audit_shared_person g  -- CROSS JOIN fixes the order: the few groups drive lookups
             CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
             CROSS JOIN audit_tokens a ON a.token_id = t.id)
         WHERE rn > 1
     """)
     conn.execute(f"UPDATE audit_tokens SET is_primary = 0,"
-                 f" flags = flags | {F.mask('DUPLICATE_PERSON_TOKEN')}"
-                 f" WHERE token_id IN (SELECT token_id FROM _dupx)")
+                 f" flags = flags | {mask('DUPLICATE_PERSON_TOKEN')}"
+                 f" WHERE token_id IN (SELECT token_id FROM _audit_secondary_token)")
 
 
 def _aggregate(conn) -> None:
-    """Count tokens per (page, verdict, flags, is_primary, region_source) into `_agg`.
+    """Count tokens per (page, verdict, flags, is_primary, region_source) into `_audit_counts`.
 
     One pass feeds both the page rollup and the summary. An UPSERT into a small keyed
     table instead of GROUP BY: GROUP BY sorts every token row (spilling to temp files
     beyond the cache, which made 3M cost far more than 3x 1M); the UPSERT does one lookup
     in a table of a few thousand rows per token, so time stays linear.
     """
-    conn.execute("CREATE TEMP TABLE _agg (page_id TEXT NOT NULL, verdict TEXT NOT NULL,"
+    conn.execute("CREATE TEMP TABLE _audit_counts (page_id TEXT NOT NULL, verdict TEXT NOT NULL,"
                  " flags INTEGER NOT NULL, is_primary INTEGER NOT NULL,"
                  " region_source TEXT NOT NULL, n INTEGER NOT NULL,"
                  " PRIMARY KEY (page_id, verdict, flags, is_primary, region_source)) WITHOUT ROWID")
-    conn.execute("INSERT INTO _agg SELECT coalesce(page_id, ''), verdict, flags, is_primary,"
+    conn.execute("INSERT INTO _audit_counts SELECT coalesce(page_id, ''), verdict, flags, is_primary,"
                  " region_source, 1 FROM audit_tokens WHERE true"
                  " ON CONFLICT DO UPDATE SET n = n + 1")
 
 
 def _insert_contents(conn, run_id: int) -> None:
-    m = {c: F.mask(c) for c in ("CONTENT_LOSSY", "CONTENT_NEEDS_EDIT", "CONTENT_UNSUPPORTED",
+    m = {c: mask(c) for c in ("CONTENT_LOSSY", "CONTENT_NEEDS_EDIT", "CONTENT_UNSUPPORTED",
                                 "CONTENT_NOT_CONVERTED")}
     conn.execute(f"""
         INSERT INTO audit_contents (content_id, run_id, page_id, outcome, uses, flags)
@@ -374,16 +380,16 @@ def page_status(row: dict[str, Any]) -> tuple[str, int, list[str]]:
     flags = 0
     bc, ad = row["business_country"], row["ad_account_id"]
     if not row["ingested"]:
-        flags |= F.mask("PAGE_NOT_INGESTED")
+        flags |= mask("PAGE_NOT_INGESTED")
     if not bc:
-        flags |= F.mask("PAGE_BUSINESS_COUNTRY_UNKNOWN")
+        flags |= mask("PAGE_BUSINESS_COUNTRY_UNKNOWN")
     elif not row["business_supported"]:
-        flags |= F.mask("PAGE_BUSINESS_COUNTRY_UNSUPPORTED")
+        flags |= mask("PAGE_BUSINESS_COUNTRY_UNSUPPORTED")
     if not ad and (row["migrate"] + row["review"]) > 0:
-        flags |= F.mask("PAGE_NO_AD_ACCOUNT")
+        flags |= mask("PAGE_NO_AD_ACCOUNT")
     if row["contents_needing_work"] > 0:
-        flags |= F.mask("PAGE_CONTENT_NEEDS_WORK")
-    reasons = F.decode(flags, F.PAGE)
+        flags |= mask("PAGE_CONTENT_NEEDS_WORK")
+    reasons = decode(flags, PAGE)
     needs_mm = row["blocked"] + row["review"] + row.get("at_risk", 0)
     if "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in reasons and not needs_mm:
         reasons.remove("PAGE_BUSINESS_COUNTRY_UNSUPPORTED")
@@ -394,7 +400,7 @@ def page_status(row: dict[str, Any]) -> tuple[str, int, list[str]]:
     if row["review"]:
         reasons.append("REVIEW_TOKENS")
     reachable = row["migrate"] + row["stay_on_rn"] + row["review"]
-    if row["blocked"] and (flags & F.mask("PAGE_BUSINESS_COUNTRY_UNSUPPORTED") or reachable == 0):
+    if row["blocked"] and (flags & mask("PAGE_BUSINESS_COUNTRY_UNSUPPORTED") or reachable == 0):
         return "blocked", flags, reasons
     if reasons:
         return "needs_action", flags, reasons
@@ -411,7 +417,7 @@ def _insert_pages(conn, run_id: int, mm_business: frozenset[str]) -> dict[str, i
                    SUM(n * (verdict = 'opted_out')) AS opted_out,
                    SUM(n * (verdict = 'review')) AS review,
                    SUM(n * (verdict = 'stay_on_rn' AND (flags & ?) != 0)) AS at_risk
-            FROM _agg WHERE page_id <> '' GROUP BY page_id),
+            FROM _audit_counts WHERE page_id <> '' GROUP BY page_id),
         cw AS (
             SELECT page_id, COUNT(*) AS n FROM contents
             WHERE outcome IN ('needs_edit', 'unsupported') GROUP BY page_id),
@@ -425,7 +431,7 @@ def _insert_pages(conn, run_id: int, mm_business: frozenset[str]) -> dict[str, i
         FROM ids LEFT JOIN pages p ON p.page_id = ids.page_id
         LEFT JOIN agg ON agg.page_id = ids.page_id
         LEFT JOIN cw ON cw.page_id = ids.page_id
-    """, (F.mask("RN_DISCONTINUATION_COUNTDOWN"),)).fetchall()
+    """, (mask("RN_DISCONTINUATION_COUNTDOWN"),)).fetchall()
     out = []
     counts = dict.fromkeys(PAGE_STATUSES, 0)
     for (pid, ingested, bc, ad, tokens, mig, stay, blk, opt, rev, cw, risk) in rows:
@@ -446,9 +452,9 @@ def _summarise(conn, run_id, rules, as_of, options, pages, catalogue) -> AuditRe
     findings = {c["code"]: 0 for c in catalogue}
     sources: dict[str, int] = {}
     tokens = recipients = 0
-    token_f = F.of_scope(F.TOKEN)
+    token_f = of_scope(TOKEN)
     for verdict, flags, primary, source, n in conn.execute(
-            "SELECT verdict, flags, is_primary, region_source, n FROM _agg"):
+            "SELECT verdict, flags, is_primary, region_source, n FROM _audit_counts"):
         tokens += n
         recipients += n if primary else 0
         verdicts[verdict] += n
@@ -456,9 +462,9 @@ def _summarise(conn, run_id, rules, as_of, options, pages, catalogue) -> AuditRe
         for f in token_f:
             if flags & f.mask:
                 findings[f.code] += n
-    for scope, table in ((F.PAGE, "audit_pages"), (F.CONTENT, "audit_contents")):
+    for scope, table in ((PAGE, "audit_pages"), (CONTENT, "audit_contents")):
         for flags, n in conn.execute(f"SELECT flags, COUNT(*) FROM {table} GROUP BY flags"):
-            for f in F.of_scope(scope):
+            for f in of_scope(scope):
                 if flags & f.mask:
                     findings[f.code] += n
     contents = dict.fromkeys(CONTENT_OUTCOMES, 0)

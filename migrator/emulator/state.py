@@ -20,8 +20,7 @@ from migrator.emulator.config import EmulatorConfig
 from migrator.emulator.store import EmulatorStore, LastSent, SendLog
 from migrator.emulator.subscribers import Subscriber
 from migrator.emulator.texts import USER_TITLES
-
-DAY = 86400
+from migrator.timeparse import DAY
 
 
 class EmuError(Exception):

@@ -34,8 +34,7 @@ from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
 from migrator.graph.errors import NetworkError
 from migrator.privacy import short_hash
-
-DAY = 86400
+from migrator.timeparse import DAY
 
 
 @dataclass

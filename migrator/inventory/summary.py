@@ -60,7 +60,7 @@ class IngestSummary(BaseModel):
         return [f for f in self.files if f.rejected and not (f.accepted or f.duplicates)]
 
     def to_json(self) -> dict:
-        """The `--json` shape promised in the issue (plus run ids)."""
+        """The `ingest --json` object: per-file and total counts, and the run ids."""
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,

@@ -17,8 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from migrator.errors import PlanError
-
-DAY = 86400
+from migrator.timeparse import DAY
 
 
 def _midnight(d: date) -> int:

@@ -150,7 +150,7 @@ class _Builder:
             self.conn.execute(f"DROP TABLE IF EXISTS temp.{t}")
         self.conn.execute(
             "CREATE TEMP TABLE _plan_src AS SELECT m.token_id AS token_id, m.page_id AS page_id,"
-            " m.topic_title AS topic, m.timezone AS tz, t.next_eligible_at AS nea "
+            " m.topic_title AS topic, m.timezone AS tz, t.next_eligible_at AS next_eligible_at "
             "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
 
     def prepare(self) -> None:
@@ -175,7 +175,7 @@ class _Builder:
     # -- pass 1 (set-based): campaign/message and first in-window moment per token -------
 
     def pass_assign(self) -> None:
-        """Fill temp._plan_ord(send_id, token_id, c, m, z, nb) in (not_before, token_id) order.
+        """Fill temp._plan_ord (send_id, token_id, c, m, z, not_before) in (not_before, token_id) order.
 
         Groups, resolved zones and each zone's send windows (UTC, over the horizon the
         tokens need) are small temp tables; the per-token `not_before` is an index seek.
@@ -225,48 +225,52 @@ class _Builder:
         default_z = index[w.default_zone]
         # horizon: from the earliest floor to the latest first-eligible moment (+2 days)
         lo = min(c.floor for c in self.campaigns)
-        hi = conn.execute("SELECT MAX(nea) FROM _plan_src").fetchone()[0] or 0
+        hi = conn.execute("SELECT MAX(next_eligible_at) FROM _plan_src").fetchone()[0] or 0
         hi = min(max(hi, lo), lo + HORIZON_DAYS * DAY) + 2 * DAY
         self._add_windows(lo, hi)
-        cap_hit = conn.execute("SELECT 1 FROM _plan_src WHERE nea >= ? LIMIT 1",
+        cap_hit = conn.execute("SELECT 1 FROM _plan_src WHERE next_eligible_at >= ? LIMIT 1",
                                (lo + HORIZON_DAYS * DAY,)).fetchone() is not None
         src = (
             "SELECT x.token_id AS token_id, x.c AS c, x.m AS m, x.z AS z, x.end_at AS end_at, "
             " (SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
-            "  ORDER BY w.close LIMIT 1) AS nb "
+            "  ORDER BY w.close LIMIT 1) AS not_before "
             "FROM (SELECT s.token_id AS token_id, g.c AS c, g.m AS m, g.end_at AS end_at, "
-            "       IFNULL(zz.z, :z) AS z, MAX(g.floor, IFNULL(s.nea, 0)) AS e "
+            "       IFNULL(zz.z, :z) AS z, MAX(g.floor, IFNULL(s.next_eligible_at, 0)) AS e "
             "      FROM _plan_src s "
             "      JOIN _plan_groups g ON g.gkey = s.page_id || char(31) || IFNULL(s.topic, char(30)) "
             "      LEFT JOIN _plan_zones zz ON zz.tz = IFNULL(s.tz, '') "
             "      WHERE g.reason IS NULL) x")
         keys = [c.key for c in self.campaigns]
-        # sends in (not_before, token_id) order: send_id is the rank; nb0 keeps the first value
+        # sends in (not_before, token_id) order: send_id is the rank; c, m, z index campaigns,
+        # messages and zone_names; first_not_before keeps the value before batching moves it
         # (a token beyond the window horizon has no not_before: it sorts last, then goes)
         conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
-                     " c INTEGER, m INTEGER, z INTEGER, nb INTEGER, nb0 INTEGER)")
+                     " c INTEGER, m INTEGER, z INTEGER, not_before INTEGER, first_not_before INTEGER)")
         conn.execute(
-            "INSERT INTO _plan_ord (token_id, c, m, z, nb, nb0) "
-            f"SELECT token_id, c, m, z, nb, nb FROM ({src}) ORDER BY nb IS NULL, nb, token_id",
+            "INSERT INTO _plan_ord (token_id, c, m, z, not_before, first_not_before) "
+            f"SELECT token_id, c, m, z, not_before, not_before FROM ({src})"
+            " ORDER BY not_before IS NULL, not_before, token_id",
             {"z": default_z})
         ends = [(i, c.end_time) for i, c in enumerate(self.campaigns) if c.end_time is not None]
         if not (cap_hit or ends):
             return
         conn.execute("CREATE TEMP TABLE _plan_ends (c INTEGER PRIMARY KEY, end_at INTEGER)")
         conn.executemany("INSERT INTO _plan_ends VALUES (?, ?)", ends)
-        late = [(pid, token_id, "after_campaign_end" if nb is not None else "eligible_too_late", keys[ci])
-                for token_id, ci, nb in conn.execute(
-                    "SELECT o.token_id, o.c, o.nb FROM _plan_ord o LEFT JOIN _plan_ends e ON e.c = o.c "
-                    "WHERE o.nb IS NULL OR o.nb >= e.end_at")]
+        late = [(pid, token_id, "eligible_too_late" if not_before is None else "after_campaign_end",
+                 keys[ci])
+                for token_id, ci, not_before in conn.execute(
+                    "SELECT o.token_id, o.c, o.not_before FROM _plan_ord o LEFT JOIN _plan_ends e"
+                    " ON e.c = o.c WHERE o.not_before IS NULL OR o.not_before >= e.end_at")]
         conn.execute("DROP TABLE _plan_ends")
         if late:
             self._exclude(late, self.excluded)
             # renumber without them (rare: only when some sends fall after their campaign's end)
             conn.execute("ALTER TABLE _plan_ord RENAME TO _plan_old")
             conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
-                         " c INTEGER, m INTEGER, z INTEGER, nb INTEGER, nb0 INTEGER)")
-            conn.execute("INSERT INTO _plan_ord (token_id, c, m, z, nb, nb0) SELECT token_id, c, m, z, nb, nb0"
-                         " FROM _plan_old o WHERE o.nb IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                         " c INTEGER, m INTEGER, z INTEGER, not_before INTEGER, first_not_before INTEGER)")
+            conn.execute("INSERT INTO _plan_ord (token_id, c, m, z, not_before, first_not_before)"
+                         " SELECT token_id, c, m, z, not_before, first_not_before"
+                         " FROM _plan_old o WHERE o.not_before IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                          " plan_excluded x WHERE x.plan_id = ? AND x.token_id = o.token_id) ORDER BY send_id",
                          (pid,))
             conn.execute("DROP TABLE _plan_old")

@@ -1,7 +1,9 @@
 """Cost per delivered message from Meta's delivery estimate (optional; needs an access token).
 
 `graph_estimator(client)` returns the `Estimator` that `build_plan` accepts: for an ad
-account and page it asks `act_<ID>/message_delivery_estimate` (mm-api.md §1.5) and answers
+account and page it asks `GET act_<ID>/message_delivery_estimate` (Meta documents its
+`estimate_delivery_*_bound` as counts of send calls and `estimate_cost_*_bound` in the ad
+account currency's minor unit) and answers
 ceil(estimate_cost_upper_bound / estimate_delivery_upper_bound) in minor units, the
 pessimistic reading; None when Meta gives no usable figure (the spec's cost is used then).
 """

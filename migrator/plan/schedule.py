@@ -54,7 +54,7 @@ class BatchDays:
 def batch_days(first_not_befores: list[int], per_day: int) -> list[int]:
     """UTC day of each batch from its first send (every batch starts)."""
     days = BatchDays(per_day)
-    return [days.take(days.peek(nb)) for nb in first_not_befores]
+    return [days.take(days.peek(not_before)) for not_before in first_not_befores]
 
 
 def add_windows(conn: sqlite3.Connection, window: Windows, zone_names: list[str], lo: int, hi: int) -> None:
@@ -100,56 +100,56 @@ class Scheduler:
         Returns False, with nothing written, when the sequential pass is needed.
         """
         conn, size, pid = self.conn, self.batch_size, self.plan_id
-        camps = self.campaigns
+        campaigns = self.campaigns
         # cheap early exit: a lifetime budget that binds, or a send already past its end
-        for c, k, hi in conn.execute("SELECT c, COUNT(*), MAX(nb) FROM _plan_ord GROUP BY c"):
-            kind, cap = camps[c].capacity()
-            end = camps[c].end_time
+        for c, k, hi in conn.execute("SELECT c, COUNT(*), MAX(not_before) FROM _plan_ord GROUP BY c"):
+            kind, cap = campaigns[c].capacity()
+            end = campaigns[c].end_time
             if (kind == "lifetime" and cap is not None and k > cap) or (end is not None and hi >= end):
                 return False
         n = conn.execute("SELECT MAX(send_id) FROM _plan_ord").fetchone()[0] or 0
         starts = list(range(1, n + 1, size))
         if len(starts) <= 10_000:
-            first_nbs = [conn.execute("SELECT nb FROM _plan_ord WHERE send_id = ?", (k,)).fetchone()[0]
+            first_not_befores = [conn.execute("SELECT not_before FROM _plan_ord WHERE send_id = ?", (k,)).fetchone()[0]
                          for k in starts]
         else:
-            first_nbs = [r[0] for r in conn.execute(
-                "SELECT nb FROM _plan_ord WHERE (send_id - 1) % ? = 0 ORDER BY send_id", (size,))]
-        days = batch_days(first_nbs, self.per_day)
-        pushed = [(k, d * DAY) for k, nb, d in zip(starts, first_nbs, days) if d * DAY > nb]
+            first_not_befores = [r[0] for r in conn.execute(
+                "SELECT not_before FROM _plan_ord WHERE (send_id - 1) % ? = 0 ORDER BY send_id", (size,))]
+        days = batch_days(first_not_befores, self.per_day)
+        pushed = [(k, d * DAY) for k, not_before, d in zip(starts, first_not_befores, days) if d * DAY > not_before]
         if pushed:
             add_windows(conn, self.window, self.zone_names, pushed[0][1], days[-1] * DAY + DAY)
         for k, start in pushed:
             conn.execute(
-                "UPDATE _plan_ord SET nb = (SELECT MAX(w.open, :s) FROM _plan_windows w "
+                "UPDATE _plan_ord SET not_before = (SELECT MAX(w.open, :s) FROM _plan_windows w "
                 " WHERE w.z = _plan_ord.z AND w.close > :s ORDER BY w.close LIMIT 1) "
-                "WHERE send_id BETWEEN :a AND :b AND nb < :s",
+                "WHERE send_id BETWEEN :a AND :b AND not_before < :s",
                 {"s": start, "a": k, "b": k + size - 1})
         # per campaign x message x day: budgets, ends and the figures, in one grouped scan
-        stats = conn.execute("SELECT c, m, nb / 86400 AS d, COUNT(*), MIN(nb), MAX(nb) FROM _plan_ord "
-                             "GROUP BY c, m, d").fetchall()
+        stats = conn.execute(f"SELECT c, m, not_before / {DAY} AS d, COUNT(*), MIN(not_before),"
+                             " MAX(not_before) FROM _plan_ord GROUP BY c, m, d").fetchall()
         per_c: dict[int, int] = {}
         per_cd: dict[tuple[int, int], int] = {}
         for c, m, d, k, lo, hi in stats:
             per_c[c] = per_c.get(c, 0) + k
             per_cd[(c, d)] = per_cd.get((c, d), 0) + k
-            end = camps[c].end_time
+            end = campaigns[c].end_time
             if end is not None and hi >= end:
                 return False
-        for c, camp in enumerate(camps):
-            kind, cap = camp.capacity()
+        for c, campaign in enumerate(campaigns):
+            kind, cap = campaign.capacity()
             if cap is None:
                 continue
             if kind == "lifetime" and per_c.get(c, 0) > cap:
                 return False
         for (c, d), k in per_cd.items():
-            kind, cap = camps[c].capacity()
+            kind, cap = campaigns[c].capacity()
             if kind == "daily" and cap is not None and k > cap:
                 return False
         conn.execute(
             "INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
             " not_before) SELECT ?, send_id, token_id, 'c' || (c + 1), 'm' || (m + 1),"
-            " (send_id - 1) / ? + 1, nb FROM _plan_ord ORDER BY send_id", (pid, size))
+            " (send_id - 1) / ? + 1, not_before FROM _plan_ord ORDER BY send_id", (pid, size))
         first: dict[int, int] = {}
         last: dict[int, int] = {}
         msg = [0] * len(self.messages)
@@ -157,12 +157,12 @@ class Scheduler:
             first[c] = lo if c not in first else min(first[c], lo)
             last[c] = hi if c not in last else max(last[c], hi)
             msg[m] += k
-        for i, camp in enumerate(camps):
-            camp.sends = per_c.get(i, 0)
-            camp.first, camp.last = first.get(i), last.get(i)
+        for i, campaign in enumerate(campaigns):
+            campaign.sends = per_c.get(i, 0)
+            campaign.first, campaign.last = first.get(i), last.get(i)
         for mrec, k in zip(self.messages, msg):
             mrec["sends"] = k
-        mins = conn.execute("SELECT (send_id - 1) / ? AS b, MIN(nb) FROM _plan_ord GROUP BY b "
+        mins = conn.execute("SELECT (send_id - 1) / ? AS b, MIN(not_before) FROM _plan_ord GROUP BY b "
                             "ORDER BY b", (size,)).fetchall()
         self.batches = [{"batch": b + 1, "day": day_str(days[b]), "not_before": mn,
                          "first_send_id": starts[b], "last_send_id": min(starts[b] + size - 1, n),
@@ -172,25 +172,25 @@ class Scheduler:
 
     def slow(self) -> None:
         """The sequential pass: needed when a budget or campaign end excludes or moves sends."""
-        conn, camps = self.conn, self.campaigns
+        conn, campaigns = self.conn, self.campaigns
         size = self.batch_size
         next_open = self.window.next_open
         znames = self.zone_names
-        caps = [c.capacity() for c in camps]
+        caps = [c.capacity() for c in campaigns]
         # 0: no limit, 1: lifetime budget (total), 2: daily budget (per UTC day)
         kind = [0 if cap is None else (1 if k == "lifetime" else 2) for k, cap in caps]
         capn = [cap for _, cap in caps]
-        ends = [c.end_time for c in camps]
+        ends = [c.end_time for c in campaigns]
         msg_sends = [0] * len(self.messages)
-        used = [0] * len(camps)
-        cday = [-1] * len(camps)      # daily budget cursor per campaign (UTC day number)
-        ccount = [0] * len(camps)
-        unreachable = [0] * len(camps)
-        first = [0] * len(camps)
-        last = [-1] * len(camps)
-        cur = conn.execute("SELECT nb0, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
+        used = [0] * len(campaigns)
+        cday = [-1] * len(campaigns)      # daily budget cursor per campaign (UTC day number)
+        ccount = [0] * len(campaigns)
+        unreachable = [0] * len(campaigns)
+        first = [0] * len(campaigns)
+        last = [-1] * len(campaigns)
+        cur = conn.execute("SELECT first_not_before, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
         kept = 0
-        bdays = BatchDays(self.per_day)
+        batch_day_rule = BatchDays(self.per_day)
         bno = 0              # current batch number
         bmin = 0             # its earliest not_before
         bfirst = 0
@@ -198,23 +198,23 @@ class Scheduler:
         out: list[tuple] = []
         excl: list[tuple] = []
         pid = self.plan_id
-        keys = [c.key for c in camps]
+        keys = [c.key for c in campaigns]
         mkeys = [m["key"] for m in self.messages]
         ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
                " not_before) VALUES (?,?,?,?,?,?,?)")
-        nd_start = 0
+        batch_day_start = 0
         while True:
             rows = cur.fetchmany(CHUNK)
             if not rows:
                 break
-            for nb, token_id, ci, mi, z in rows:
+            for not_before, token_id, ci, mi, z in rows:
                 opens = kept % size == 0
                 if opens:
-                    nd = bdays.peek(nb)
-                    if nb < nd * DAY:
-                        nb = next_open(znames[z], nd * DAY)
-                elif nb < nd_start:
-                    nb = next_open(znames[z], nd_start)
+                    batch_day = batch_day_rule.peek(not_before)
+                    if not_before < batch_day * DAY:
+                        not_before = next_open(znames[z], batch_day * DAY)
+                elif not_before < batch_day_start:
+                    not_before = next_open(znames[z], batch_day_start)
                 lim = kind[ci]
                 if lim == 1:  # lifetime: a total number of messages
                     if used[ci] >= capn[ci]:
@@ -222,14 +222,14 @@ class Scheduler:
                         unreachable[ci] += 1
                         continue
                 elif lim == 2:  # daily: per UTC day, overflow to the next day's window
-                    d = nb // DAY
+                    d = not_before // DAY
                     cd = cday[ci]
                     if d <= cd:  # the campaign's current day (earlier rows were pushed to it)
                         d = cd + 1 if ccount[ci] >= capn[ci] else cd
-                        if d > nb // DAY:
-                            nb = next_open(znames[z], d * DAY)
+                        if d > not_before // DAY:
+                            not_before = next_open(znames[z], d * DAY)
                     end = ends[ci]
-                    if capn[ci] == 0 or (end is not None and nb >= end):
+                    if capn[ci] == 0 or (end is not None and not_before >= end):
                         excl.append((pid, token_id, "over_budget", keys[ci]))
                         unreachable[ci] += 1
                         continue
@@ -239,38 +239,38 @@ class Scheduler:
                     else:
                         ccount[ci] += 1
                 end = ends[ci]
-                if end is not None and nb >= end:
+                if end is not None and not_before >= end:
                     excl.append((pid, token_id, "after_campaign_end", keys[ci]))
                     continue
-                if not used[ci] or nb < first[ci]:
-                    first[ci] = nb
-                if nb > last[ci]:
-                    last[ci] = nb
+                if not used[ci] or not_before < first[ci]:
+                    first[ci] = not_before
+                if not_before > last[ci]:
+                    last[ci] = not_before
                 used[ci] += 1
                 kept += 1
                 if opens:
                     if bno:
-                        batches.append((bno, bdays.day, bmin, bfirst, kept - 1))
-                    bdays.take(nd)
-                    nd_start = nd * DAY
+                        batches.append((bno, batch_day_rule.day, bmin, bfirst, kept - 1))
+                    batch_day_rule.take(batch_day)
+                    batch_day_start = batch_day * DAY
                     bno += 1
-                    bmin = nb
+                    bmin = not_before
                     bfirst = kept
-                elif nb < bmin:
-                    bmin = nb
+                elif not_before < bmin:
+                    bmin = not_before
                 msg_sends[mi] += 1
-                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, nb))
+                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, not_before))
             conn.executemany(ins, out)
             out.clear()
             if excl:
                 exclude(conn, excl, self.excluded)
         if bno:
-            batches.append((bno, bdays.day, bmin, bfirst, kept))
+            batches.append((bno, batch_day_rule.day, bmin, bfirst, kept))
         self.batches = [{"batch": b, "day": day_str(d), "not_before": mn, "first_send_id": f,
                          "last_send_id": la, "sends": la - f + 1} for b, d, mn, f, la in batches]
         for m, n in zip(self.messages, msg_sends):
             m["sends"] = n
-        for i, c in enumerate(camps):
+        for i, c in enumerate(campaigns):
             c.sends, c.unreachable = used[i], unreachable[i]
             c.first, c.last = (first[i], last[i]) if used[i] else (None, None)
         self.sends = kept

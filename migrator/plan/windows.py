@@ -11,7 +11,7 @@ from bisect import bisect_right
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DAY = 86_400
+from migrator.timeparse import DAY
 
 
 def resolve_zone(name: str | None, default: str) -> str:

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from migrator.preflight.guidance import (ACCOUNT_STATUS, ACCOUNT_STATUS_WHO, GUIDES, MM_PERMISSIONS,
                                          REQUIRED_PERMISSIONS)
+from migrator.timeparse import DAY
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
-DAY = 86400
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.audit import findings as F
+from migrator.audit.findings import mask
 from migrator.privacy import short_hash
 from migrator.report.common import latest_audit_run
 from migrator.report.output import output_dir, write_csv
@@ -44,7 +44,7 @@ def _has_table(conn, name: str) -> bool:
 def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None, force: bool = False) -> CrmExport:
     """Write needs-country.csv and needs-opt-in.csv into `out_dir` from the latest audit."""
     conn = ws.db.conn
-    run = latest_audit_run(conn)
+    run = latest_audit_run(ws)
     out = output_dir(out_dir)
     pf = " AND a.page_id = ?" if page else ""
     args = (run["id"], page) if page else (run["id"],)
@@ -70,12 +70,12 @@ def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None, force
     def optin_rows():
         from migrator.report.common import iso_utc
 
-        mask = F.mask("TOKEN_EXPIRED")
+        expired = mask("TOKEN_EXPIRED")
         for th, psid, pid, name, topic, state, seen, mm_state in conn.execute(
                 f"SELECT t.token_hash, t.psid, a.page_id, p.name, t.topic_title, {fb_state}, {fb_seen}, t.mm_state"
                 f" FROM audit_tokens a JOIN tokens t ON t.id = a.token_id LEFT JOIN pages p ON p.page_id = a.page_id"
                 f"{fb_join} WHERE a.run_id = ? AND a.verdict != 'opted_out'"
-                f" AND ((a.flags & {mask}) != 0"
+                f" AND ((a.flags & {expired}) != 0"
                 + (" OR f.state IN ('expired', 'invalid')" if feedback else "") + ")" + pf
                 + " ORDER BY a.page_id, a.token_id", args):
             why = state or mm_state or "expired"

@@ -19,11 +19,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from migrator.audit import findings as F
+from migrator.audit.findings import mask
 from migrator.money import format_money
 from migrator.report.models import Countdown, Cutover, Money, PageLoss
 
-AT_RISK_MASK = F.mask("RN_DISCONTINUATION_COUNTDOWN")
+AT_RISK_MASK = mask("RN_DISCONTINUATION_COUNTDOWN")
 
 
 @dataclass
@@ -66,7 +66,7 @@ def page_counts(conn, run_id: int, page: str | None = None,
     counted on subscriptions that have not moved.
     """
     flag_codes = flag_codes or {}
-    masks = {code: F.mask(code) for code in flag_codes}
+    masks = {code: mask(code) for code in flag_codes}
     where = " WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else "")
     args: tuple = (run_id, page) if page else (run_id,)
     out: dict[str, PageCounts] = {}

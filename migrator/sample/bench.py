@@ -13,10 +13,11 @@ import random
 import time
 from pathlib import Path
 
-from migrator.sample.estate import DAY, FAR_EXPIRY, HISTORY_END, START
+from migrator.sample.estate import FAR_EXPIRY, HISTORY_END, START
 from migrator.sample.pages import TOPICS
 from migrator.sample.tokens_csv import CSV_HEADER
 from migrator.sample.geo import GEOS
+from migrator.timeparse import DAY
 
 _BLOCK = 4096
 _PAGES = 50

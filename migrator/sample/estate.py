@@ -39,8 +39,8 @@ from migrator.sample.pages import MM_BUSINESS, Page, make_pages, write_pages
 from migrator.sample.rand import _pick, _ri, cum, numeric_id
 from migrator.sample.tokens_csv import CSV_MALFORMED, TokensCsvWriter
 from migrator.sample.webhooks import DeliveryWriter, dumpl, optin_event
+from migrator.timeparse import DAY
 
-DAY = 86_400
 START = 1_654_041_600          # 2022-06-01: first opt-ins in the estate
 LEGACY_END = 1_675_296_000     # 2023-02-02: frequency deprecated (rn-api.md §5)
 LAST_OPTIN = 1_756_684_800     # 2025-09-01: no new RN integrations after this
