@@ -9,7 +9,7 @@ from migrator.emulator.assets import AdAccount, Assets, Business, Page
 from migrator.graph import NO_RETRY
 from migrator.plan import write_plan
 from migrator.preflight import preflight
-from tests._plan import estate, lib, plan, tok
+from _plan import estate, lib, plan, tok
 
 PAGE_US, PAGE_BR = "101000000000001", "202000000000002"
 ACT_US, ACT_BR = "111", "222"

@@ -33,6 +33,7 @@ OWNERS = [
     ("content_records", "migrator.inventory"),
     ("audit_", "migrator.audit"),
     ("plan", "migrator.plan"),        # plans, plan_campaigns, plan_sends, ...
+    ("preflight_", "migrator.preflight"),
 ]
 
 # The one known exception, until the executor records what Meta said about a token in
@@ -108,7 +109,8 @@ def test_the_production_path_never_imports_the_emulator(tmp_path):
         from pathlib import Path
 
         import migrator
-        for pkg in ("store", "inventory", "convert", "rules", "audit", "plan", "graph", "execute", "report"):
+        for pkg in ("store", "inventory", "convert", "rules", "audit", "plan", "graph", "preflight", "execute",
+                "report"):
             mod = importlib.import_module("migrator." + pkg)
             for info in pkgutil.walk_packages(mod.__path__, "migrator." + pkg + "."):
                 if not info.name.endswith((".workers",)):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from migrator.errors import PlanError
-from tests._plan import BASE_SPEC, estate, plan, tok
+from _plan import BASE_SPEC, estate, plan, tok
 
 
 def _plan(ws, tmp_path, extra="", base=BASE_SPEC, **kw):
     estate(ws, tmp_path / "in", [tok(i) for i in range(3)])
-    from tests._plan import make_plan, spec_file
+    from _plan import make_plan, spec_file
     return make_plan(ws, spec_file(tmp_path / "spec", extra, base=base), clock=lambda: 1_772_000_000, **kw)
 
 

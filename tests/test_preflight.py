@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from migrator.errors import InputError
 from migrator.preflight import latest_page_states
 from migrator.preflight.checks import Read, check_budget_day, check_permissions, page_state
-from tests._plan import tok, ts
-from tests._preflight import (ACT_BR, ACT_US, BIZ_US, PAGE_BR, PAGE_TOKENS, PAGE_US, SYS_TOKEN, check, healthy,
+from _hyp import examples
+from _plan import tok, ts
+from _preflight import (ACT_BR, ACT_US, BIZ_US, PAGE_BR, PAGE_TOKENS, PAGE_US, SYS_TOKEN, check, healthy,
                               status, token_map, two_pages)
 
 
@@ -240,7 +241,7 @@ def test_network_failure_is_unknown_not_fail():
     assert json.dumps(r.to_json())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(mapping=st.dictionaries(st.from_regex(r"[0-9]{1,16}", fullmatch=True),
                                st.from_regex(r"[A-Za-z0-9_\-]{8,40}", fullmatch=True), max_size=5),
        junk=st.text(max_size=40))
@@ -273,11 +274,11 @@ def test_assets_fixture_errors_name_the_entry():
 
 def test_a_spec_checks_only_pages_with_subscribers_to_migrate(ws, tmp_path, planned):
     from migrator.audit import run_audit
-    from tests._plan import AS_OF, ingest
+    from _plan import AS_OF, ingest
 
     ingest(ws, tmp_path / "more", pages=[["303000000000003", "Laden DE", "DE", "333", "EUR"]],
            tokens=[tok(900, page="303000000000003", country="DE", tz="Europe/Berlin")], name="de")
-    run_audit(ws.db, as_of=AS_OF)
+    run_audit(ws, as_of=AS_OF)
     assert ws.conn.execute("SELECT migrate FROM audit_pages WHERE page_id = '303000000000003'").fetchone() == (0,)
     r = check(ws, tmp_path / "spec" / "spec.toml", healthy(), tmp=tmp_path)
     assert {p["page_id"] for p in r.pages} == {PAGE_US, PAGE_BR}      # the DE page has nobody to move

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests._preflight import ACT_BR, ACT_US, PAGE_BR, PAGE_TOKENS, PAGE_US, SYS_TOKEN, token_map, two_pages
+from _preflight import ACT_BR, ACT_US, PAGE_BR, PAGE_TOKENS, PAGE_US, SYS_TOKEN, token_map, two_pages
 
 ASSETS = f"""
 [token]

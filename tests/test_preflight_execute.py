@@ -12,8 +12,8 @@ from migrator.emulator import EmulatorConfig, EmulatorTransport, VirtualClock, c
 from migrator.execute import execute_plan
 from migrator.execute.outcomes import decide
 from migrator.graph import error_from_envelope
-from tests._exec import AFTER_DAY_ONE
-from tests._preflight import ACT_BR, ACT_US, PAGE_BR, PAGE_US, healthy, two_pages
+from _exec import AFTER_DAY_ONE
+from _preflight import ACT_BR, ACT_US, PAGE_BR, PAGE_US, healthy, two_pages
 
 
 class Run:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from migrator.cli import main
 from migrator.report import make_report
 from migrator.report.build_readiness import build_readiness_report
-from tests._preflight import ACT_BR, PAGE_BR, PAGE_TOKENS, PAGE_US, check, healthy, two_pages
+from _preflight import ACT_BR, PAGE_BR, PAGE_TOKENS, PAGE_US, check, healthy, two_pages
 
 
 def test_readiness_shows_the_latest_preflight_of_each_page(ws, tmp_path):

@@ -7,8 +7,8 @@ import json
 
 from migrator.rules import load_rules
 from migrator.plan import write_plan
-from tests._exec import Emu
-from tests._plan import estate, plan, spec_file, tok
+from _exec import Emu
+from _plan import estate, plan, spec_file, tok
 
 OVERRIDE = """
 mm_text_max_chars = 20

@@ -8,9 +8,8 @@ import sqlite3
 
 def save_preflight(ws, report) -> int:
     """Record one run with its checks and page states; returns the run id."""
-    conn = ws.conn
     c = report.counts
-    with conn:
+    with ws.transaction() as conn:   # (sqlite3's `with conn:` opens none on this autocommit connection)
         run_id = conn.execute(
             "INSERT INTO preflight_runs (plan_id, source, checked_at, base_url, ok, passed, failed, unknown) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
