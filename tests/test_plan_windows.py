@@ -48,3 +48,19 @@ def test_resolve_zone():
     assert resolve_zone(None, "UTC") == "UTC"
     assert resolve_zone("", "Europe/Paris") == "Europe/Paris"
     assert resolve_zone("Not/AZone", "UTC") == "UTC"
+
+
+def test_a_window_inside_the_spring_forward_gap_does_not_happen_that_day():
+    """New York skips 02:00-03:00 on 2026-03-08: a 02:00-03:00 window has no instant that day,
+    and a 01:30-02:30 window ends when the clock jumps (no send at 03:xx local)."""
+    zone = "America/New_York"
+    before_gap = int(datetime(2026, 3, 8, 5, 0, tzinfo=timezone.utc).timestamp())   # 00:00 EST
+    w = Windows(120, 180, origin=before_gap)
+    r = w.next_open(zone, before_gap)
+    assert inside(local_minute(r, zone), 120, 180)
+    assert datetime.fromtimestamp(r, ZoneInfo(zone)).day == 9
+    w = Windows(90, 150, origin=before_gap)
+    opens = [(o, c) for o, c in w.windows(zone, before_gap, before_gap + 86400)]
+    o, c = opens[0]
+    assert local_minute(o, zone) == 90 and c == int(datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc).timestamp())
+    assert all(inside(local_minute(t, zone), 90, 150) for t in range(o, c, 60))

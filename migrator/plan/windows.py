@@ -25,6 +25,29 @@ def resolve_zone(name: str | None, default: str) -> str:
     return default
 
 
+def _instant(tz: ZoneInfo, d: date, minute: int) -> int:
+    """The instant local day `d` reaches `minute` past midnight in `tz`.
+
+    A wall time skipped by a clock change (spring forward) is reached at the change itself:
+    the clock jumps past it. A repeated wall time (fall back) counts from its first occurrence.
+    """
+    wall = datetime.combine(d, time(minute // 60, minute % 60), tzinfo=tz)
+    before, after = int(wall.timestamp()), int(wall.replace(fold=1).timestamp())
+    if before <= after:      # exists (once, or twice: the first one is `before`)
+        return before
+    # skipped: `before` reads the time with the old offset, `after` with the new one; the
+    # change lies between them (at most a day apart): find its instant
+    lo, hi = after, before
+    new_offset = wall.replace(fold=1).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == new_offset:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 class Windows:
     """next_open(zone, t): the first instant >= t inside the zone's local send window."""
 
@@ -35,7 +58,7 @@ class Windows:
         self.start_minute = start_minute
         self.end_minute = end_minute
         self.default_zone = default_zone
-        self._zones: dict[str, tuple[ZoneInfo, date, list[int], list[int]]] = {}
+        self._zones: dict[str, tuple[ZoneInfo, date, list[int], list[int], list[int]]] = {}
         self._known: dict[str | None, str] = {}
 
     def zone(self, name: str | None) -> str:
@@ -45,14 +68,12 @@ class Windows:
         return z
 
     def _window(self, tz: ZoneInfo, d: date) -> tuple[int, int]:
+        """The UTC [open, close) of day `d`'s window; open >= close when the day has none."""
         sm, em = self.start_minute, self.end_minute
-        o = datetime.combine(d, time(sm // 60, sm % 60), tzinfo=tz)
         end_day = d if em > sm else d + timedelta(days=1)
-        em_t = time(0, 0) if em == 1440 else time(em // 60, em % 60)
         if em == 1440:
-            end_day = d + timedelta(days=1)
-        c = datetime.combine(end_day, em_t, tzinfo=tz)
-        return int(o.timestamp()), int(c.timestamp())
+            end_day, em = d + timedelta(days=1), 0
+        return _instant(tz, d, sm), _instant(tz, end_day, em)
 
     def _extend(self, zone: str, t: int) -> tuple[list[int], list[int]]:
         entry = self._zones.get(zone)
@@ -60,13 +81,14 @@ class Windows:
             tz = ZoneInfo(zone)
             base = t if self.origin is None else min(t, self.origin)
             first = datetime.fromtimestamp(base, timezone.utc).date() - timedelta(days=2)
-            entry = self._zones[zone] = (tz, first, [], [])
-        tz, first, opens, closes = entry
+            entry = self._zones[zone] = (tz, first, [], [], [0])
+        tz, first, opens, closes, days = entry
         while not closes or closes[-1] <= t:
-            d = first + timedelta(days=len(opens))
-            o, c = self._window(tz, d)
-            opens.append(o)
-            closes.append(c)
+            o, c = self._window(tz, first + timedelta(days=days[0]))
+            days[0] += 1
+            if o < c:   # a window that falls wholly into a clock change's gap does not happen
+                opens.append(o)
+                closes.append(c)
         return opens, closes
 
     def next_open(self, zone: str, t: int) -> int:
