@@ -13,8 +13,8 @@ from migrator.errors import RulesError
 from migrator.graph import error_from_envelope
 from migrator.plan import write_plan
 from migrator.rules import load_rules
-from tests._exec import Emu
-from tests._plan import AS_OF, estate, lib, plan, tok
+from _exec import Emu
+from _plan import AS_OF, estate, lib, plan, tok
 
 PAGES = [["P1", "Shop One", "US", "111", "USD"], ["P2", "Shop Two", "US", "111", "USD"]]
 CONTENT = [lib("P1", "deals", "Deals", {"text": "Deals!"}), lib("P2", "deals2", "Deals", {"text": "More deals!"})]
@@ -89,7 +89,7 @@ def test_2300005_becomes_a_page_mismatch_finding_not_an_invalid_token(ws, tmp_pa
     assert s.outcome == "done" and s.reasons == {"failed:recipient_never:page_mismatch": 2}
     assert ws.conn.execute("SELECT COUNT(*) FROM tokens WHERE mm_state IS NOT NULL").fetchone()[0] == 0
     assert feedback(ws) == {"page_mismatch": 2}
-    run_audit(ws.db, as_of=AS_OF)                 # the next audit reads what the run learned
+    run_audit(ws, as_of=AS_OF)                 # the next audit reads what the run learned
     got = ws.conn.execute("SELECT t.token, a.verdict, a.detail, a.flags FROM audit_tokens a JOIN tokens t "
                           "ON t.id = a.token_id WHERE a.flags & ? != 0", (F.mask("TOKEN_PAGE_MISMATCH"),)).fetchall()
     assert sorted(g[0] for g in got) == ["TOKEN000003SECRET", "TOKEN000007SECRET"]

@@ -18,9 +18,10 @@ from migrator.inventory import ingest_tokens
 from migrator.plan import make_plan, write_plan
 from migrator.plan.windows import Windows
 from migrator.store.workspace import open_workspace
-from tests._exec import Emu, planned
-from tests._plan import AS_OF, BASE_SPEC, spec_file, ts
-from tests.conftest import webhook, write_jsonl
+from _exec import Emu, planned
+from _hyp import examples
+from _plan import AS_OF, BASE_SPEC, spec_file, ts
+from conftest import webhook, write_jsonl
 
 TOKENS = [f"TOKEN{i:06d}SECRET" for i in range(60)]
 
@@ -153,7 +154,7 @@ ZONES = ["America/New_York", "Asia/Manila", "Pacific/Kiritimati", "Pacific/Pago_
          "Australia/Lord_Howe", None]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(zone=st.sampled_from(ZONES), start=st.integers(0, 1439), length=st.integers(1, 1439),
        nb=st.integers(1_770_000_000, 1_800_000_000), delay=st.integers(0, 5 * 86400),
        late=st.sampled_from(["wait", "skip"]), end=st.one_of(st.none(), st.integers(0, 6 * 86400)))

@@ -25,3 +25,11 @@ def test_ci_selects_the_thorough_profile_before_the_tests():
     test_line = next(c for c in _readme_commands() if c.endswith(".venv/bin/pytest"))
     assert "export MIGRATOR_TEST_PROFILE=ci" in ci
     assert ci.index("export MIGRATOR_TEST_PROFILE=ci") < ci.index(test_line)
+
+
+def test_tests_import_their_helpers_as_the_readme_command_can():
+    """`tests.x` imports work under `python -m pytest` only (the working directory on sys.path);
+    the helpers are importable as `_plan`, `_exec`, `conftest`, ... under both runners."""
+    offenders = [p.name for p in (ROOT / "tests").glob("*.py")
+                 if re.search(r"^\s*(from tests[. ]|import tests\b)", p.read_text(), re.M)]
+    assert offenders == []

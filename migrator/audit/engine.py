@@ -305,7 +305,7 @@ def _mark_page_mismatch(conn) -> None:
         UPDATE audit_tokens SET
                verdict = CASE WHEN verdict = '{BLOCKED}' THEN verdict ELSE '{REVIEW}' END,
                certain = CASE WHEN verdict = '{BLOCKED}' THEN certain ELSE 0 END,
-               flags = flags | {F.mask('TOKEN_PAGE_MISMATCH')},
+               flags = flags | {mask('TOKEN_PAGE_MISMATCH')},
                detail = 'page mismatch: filed under page ' || coalesce(page_id, '?')
                         || '; Meta says the token belongs to another page (2300005)'
         WHERE verdict <> '{OPTED_OUT}'
