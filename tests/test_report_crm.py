@@ -25,7 +25,7 @@ def test_needs_country_and_needs_opt_in(ws, tmp_path, cli):
     conn.execute("INSERT INTO mm_feedback (token_id, state, code, seen_at) VALUES (?, 'expired', 2300005, 1768435200)",
                  (tid,))
     conn.execute("UPDATE tokens SET mm_state = 'expired' WHERE id = ?", (tid,))
-    run_audit(ws.db, clock=lambda: 1_768_435_200)
+    run_audit(ws, clock=lambda: 1_768_435_200)
     r = cli("report", "crm", "-o", tmp_path / "crm", "--json")
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)

@@ -71,7 +71,7 @@ def test_a_page_fully_sent_reads_as_done_with_moved_delivered_read(ws):
 
 def test_a_fresh_audit_after_the_cutover_still_reads_done(ws):
     before = _pages(ws)[ACME]
-    run_audit(ws.db, clock=CLOCK)
+    run_audit(ws, clock=CLOCK)
     after = _pages(ws)[ACME]
     # what Meta refused for good is now the audit's own (e.g. wrong region -> lost); what moved stays moved
     assert after.status == "done" and after.cutover == before.cutover
