@@ -20,7 +20,7 @@ from migrator.execute import execute_plan, execution_status, ingest_receipts
 from migrator.execute.ledger import Ledger, Result
 from migrator.execute.lock import acquire, force_unlock
 from migrator.plan import plan_staleness
-from tests._exec import Emu, ledger, planned
+from _exec import Emu, ledger, planned
 
 
 def _dead_pid() -> int:
@@ -306,7 +306,7 @@ def test_status_after_kill_says_interrupted_and_runs_record_how_they_ended(ws, t
     emu.run(ws, p)
     ended = [r for r in ws.conn.execute("SELECT outcome, ended FROM exec_runs ORDER BY id")]
     assert ended == [("done", "finished"), ("killed", "killed"), ("done", "finished")]
-    from tests._plan import ingest, tok
+    from _plan import ingest, tok
 
     ingest(ws, tmp_path / "more", tokens=[tok(99)], name="more")
     with pytest.raises(Exception, match="stale"):

@@ -63,8 +63,7 @@ def test_any_planning_column_of_a_token_counts(made, column, value):
 def test_receipts_runs_leave_the_plan_fresh(made, kind):
     """Receipts settle the executor's ledger and touch no inventory table: an interrupted run
     is settled by `ingest receipts` and then resumes, so they must not make its plan stale.
-    (The fingerprint used to list kind 'receipts' among the inventory's ingests, a kind nothing
-    wrote then; receipts are being recorded under it now.)"""
+    Receipts runs are recorded as kind 'receipts' (older workspaces: 'mm_receipts')."""
     ws, tmp, p = made
     before = workspace_fingerprints(ws)
     ws.conn.execute("INSERT INTO ingest_runs (kind, path, format, started_at, finished_at, records,"

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from migrator.execute.ledger import settle_from_receipts
-from migrator.inventory.ingest import Run, transaction
+from migrator.inventory.ingest import Run
 from migrator.inventory.sources import open_text
 from migrator.inventory.summary import IngestSummary
 
@@ -66,7 +66,7 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSumma
         path = str(Path(raw))
         hasher = hashlib.sha256()
         fh = open_text(path, hasher=hasher)    # a missing or unreadable file is an InputError here
-        with transaction(ws):
+        with ws.transaction():
             run = Run(ws, kind=KIND, path=path, fmt="webhooks", sha=None, clock=clock)
         pending: list[tuple] = []
         with fh:
@@ -94,7 +94,7 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSumma
                     if progress:
                         progress(len(pending))
                     pending = []
-        with transaction(ws):
+        with ws.transaction():
             _store(conn, run, pending)
             settle_from_receipts(conn, now=int(clock()), new_receipts=NEW)
             _fill_delivery(conn, run.id)
@@ -105,7 +105,7 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSumma
 
 
 def _apply(ws, run: Run, items: list[tuple], clock) -> None:
-    with transaction(ws) as conn:
+    with ws.transaction() as conn:
         _store(conn, run, items)
         settle_from_receipts(conn, now=int(clock()), new_receipts=NEW)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from types import SimpleNamespace
 
 from migrator import audit, inventory
 from migrator.store.digest import sha
@@ -28,13 +27,7 @@ def spec_fingerprint(spec) -> str:
 
 
 def workspace_fingerprints(ws) -> dict[str, str]:
-    """The workspace-side components (inventory, audit, content) of workspace `ws`.
-
-    A bare sqlite3 connection is accepted too, for the executor's ledger, which holds only
-    its connection.
-    """
-    if isinstance(ws, sqlite3.Connection):
-        ws = SimpleNamespace(conn=ws)
+    """The workspace-side components (inventory, audit, content) of workspace `ws`."""
     return {"inventory": inventory.fingerprint(ws), "audit": audit.fingerprint(ws),
             "content": inventory.content_fingerprint(ws)}
 
