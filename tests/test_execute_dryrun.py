@@ -6,8 +6,8 @@ import json
 import re
 
 from migrator.execute import execute_plan
-from tests._exec import Emu, ledger, planned
-from tests._plan import ts
+from _exec import Emu, ledger, planned
+from _plan import ts
 
 EXEC_TABLES = ("exec_plans", "exec_campaigns", "exec_sends", "exec_runs", "exec_lock", "exec_receipts",
                "exec_campaign_zones")

@@ -19,8 +19,9 @@ from migrator.execute.outcomes import THROTTLE_CODES, decide
 from migrator.execute.pacing import Pacer, budget_resume_at, next_day_start, warmup_poll_delay
 from migrator.graph import NO_RETRY, AsyncGraphClient, error_from_envelope
 from migrator.plan import make_plan
-from tests._exec import AFTER_DAY_ONE, Emu, ledger, planned
-from tests._plan import AS_OF, BASE_SPEC, estate, lib, tok, ts
+from _exec import AFTER_DAY_ONE, Emu, ledger, planned
+from _hyp import examples
+from _plan import AS_OF, BASE_SPEC, estate, lib, tok, ts
 
 
 class VClock:
@@ -333,7 +334,7 @@ def test_the_warmup_poll_is_capped_by_the_rules(ws, tmp_path):
 _WARMUP = frozenset({2300003, 2300012, 2300041, 2300028})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(code=st.one_of(st.integers(2300000, 2300080), st.sampled_from(sorted(THROTTLE_CODES) + [1, 2, 10, 100])),
        remaining=st.one_of(st.none(), st.integers(1, 7200)), transient=st.booleans(), attempts=st.integers(1, 9))
 def test_a_retry_waits_metas_figure_at_the_scope_of_what_it_concerns(code, remaining, transient, attempts):

@@ -10,8 +10,8 @@ import pytest
 from migrator.execute.http import FastTransport
 from migrator.graph import AsyncGraphClient, GraphConfigError, NO_RETRY, NetworkError, load_access_token
 from migrator.graph.secret import scrub
-from tests._exec import Emu, planned
-from tests._plan import ts
+from _exec import Emu, planned
+from _plan import ts
 
 TOKEN = "EAAGmigratorTESTaccessTOKEN0123456789abcdef"
 
