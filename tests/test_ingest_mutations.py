@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrator.cli import main
+from _hyp import examples
 
 N = 8
 PIECES = ['"', '""', ",", ";", "\t", "|", "\x00", "\u202e", "\uff11", "\n", "\r", "\r\n", "\ufeff",
@@ -93,7 +94,7 @@ def _mutate(lines: list[str], header: int, m) -> tuple[bytes, int]:
     return data, idx
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fmt=st.sampled_from(sorted(FORMATS)), m=MUTATION)
 def test_mutated_files_are_counted_and_lose_nothing_around_the_bad_line(fmt, m):
     make, args = FORMATS[fmt]
