@@ -174,3 +174,33 @@ def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, 
     else:
         assert reason == "window_missed"
         assert late == "skip" or (ends["c1"] is not None and w.next_open(z, now) >= ends["c1"])
+
+
+def test_opt_outs_ingested_between_runs_keep_the_plan_fresh_and_are_honoured(ws, tmp_path, cli):
+    """The README's flow over days: run part of the plan, ingest the day's stop webhooks, run the
+    same command again. The stops must not make the plan stale (they are re-checked at claim
+    time), and none of the stopped tokens is sent to; a file that adds an opt-in still does."""
+    p = planned(ws, tmp_path, 60, extra="batch_size = 20")
+    emu = Emu(ws)
+    first = emu.run(ws, p, batches=1)
+    assert first.sent == 20
+    now_ms = int(time.time() * 1000)
+    stopped = TOKENS[30:40]
+    stops = write_jsonl(tmp_path / "stops.jsonl", [
+        webhook("P1", f"PSID{i:06d}", tok, now_ms + i, status="STOP_NOTIFICATIONS")
+        for i, tok in enumerate(stopped, start=30)])
+    r = cli("ingest", "tokens", stops)
+    assert r.exit_code == 0, r.output
+    second = emu.run(ws, p)
+    assert second.outcome == "done", second
+    led = rows(ws, p.plan_id)
+    assert {led[t][:2] for t in stopped} == {("skipped", "opted_out_during_run")}
+    assert {t for t, v in led.items() if v[0] == "sent"} == set(TOKENS) - set(stopped)
+    accepted = {s.token for s in emu.accepted()}
+    assert not accepted & set(stopped)
+    # a new opt-in is a new input the plan never saw: the plan is stale again
+    optin = write_jsonl(tmp_path / "optin.jsonl", [webhook("P1", "PSIDNEW", "TOKENNEWSECRET", now_ms + 99)])
+    assert cli("ingest", "tokens", optin).exit_code == 0
+    from migrator.errors import MigratorError
+    with pytest.raises(MigratorError, match="stale|changed"):
+        emu.run(ws, p)

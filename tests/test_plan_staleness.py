@@ -51,12 +51,22 @@ def test_inventory_change(made):
 
 
 @pytest.mark.parametrize("column, value", [("timezone", "Asia/Tokyo"), ("next_eligible_at", 1_800_000_000),
-                                           ("status", "stopped"), ("topic_title", "Other")])
+                                           ("country", "BR"), ("topic_title", "Other")])
 def test_any_planning_column_of_a_token_counts(made, column, value):
     ws, tmp, p = made
     before = workspace_fingerprints(ws)["inventory"]
     ws.conn.execute(f"UPDATE tokens SET {column} = ? WHERE id = 2", (value,))
     assert workspace_fingerprints(ws)["inventory"] != before
+
+
+def test_a_token_status_alone_is_left_to_the_claim(made):
+    """Opt-outs arrive all through a cutover and must be ingested to be honoured; the executor
+    re-checks each token's status when it claims a send, so a status change alone keeps the plan
+    fresh (a CSV snapshot that changes statuses is still an ingest run, and still counts)."""
+    ws, tmp, p = made
+    before = workspace_fingerprints(ws)["inventory"]
+    ws.conn.execute("UPDATE tokens SET status = 'stopped', status_at = 1800000000000 WHERE id = 2")
+    assert workspace_fingerprints(ws)["inventory"] == before
 
 
 @pytest.mark.parametrize("kind", ["receipts", "mm_receipts"])

@@ -16,12 +16,12 @@ _TOKENS_SUMS = """
 SELECT COUNT(*), MAX(id), TOTAL(id),
        TOTAL(id * (LENGTH(IFNULL(page_id, '')) + 3 * LENGTH(IFNULL(psid, ''))
                    + 5 * LENGTH(IFNULL(topic_title, '')) + 7 * LENGTH(IFNULL(timezone, ''))
-                   + 11 * LENGTH(IFNULL(country, '')) + 13 * (status = 'active')
+                   + 11 * LENGTH(IFNULL(country, ''))
                    + 17 * LENGTH(IFNULL(user_token_status, '')))),
        TOTAL(UNICODE(IFNULL(topic_title, ' ')) + 3 * UNICODE(SUBSTR(IFNULL(timezone, ' '), -2))
              + 5 * UNICODE(IFNULL(country, ' '))),
        TOTAL((IFNULL(next_eligible_at, 0) + 3 * IFNULL(token_expiry, 0)
-              + 7 * IFNULL(status_at, 0) + 11 * IFNULL(profile_at, 0)) % 1000003)
+              + 11 * IFNULL(profile_at, 0)) % 1000003)
 FROM tokens
 """
 
@@ -34,15 +34,20 @@ INVENTORY_KINDS = ("tokens", "pages")
 
 
 def fingerprint(ws) -> str:
-    """Pages, tokens, and every ingest that accepted something (a CSV snapshot can change any column)."""
+    """Pages, tokens, and every ingest that accepted something (a CSV snapshot can change any column).
+
+    Not a token's opt-in status, nor a webhook file that only stopped or resumed known tokens
+    (`ingest_runs.status_only`): opt-outs arrive all through a cutover and must be ingested to be
+    honoured, and the executor re-checks each token's status at the moment it claims a send
+    (execute/sendable.py), so they must not make the running plan stale."""
     conn = ws.conn
     pages = rows_sha(conn, "SELECT page_id, name, business_country, ad_account_id, currency "
                            "FROM pages ORDER BY page_id")
     sums = list(conn.execute(_TOKENS_SUMS).fetchone())
     marks = ",".join("?" * len(INVENTORY_KINDS))
     runs = conn.execute(f"SELECT id, kind, accepted FROM ingest_runs WHERE accepted > 0 "
-                        f"AND kind IN ({marks}) ORDER BY id", INVENTORY_KINDS).fetchall()
-    return sha("inventory/2", pages, sums, [list(r) for r in runs])
+                        f"AND kind IN ({marks}) AND status_only = 0 ORDER BY id", INVENTORY_KINDS).fetchall()
+    return sha("inventory/3", pages, sums, [list(r) for r in runs])
 
 
 def content_fingerprint(ws) -> str:

@@ -48,6 +48,10 @@ class Run:
             (kind, path, sha, fmt, int(clock())))
         self.id = cur.lastrowid
         self.summary.run_id = self.id
+        # where this run's new tokens and events start (both tables grow by rowid)
+        self._tokens_before, self._events_before = self.conn.execute(
+            "SELECT (SELECT IFNULL(MAX(id), 0) FROM tokens), (SELECT IFNULL(MAX(id), 0) FROM token_events)"
+        ).fetchone()
 
     def reject(self, line: int | None, reason: str, excerpt: str | None = None) -> None:
         self.summary.count("rejected")
@@ -104,10 +108,21 @@ class Run:
             s.records += merger.accepted + merger.duplicates
         self.conn.execute(
             "UPDATE ingest_runs SET finished_at=?, records=?, accepted=?, duplicates=?, ignored=?,"
-            " rejected=?, file_sha256=coalesce(?, file_sha256) WHERE id=?",
+            " rejected=?, file_sha256=coalesce(?, file_sha256), status_only=? WHERE id=?",
             (int(self.clock()), s.records, s.accepted, s.duplicates, s.ignored, s.rejected, sha,
-             self.id))
+             int(self._status_only()), self.id))
         return s
+
+    def _status_only(self) -> bool:
+        """A webhook file that only stopped or resumed tokens we already had: no new token and
+        no opt-in (which can change a token's profile) among the events it added."""
+        if self.kind != "tokens" or self.summary.format != "webhooks" or not self.summary.accepted:
+            return False
+        new_token, new_optin = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE id > ?),"
+            " EXISTS (SELECT 1 FROM token_events WHERE id > ? AND kind = 'optin')",
+            (self._tokens_before, self._events_before)).fetchone()
+        return not new_token and not new_optin
 
 
 def record_failed_run(ws: Workspace, *, kind: str, path: str, fmt: str | None, clock: Clock) -> None:

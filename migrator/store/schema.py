@@ -218,3 +218,15 @@ def _rejects_severity(db: Database) -> None:
         CREATE INDEX IF NOT EXISTS ingest_runs_sha ON ingest_runs(file_sha256);
         """
     )
+
+
+@MIGRATIONS(name="0590_ingest_runs_status_only")
+def _ingest_runs_status_only(db: Database) -> None:
+    """Mark webhook ingests that only stopped or resumed known tokens.
+
+    Such a run changes nothing a plan decided from (no new token, no profile field); the
+    executor re-checks every token's status when it claims a send. The plan's inventory
+    fingerprint leaves these runs out, so ingesting opt-outs in the middle of a cutover (which
+    must happen, for them to be honoured) does not make the running plan stale.
+    """
+    db.execute("ALTER TABLE ingest_runs ADD COLUMN status_only INTEGER NOT NULL DEFAULT 0")
