@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from _exec import planned
+from conftest import webhook
 
 # real processes and wall-clock waits: CI runs these (MIGRATOR_TEST_PROFILE=ci)
 pytestmark = pytest.mark.slow
@@ -56,6 +57,13 @@ def _emulator_sends(url) -> list[dict]:
         offset += len(page["data"])
         if not page["data"] or offset >= page["count"]:
             return out
+
+
+def _unsent(ws, plan_id) -> list[tuple[str, str, str]]:
+    """(token, page, psid) of the plan's sends the ledger has not recorded as sent."""
+    return [tuple(r) for r in ws.conn.execute(
+        "SELECT t.token, t.page_id, t.psid FROM exec_sends e JOIN tokens t ON t.id = e.token_id "
+        "WHERE e.plan_id = ? AND e.state != 'sent' ORDER BY e.send_id", (plan_id,))]
 
 
 def _planned_tokens(ws, plan_id) -> list[str]:
@@ -151,6 +159,7 @@ def test_chaos_the_recovery_procedure_keeps_every_send_exactly_once(ws, tmp_path
     rng.shuffle(events)
     events.insert(0, "unlock")           # while most of the plan is still to send: the run is live
     ingest_later = False
+    stopped_at: dict[str, float] = {}         # token -> when its stop was committed (wall clock)
     try:
         for event in events:
             proc = _executor(ws, tmp_path, emu.url, "--resend-unknown", rate=rng.choice((60, 120)))
@@ -178,6 +187,20 @@ def test_chaos_the_recovery_procedure_keeps_every_send_exactly_once(ws, tmp_path
             if rng.random() < 0.4:
                 assert cli("ingest", "receipts", hooks).exit_code == 0     # twice: nothing changes
             ingest_later = rng.random() < 0.5
+            # the day's opt-outs: a few subscribers still to send stop; after this commit no send
+            # may reach them, and the same command must still resume the plan
+            left = [t for t in _unsent(ws, plan.plan_id) if t[0] not in stopped_at]
+            batch = rng.sample(left, min(len(left), rng.randint(3, 8)))
+            if batch:
+                stop_file = tmp_path / f"stops-{len(stopped_at)}.jsonl"
+                now_ms = int(time.time() * 1000)
+                stop_file.write_text("".join(json.dumps(webhook(page, psid, token, now_ms + i,
+                                                                status="STOP_NOTIFICATIONS")) + "\n"
+                                             for i, (token, page, psid) in enumerate(batch)))
+                r = cli("ingest", "tokens", stop_file)
+                assert r.exit_code == 0, r.output
+                committed = time.time()
+                stopped_at.update({token: committed for token, _, _ in batch})
         # finish: run to the end, ingest, re-send what receipts say never went, ingest again
         for extra in ((), ("--resend-unknown", "--receipt-margin", "1")):
             proc = _executor(ws, tmp_path, emu.url, *extra, rate=2000)
@@ -186,10 +209,19 @@ def test_chaos_the_recovery_procedure_keeps_every_send_exactly_once(ws, tmp_path
             assert json.loads(out)["outcome"] == "done"
             emu.flush()
             assert cli("ingest", "receipts", hooks).exit_code == 0
-        accepted = [s["token"] for s in _emulator_sends(emu.url)]
+        emulator_sends = _emulator_sends(emu.url)
+        accepted = [s["token"] for s in emulator_sends]
         errors = emu.state()["errors"]
     finally:
         emu.kill()
+    late = [(s["token"], s["time"]) for s in emulator_sends
+            if s["token"] in stopped_at and s["time"] >= stopped_at[s["token"]]]
+    assert not late, f"sent to a subscriber after their stop was committed: {late}"
+    assert stopped_at, "no opt-out was ingested between kills"
+    opted = {r[0] for r in ws.conn.execute(
+        "SELECT t.token FROM exec_sends e JOIN tokens t ON t.id = e.token_id "
+        "WHERE e.state = 'skipped' AND e.reason = 'opted_out_during_run'")}
+    assert set(stopped_at) - set(accepted) <= opted    # every stop not beaten by its send was skipped
     planned_tokens = set(_planned_tokens(ws, plan.plan_id))
     assert len(accepted) == len(set(accepted)), "a planned send was accepted twice"
     assert set(accepted) <= planned_tokens
