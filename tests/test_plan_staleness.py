@@ -50,13 +50,38 @@ def test_inventory_change(made):
         check_fresh(ws, p)
 
 
-@pytest.mark.parametrize("column, value", [("timezone", "Asia/Tokyo"), ("next_eligible_at", 1_800_000_000),
-                                           ("country", "BR"), ("topic_title", "Other")])
-def test_any_planning_column_of_a_token_counts(made, column, value):
+@pytest.mark.parametrize("change", [{"tz": "Asia/Tokyo"}, {"nea": "1800000000"}, {"country": "BR"},
+                                    {"topic": "Other"}, {"psid": "PSIDOTHER"}])
+def test_any_planning_column_of_a_token_counts(made, change):
+    """Every write to `tokens` is an ingest run that accepted something: a snapshot that changes one
+    planning column of one token moves the fingerprint, through the public ingest path."""
     ws, tmp, p = made
     before = workspace_fingerprints(ws)["inventory"]
-    ws.conn.execute(f"UPDATE tokens SET {column} = ? WHERE id = 2", (value,))
+    ingest(ws, tmp / "same", tokens=[tok(i) for i in range(4)], name="same")
+    assert workspace_fingerprints(ws)["inventory"] == before       # the same values: nothing accepted
+    ingest(ws, tmp / "changed", tokens=[tok(0), tok(1, **change), tok(2), tok(3)], name="changed")
     assert workspace_fingerprints(ws)["inventory"] != before
+
+
+def test_a_fingerprint_does_not_scan_the_tokens(made):
+    """The staleness check runs at every `execute` start and every `status`: it must not read the
+    token table (a 20-76 s scan at 10M tokens). SQLite's authorizer sees every table a statement reads."""
+    import sqlite3
+
+    ws, tmp, p = made
+    read: set[str] = set()
+
+    def watch(action, arg1, arg2, db, source):
+        if action == sqlite3.SQLITE_READ:
+            read.add(arg1)
+        return sqlite3.SQLITE_OK
+
+    ws.conn.set_authorizer(watch)
+    try:
+        plan_staleness(ws, p)
+    finally:
+        ws.conn.set_authorizer(None)
+    assert "tokens" not in read and "audit_tokens" not in read, sorted(read)
 
 
 def test_a_token_status_alone_is_left_to_the_claim(made):

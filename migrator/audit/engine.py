@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
+from migrator.audit.runs import results_sums
 from migrator.audit.findings import CONTENT, FINDINGS, PAGE, TOKEN, decode, mask, of_scope
 from migrator.audit.decide import (BLOCKED, MIGRATE, OPTED_OUT, REVIEW, STAY, VERDICTS, Context,
                                    decide)
@@ -169,8 +170,9 @@ def _run(ws, rules, as_of, ctx, options, catalogue, started, clock) -> AuditResu
                   c["remedy"], json.dumps(c["sources"]), result.findings.get(c["code"], 0))
                  for c in catalogue])
             conn.execute(
-                "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=? WHERE id=?",
-                (int(clock()), result.tokens, json.dumps(result.to_json()), run_id))
+                "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=?, results_digest=?"
+                " WHERE id=?", (int(clock()), result.tokens, json.dumps(result.to_json()),
+                                json.dumps(results_sums(conn, run_id)), run_id))
             _drop_temp(conn)
     finally:
         _drop_temp(ws.conn)

@@ -55,12 +55,21 @@ def latest_run(ws) -> AuditRun | None:
                     options_json=row[6])
 
 
+def results_sums(conn, run_id: int) -> list[list]:
+    """Per verdict, the counts and checksums of a run's results (one scan of its rows)."""
+    return [list(r) for r in conn.execute(_AUDIT_SUMS, (run_id,))]
+
+
 def fingerprint(ws) -> str:
-    """The latest audit's results, not its run id: an identical re-run keeps a plan fresh."""
+    """The latest audit's results, not its run id: an identical re-run keeps a plan fresh.
+
+    The checksums are the ones the audit stored when it finished (`audit_runs.results_digest`),
+    so this costs a lookup, not a scan; a run from before that column is summed now."""
     run = latest_run(ws)
     if run is None:
         return sha("audit/2", None)
-    sums = [list(r) for r in ws.conn.execute(_AUDIT_SUMS, (run.id,))]
+    stored = ws.conn.execute("SELECT results_digest FROM audit_runs WHERE id = ?", (run.id,)).fetchone()[0]
+    sums = json.loads(stored) if stored else results_sums(ws.conn, run.id)
     return sha("audit/2", run.as_of, run.rules_fingerprint, run.options_json, sums)
 
 

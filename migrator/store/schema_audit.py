@@ -115,3 +115,14 @@ def _audit(db) -> None:
             FROM audit_tokens GROUP BY verdict;
         """
     )
+
+
+@MIGRATIONS(name="0591_audit_results_digest")
+def _audit_results_digest(db) -> None:
+    """The per-verdict checksums of a finished run's results, taken once when the audit ends.
+
+    A plan's staleness check compares them at every `execute` start and every `status`; summed
+    from `audit_tokens` each time they cost a full scan (about 20 s at 10M tokens). Runs
+    finished before this step have none and are summed on demand.
+    """
+    db.execute("ALTER TABLE audit_runs ADD COLUMN results_digest TEXT")
