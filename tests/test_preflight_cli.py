@@ -121,3 +121,29 @@ def test_facebook_business_sdk_reads_the_same_objects(server):
     assert us["funding_source_details"]["display_string"]
     page = Page(PAGE_US, api=api).api_get(fields=["name", "business", "location"])
     assert page["business"]["id"] == "9001" and page["location"]["country_code"] == "US"
+
+
+def test_facebook_business_sdk_batch_creates_and_sends_through_the_emulator(server):
+    """A partner's existing tool: the SDK's `new_batch()` (one POST / with up to 50 calls) creates a
+    campaign and sends through the emulator; a refused call fails alone, the others succeed."""
+    pytest.importorskip("facebook_business")
+    from facebook_business.adobjects.adaccount import AdAccount
+    from facebook_business.api import FacebookAdsApi
+    from facebook_business.session import FacebookSession
+
+    session = FacebookSession(access_token=SYS_TOKEN)
+    session.GRAPH = server
+    api = FacebookAdsApi(session, api_version="v24.0")
+    acct = AdAccount(f"act_{ACT_US}", api=api)
+    cid = acct.create_message_campaign(params={"name": "sdk batch", "page_id": PAGE_US,
+                                               "daily_budget": 100000})["id"]
+    ok, bad = [], []
+    batch = api.new_batch()
+    for token in ("t1", "not-a-subscriber"):
+        acct.create_message(params={"message_id": cid, "messenger_delivery_data": {"subscription_token": token},
+                                    "message": {"text": "New stock is in."}},
+                            batch=batch, success=lambda r: ok.append(r.json()),
+                            failure=lambda r: bad.append(r.json()))
+    assert batch.execute() is None                     # no call came back null
+    assert len(ok) == 1 and ok[0]["marketing_message_tracking_id"]
+    assert len(bad) == 1 and bad[0]["error"]["code"] != 0
