@@ -101,3 +101,16 @@ def test_ingest_receipts_counts_and_settles(ws, tmp_path, cli):
 def test_execute_help_has_an_example(cli):
     for cmd in (["execute"], ["status"], ["unlock"], ["ingest", "receipts"]):
         assert "Example" in cli(*cmd, "--help").output
+
+
+def test_ingest_receipts_refuses_undecodable_bytes_and_takes_encoding(ws, tmp_path, cli):
+    """Receipts files follow the rule every input follows: never decoded by silent replacement;
+    `--encoding` reads a file exported in another encoding."""
+    line = ('{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"1"},'
+            '"recipient":{"id":"2"},"timestamp":1,"message":{"is_echo":true,"text":"caf\u00e9"}}]}]}\n')
+    path = tmp_path / "receipts-cp1252.jsonl"
+    path.write_bytes(line.encode("cp1252"))
+    r = cli("ingest", "receipts", path)
+    assert r.exit_code == 1 and "not UTF-8" in r.output and "--encoding cp1252" in r.output
+    r = cli("ingest", "receipts", "--encoding", "cp1252", path)
+    assert r.exit_code == 0, r.output

@@ -10,6 +10,7 @@ import click
 from migrator.cli import main
 from migrator.cli.common import emit_json, info, pass_app, print_ingest_summary, progress
 from migrator.cli.inventory_cmds import ingest
+from migrator.inputs import encoding_option
 from migrator.errors import MigratorError
 
 
@@ -292,9 +293,10 @@ def unlock_cmd(app, yes):
 
 @ingest.command("receipts")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @pass_app
-def ingest_receipts_cmd(app, paths, as_json):
+def ingest_receipts_cmd(app, paths, encoding, as_json):
     """Ingest MM webhooks (echoes, deliveries, reads, delivery failures) to settle the send ledger.
 
     Unknown sends with an echo or delivery become sent (never sent twice); deliveries and reads
@@ -307,5 +309,5 @@ def ingest_receipts_cmd(app, paths, as_json):
     from migrator.execute import ingest_receipts
 
     with progress(app, desc="ingest receipts", unit="event") as bar:
-        summary = ingest_receipts(app.workspace(), paths, progress=bar.update)
+        summary = ingest_receipts(app.workspace(), paths, progress=bar.update, encoding=encoding)
     print_ingest_summary(summary, as_json)

@@ -58,14 +58,16 @@ def _ts_ms(v) -> int | None:
     return t if t > 10**11 else t * 1000
 
 
-def ingest_receipts(ws, paths, *, progress=None, clock=time.time) -> IngestSummary:
-    """Ingest MM webhook JSONL files (gzip too); returns the counts per file."""
+def ingest_receipts(ws, paths, *, progress=None, clock=time.time, encoding: str | None = None) -> IngestSummary:
+    """Ingest MM webhook JSONL files (gzip too); returns the counts per file.
+
+    `encoding`: the files' text encoding when it is not UTF-8/UTF-16 with a BOM (never guessed)."""
     conn = ws.conn
     summary = IngestSummary()
     for raw in paths:
         path = str(Path(raw))
         hasher = hashlib.sha256()
-        fh = open_text(path, hasher=hasher)    # a missing or unreadable file is an InputError here
+        fh = open_text(path, hasher=hasher, encoding=encoding)    # a missing or unreadable file is an InputError here
         with ws.transaction():
             run = Run(ws, kind=KIND, path=path, fmt="webhooks", sha=None, clock=clock)
         pending: list[tuple] = []
