@@ -112,5 +112,8 @@ def test_ingest_receipts_refuses_undecodable_bytes_and_takes_encoding(ws, tmp_pa
     path.write_bytes(line.encode("cp1252"))
     r = cli("ingest", "receipts", path)
     assert r.exit_code == 1 and "not UTF-8" in r.output and "--encoding cp1252" in r.output
-    r = cli("ingest", "receipts", "--encoding", "cp1252", path)
+    r = cli("ingest", "receipts", "--encoding", "cp1252", "--json", path)
     assert r.exit_code == 0, r.output
+    counts = json.loads(r.output)["files"][0]
+    # a Messenger delivery with no MM change is counted (ignored), not lost
+    assert (counts["records"], counts["ignored"]) == (1, 1)

@@ -80,6 +80,9 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time, encoding: str 
                 except (orjson.JSONDecodeError, ValueError, AttributeError, TypeError) as exc:
                     run.reject(lineno, f"unreadable webhook line: {exc}", line[:200])
                     continue
+                if not changes:   # a delivery with no MM change in it (Messenger events): counted, not lost
+                    run.summary.count("ignored")
+                    continue
                 for ch in changes:
                     kind = FIELDS.get(ch.get("field")) if isinstance(ch, dict) else None
                     if kind is None:
