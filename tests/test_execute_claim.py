@@ -20,7 +20,7 @@ from migrator.plan.windows import Windows
 from migrator.store.workspace import open_workspace
 from _exec import Emu, planned
 from _hyp import examples
-from _plan import AS_OF, BASE_SPEC, spec_file, ts
+from _plan import AS_OF, BASE_SPEC, spec_file, tok, ts
 from conftest import webhook, write_jsonl
 
 TOKENS = [f"TOKEN{i:06d}SECRET" for i in range(60)]
@@ -174,3 +174,24 @@ def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, 
     else:
         assert reason == "window_missed"
         assert late == "skip" or (ends["c1"] is not None and w.next_open(z, now) >= ends["c1"])
+
+
+def test_an_mm_opt_out_of_one_token_stops_the_persons_other_tokens_on_that_page(ws, tmp_path):
+    """Meta: opting out of MM stops MMs from that Page (mm-api.md, Opt-out; 2300034 "subscriber
+    stopped MMs"), so the person's other token on the page must not be messaged either."""
+    tokens = [tok(i) for i in range(3)] + [tok(50, psid="PSID000000")]    # person 0 has two tokens
+    p = planned(ws, tmp_path, tokens=tokens)
+    planned_tokens = {r[0] for r in ws.conn.execute(
+        "SELECT t.token FROM plan_sends s JOIN tokens t ON t.id = s.token_id WHERE s.plan_id = ?", (p.plan_id,))}
+    mine = "TOKEN000000SECRET" if "TOKEN000000SECRET" in planned_tokens else "TOKEN000050SECRET"
+    other = "TOKEN000050SECRET" if mine == "TOKEN000000SECRET" else "TOKEN000000SECRET"
+    assert mine in planned_tokens and other not in planned_tokens
+    # an earlier plan's send to the other token was refused 2300034 (what the executor records)
+    ws.conn.execute("INSERT INTO mm_feedback (token_id, state, code, class, seen_at) "
+                    "SELECT id, 'opted_out', 2300034, 'recipient_never', 1 FROM tokens WHERE token = ?", (other,))
+    ws.conn.commit()
+    emu = Emu(ws)
+    s = emu.run(ws, p)
+    assert mine not in {x.token for x in emu.accepted()}
+    assert rows(ws, p.plan_id)[mine][:2] == ("skipped", "opted_out_during_run")
+    assert s.sent == 2
