@@ -168,6 +168,7 @@ def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, 
     z = w.zone(zone)
     if verdict == "ok":
         assert w.next_open(z, now) == now                       # inside a window right now
+        assert ends["c1"] is None or now < ends["c1"]           # and never at or after the campaign's end
     elif verdict == "defer":
         assert reason == "window_wait" and when > now and w.next_open(z, when) == when
         assert ends["c1"] is None or when < ends["c1"]
@@ -195,3 +196,14 @@ def test_an_mm_opt_out_of_one_token_stops_the_persons_other_tokens_on_that_page(
     assert mine not in {x.token for x in emu.accepted()}
     assert rows(ws, p.plan_id)[mine][:2] == ("skipped", "opted_out_during_run")
     assert s.sent == 2
+
+
+def test_a_due_send_after_its_campaigns_end_is_window_missed_even_inside_its_window():
+    """A plan whose campaign ended while sends remained: the window check said "ok" inside the
+    window, so requests left after the end (Meta answers 2300000, read as warm-up for 3 h)."""
+    w = Windows(0, 1440, default_zone="UTC", origin=1_790_000_000)
+    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=None, windows=w, ends={"c1": 1_790_000_100})
+    assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
+                     now=1_790_000_200) == ("skip", "window_missed", None)
+    assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
+                     now=1_790_000_050) == ("ok", None, None)

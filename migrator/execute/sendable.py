@@ -111,6 +111,8 @@ class Screen:
         if stopped:
             return "skip", SKIP_REASON.get(stopped, OPTED_OUT), None
         end = self.ends.get(campaign_key)
+        if end is not None and now >= end:      # Meta refuses it (2300000), and it is after the plan's end
+            return "skip", WINDOW_MISSED, None
         if self.cadence_seconds and person_last is not None and now < person_last + self.cadence_seconds:
             when = int(person_last + self.cadence_seconds)
             if end is not None and when >= end:
