@@ -20,7 +20,7 @@ from migrator.plan.windows import Windows
 from migrator.store.workspace import open_workspace
 from _exec import Emu, planned
 from _hyp import examples
-from _plan import AS_OF, BASE_SPEC, spec_file, ts
+from _plan import AS_OF, BASE_SPEC, spec_file, tok, ts
 from conftest import webhook, write_jsonl
 
 TOKENS = [f"TOKEN{i:06d}SECRET" for i in range(60)]
@@ -168,6 +168,7 @@ def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, 
     z = w.zone(zone)
     if verdict == "ok":
         assert w.next_open(z, now) == now                       # inside a window right now
+        assert ends["c1"] is None or now < ends["c1"]           # and never at or after the campaign's end
     elif verdict == "defer":
         assert reason == "window_wait" and when > now and w.next_open(z, when) == when
         assert ends["c1"] is None or when < ends["c1"]
@@ -204,3 +205,35 @@ def test_opt_outs_ingested_between_runs_keep_the_plan_fresh_and_are_honoured(ws,
     from migrator.errors import MigratorError
     with pytest.raises(MigratorError, match="stale|changed"):
         emu.run(ws, p)
+
+
+def test_an_mm_opt_out_of_one_token_stops_the_persons_other_tokens_on_that_page(ws, tmp_path):
+    """Meta: opting out of MM stops MMs from that Page (mm-api.md, Opt-out; 2300034 "subscriber
+    stopped MMs"), so the person's other token on the page must not be messaged either."""
+    tokens = [tok(i) for i in range(3)] + [tok(50, psid="PSID000000")]    # person 0 has two tokens
+    p = planned(ws, tmp_path, tokens=tokens)
+    planned_tokens = {r[0] for r in ws.conn.execute(
+        "SELECT t.token FROM plan_sends s JOIN tokens t ON t.id = s.token_id WHERE s.plan_id = ?", (p.plan_id,))}
+    mine = "TOKEN000000SECRET" if "TOKEN000000SECRET" in planned_tokens else "TOKEN000050SECRET"
+    other = "TOKEN000050SECRET" if mine == "TOKEN000000SECRET" else "TOKEN000000SECRET"
+    assert mine in planned_tokens and other not in planned_tokens
+    # an earlier plan's send to the other token was refused 2300034 (what the executor records)
+    ws.conn.execute("INSERT INTO mm_feedback (token_id, state, code, class, seen_at) "
+                    "SELECT id, 'opted_out', 2300034, 'recipient_never', 1 FROM tokens WHERE token = ?", (other,))
+    ws.conn.commit()
+    emu = Emu(ws)
+    s = emu.run(ws, p)
+    assert mine not in {x.token for x in emu.accepted()}
+    assert rows(ws, p.plan_id)[mine][:2] == ("skipped", "opted_out_during_run")
+    assert s.sent == 2
+
+
+def test_a_due_send_after_its_campaigns_end_is_window_missed_even_inside_its_window():
+    """A plan whose campaign ended while sends remained: the window check said "ok" inside the
+    window, so requests left after the end (Meta answers 2300000, read as warm-up for 3 h)."""
+    w = Windows(0, 1440, default_zone="UTC", origin=1_790_000_000)
+    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=None, windows=w, ends={"c1": 1_790_000_100})
+    assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
+                     now=1_790_000_200) == ("skip", "window_missed", None)
+    assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
+                     now=1_790_000_050) == ("ok", None, None)

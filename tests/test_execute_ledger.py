@@ -350,3 +350,18 @@ def test_receipts_runs_are_recorded_as_receipts_gzip_and_rejects_included(ws, tm
                            ).fetchone()[0] > 0
     assert plan_staleness(ws, p) == []                 # receipts are not plan inputs
     assert json.loads(json.dumps(r.to_json()))
+
+
+def test_the_summary_counts_the_rows_receipts_settled_at_the_start_of_a_run(ws, tmp_path):
+    """The text summary printed "-1 sends settled by receipts ingested earlier" on every run: the
+    UPDATE starts with WITH, and Python 3.11's sqlite3 gives such a statement rowcount -1."""
+    p = planned(ws, tmp_path, 6)
+    hooks = tmp_path / "hooks.jsonl"
+    emu = Emu(ws, webhooks=hooks)
+    assert emu.run(ws, p).settled_by_receipts == 0
+    emu.emulator.webhooks.flush()
+    ingest_receipts(ws, [hooks])
+    _crash_after(ws, p.plan_id, [4, 5])
+    s = emu.run(ws, p)
+    assert s.settled_by_receipts == 2 and s.attempted == 0
+    assert emu.run(ws, p).settled_by_receipts == 0

@@ -53,6 +53,8 @@ def test_batches_limit_and_stale_plan_refused(ws, tmp_path):
     emu = Emu(ws)
     s = emu.run(ws, p, batches=1)
     assert s.sent == 4 and s.ledger["planned"] == 6
+    # 6 sends remain: the run must not say "done" (the text then printed no resume command)
+    assert s.outcome == "waiting" and "--batches 1" in s.waiting_for and s.exit_code == 0
     ingest(ws, tmp_path / "more", tokens=[tok(100)], name="more")     # the inventory changes
     with pytest.raises(StalePlanError) as e:
         emu.run(ws, p)

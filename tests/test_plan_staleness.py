@@ -183,3 +183,24 @@ def test_workspace_copy_and_tampering(made):
     assert plan_staleness(ws, p) == [f"the workspace's rows of plan {p.plan_id} were changed"]
     ws.conn.execute("DELETE FROM plans")
     assert plan_staleness(ws, p)[0].startswith(f"this workspace does not hold plan {p.plan_id}")
+
+
+@pytest.mark.parametrize("edit", ["drop_window", "widen_window", "drop_end"])
+def test_a_plan_file_edited_where_the_fingerprint_does_not_reach_is_refused(made, edit):
+    """The executor holds sends to the plan file's `window` and campaign ends; with the two window
+    keys deleted (read as "an older plan") every send went at once, outside its recipient's window."""
+    import json
+
+    ws, tmp, p = made
+    data = json.loads((tmp / "plan.json").read_text())
+    if edit == "drop_window":
+        data.pop("window"), data.pop("default_timezone")
+    elif edit == "widen_window":
+        data["window"] = "00:00-23:59"
+    else:
+        data["campaigns"][0]["end_time"] = None if data["campaigns"][0]["end_time"] else 1
+    (tmp / "edited.json").write_text(json.dumps(data))
+    edited = load_plan(tmp / "edited.json")
+    assert plan_staleness(ws, edited) == [f"the workspace's copy of plan {p.plan_id} differs from the plan file"]
+    with pytest.raises(StalePlanError):
+        check_fresh(ws, edited)

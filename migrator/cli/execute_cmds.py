@@ -172,7 +172,7 @@ def _print(s, really: bool) -> None:
         click.echo(f"  campaign {c['key']} {c['name']!r}: {c['state']} {c['message_id'] or ''}"
                    + (f" ({c['reason'] or c['error']})" if (c['reason'] or c['error']) else ""))
     if s.waiting_for:
-        click.echo(f"  waiting for {s.waiting_for} (next at epoch {s.next_due_at})")
+        click.echo(f"  waiting for {s.waiting_for}" + (f" (next at epoch {s.next_due_at})" if s.next_due_at else ""))
     if s.error and s.outcome != "fatal":
         click.echo(f"  {s.error}" + (f" ({s.hint})" if s.hint else ""))
     if s.signal:

@@ -863,6 +863,8 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         summary.ledger = ledger.counts()
         summary.reasons = ledger.reasons()
         if summary.outcome == "done" and summary.ledger.get("planned"):
+            if not summary.waiting_for and opts.batches:     # sends remain: never say "done"
+                summary.waiting_for = f"the next run (this one was bounded by --batches {opts.batches})"
             summary.outcome = "waiting" if summary.waiting_for else "done"
         ledger.set_status({"done": "done" if not summary.ledger.get("planned") else "waiting"}.get(
             summary.outcome, summary.outcome))

@@ -140,7 +140,8 @@ def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None
         WHERE e.state = 'planned' {plan_sql}"""
         args = args + args
     fields = ",".join(f"'{f}'" for f in SETTLING_FIELDS)
-    cur = conn.execute(f"""
+    before = conn.total_changes     # not cur.rowcount: Python 3.11 gives -1 for a statement starting WITH
+    conn.execute(f"""
         WITH cand AS ({cand}),
         hit AS (
             SELECT plan_id, send_id, MIN(ts_ms) AS ts, MAX(tracking_id) AS tid FROM cand
@@ -155,7 +156,7 @@ def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None
                sent_at = COALESCE(exec_sends.sent_at, hit.ts / 1000), updated_at = ?
         FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
         """, (*args, now))
-    settled = cur.rowcount
+    settled = conn.total_changes - before
     args = (plan_id,) if plan_id else ()
     conn.execute(f"""
         WITH hit AS (

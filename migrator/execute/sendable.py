@@ -7,7 +7,9 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
 
 - the token stopped (`tokens.status = 'stopped'`, or a stop webhook in `token_events` committed
   since the plan with no later opt-in/resume) or Meta said it is opted out
-  (`mm_feedback`/`tokens.mm_state`): skipped(`opted_out_during_run`); Meta said invalid /
+  (`mm_feedback`/`tokens.mm_state`), for this token or for another token of the same person
+  (page + PSID: an MM opt-out stops every MM from that Page, mm-api.md "Opt-out"):
+  skipped(`opted_out_during_run`); Meta said invalid /
   expired / wrong region / page mismatch: skipped(`token_<state>`);
 - the recipient's local send window (the plan's `schedule.window` in the token's zone) has not
   opened yet: the row waits for it (`not_before` = the opening); it has passed: with
@@ -58,6 +60,10 @@ def stopped_sql(since_param: str = ":since") -> str:
                                      AND r.kind IN ('optin', 'resume') AND r.ts_ms > ev.ts_ms)) THEN 'opted_out'
         WHEN f.state IN {_BLOCKING} THEN f.state
         WHEN t.mm_state IN {_BLOCKING} THEN t.mm_state
+        WHEN t.psid IS NOT NULL AND EXISTS (
+             SELECT 1 FROM main.tokens s LEFT JOIN main.mm_feedback sf ON sf.token_id = s.id
+             WHERE s.page_id = t.page_id AND s.psid = t.psid AND s.id != t.id
+               AND (sf.state = 'opted_out' OR s.mm_state = 'opted_out')) THEN 'opted_out'
         END"""
 
 
@@ -105,6 +111,8 @@ class Screen:
         if stopped:
             return "skip", SKIP_REASON.get(stopped, OPTED_OUT), None
         end = self.ends.get(campaign_key)
+        if end is not None and now >= end:      # Meta refuses it (2300000), and it is after the plan's end
+            return "skip", WINDOW_MISSED, None
         if self.cadence_seconds and person_last is not None and now < person_last + self.cadence_seconds:
             when = int(person_last + self.cadence_seconds)
             if end is not None and when >= end:

@@ -25,12 +25,15 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
     """
     out: list[str] = []
     conn = ws.conn
-    row = conn.execute("SELECT fingerprint, sends, sends_digest FROM plans WHERE plan_id = ?",
+    row = conn.execute("SELECT fingerprint, sends, sends_digest, body FROM plans WHERE plan_id = ?",
                        (plan.plan_id,)).fetchone()
     if row is None:
         out.append(f"this workspace does not hold plan {plan.plan_id} (made with the workspace "
                    f"{plan.workspace or 'another workspace'}, or replaced)")
-    elif (row[0], row[1], row[2]) != (plan.fingerprint, plan.sends, plan.sends_digest):
+    elif (row[0], row[1], row[2]) != (plan.fingerprint, plan.sends, plan.sends_digest) \
+            or not _same_body(row[3], plan):
+        # the executor reads the window, campaign ends and names from the file: an edit there
+        # (a window deleted or widened, an end removed) is not covered by the fingerprint
         out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
     elif sends_digest(conn, plan.plan_id) != plan.sends_digest:
         out.append(f"the workspace's rows of plan {plan.plan_id} were changed")
@@ -41,6 +44,16 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
     out.extend(_spec_change(ws, plan, spec))
     out.extend(_rules_change(plan, rules))
     return out
+
+
+def _same_body(body: str | None, plan: SavedPlan) -> bool:
+    """The plan file says what the workspace kept when the plan was made (field by field)."""
+    if not body:
+        return True
+    try:
+        return SavedPlan.model_validate_json(body) == plan
+    except ValueError:
+        return False
 
 
 def _spec_change(ws, plan: SavedPlan, spec) -> list[str]:
