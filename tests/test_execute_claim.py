@@ -93,8 +93,9 @@ def test_the_same_person_is_not_messaged_again_within_the_mm_cadence(ws, tmp_pat
     first = emu.run(ws, p1)
     assert first.sent == 3
     sent_at = emu.clock()
-    # a second plan (another spec) sends to the same people an hour later
-    spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"'))
+    # a second plan (another spec, another message) sends to the same people an hour later
+    spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"')
+                     + '\n[[content]]\npage_id = "P1"\ntopic = "Deals"\nmessage = { text = "Our second campaign: new arrivals." }\n')
     p2 = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
     write_plan(p2, tmp_path / "plan2.json")
     assert p2.plan_id != p1.plan_id
@@ -237,3 +238,28 @@ def test_a_due_send_after_its_campaigns_end_is_window_missed_even_inside_its_win
                      now=1_790_000_200) == ("skip", "window_missed", None)
     assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
                      now=1_790_000_050) == ("ok", None, None)
+
+
+def test_a_plan_made_again_after_a_partial_run_does_not_message_the_same_people_twice(ws, tmp_path):
+    """Plan A sends part of the estate; a new file makes it stale; the engineer audits and plans
+    again, as the refusal says. Plan B holds the people A already messaged: each is skipped
+    (`sent_by_another_plan`), never sent twice."""
+    from migrator.audit import run_audit
+
+    from _plan import ingest, plan, tok
+
+    a = planned(ws, tmp_path, 60, extra="batch_size = 20")
+    emu = Emu(ws)
+    assert emu.run(ws, a, batches=1).sent == 20
+    ingest(ws, tmp_path / "more", tokens=[tok(i) for i in range(60, 64)], name="more")
+    run_audit(ws, as_of=AS_OF)
+    b = plan(ws, tmp_path / "spec-b", "batch_size = 20")
+    assert b.plan_id != a.plan_id
+    s = emu.run(ws, b)
+    led = rows(ws, b.plan_id)
+    sent_by_a = {t for t, v in rows(ws, a.plan_id).items() if v[0] == "sent"}
+    assert len(sent_by_a) == 20
+    assert {led[t][:2] for t in sent_by_a} == {("skipped", "sent_by_another_plan")}
+    accepted = [x.token for x in emu.accepted()]
+    assert len(accepted) == len(set(accepted)), "a person was messaged twice across plans"
+    assert s.skipped >= 20

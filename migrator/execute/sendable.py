@@ -11,6 +11,11 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
   (page + PSID: an MM opt-out stops every MM from that Page, mm-api.md "Opt-out"):
   skipped(`opted_out_during_run`); Meta said invalid /
   expired / wrong region / page mismatch: skipped(`token_<state>`);
+- another plan of this workspace already sent the same message (the same MM message body) to
+  the token or to another token of the same person, or may have (its row is sent, in flight or
+  unknown): skipped(`sent_by_another_plan`). A plan made again after a partial run (its inputs
+  changed) plans the same people and the same content once more, and a second copy is a
+  duplicate bill; a different message in another plan is a new campaign (the cadence applies);
 - the recipient's local send window (the plan's `schedule.window` in the token's zone) has not
   opened yet: the row waits for it (`not_before` = the opening); it has passed: with
   `--late wait` the row waits for the next window (`window_wait`), with `--late skip` it is
@@ -35,14 +40,15 @@ from migrator.plan.windows import Windows
 
 # what Meta's feedback (mm_feedback.state, or the older tokens.mm_state) means at claim time
 SKIP_REASON = {"opted_out": "opted_out_during_run", "invalid": "token_invalid", "expired": "token_expired",
-               "wrong_region": "token_wrong_region", "page_mismatch": "token_page_mismatch"}
+               "wrong_region": "token_wrong_region", "page_mismatch": "token_page_mismatch",
+               "sent_by_another_plan": "sent_by_another_plan"}
 OPTED_OUT = "opted_out_during_run"
 WINDOW_MISSED = "window_missed"
 WINDOW_WAIT = "window_wait"
 PERSON_CADENCE = "person_cadence"
 LATE_CHOICES = ("wait", "skip")
 
-_BLOCKING = "('" + "', '".join(SKIP_REASON) + "')"
+_BLOCKING = "('" + "', '".join(k for k in SKIP_REASON if k != "sent_by_another_plan") + "')"
 
 
 def stopped_sql(since_param: str = ":since") -> str:
@@ -64,6 +70,13 @@ def stopped_sql(since_param: str = ":since") -> str:
              SELECT 1 FROM main.tokens s LEFT JOIN main.mm_feedback sf ON sf.token_id = s.id
              WHERE s.page_id = t.page_id AND s.psid = t.psid AND s.id != t.id
                AND (sf.state = 'opted_out' OR s.mm_state = 'opted_out')) THEN 'opted_out'
+        WHEN EXISTS (SELECT 1 FROM main.tokens s JOIN main.exec_sends o ON o.token_id = s.id
+                     JOIN main.plan_messages om ON om.plan_id = o.plan_id AND om.message_key = o.message_key
+                     WHERE (s.id = t.id OR (t.psid IS NOT NULL AND s.page_id = t.page_id AND s.psid = t.psid))
+                       AND o.plan_id != :plan AND o.state IN ('sent', 'in_flight', 'unknown')
+                       AND om.mm_message = (SELECT pm.mm_message FROM main.plan_messages pm
+                                            WHERE pm.plan_id = e.plan_id AND pm.message_key = e.message_key))
+             THEN 'sent_by_another_plan'
         END"""
 
 
