@@ -2,9 +2,9 @@
 
 Meta takes and reports amounts in the ad account currency's minor unit (cents for USD: see
 /work/shared/reference/mm-api.md, "Units: ad-account currency's smallest unit"). People read
-major units: 18 USD cents are "USD 0.18", 5000 JPY are "JPY 5,000" (the yen has no minor
-unit), 1500 KWD fils are "KWD 1.500". The number of decimals is ISO 4217's minor unit
-("exponent") per currency, kept below as data; any currency not listed has 2.
+major units: 18 USD cents are "USD 0.18", 5000 JPY are "JPY 5,000", 50000 IDR are
+"IDR 50,000" (Meta counts the yen and the rupiah in whole units). The number of decimals is
+Meta's currency offset (not ISO 4217's exponent), kept below as data; any other currency has 2.
 
 Every figure also says what it rests on (`BASES`): an *estimated* cost (the plan's cost per
 message times the sends planned), an *accepted* cost (sends Meta accepted, times the cost per
@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-# ISO 4217 minor units for every currency whose exponent is not 2 (source: ISO 4217 list one,
-# https://www.six-group.com/en/products-services/financial-information/data-standards.html).
+# Decimals of each ad-account currency as Meta counts them: Meta's "offset" per currency
+# (https://developers.facebook.com/docs/marketing-api/currencies): an amount in the API is the
+# major amount times the offset. Offset 1 (no minor unit in the API) for the currencies below,
+# 100 for every other currency Meta supports. This is not ISO 4217: Meta counts IDR, HUF, TWD,
+# COP and CRC in whole units (ISO gives them 2 decimals), and BHD and JOD in hundredths (ISO: 3),
+# so an ISO table would show an IDR 50,000 budget as "IDR 500.00".
 MINOR_UNITS: dict[str, int] = {
-    # no minor unit
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    # thousandths
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    # ten-thousandths (units of account)
-    "CLF": 4, "UYW": 4,
+    "CLP": 0, "COP": 0, "CRC": 0, "HUF": 0, "IDR": 0, "ISK": 0, "JPY": 0, "KRW": 0, "PYG": 0,
+    "TWD": 0, "VND": 0,
 }
 DEFAULT_MINOR_UNIT = 2
 
@@ -40,7 +39,7 @@ BASES: dict[str, str] = {
 
 
 def minor_digits(currency: str | None) -> int:
-    """Decimals of `currency`'s major unit (ISO 4217 exponent; 2 when unknown)."""
+    """Decimals of `currency` in Meta's amounts (0 for offset 1, else 2)."""
     return MINOR_UNITS.get((currency or "").strip().upper(), DEFAULT_MINOR_UNIT)
 
 
@@ -50,7 +49,7 @@ def to_major(minor: int, currency: str | None) -> Decimal:
 
 
 def format_money(minor: int | None, currency: str | None, *, none: str | None = None) -> str | None:
-    """18, 'USD' -> 'USD 0.18'; 5000, 'JPY' -> 'JPY 5,000'; 1500, 'KWD' -> 'KWD 1.500'.
+    """18, 'USD' -> 'USD 0.18'; 5000, 'JPY' -> 'JPY 5,000'; 50000, 'IDR' -> 'IDR 50,000'.
 
     `none` is returned for a missing amount (e.g. "no limit" for an absent budget).
     """

@@ -1,4 +1,4 @@
-"""The shared money formatter: major units with the currency's own ISO 4217 decimals."""
+"""The shared money formatter: major units with the decimals Meta counts for each currency."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from migrator.words import plural
     (7, "jpy", "JPY 7"),
     (378, "BRL", "BRL 3.78"),
     (7360, "INR", "INR 73.60"),
-    (1500, "KWD", "KWD 1.500"),         # fils: three decimals
+    (50000, "IDR", "IDR 50,000"),       # Meta: offset 1 (ISO would say 2 decimals: "IDR 500.00")
+    (1500, "HUF", "HUF 1,500"),
+    (1500, "TWD", "TWD 1,500"),
+    (1500, "BHD", "BHD 15.00"),         # Meta: offset 100 (ISO would say 3 decimals)
     (12000, "VND", "VND 12,000"),
     (0, "USD", "USD 0.00"),
     (-250, "USD", "USD -2.50"),
@@ -41,13 +44,16 @@ def test_missing_amount_and_bases():
         describe(1, "USD", "guessed")
 
 
-def test_table_is_iso_data():
-    assert minor_digits("JPY") == 0 and minor_digits("KWD") == 3 and minor_digits("USD") == 2
+def test_table_is_metas_currency_offsets():
+    # https://developers.facebook.com/docs/marketing-api/currencies: offset 1 -> no decimals
+    assert {c for c in ("CLP", "COP", "CRC", "HUF", "IDR", "ISK", "JPY", "KRW", "PYG", "TWD", "VND")
+            if minor_digits(c) == 0} == {"CLP", "COP", "CRC", "HUF", "IDR", "ISK", "JPY", "KRW", "PYG", "TWD", "VND"}
+    assert minor_digits("JOD") == 2 and minor_digits("BHD") == 2 and minor_digits("USD") == 2
     assert minor_digits("INR") == 2 and minor_digits("BRL") == 2 and minor_digits(None) == 2
-    assert all(len(c) == 3 and c.isupper() and d in (0, 3, 4) for c, d in MINOR_UNITS.items())
+    assert all(len(c) == 3 and c.isupper() and d == 0 for c, d in MINOR_UNITS.items())
 
 
-@given(st.integers(min_value=-10 ** 15, max_value=10 ** 15), st.sampled_from(["USD", "JPY", "KWD", "INR", "CLF"]))
+@given(st.integers(min_value=-10 ** 15, max_value=10 ** 15), st.sampled_from(["USD", "JPY", "IDR", "INR", "BHD"]))
 def test_round_trip(minor, cur):
     text = format_money(minor, cur)
     code, amount = text.split(" ")

@@ -24,18 +24,19 @@ def test_start_at_most_30_days_ahead(ws, tmp_path):
 
 def test_minimum_daily_and_lifetime_budgets_on_both_sides(ws, tmp_path):
     low = _plan(ws, tmp_path, base=BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 99"))
-    assert any("below Meta's documented minimum daily budget of 100 USD" in w for w in low.warnings)
+    assert any("below Meta's documented minimum daily budget of USD 1.00" in w for w in low.warnings)
     at = _plan(ws, tmp_path / "at", base=BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 100"))
     assert not any("minimum daily budget" in w for w in at.warnings)
     life = _plan(ws, tmp_path / "life", base=BASE_SPEC.replace("daily_budget = 1000", "lifetime_budget = 2999"))
-    assert any("minimum lifetime budget of 3000" in w for w in life.warnings)
+    assert any("minimum lifetime budget of USD 30.00" in w for w in life.warnings)
     life_ok = _plan(ws, tmp_path / "life_ok", base=BASE_SPEC.replace("daily_budget = 1000", "lifetime_budget = 3000"))
     assert not any("minimum lifetime budget" in w for w in life_ok.warnings)
 
 
 def test_the_plus_75_percent_day_and_the_warmup_minimum_are_said(ws, tmp_path):
     p = _plan(ws, tmp_path)
-    assert any("up to 1750 USD minor units (+75 %" in w and "a week at most 7000" in w for w in p.warnings)
+    # money in major units, like every other surface (found by review: "up to 1750 USD minor units")
+    assert any("up to USD 17.50 (+75 %" in w and "a week at most USD 70.00" in w for w in p.warnings)
     assert any("warmup_minutes 0 is shorter than Meta's documented warm-up of 60" in w for w in p.warnings)
     ok = _plan(ws, tmp_path / "w", base=BASE_SPEC.replace("warmup_minutes = 0", "warmup_minutes = 60"))
     assert not any("warm-up" in w for w in ok.warnings)

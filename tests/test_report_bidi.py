@@ -41,3 +41,20 @@ def test_bidi_controls_are_made_visible_and_user_text_isolated(ws, tmp_path):
 def test_neutralize_bidi_rules():
     assert neutralize_bidi("a\u202eb\u2066c") == "a[U+202E]b[U+2066]c"
     assert neutralize_bidi("שלום\u200f") == "שלום\u200f"  # RLM is legitimate in HTML, kept
+
+
+def test_per_page_index_makes_bidi_controls_visible_and_isolates_names(ws, tmp_path):
+    """The index of `report readiness --per-page` is hand-built HTML: it must treat page names
+    as the reports do (found by review: a name with U+202E reached the index raw)."""
+    from migrator.report.per_page import write_per_page
+
+    build_estate(ws, tmp_path / "in", with_plan=False)
+    p = tmp_path / "pages.csv"
+    p.write_text("page_id,name,business_country,ad_account_id,currency\n"
+                 f"P1,{RLO_NAME},US,111,USD\nP2,{ARABIC},US,111,USD\n", encoding="utf-8")
+    ingest_pages(ws, [p])
+    res = write_per_page(ws, tmp_path / "pp", clock=CLOCK)
+    index = res.index.read_text(encoding="utf-8")
+    assert "\u202e" not in index
+    assert "<bdi>Shop [U+202E]exe.txt</bdi>" in index
+    assert f"<bdi>{ARABIC}</bdi>" in index

@@ -98,7 +98,7 @@ def test_execution_report_from_the_plan_alone(estate):
 
 
 @pytest.mark.parametrize("minor, cur, text", [(12345, "usd", "USD 123.45"), (5000, "JPY", "JPY 5,000"),
-                                              (1234, "KWD", "KWD 1.234"), (None, "USD", None)])
+                                              (1234, "IDR", "IDR 1,234"), (None, "USD", None)])
 def test_money(minor, cur, text):
     assert money(minor, cur) == text
 

@@ -109,3 +109,25 @@ def test_the_probe_sees_each_kind_of_fault(tmp_path):
     got = load_page(bad, width=390, mobile=True, probes={"layout": LAYOUT}).probes["layout"]
     assert got["page_width"] > 390
     assert all(got[k] for k in ("overflow", "clipped", "spill", "svg_clipped", "svg_overlap")), got
+
+
+def test_a_page_name_that_is_one_long_word_wraps_at_phone_width(tmp_path):
+    """Found by review: a page name of one long word (no spaces: a CRM id, a URL, a name
+    without spaces) pushed the business file's heading, the summary table and the chart labels
+    past 390 px, and the whole page scrolled sideways."""
+    from migrator.inventory import ingest_pages
+    from migrator.store import open_workspace
+
+    ws = open_workspace(tmp_path / "ws.db")
+    build_estate(ws, tmp_path / "in", with_plan=False)
+    p = tmp_path / "pages.csv"
+    p.write_text("page_id,name,business_country,ad_account_id,currency\n"
+                 f"P1,Shop{'X' * 150},US,111,USD\n", encoding="utf-8")
+    ingest_pages(ws, [p])
+    files = {"business": write_per_page(ws, tmp_path / "pp", clock=CLOCK).files["P1"],
+             "readiness": make_report(ws, "readiness", out=tmp_path / "r.html", clock=CLOCK).paths[0]}
+    ws.close()
+    for name, path in files.items():
+        got = load_page(path, width=390, mobile=True, probes={"layout": LAYOUT}).probes["layout"]
+        assert got["page_width"] <= 390, (name, got["overflow"][:5])
+        assert got["overflow"] == [], name

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from migrator.errors import PlanError
+from migrator.money import format_money
 from migrator.timeparse import DAY
 
 
@@ -43,18 +44,19 @@ def budget_warnings(campaigns, rules, warmup_minutes: int) -> list[str]:
     for c in campaigns:
         low = mins.get(c.currency)
         if low is not None and c.daily_budget is not None and c.daily_budget < low:
-            out.append(f"campaign {c.key}: daily_budget {c.daily_budget} is below Meta's documented minimum "
-                       f"daily budget of {low} {c.currency} minor units (rules mm_min_daily_budget; the ad "
+            out.append(f"campaign {c.key}: daily_budget {format_money(c.daily_budget, c.currency)} is below Meta's "
+                       f"documented minimum daily budget of {format_money(low, c.currency)} (rules mm_min_daily_budget; the ad "
                        "account's own minimum is GET act_<ID>/minimum_budgets): Meta may refuse the campaign")
         if low is not None and c.lifetime_budget is not None and c.lifetime_budget < low * days:
-            out.append(f"campaign {c.key}: lifetime_budget {c.lifetime_budget} is below the documented minimum "
-                       f"lifetime budget of {low * days} {c.currency} minor units ({low} a day x {days} days, "
+            out.append(f"campaign {c.key}: lifetime_budget {format_money(c.lifetime_budget, c.currency)} is below the "
+                       f"documented minimum lifetime budget of {format_money(low * days, c.currency)} "
+                       f"({format_money(low, c.currency)} a day x {days} days, "
                        "rules mm_lifetime_budget_min_days): Meta may refuse the campaign")
         if c.daily_budget is not None and over:
             out.append(f"campaign {c.key}: a daily budget is an average: one day may spend up to "
-                       f"{c.daily_budget * (100 + over) // 100} {c.currency} minor units "
+                       f"{format_money(c.daily_budget * (100 + over) // 100, c.currency)} "
                        f"(+{over} %, rules mm_daily_budget_overspend_percent), a week at most "
-                       f"{c.daily_budget * rules.mm_daily_budget_weekly_multiple.value}")
+                       f"{format_money(c.daily_budget * rules.mm_daily_budget_weekly_multiple.value, c.currency)}")
     need = rules.mm_warmup_min_minutes.value
     if campaigns and warmup_minutes < need:
         out.append(f"schedule.warmup_minutes {warmup_minutes} is shorter than Meta's documented warm-up of "

@@ -23,6 +23,7 @@ from migrator.report.build_readiness import build_readiness_report
 from migrator.report.common import Clock
 from migrator.report.models import Countdown, Provenance, ReadinessReport
 from migrator.report.output import output_dir, write_text
+from migrator.outputs import neutralize_bidi
 from migrator.report.render import render_report
 
 PLAN_WORDS = "the migration plan"
@@ -97,7 +98,7 @@ def _index_html(full: ReadinessReport, result: PerPageResult) -> str:
     for p in full.pages:
         f = result.files[p.page_id].name
         s = p.subscribers
-        rows.append(f'<tr><td><a href="{escape(f)}">{escape(p.name or p.page_id)}</a><br><code>{escape(p.page_id)}</code>'
+        rows.append(f'<tr><td><a href="{escape(f)}"><bdi>{escape(neutralize_bidi(p.name or p.page_id))}</bdi></a><br><code>{escape(p.page_id)}</code>'
                     f'</td><td>{escape(_STATUS[p.status])}</td><td class="n">{s.moved:,}</td><td class="n">{s.move:,}</td>'
                     f'<td class="n">{s.lost:,}</td><td class="n">{s.total:,}</td><td><code>{escape(f)}</code></td></tr>')
     as_of = escape(full.provenance.as_of or "")
