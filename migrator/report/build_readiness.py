@@ -201,11 +201,14 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
                                           count=n))
         if c.flags.get(_MM_NOT_LAUNCHED):
             actions.append(ActionItem(who="Meta", code=_MM_NOT_LAUNCHED, what=_META_ACTION.format(**ctx)))
-        status = "done" if cut is not None and cut.state == "done" else audit_status
+        subs = _subscribers(c)
+        # done: the plan's sends are through AND nobody is left to move (a budget or a plan that
+        # left people out keeps the page's own status, with its "Move N" action)
+        status = "done" if cut is not None and cut.state == "done" and subs.move == 0 else audit_status
         pages.append(PageReadiness(
             page_id=pid, name=name, business_country=bc, status=status, audit_status=audit_status,
             reasons=reasons, deadline=deadline, deadline_label=label, days_to_deadline=days,
-            subscribers=_subscribers(c), actions=actions, approvals=msgs, cost=costs.get(pid, []),
+            subscribers=subs, actions=actions, approvals=msgs, cost=costs.get(pid, []),
             cutover=cut, preflight=preflights.get(pid)))
     cd = countdown({p.page_id: counts.get(p.page_id) or PageCounts() for p in pages},
                    {p.page_id: p.name for p in pages}, as_of, cutoff, value, value_note)
