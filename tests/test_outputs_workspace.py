@@ -277,6 +277,51 @@ def test_emulator_webhooks_file_is_private(tmp_path):
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
 
 
+def _serve(tmp_path, db, *args):
+    """`migrator emulator serve` in a subprocess: a refusal exits at once; a server that starts
+    (the bug) is killed by the timeout and reported as such."""
+    import sys
+
+    try:
+        return subprocess.run([sys.executable, "-m", "migrator", "--db", str(db), "emulator", "serve",
+                               "--port", "0", *map(str, args)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=20)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the emulator started instead of refusing: {exc.stdout!r}")
+
+
+@pytest.mark.parametrize("option", ["--webhooks", "--state", "--snapshot"])
+def test_emulator_never_writes_into_the_workspace(tmp_path, ws_path, option):
+    """--state ws.db added the emulator's tables to the workspace; --webhooks ws.db would append
+    JSON lines to it."""
+    before = sqlite3.connect(ws_path).execute("SELECT name FROM sqlite_master ORDER BY 1").fetchall()
+    r = _serve(tmp_path, ws_path, option, ws_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "it is the workspace" in r.stderr and "Traceback" not in r.stderr
+    assert sqlite3.connect(ws_path).execute("SELECT name FROM sqlite_master ORDER BY 1").fetchall() == before
+
+
+def test_emulator_never_appends_to_its_own_inputs(tmp_path, ws_path):
+    faults = tmp_path / "faults.toml"
+    faults.write_text("[latency]\n")
+    os.chmod(faults, 0o644)
+    r = _serve(tmp_path, ws_path, "--faults", faults, "--webhooks", faults)
+    assert r.returncode == 1 and "it is an input of this command" in r.stderr, r.stderr
+    assert faults.read_text() == "[latency]\n" and stat.S_IMODE(faults.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("option,content", [("--state", "not sqlite\n"), ("--snapshot", "not json\n"),
+                                            ("--snapshot", '{"campaigns": [{"key": 1}]}')])
+def test_emulator_state_or_snapshot_of_another_kind_is_refused_without_traceback(tmp_path, ws_path,
+                                                                                  option, content):
+    other = tmp_path / "other.dat"
+    other.write_text(content)
+    r = _serve(tmp_path, ws_path, option, other)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "error: " in r.stderr
+    assert other.read_text() == content
+
+
 # --- 15.11 a plan finds its spec wherever it is run from -------------------------------------
 
 @pytest.fixture

@@ -59,10 +59,18 @@ class EmulatorStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.lock = threading.RLock()   # the sync in-process transport calls from its own thread
-        if path:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=OFF")   # a killed process loses nothing; a power cut may
-        self.conn.executescript(SCHEMA)
+        try:
+            if path:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=OFF")   # a killed process loses nothing; a power cut may
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            from migrator.errors import InputError
+
+            raise InputError(f"cannot use it as the emulator's state store: {exc}", path=self.path,
+                             hint="pass --state with a new path or one an earlier `emulator serve` "
+                                  "wrote") from None
         self._messages: dict[bytes, int] = {}
         self._bodies: dict[int, dict] = {}
         self.count = self.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
