@@ -376,3 +376,24 @@ def test_plan_naming_another_workspace_never_creates_an_empty_one(project):
     open_workspace(empty).close()
     r = run("--db", empty, "execute", "../p2/plan.json")
     assert r.exit_code == 1 and str((p2 / "migration.db").resolve()) in r.output
+
+
+def test_per_page_report_refused_for_one_file_writes_none(ws_path, tmp_path):
+    """A foreign index.html in DIR used to be refused only after every business file had been
+    written there: exit 1 with a half-written folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("the partner's own index\n")
+    r = run("--db", ws_path, "report", "readiness", "--per-page", "-o", out)
+    assert r.exit_code == 1 and "migrator did not write it" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    assert (out / "index.html").read_text() == "the partner's own index\n"
+
+
+def test_crm_export_refused_for_one_file_writes_neither(ws_path, tmp_path):
+    out = tmp_path / "crm"
+    out.mkdir()
+    (out / "needs-opt-in.csv").write_text("a,b\n")
+    r = run("--db", ws_path, "report", "crm", "-o", out)
+    assert r.exit_code == 1 and "migrator did not write it" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["needs-opt-in.csv"]
