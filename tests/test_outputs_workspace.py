@@ -251,6 +251,24 @@ def test_read_only_folder_says_cannot_write(tmp_path):
         undo()
 
 
+def test_workspace_in_a_read_only_folder_is_not_called_foreign_by_a_report(ws_path, tmp_path):
+    """A report (read-only command) on a workspace whose folder is read-only said "not a migrator
+    workspace (SQLite said: unable to open database file)": the user was told their workspace
+    was someone else's file."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    db = folder / "migration.db"
+    db.write_bytes(ws_path.read_bytes())
+    undo = _make_read_only(folder)
+    try:
+        for args in (("report", "audit", "-o", tmp_path / "a.html"), ("status",)):
+            r = run("--db", db, *args)
+            assert r.exit_code == 1, r.output
+            assert "not a migrator workspace" not in r.output and "read-only" in r.output, r.output
+    finally:
+        undo()
+
+
 def test_new_workspace_is_0600_and_an_existing_one_is_tightened(tmp_path):
     db = tmp_path / "w.db"
     open_workspace(db).close()
