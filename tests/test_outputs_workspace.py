@@ -415,3 +415,16 @@ def test_crm_export_refused_for_one_file_writes_neither(ws_path, tmp_path):
     r = run("--db", ws_path, "report", "crm", "-o", out)
     assert r.exit_code == 1 and "migrator did not write it" in r.output
     assert sorted(p.name for p in out.iterdir()) == ["needs-opt-in.csv"]
+
+
+def test_emulator_state_file_is_private(tmp_path):
+    """The state store keeps every send's raw subscription token, like the webhooks file; it
+    was created 0644."""
+    from migrator.emulator.store import EmulatorStore
+
+    path = tmp_path / "hooks.jsonl.state.sqlite"
+    EmulatorStore(path).conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    os.chmod(path, 0o644)
+    EmulatorStore(path).conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
