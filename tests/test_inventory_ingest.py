@@ -569,3 +569,14 @@ def test_workers_do_not_import_from_the_working_directory(tmp_path, monkeypatch)
     w = open_workspace(tmp_path / "ws.db")
     assert ingest_tokens(w, [p], workers=2, chunk_chars=300).accepted == 200
     w.close()
+
+
+def test_summary_counts_warnings_as_fields_not_records(cli, tmp_path):
+    """One record with three bad optional fields was summarised as '3 kept with a warning',
+    as if three subscribers had been kept."""
+    f = tmp_path / "t.csv"
+    f.write_text("page_id,token,token_expiry,last_sent_at,frequency\n1,tokW,2026-13-45,-1,hourly\n1,tokOK,,,\n")
+    r = cli("ingest", "tokens", f)
+    assert r.exit_code == 0, r.output
+    assert "2 accepted" in r.output and "3 field warnings (records kept without those fields)" in r.output
+    assert "kept with a warning" not in r.output

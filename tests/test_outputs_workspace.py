@@ -251,6 +251,24 @@ def test_read_only_folder_says_cannot_write(tmp_path):
         undo()
 
 
+def test_workspace_in_a_read_only_folder_is_not_called_foreign_by_a_report(ws_path, tmp_path):
+    """A report (read-only command) on a workspace whose folder is read-only said "not a migrator
+    workspace (SQLite said: unable to open database file)": the user was told their workspace
+    was someone else's file."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    db = folder / "migration.db"
+    db.write_bytes(ws_path.read_bytes())
+    undo = _make_read_only(folder)
+    try:
+        for args in (("report", "audit", "-o", tmp_path / "a.html"), ("status",)):
+            r = run("--db", db, *args)
+            assert r.exit_code == 1, r.output
+            assert "not a migrator workspace" not in r.output and "read-only" in r.output, r.output
+    finally:
+        undo()
+
+
 def test_new_workspace_is_0600_and_an_existing_one_is_tightened(tmp_path):
     db = tmp_path / "w.db"
     open_workspace(db).close()
@@ -275,6 +293,51 @@ def test_emulator_webhooks_file_is_private(tmp_path):
     w = WebhookWriter(loose, app_id="1", seed=1, read_rate=0.5)
     w.close() if hasattr(w, "close") else None
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+def _serve(tmp_path, db, *args):
+    """`migrator emulator serve` in a subprocess: a refusal exits at once; a server that starts
+    (the bug) is killed by the timeout and reported as such."""
+    import sys
+
+    try:
+        return subprocess.run([sys.executable, "-m", "migrator", "--db", str(db), "emulator", "serve",
+                               "--port", "0", *map(str, args)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=20)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the emulator started instead of refusing: {exc.stdout!r}")
+
+
+@pytest.mark.parametrize("option", ["--webhooks", "--state", "--snapshot"])
+def test_emulator_never_writes_into_the_workspace(tmp_path, ws_path, option):
+    """--state ws.db added the emulator's tables to the workspace; --webhooks ws.db would append
+    JSON lines to it."""
+    before = sqlite3.connect(ws_path).execute("SELECT name FROM sqlite_master ORDER BY 1").fetchall()
+    r = _serve(tmp_path, ws_path, option, ws_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "it is the workspace" in r.stderr and "Traceback" not in r.stderr
+    assert sqlite3.connect(ws_path).execute("SELECT name FROM sqlite_master ORDER BY 1").fetchall() == before
+
+
+def test_emulator_never_appends_to_its_own_inputs(tmp_path, ws_path):
+    faults = tmp_path / "faults.toml"
+    faults.write_text("[latency]\n")
+    os.chmod(faults, 0o644)
+    r = _serve(tmp_path, ws_path, "--faults", faults, "--webhooks", faults)
+    assert r.returncode == 1 and "it is an input of this command" in r.stderr, r.stderr
+    assert faults.read_text() == "[latency]\n" and stat.S_IMODE(faults.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("option,content", [("--state", "not sqlite\n"), ("--snapshot", "not json\n"),
+                                            ("--snapshot", '{"campaigns": [{"key": 1}]}')])
+def test_emulator_state_or_snapshot_of_another_kind_is_refused_without_traceback(tmp_path, ws_path,
+                                                                                  option, content):
+    other = tmp_path / "other.dat"
+    other.write_text(content)
+    r = _serve(tmp_path, ws_path, option, other)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "error: " in r.stderr
+    assert other.read_text() == content
 
 
 # --- 15.11 a plan finds its spec wherever it is run from -------------------------------------
@@ -331,3 +394,37 @@ def test_plan_naming_another_workspace_never_creates_an_empty_one(project):
     open_workspace(empty).close()
     r = run("--db", empty, "execute", "../p2/plan.json")
     assert r.exit_code == 1 and str((p2 / "migration.db").resolve()) in r.output
+
+
+def test_per_page_report_refused_for_one_file_writes_none(ws_path, tmp_path):
+    """A foreign index.html in DIR used to be refused only after every business file had been
+    written there: exit 1 with a half-written folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("the partner's own index\n")
+    r = run("--db", ws_path, "report", "readiness", "--per-page", "-o", out)
+    assert r.exit_code == 1 and "migrator did not write it" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    assert (out / "index.html").read_text() == "the partner's own index\n"
+
+
+def test_crm_export_refused_for_one_file_writes_neither(ws_path, tmp_path):
+    out = tmp_path / "crm"
+    out.mkdir()
+    (out / "needs-opt-in.csv").write_text("a,b\n")
+    r = run("--db", ws_path, "report", "crm", "-o", out)
+    assert r.exit_code == 1 and "migrator did not write it" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["needs-opt-in.csv"]
+
+
+def test_emulator_state_file_is_private(tmp_path):
+    """The state store keeps every send's raw subscription token, like the webhooks file; it
+    was created 0644."""
+    from migrator.emulator.store import EmulatorStore
+
+    path = tmp_path / "hooks.jsonl.state.sqlite"
+    EmulatorStore(path).conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    os.chmod(path, 0o644)
+    EmulatorStore(path).conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -123,3 +123,19 @@ def test_rules_override_can_drop_the_budget_requirement(cli, ws, tmp_path):
     assert rows == [{"token_hash": rows[0]["token_hash"], "campaign_key": "c1", "message_key": "m1",
                      "not_before_utc": "2026-03-02 14:00:00"}]
     assert "SECRET" not in rows[0]["token_hash"]
+
+
+@pytest.mark.parametrize("schedule", ["start = 9999-12-31T23:59:59Z", "warmup_minutes = 9223372036854775807"])
+def test_a_first_send_after_2100_is_an_error_not_a_traceback(cli, ws, tmp_path, schedule):
+    """A typo in [schedule] overflowed date arithmetic (OverflowError: date value out of range)
+    or a SQLite integer (Python int too large) with a traceback."""
+    estate(ws, tmp_path, [tok(i) for i in range(3)])
+    from _plan import BASE_SPEC
+    key = schedule.split(" =")[0]
+    base = "\n".join(ln for ln in BASE_SPEC.splitlines() if not ln.startswith(key))
+    spec = spec_file(tmp_path, base=base.replace("[schedule]", f"[schedule]\n{schedule}"))
+    r = cli("plan", spec, "--as-of", "2026-03-01", "-o", tmp_path / "p.json")
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and not isinstance(r.exception, OverflowError)
+    assert "after 2100-01-01" in r.output
+    assert not (tmp_path / "p.json").exists()

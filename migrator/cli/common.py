@@ -111,7 +111,8 @@ def print_ingest_summary(summary, as_json: bool) -> None:
         for f in summary.files:
             click.echo(f"{f.path} ({f.format}): {f.records} records: {f.accepted} accepted, "
                        f"{f.duplicates} duplicate, {f.ignored} ignored, {f.rejected} rejected"
-                       + (f"; {f.warnings} kept with a warning" if f.warnings else ""))
+                       + (f"; {f.warnings} field warning{'s' if f.warnings != 1 else ''} (records kept without "
+                          "those fields)" if f.warnings else ""))
             for r in f.first_rejects[:5]:
                 click.echo(f"  line {r['line']}: {r['reason']}")
             if f.rejected > 5:

@@ -40,6 +40,22 @@ def _account_timezones(items) -> dict[str, str]:
     return tzs
 
 
+def _check_emulator_outputs(app, *, webhooks, state, snapshot, reads) -> None:
+    """--webhooks, --state and --snapshot are written by the emulator: never the workspace (the
+    state store would add its tables to it, the webhooks would be appended to it) nor a file the
+    command reads (a spec or fault profile would get JSON lines appended and be chmod 0600)."""
+    from migrator.outputs import check_output
+    from migrator.store.workspace import resolve_db_path
+
+    workspace = resolve_db_path(app.db_path)
+    state = state or (f"{webhooks}.state.sqlite" if webhooks else None)
+    for path in (webhooks, state, snapshot):
+        if path is not None:
+            # force: appending to an existing webhooks file or reopening a state store is normal
+            check_output(path, force=True, reads=[r for r in reads if r], workspace=workspace)
+
+
+
 @emulator.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
@@ -94,6 +110,8 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     if not _loopback(host) and not public:
         raise InputError(f"--host {host} is not a loopback address",
                          hint="the emulator is for local rehearsals; add --public to expose it anyway")
+    _check_emulator_outputs(app, webhooks=webhooks, state=state, snapshot=snapshot,
+                            reads=(faults, subscribers, assets, rules_path, page_tokens))
     asgi, loaded = build_emulator_app(subscribers=subscribers, workspace=lambda: app.workspace(create=False),
                                       faults=faults, seed=seed, virtual_clock=virtual_clock, rules=rules_path,
                                       page_tokens=page_tokens, assets=assets, warmup_seconds=warmup,

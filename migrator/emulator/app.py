@@ -112,7 +112,17 @@ class Emulator:
                          if config.webhooks_path else None)
         self.requests = 0
         if config.snapshot_path and Path(config.snapshot_path).exists():
-            self.state.restore(orjson.loads(Path(config.snapshot_path).read_bytes()))
+            try:
+                self.state.restore(orjson.loads(Path(config.snapshot_path).read_bytes()))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                # anything but a snapshot this emulator saved: say so (no traceback), and never
+                # overwrite it at exit
+                from migrator.errors import InputError
+
+                raise InputError(f"not an emulator snapshot ({type(exc).__name__}: {str(exc)[:120]})",
+                                 path=str(config.snapshot_path),
+                                 hint="pass --snapshot with a new path or one an earlier `emulator serve` "
+                                      "saved") from None
         if self.webhooks:
             self.webhooks.on_flush = lambda seq: self.state.store.set_meta("hooks_upto", seq)
 

@@ -17,6 +17,7 @@ Without a path the same schema lives in memory (in-process tests).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from dataclasses import asdict
@@ -57,12 +58,24 @@ class EmulatorStore:
         self.path = str(path) if path else ":memory:"
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # the sends table holds raw subscription tokens, like the webhooks file: 0600 (15.13)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.lock = threading.RLock()   # the sync in-process transport calls from its own thread
-        if path:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=OFF")   # a killed process loses nothing; a power cut may
-        self.conn.executescript(SCHEMA)
+        try:
+            if path:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=OFF")   # a killed process loses nothing; a power cut may
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            from migrator.errors import InputError
+
+            raise InputError(f"cannot use it as the emulator's state store: {exc}", path=self.path,
+                             hint="pass --state with a new path or one an earlier `emulator serve` "
+                                  "wrote") from None
         self._messages: dict[bytes, int] = {}
         self._bodies: dict[int, dict] = {}
         self.count = self.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]

@@ -19,6 +19,8 @@ from migrator.plan.budgets import budget_warnings, check_start
 from migrator.plan.spec import PlanSpec
 from migrator.timeparse import DAY
 
+SEND_FLOOR_MAX = 4_102_444_800   # 2100-01-01T00:00:00Z, the bound ingest uses for times too
+
 LIFETIME_DEFAULT_DAYS = 30   # Meta: end defaults to start + 30 days for a lifetime budget
 
 # an estimator answers the cost of one delivered message (minor units) or None
@@ -118,6 +120,12 @@ class CampaignDecisions:
         start = epoch(policy.start) if policy.start else midnight
         check_start(start, self.as_of, self.rules, self.where)
         floor = max(start + sched.warmup_minutes * 60, epoch(sched.start) if sched.start else 0)
+        if floor >= SEND_FLOOR_MAX:
+            # A first send after 2100 is a typo (start = 9999-..., warmup_minutes = 2**63-1); the
+            # window and ledger arithmetic would overflow dates and SQLite integers with a traceback.
+            raise PlanError(f"{self.where}: schedule.start / schedule.warmup_minutes: the first send "
+                            "would be after 2100-01-01",
+                            hint="check schedule.start and schedule.warmup_minutes (minutes, e.g. 180)")
         return start, floor
 
     def decide(self, groups: list[tuple[str, str | None, int]], pages: dict[str, tuple],

@@ -84,6 +84,10 @@ def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None, force
 
     nc = out / "needs-country.csv"
     no = out / "needs-opt-in.csv"
+    from migrator.outputs import check_output
+
+    for target, header in ((nc, COUNTRY_HEADER), (no, OPTIN_HEADER)):   # both refused or both written
+        check_output(target, force=force, workspace=ws.path, first_line=",".join(header).encode("utf-8"))
     n1 = write_csv(nc, COUNTRY_HEADER, country_rows(), force=force, workspace=ws.path)
     n2 = write_csv(no, OPTIN_HEADER, optin_rows(), force=force, workspace=ws.path)
     return CrmExport(nc, n1, no, n2)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from markupsafe import escape
 
+from migrator.outputs import check_output
 from migrator.report.build_readiness import build_readiness_report
 from migrator.report.common import Clock
 from migrator.report.models import Countdown, Provenance, ReadinessReport
@@ -78,13 +79,20 @@ def write_per_page(ws, out_dir: str | Path, *, clock: Clock = time.time, force: 
     full = build_readiness_report(ws, clock=clock)
     result = PerPageResult(index=out / "index.html")
     used: set[str] = set()
+    names: dict[str, str] = {}
     for p in full.pages:
         name = safe_name(p.name, p.page_id)
         while name in used:                     # two ids that sanitise alike
             name = name[:-5] + "_.html"
         used.add(name)
+        names[p.page_id] = name
+    # every target is checked before the first is written: a refused index.html (or business
+    # file) must not leave the other files written behind an error exit
+    for target in [*(out / n for n in names.values()), result.index]:
+        check_output(target, force=force, workspace=ws.path)
+    for p in full.pages:
         html = render_report(business_model(full, p.page_id), business=True)
-        result.files[p.page_id] = write_text(out / name, html, force=force, workspace=ws.path)
+        result.files[p.page_id] = write_text(out / names[p.page_id], html, force=force, workspace=ws.path)
     write_text(result.index, _index_html(full, result), force=force, workspace=ws.path)
     return result
 

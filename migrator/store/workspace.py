@@ -167,8 +167,8 @@ def _check_ours(conn: sqlite3.Connection, p: Path) -> None:
                 f"SELECT 1 FROM [{table}] WHERE migration_set = ? LIMIT 1", (MIGRATIONS.name,)).fetchone():
             return
     except sqlite3.DatabaseError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise
+        if any(w in str(exc) for w in ("locked", "busy", "unable to open", "readonly", "read-only")):
+            raise   # the caller says busy / cannot write: the file may well be a workspace
         raise WorkspaceError(f"{p} is not a migrator workspace (SQLite said: {exc})", hint=_NEW_PATH) from None
     raise WorkspaceError(f"{p} is not a migrator workspace; use a new path",
                          hint=f"it is a SQLite database with other tables ({', '.join(sorted(names)[:5])}); "
@@ -220,6 +220,11 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.OperationalError as exc:
         if "readonly" in str(exc) or "read-only" in str(exc) or "unable to open" in str(exc):
+            folder = p.parent if str(p.parent) else Path(".")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                # even a report needs the WAL index (-shm) beside a WAL workspace
+                raise _cannot_write(p, f"its folder {folder} is read-only (SQLite keeps a journal "
+                                       "and the WAL index beside it)") from None
             raise _cannot_write(p, str(exc)) from None
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise WorkspaceError(f"{p} is not a migrator workspace (SQLite said: {exc})") from None
