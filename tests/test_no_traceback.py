@@ -156,3 +156,21 @@ def test_webhook_document_with_lone_surrogate(tmp_path):
     r = run("--db", tmp_path / "w.db", "ingest", "tokens", p, "--json")
     f = json.loads(r.stdout)["files"][0]
     assert (f["accepted"], f["rejected"]) == (1, 1)
+
+
+@pytest.mark.parametrize("command", [["audit"], ["rules", "show"]])
+def test_a_rules_file_in_another_encoding_is_refused_then_read_with_encoding(tmp_path, command):
+    """`--rules` files follow the input rule too: never decoded by silent replacement, and every
+    command that reads one takes `--encoding`."""
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes("# r\u00e8gles du partenaire\nmm_cadence_hours = 12\n".encode("cp1252"))
+    db = str(tmp_path / "ws.db")
+    base = ["--db", db, *command, "--rules", str(rules)]
+    r = CliRunner().invoke(main, base)
+    assert r.exit_code in (1, 2) and "--encoding" in r.output and "Traceback" not in r.output, r.output
+    r = CliRunner().invoke(main, base + ["--encoding", "cp1252"])
+    assert "No such option" not in r.output and "not UTF-8" not in r.output, r.output

@@ -8,6 +8,7 @@ import click
 from migrator.cli import main
 from migrator.cli.common import emit_json, parse_as_of, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
+from migrator.inputs import encoding_option
 
 _TOP = 8
 
@@ -17,9 +18,10 @@ _TOP = 8
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=parse_as_of,
               help="Judge the estate as of this date (UTC). Default: today.")
 @RULES_OPTION
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @pass_app
-def audit(app, as_of, rules_path, as_json):
+def audit(app, as_of, rules_path, encoding, as_json):
     """What happens to every subscriber, page and piece of content (never calls the network).
 
     Verdicts per token: migrate, stay_on_rn, blocked, opted_out, review. Results are
@@ -35,7 +37,7 @@ def audit(app, as_of, rules_path, as_json):
     from migrator.audit import run_audit
     from migrator.rules import load_rules
 
-    rules = load_rules(rules_path)
+    rules = load_rules(rules_path, encoding=encoding)
     ws = app.workspace(create=False)  # auditing nothing is a mistake, not an empty estate
     result = run_audit(ws, as_of=as_of, rules=rules)
     if as_json:

@@ -63,7 +63,7 @@ def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_
     from migrator.convert.limits import ContentLimits
     from migrator.rules import load_rules
 
-    limits = ContentLimits.from_rules(load_rules(rules_path))
+    limits = ContentLimits.from_rules(load_rules(rules_path, encoding=encoding))
     policy = _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks)
     report = convert_file(file, policy, limits=limits, encoding=encoding)
     if as_json:

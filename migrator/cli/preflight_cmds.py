@@ -7,6 +7,7 @@ import click
 from migrator.cli import main
 from migrator.cli.common import emit_json, pass_app
 from migrator.cli.rules_cmds import RULES_OPTION
+from migrator.inputs import encoding_option
 
 _MARK = {"pass": "ok  ", "fail": "FAIL", "unknown": "?   "}
 
@@ -19,9 +20,10 @@ _MARK = {"pass": "ok  ", "fail": "FAIL", "unknown": "?   "}
 @click.option("--page-tokens", "page_tokens", type=click.Path(dir_okay=False), metavar="FILE",
               help="Page -> token map to check (page_id<TAB>token lines, mode 0600), as `pull tokens` reads it.")
 @RULES_OPTION
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every check.")
 @pass_app
-def preflight_cmd(app, plan_path, base_url, token_file, page_tokens, rules_path, as_json):
+def preflight_cmd(app, plan_path, base_url, token_file, page_tokens, rules_path, encoding, as_json):
     """Check, before the first billed send, that every page and ad account of a plan can send.
 
     Read-only Graph calls: the token's permissions, each ad account's status, currency, time zone
@@ -39,7 +41,7 @@ def preflight_cmd(app, plan_path, base_url, token_file, page_tokens, rules_path,
     from migrator.preflight import preflight
 
     report = preflight(app.workspace(), plan_path, token_file=token_file, base_url=base_url,
-                       page_tokens_path=page_tokens, rules_path=rules_path)
+                       page_tokens_path=page_tokens, rules_path=rules_path, encoding=encoding)
     if as_json:
         emit_json(report.to_json())
     else:

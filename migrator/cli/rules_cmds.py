@@ -6,6 +6,7 @@ import click
 
 from migrator.cli import main
 from migrator.cli.common import MigratorGroup, emit_json
+from migrator.inputs import encoding_option
 
 RULES_OPTION = click.option(
     "--rules", "rules_path", metavar="FILE", type=click.Path(dir_okay=False),
@@ -19,8 +20,9 @@ def rules() -> None:
 
 @rules.command("show")
 @RULES_OPTION
+@encoding_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def rules_show(rules_path, as_json):
+def rules_show(rules_path, encoding, as_json):
     """Print every rule in force with its value, source URL(s), verified date, origin and users.
 
     Every limit the converter, planner, executor and emulator use is listed here; `used by`
@@ -33,7 +35,7 @@ def rules_show(rules_path, as_json):
     """
     from migrator.rules import load_rules
 
-    r = load_rules(rules_path)
+    r = load_rules(rules_path, encoding=encoding)
     if as_json:
         emit_json(r.to_json())
         return

@@ -247,7 +247,7 @@ class _Unreachable:
 
 def preflight(ws, path: str | Path, *, access_token: str | None = None, token_file: str | None = None,
               base_url: str | None = None, page_tokens_path: str | Path | None = None, transport=None,
-              rules_path: str | None = None, retry=None, save: bool = True,
+              rules_path: str | None = None, encoding: str | None = None, retry=None, save: bool = True,
               clock: Callable[[], float] = time.time) -> PreflightReport:
     """The `migrator preflight` library call: targets of PLAN.json / SPEC.toml, the reads, the checks,
     and the results stored in the workspace (`save`). Tokens come from `access_token`, `token_file` or
@@ -268,7 +268,7 @@ def preflight(ws, path: str | Path, *, access_token: str | None = None, token_fi
         return g
 
     try:
-        report = run_preflight(targets, make(token), allowed_countries=load_rules(rules_path).mm_business_set(),
+        report = run_preflight(targets, make(token), allowed_countries=load_rules(rules_path, encoding=encoding).mm_business_set(),
                                page_tokens=page_tokens, client_for_token=make, base_url=base, clock=clock)
     finally:
         for g in opened:
