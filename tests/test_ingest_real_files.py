@@ -310,3 +310,18 @@ def test_unclosed_quote_in_a_chunked_parallel_file(tmp_path):
         got.append((f.accepted, f.rejected, lines, w.conn.execute("SELECT count(*) FROM tokens").fetchone()[0]))
         w.close()
     assert got[0] == got[1] == (399, 1, [12], 399)
+
+
+@pytest.mark.parametrize("command, header", [
+    ("tokens", "page_id,token,topic_title,topic_title\n1,T1,Deals,Other\n"),
+    ("pages", "page_id,name,business_country,ad_account_id,currency,name\n1,Acme,US,111,USD,Other\n"),
+])
+def test_a_header_naming_a_column_twice_is_refused_not_read_silently(tmp_path, command, header):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    p = tmp_path / "dup.csv"
+    p.write_text(header)
+    r = CliRunner().invoke(main, ["--db", str(tmp_path / "ws.db"), "ingest", command, str(p)])
+    assert r.exit_code == 1 and "more than once" in r.output, r.output

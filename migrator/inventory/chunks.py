@@ -79,6 +79,12 @@ def _csv_header(f: SafeText, path: str, delimiter: str | None = None) -> tuple[C
         layout = CsvLayout.from_line(line, delimiter)
         if any(layout.header):
             break
+    dupes = sorted({c for c in layout.header if c and layout.header.count(c) > 1})
+    if dupes:
+        raise InputError(
+            f"CSV header names column(s) {', '.join(dupes)} more than once: which one holds the value "
+            "is ambiguous", path=path, line=number,
+            hint="remove or rename the extra column (a spreadsheet may have added it) and ingest again")
     if layout.missing:
         raise InputError(
             f"CSV header lacks required column(s) {', '.join(layout.missing)} "

@@ -94,6 +94,11 @@ def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int
             if "page_id" not in header:
                 raise InputError("CSV header lacks page_id", path=run.summary.path, line=lineno,
                                  hint=f"columns: {', '.join(PAGE_COLUMNS)}")
+            dupes = sorted({c for c in header if c and header.count(c) > 1})
+            if dupes:
+                raise InputError(f"CSV header names column(s) {', '.join(dupes)} more than once: which "
+                                 "one holds the value is ambiguous", path=run.summary.path, line=lineno,
+                                 hint="remove or rename the extra column and ingest again")
             continue
         try:
             if len(row) != len(header):
