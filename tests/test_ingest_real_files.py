@@ -325,3 +325,27 @@ def test_a_header_naming_a_column_twice_is_refused_not_read_silently(tmp_path, c
     p.write_text(header)
     r = CliRunner().invoke(main, ["--db", str(tmp_path / "ws.db"), "ingest", command, str(p)])
     assert r.exit_code == 1 and "more than once" in r.output, r.output
+
+
+def test_a_token_named_on_another_page_is_a_reject_not_a_silent_loss(tmp_path):
+    """RN tokens are issued per Page: a row that names another page for a token the workspace (or an
+    earlier row) already holds would move the subscriber or vanish as 'accepted'. It is rejected,
+    with both pages named, and the counts add up."""
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    db = str(tmp_path / "ws.db")
+    p = tmp_path / "same.csv"
+    p.write_text("page_id,token,topic_title\n111,SAMETOK,A\n222,SAMETOK,B\n111,SAMETOK,A\n")
+    r = CliRunner().invoke(main, ["--db", db, "ingest", "tokens", "--json", str(p)])
+    f = json.loads(r.output)["files"][0]
+    assert (f["records"], f["accepted"], f["duplicates"], f["rejected"]) == (3, 1, 1, 1), f
+    q = tmp_path / "moved.csv"
+    q.write_text("page_id,token,topic_title\n333,SAMETOK,C\n")
+    r = CliRunner().invoke(main, ["--db", db, "ingest", "tokens", str(q)])
+    assert r.exit_code == 1 and "already belongs to page 111" in r.output
+    import sqlite3
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT page_id FROM tokens WHERE token = 'SAMETOK'").fetchall() == [("111",)]
+    assert conn.execute("SELECT COUNT(*) FROM rejects WHERE field = 'page_id'").fetchone()[0] == 2

@@ -361,7 +361,7 @@ def test_chunked_parallel_csv_equals_whole_file(tmp_path):
     for i in range(60):
         title = f'"Deals, line one\r\nline two ""{i}"""' if i % 7 == 0 else f"Topic {i % 5}"
         status = "paused" if i % 13 == 0 else ("stopped" if i % 3 == 0 else "active")
-        rows.append(f"{i % 4 + 1},tok{i % 45},p{i},{title},{status},{1_600_000_000 + i}")
+        rows.append(f"{i % 45 % 4 + 1},tok{i % 45},p{i},{title},{status},{1_600_000_000 + i}")  # a token keeps its page
         if i % 11 == 0:
             rows.append("")  # blank lines count as lines
     p = tmp_path / "t.csv"

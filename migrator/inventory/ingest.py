@@ -105,7 +105,9 @@ class Run:
         if merger is not None:
             s.accepted += merger.accepted
             s.duplicates += merger.duplicates
-            s.records += merger.accepted + merger.duplicates
+            s.rejected += merger.rejected
+            s.records += merger.accepted + merger.duplicates + merger.rejected
+            s.first_rejects.extend(merger.first_rejects[:max(0, 20 - len(s.first_rejects))])
         self.conn.execute(
             "UPDATE ingest_runs SET finished_at=?, records=?, accepted=?, duplicates=?, ignored=?,"
             " rejected=?, file_sha256=coalesce(?, file_sha256), status_only=? WHERE id=?",

@@ -112,6 +112,18 @@ INSERT_EVENTS = (  # staged sorted by (ts_ms, event_key), the order of its uniqu
     f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY rowid")
 
 
+# A token belongs to one Page (RN tokens are issued per Page): a snapshot row naming another
+# page than the workspace already holds for it, or than an earlier row of the same chunk, is a
+# conflict. Merged, it would move the subscriber or be dropped as "accepted"; it is a reject.
+PAGE_CONFLICTS = (
+    f"SELECT s.rowid, s.line, s.page_id, coalesce(t.page_id, f.page_id) FROM {STAGE}.snapshot_stage s"
+    " LEFT JOIN main.tokens t ON t.token = s.token"
+    f" LEFT JOIN (SELECT token, page_id, MIN(rowid) AS first FROM {STAGE}.snapshot_stage GROUP BY token) f"
+    " ON f.token = s.token"
+    " WHERE (t.page_id IS NOT NULL AND t.page_id != s.page_id)"
+    " OR (t.page_id IS NULL AND f.first != s.rowid AND f.page_id != s.page_id)")
+
+
 class StageMerger:
     """Merges staged chunks of one input into the workspace, inside the caller's transaction.
 
@@ -125,6 +137,8 @@ class StageMerger:
         self.params = {"run": run_id, "source": source, "observed": observed_ms, "path": path}
         self.accepted = 0
         self.duplicates = 0
+        self.rejected = 0
+        self.first_rejects: list[dict] = []
 
     def merge(self, staged: Staged) -> None:
         """Merge the rows of `staged`, already deserialized into the stage schema."""
@@ -135,9 +149,27 @@ class StageMerger:
             self.duplicates += staged.events - inserted
             c.execute(MERGE_EVENT, self.params)  # skips events known before this run
         if staged.snapshots:
+            conflicts = self._page_conflicts()
             changed = c.execute(MERGE_SNAPSHOT, self.params).rowcount
             self.accepted += changed
-            self.duplicates += staged.snapshots - changed
+            self.duplicates += staged.snapshots - conflicts - changed
+
+    def _page_conflicts(self) -> int:
+        """Reject (and take out of the stage) the rows that would move a token to another page."""
+        c = self.conn
+        rows = c.execute(PAGE_CONFLICTS).fetchall()
+        if not rows:
+            return 0
+        rejects = [(self.params["run"], self.params["path"], line,
+                    f"token already belongs to page {owner}; this row names page {page}", None,
+                    "reject", "page_id", page) for _, line, page, owner in rows]
+        c.executemany("INSERT INTO main.rejects (run_id, path, line, reason, excerpt, severity, field, value)"
+                      " VALUES (?,?,?,?,?,?,?,?)", rejects)
+        c.executemany(f"DELETE FROM {STAGE}.snapshot_stage WHERE rowid = ?", [(r[0],) for r in rows])
+        self.rejected += len(rows)
+        room = 20 - len(self.first_rejects)
+        self.first_rejects += [{"line": r[2], "reason": r[3]} for r in rejects[:max(0, room)]]
+        return len(rows)
 
 
 # secondary indexes nothing reads while tokens are ingested, with the table they index
