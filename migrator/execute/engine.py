@@ -700,6 +700,29 @@ def _check_names(plan) -> None:
                             hint="put {topic} or {key} in the spec's [campaign] name and make a new plan")
 
 
+@dataclass
+class _Execution:
+    """What the setup hands to the send loop and the wind-down of one `execute_plan_async` call.
+
+    One object, so the three steps share the run's state by name rather than through a long list
+    of locals, and the wind-down can release exactly what the setup took.
+    """
+    ws: Any
+    plan: Any
+    opts: ExecOptions
+    client: Any
+    clock: Callable[[], float]
+    stop: asyncio.Event
+    summary: ExecutionSummary
+    ledger: Ledger
+    lock: Any
+    t0: float
+    run_id: int | None = None
+    run: _Run | None = None
+    max_batch: int = -1
+    already: dict | None = None      # a dry run: what real runs have already settled (not its own doing)
+
+
 async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOptions, clock=time.time,
                              sleep=asyncio.sleep, notify: Callable[[str], None] = lambda m: None,
                              progress: Callable[[int], None] = lambda n: None,
@@ -708,15 +731,36 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
                              signal_box: dict | None = None) -> ExecutionSummary:
     """Run (or dry-run) a saved plan; see `execute_plan` for the sync entry point.
 
-    `signal_box` (filled by the signal handler) names the signal that interrupted the run.
+    Three steps: the setup (freshness, lock, recovery, campaigns), the send loop, and the
+    wind-down (summary, run record, lock release). The wind-down's release runs whatever the
+    first two raised. `signal_box` (filled by the signal handler) names the signal that
+    interrupted the run.
     """
-    from migrator.errors import LockHeldError, StalePlanError
-    from migrator.plan import check_fresh
     from migrator.rules import load_rules
 
     plan = _load_plan(ws, plan)
     _check_names(plan)
     rules = rules or load_rules(plan.rules_path)
+    ex = _admit(ws, plan, client=client, opts=opts, clock=clock, stop=stop or asyncio.Event())
+    try:
+        await _set_up(ex, rules, sleep=sleep, notify=notify, progress=progress)
+        await _send_loop(ex)
+        _summarise(ex, recorder=recorder, signal_box=signal_box)
+    finally:
+        _wind_down(ex)
+    return ex.summary
+
+
+def _admit(ws, plan, *, client, opts: ExecOptions, clock, stop: asyncio.Event) -> _Execution:
+    """Setup, first half: refuse a stale plan or a held workspace before anything is written.
+
+    A refusal of a real run is recorded in the run history (so `migrator status` can say why
+    nothing happened) and raised; nothing taken here needs undoing. A real run takes the lock
+    and the workspace's ledger; a dry run a scratch ledger that the wind-down drops.
+    """
+    from migrator.errors import LockHeldError, StalePlanError
+    from migrator.plan import check_fresh
+
     try:
         # the executor's own writes (exec_*, mm_feedback) are not plan inputs: nothing to excuse
         check_fresh(ws, plan)
@@ -724,7 +768,6 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         if opts.execute:
             runs.record_refused(ws.conn, plan.plan_id, exc.message, now=int(clock()))
         raise
-    stop = stop or asyncio.Event()
     summary = ExecutionSummary(plan.plan_id, "execute" if opts.execute else "dry_run")
     t0 = time.monotonic()
     lock = None
@@ -739,148 +782,190 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
         ledger = Ledger(conn, plan.plan_id, clock=clock)
     else:
         ledger = Ledger.scratch(conn, plan.plan_id, clock=clock)
-    run_id = None
-    try:
-        if opts.execute:   # we hold the lock: an unfinished run is a dead one
-            summary.killed_runs = runs.mark_killed(conn, own_pid=os.getpid())
-            run_id = runs.start(conn, plan.plan_id, now=int(clock()))
-        ledger.ensure_rows()
-        # receipts first: a row Meta already took is settled before anything could re-send it
-        summary.settled_by_receipts = ledger.settle()
-        if opts.retry_failed:
-            summary.retried_failed = ledger.retry_failed(opts.retry_failed)
-        if opts.resend_unknown or opts.resend_named:
-            # before recover(): rows this run finds in flight stay unknown until receipts can speak
-            decisions = ledger.resend_unknown(margin=opts.receipt_margin if opts.resend_unknown else float("inf"),
-                                              named=opts.resend_named)
-            summary.resent_unknown = decisions.resent_total
-            summary.resend = {**decisions.resent, **decisions.kept}
-        summary.recovered_unknown = ledger.recover()
-        if summary.recovered_unknown and (opts.resend_unknown or opts.resend_named):
-            summary.resend[KEEP_RECOVERED_NOW] = summary.recovered_unknown
-        already = None                  # a dry run: what real runs have already settled (not its own doing)
-        if not opts.execute:
-            already = {k: n for k, n in ledger.counts().items() if k in ("sent", "skipped", "failed", "unknown") and n}
-        ledger.set_status("running")
-        ledger.screen = _screen(conn, plan, ledger, rules, opts, notify)
-        run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
-                   stop=stop, lock=lock, rules=rules, summary=summary)
-        run.campaigns = camp.load_campaigns(ledger, plan)
-        keys = [c.key for c in plan.campaigns]
-        first = ledger.first_open_batch(keys)
-        if first is None:
-            max_batch = -1
-        else:
-            max_batch = first + opts.batches - 1 if opts.batches else max((b.batch for b in plan.batches),
-                                                                          default=first)
-        try:
-            if opts.execute and max_batch >= 0:
-                await _record_zones(run, ledger, plan, client, clock=clock, notify=notify, max_batch=max_batch)
-            todo = [c for c in run.campaigns.values()
-                    if not c.message_id and c.state != "stopped" and ledger.open_count(c.key, max_batch)]
-            known: dict[str, dict[str, str]] = {}
-            for c in todo:
-                if stop.is_set():
-                    break
-                if c.state == "failed" and (c.reason or "").startswith("setup:"):
-                    continue            # its page was just stopped by a set-up refusal
-                if c.ad_account_id not in known:
-                    try:
-                        known[c.ad_account_id] = await camp.existing_by_name(client, c.ad_account_id)
-                    except AccountFatal:
-                        raise
-                    except GraphError:
-                        known[c.ad_account_id] = None  # type: ignore[assignment]  # look up one by one
-                try:
-                    await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
-                                               sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
-                                               known=known[c.ad_account_id], dry_run=not opts.execute)
-                except AccountFatal as err:
-                    from migrator.preflight.guidance import SETUP_STOPS
+    return _Execution(ws, plan, opts, client, clock, stop, summary, ledger, lock, t0)
 
-                    if error_code(err) not in SETUP_STOPS:
-                        raise
-                    run._stop_page(c, error_code(err), err.message[:500])   # a page's set-up: other pages go on
-        except AccountFatal as err:
-            run.fatal = err
-        if run.fatal is None and max_batch >= 0 and not stop.is_set():
-            queue: asyncio.Queue = asyncio.Queue()
-            workers = [asyncio.ensure_future(run.worker(queue)) for _ in range(max(1, opts.concurrency))]
-            committer = asyncio.ensure_future(run.committer())
+
+async def _set_up(ex: _Execution, rules, *, sleep, notify, progress) -> None:
+    """Setup, second half: settle what earlier runs left, then make sure the campaigns exist.
+
+    Order matters: dead runs are marked and receipts settle rows before any row is recovered or
+    claimed, so a send Meta already took is never sent again; `--resend-unknown` decides before
+    `recover()` so rows this run finds in flight stay unknown until receipts can speak. Campaigns
+    are set up only for batches this run may send; a set-up refusal stops its page, not the run,
+    and an account-level fatal error ends the run at `ex.run.fatal` (the wind-down reports it).
+    """
+    ws, plan, opts, clock, stop, summary, ledger = ex.ws, ex.plan, ex.opts, ex.clock, ex.stop, ex.summary, ex.ledger
+    client = ex.client
+    conn = ws.conn
+    if opts.execute:   # we hold the lock: an unfinished run is a dead one
+        summary.killed_runs = runs.mark_killed(conn, own_pid=os.getpid())
+        ex.run_id = runs.start(conn, plan.plan_id, now=int(clock()))
+    ledger.ensure_rows()
+    # receipts first: a row Meta already took is settled before anything could re-send it
+    summary.settled_by_receipts = ledger.settle()
+    if opts.retry_failed:
+        summary.retried_failed = ledger.retry_failed(opts.retry_failed)
+    if opts.resend_unknown or opts.resend_named:
+        # before recover(): rows this run finds in flight stay unknown until receipts can speak
+        decisions = ledger.resend_unknown(margin=opts.receipt_margin if opts.resend_unknown else float("inf"),
+                                          named=opts.resend_named)
+        summary.resent_unknown = decisions.resent_total
+        summary.resend = {**decisions.resent, **decisions.kept}
+    summary.recovered_unknown = ledger.recover()
+    if summary.recovered_unknown and (opts.resend_unknown or opts.resend_named):
+        summary.resend[KEEP_RECOVERED_NOW] = summary.recovered_unknown
+    if not opts.execute:
+        ex.already = {k: n for k, n in ledger.counts().items() if k in ("sent", "skipped", "failed", "unknown") and n}
+    ledger.set_status("running")
+    ledger.screen = _screen(conn, plan, ledger, rules, opts, notify)
+    run = ex.run = _Run(ws, plan, client, ledger, opts, clock=clock, sleep=sleep, notify=notify, progress=progress,
+                        stop=stop, lock=ex.lock, rules=rules, summary=summary)
+    run.campaigns = camp.load_campaigns(ledger, plan)
+    keys = [c.key for c in plan.campaigns]
+    first = ledger.first_open_batch(keys)
+    if first is None:
+        max_batch = -1
+    else:
+        max_batch = first + opts.batches - 1 if opts.batches else max((b.batch for b in plan.batches),
+                                                                      default=first)
+    ex.max_batch = max_batch
+    try:
+        if opts.execute and max_batch >= 0:
+            await _record_zones(run, ledger, plan, client, clock=clock, notify=notify, max_batch=max_batch)
+        todo = [c for c in run.campaigns.values()
+                if not c.message_id and c.state != "stopped" and ledger.open_count(c.key, max_batch)]
+        known: dict[str, dict[str, str]] = {}
+        for c in todo:
+            if stop.is_set():
+                break
+            if c.state == "failed" and (c.reason or "").startswith("setup:"):
+                continue            # its page was just stopped by a set-up refusal
+            if c.ad_account_id not in known:
+                try:
+                    known[c.ad_account_id] = await camp.existing_by_name(client, c.ad_account_id)
+                except AccountFatal:
+                    raise
+                except GraphError:
+                    known[c.ad_account_id] = None  # type: ignore[assignment]  # look up one by one
             try:
-                await run.produce(queue, max_batch)
-            finally:
-                # stop: claimed rows not yet sent go back to planned; in-flight requests finish
-                while not queue.empty():
-                    row = queue.get_nowait()
-                    if row is not None:
-                        run.results.append(Result(row.send_id, "planned", False))
-                for _ in workers:
-                    queue.put_nowait(None)
-                await asyncio.gather(*workers, return_exceptions=True)
-                committer.cancel()
-                run.flush()
-            run._close_new(set())
-        run.flush()
-        summary.campaigns = [c.to_json() for c in run.campaigns.values()]
-        summary.throttle_pauses, summary.max_usage_pct = run.pacer.pauses, run.pacer.max_usage_pct
-        if run.fatal is not None:
-            summary.outcome = "fatal"
-            summary.error = run.fatal.message
-            summary.hint = run.fatal.hint or "fix the account setup, then run the same command again"
-        elif run.lost_lock:
+                await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=clock,
+                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
+                                           known=known[c.ad_account_id], dry_run=not opts.execute)
+            except AccountFatal as err:
+                from migrator.preflight.guidance import SETUP_STOPS
+
+                if error_code(err) not in SETUP_STOPS:
+                    raise
+                run._stop_page(c, error_code(err), err.message[:500])   # a page's set-up: other pages go on
+    except AccountFatal as err:
+        run.fatal = err
+
+
+async def _send_loop(ex: _Execution) -> None:
+    """The send loop: one producer claims due rows, `concurrency` workers send them.
+
+    Skipped after a fatal setup, a stop, or when no batch is open. However it ends, claimed rows
+    not yet sent go back to planned and requests in flight finish and are committed, so the
+    ledger never holds a row in flight that this process could still settle.
+    """
+    run, opts, stop = ex.run, ex.opts, ex.stop
+    assert run is not None
+    if run.fatal is None and ex.max_batch >= 0 and not stop.is_set():
+        queue: asyncio.Queue = asyncio.Queue()
+        workers = [asyncio.ensure_future(run.worker(queue)) for _ in range(max(1, opts.concurrency))]
+        committer = asyncio.ensure_future(run.committer())
+        try:
+            await run.produce(queue, ex.max_batch)
+        finally:
+            # stop: claimed rows not yet sent go back to planned; in-flight requests finish
+            while not queue.empty():
+                row = queue.get_nowait()
+                if row is not None:
+                    run.results.append(Result(row.send_id, "planned", False))
+            for _ in workers:
+                queue.put_nowait(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+            committer.cancel()
+            run.flush()
+        run._close_new(set())
+    run.flush()
+
+
+def _summarise(ex: _Execution, *, recorder: RecordingTransport | None, signal_box: dict | None) -> None:
+    """Wind-down, first half (when setup and loop returned): say how the run ended and why.
+
+    One outcome for the exit code and the run record, most serious cause first (fatal, lost
+    lock, network outage, signal), then page stops, breaker trips and campaigns that could not
+    be set up, each with what to do; the ledger's counts and status last, from the database.
+    """
+    run, opts, stop, summary, ledger, client = ex.run, ex.opts, ex.stop, ex.summary, ex.ledger, ex.client
+    assert run is not None
+    summary.campaigns = [c.to_json() for c in run.campaigns.values()]
+    summary.throttle_pauses, summary.max_usage_pct = run.pacer.pauses, run.pacer.max_usage_pct
+    if run.fatal is not None:
+        summary.outcome = "fatal"
+        summary.error = run.fatal.message
+        summary.hint = run.fatal.hint or "fix the account setup, then run the same command again"
+    elif run.lost_lock:
+        summary.outcome = "stopped"
+        summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
+    elif run.network_down:
+        summary.outcome = "interrupted"
+        summary.error = (f"no connection to {getattr(client, 'base_url', 'the Graph API')} for "
+                         f"{opts.outage_limit_seconds:.0f} s; nothing that never left was counted as an attempt")
+        summary.hint = "check the network, then run the same command again"
+    elif stop.is_set():
+        summary.outcome = "interrupted"
+        summary.signal = (signal_box or {}).get("signal")
+    if summary.outcome == "done" and summary.page_stops:
+        summary.outcome = "stopped"
+        summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
+        summary.hint = " ".join(dict.fromkeys(s["what_to_do"] for s in summary.page_stops))
+    run._window_note()
+    if summary.breaker and summary.outcome in ("done", "stopped", "waiting"):
+        summary.outcome = "stopped"
+        err = "; ".join(f"breaker: {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
+                        f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)
+        hint = ("nothing was marked and the page's sends stay planned; "
+                + "; ".join(t["check"] for t in summary.breaker))
+        summary.error = f"{summary.error}; {err}" if summary.error else err
+        summary.hint = f"{summary.hint} {hint}" if summary.hint else hint
+    if summary.outcome == "done":
+        broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)
+                  and not (c.reason or "").startswith("breaker:")]
+        if broken:
             summary.outcome = "stopped"
-            summary.error = "the workspace lock was removed (migrator unlock) while this run was going"
-        elif run.network_down:
-            summary.outcome = "interrupted"
-            summary.error = (f"no connection to {getattr(client, 'base_url', 'the Graph API')} for "
-                             f"{opts.outage_limit_seconds:.0f} s; nothing that never left was counted as an attempt")
-            summary.hint = "check the network, then run the same command again"
-        elif stop.is_set():
-            summary.outcome = "interrupted"
-            summary.signal = (signal_box or {}).get("signal")
-        if summary.outcome == "done" and summary.page_stops:
-            summary.outcome = "stopped"
-            summary.error = "; ".join(f"page {s['page_id']} stopped: {s['error']}" for s in summary.page_stops)
-            summary.hint = " ".join(dict.fromkeys(s["what_to_do"] for s in summary.page_stops))
-        run._window_note()
-        if summary.breaker and summary.outcome in ("done", "stopped", "waiting"):
-            summary.outcome = "stopped"
-            err = "; ".join(f"breaker: {t['page_id']}: {t['refusals']} of {t['rule']} {t['attempts']} "
-                            f"attempts refused with {t['code']}: {t['cause']}" for t in summary.breaker)
-            hint = ("nothing was marked and the page's sends stay planned; "
-                    + "; ".join(t["check"] for t in summary.breaker))
-            summary.error = f"{summary.error}; {err}" if summary.error else err
-            summary.hint = f"{summary.hint} {hint}" if summary.hint else hint
-        if summary.outcome == "done":
-            broken = [c for c in run.campaigns.values() if c.state == "failed" and ledger.open_count(c.key)
-                      and not (c.reason or "").startswith("breaker:")]
-            if broken:
-                summary.outcome = "stopped"
-                summary.error = "; ".join(f"campaign {c.key} {c.name!r} could not be set up: {c.error}"
-                                          for c in broken)
-                summary.hint = "its sends stay planned: fix the cause, then run the same command again"
-        summary.ledger = ledger.counts()
-        summary.reasons = ledger.reasons()
-        if summary.outcome == "done" and summary.ledger.get("planned"):
-            if not summary.waiting_for and opts.batches:     # sends remain: never say "done"
-                summary.waiting_for = f"the next run (this one was bounded by --batches {opts.batches})"
-            summary.outcome = "waiting" if summary.waiting_for else "done"
-        ledger.set_status({"done": "done" if not summary.ledger.get("planned") else "waiting"}.get(
-            summary.outcome, summary.outcome))
-        if recorder is not None:
-            summary.dry_run = {**recorder.to_json(), "already": already or {}}
-    finally:
-        summary.elapsed_seconds = round(time.monotonic() - t0, 3)
-        if summary.elapsed_seconds > 0:
-            summary.rate_per_second = round(summary.attempted / summary.elapsed_seconds, 1)
-        if run_id is not None:
-            runs.finish(conn, run_id, summary.outcome, json.dumps(summary.to_json()), now=int(clock()))
-        if lock is not None:
-            lock.release()
-        if not opts.execute:
-            ledger.close_scratch()
-    return summary
+            summary.error = "; ".join(f"campaign {c.key} {c.name!r} could not be set up: {c.error}"
+                                      for c in broken)
+            summary.hint = "its sends stay planned: fix the cause, then run the same command again"
+    summary.ledger = ledger.counts()
+    summary.reasons = ledger.reasons()
+    if summary.outcome == "done" and summary.ledger.get("planned"):
+        if not summary.waiting_for and opts.batches:     # sends remain: never say "done"
+            summary.waiting_for = f"the next run (this one was bounded by --batches {opts.batches})"
+        summary.outcome = "waiting" if summary.waiting_for else "done"
+    ledger.set_status({"done": "done" if not summary.ledger.get("planned") else "waiting"}.get(
+        summary.outcome, summary.outcome))
+    if recorder is not None:
+        summary.dry_run = {**recorder.to_json(), "already": ex.already or {}}
+
+
+def _wind_down(ex: _Execution) -> None:
+    """Wind-down, second half (always, even when a step raised): time, run record, lock, scratch.
+
+    The run history gets its outcome and summary, the lock is released and a dry run's scratch
+    ledger dropped, so a crash inside the run never leaves the workspace held by a live process.
+    """
+    summary = ex.summary
+    summary.elapsed_seconds = round(time.monotonic() - ex.t0, 3)
+    if summary.elapsed_seconds > 0:
+        summary.rate_per_second = round(summary.attempted / summary.elapsed_seconds, 1)
+    if ex.run_id is not None:
+        runs.finish(ex.ws.conn, ex.run_id, summary.outcome, json.dumps(summary.to_json()), now=int(ex.clock()))
+    if ex.lock is not None:
+        ex.lock.release()
+    if not ex.opts.execute:
+        ex.ledger.close_scratch()
 
 
 def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: str | None = None,
