@@ -148,8 +148,8 @@ async def execute_plan_async(ws, plan, *, client: AsyncGraphClient, opts: ExecOp
 def _admit(ws, plan, *, client, opts: ExecOptions, clock, stop: asyncio.Event) -> _Execution:
     """Setup, first half: refuse a stale plan or a held workspace before anything is written.
 
-    A refusal of a real run is recorded in the run history (so `migrator status` can say why
-    nothing happened) and raised; nothing taken here needs undoing. A real run takes the lock
+    A refusal of a real run is recorded in the run history (`exec_runs`, read by the execution
+    report: nothing was sent, and why) and raised; nothing taken here needs undoing. A real run takes the lock
     and the workspace's ledger; a dry run a scratch ledger that the wind-down drops.
     """
     from migrator.errors import LockHeldError, StalePlanError
