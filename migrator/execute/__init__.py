@@ -8,14 +8,16 @@ Public API:
 - `execution_status(ws, plan_id=None) -> ExecutionStatus`: per plan, campaign and batch counts.
 - `acquire` / `read_lock` / `force_unlock`: the one-executor-per-workspace lock.
 Modules: ledger (tables, transitions, group commits, receipts settling rows), runs (run history), lock, campaigns (idempotent setup),
-engine (asyncio loop), outcomes (error class -> transition), pacing, receipts, transport
+engine (entry points: setup, send loop, wind-down), loop (producer and workers), send (one send and
+its answer), summary (ExecOptions, ExecutionSummary), outcomes (error class -> transition), pacing, receipts, transport
 (dry-run recording transport), status. See docs/execute.md.
 """
 
-from migrator.execute.engine import ExecOptions, ExecutionSummary, execute_plan, execute_plan_async
+from migrator.execute.engine import execute_plan, execute_plan_async
 from migrator.execute.lock import LockInfo, acquire, force_unlock, read_lock
 from migrator.execute.receipts import ingest_receipts
 from migrator.execute.status import ExecutionStatus, execution_status
+from migrator.execute.summary import ExecOptions, ExecutionSummary
 from migrator.execute.transport import RecordingTransport
 
 __all__ = ["ExecOptions", "ExecutionStatus", "ExecutionSummary", "LockInfo", "RecordingTransport", "acquire",
