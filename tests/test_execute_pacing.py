@@ -206,6 +206,8 @@ def test_a_start_time_in_the_future_pauses_only_that_campaign_until_its_start(ws
     start = int(t0) + 1800                      # within the recipients' send window
     later = p.model_copy(update={"campaigns": [c.model_copy(update={"start_time": start}) if c.page_id == "P1" else c
                                                for c in p.campaigns]})
+    # a plan made with that start: the workspace keeps the same copy as the file (or it is stale)
+    ws.conn.execute("UPDATE plans SET body = ? WHERE plan_id = ?", (later.to_file_text(), p.plan_id))
     notes: list[str] = []
     s = emu.run(ws, later, concurrency=1, notify=notes.append)   # the emulator itself answers 2300033
     assert ledger(ws, p.plan_id) == {"sent": 10}
