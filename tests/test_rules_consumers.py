@@ -45,7 +45,7 @@ def test_planner_follows_the_override(cli, ws, tmp_path):
     assert r.exit_code == 1 and "at most 1 days ahead" in r.output
     r = cli("plan", spec, "--as-of", "2026-03-01", "--rules", rules, "-o", tmp_path / "p3.json", "--json")
     assert r.exit_code == 0, r.output
-    assert any("minimum daily budget of 5000" in w for w in json.loads(r.output)["warnings"])
+    assert any("minimum daily budget of USD 50.00" in w for w in json.loads(r.output)["warnings"])   # 5000 minor units
 
 
 def test_executor_and_emulator_follow_the_override(ws, tmp_path):
