@@ -174,3 +174,17 @@ def test_policy_defaults_are_safe():
     # never truncates: a too-long text stays whole in the draft
     r = convert_message({"text": "y" * 2000})
     assert r.outcome == "needs_edit" and r.message is None and r.draft == {"text": "y" * 2000}
+
+
+def test_a_file_that_is_not_json_at_all_exits_1_with_its_reason(tmp_path):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    p = tmp_path / "garbage.txt"
+    p.write_text("garbage\n")
+    r = CliRunner().invoke(main, ["convert", str(p)])
+    assert r.exit_code == 1 and "INVALID_JSON" in r.output and "Traceback" not in r.output
+    ok = tmp_path / "ok.json"
+    ok.write_text('{"text": "hi"}')
+    assert CliRunner().invoke(main, ["convert", str(ok)]).exit_code == 0

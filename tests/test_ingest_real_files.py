@@ -349,3 +349,16 @@ def test_a_token_named_on_another_page_is_a_reject_not_a_silent_loss(tmp_path):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT page_id FROM tokens WHERE token = 'SAMETOK'").fetchall() == [("111",)]
     assert conn.execute("SELECT COUNT(*) FROM rejects WHERE field = 'page_id'").fetchone()[0] == 2
+
+
+def test_content_naming_page_zero_is_rejected_like_a_token_file_would(tmp_path):
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"page_id":"0","key":"k","message":{"text":"hi"}}\n'
+                 '{"page_id":"123","key":"k2","message":{"text":"ok"}}\n')
+    r = CliRunner().invoke(main, ["--db", str(tmp_path / "ws.db"), "ingest", "content", "--json", str(p)])
+    f = json.loads(r.output)["files"][0]
+    assert (f["accepted"], f["rejected"]) == (1, 1) and "not a Page id" in f["first_rejects"][0]["reason"]

@@ -66,8 +66,14 @@ def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_
     limits = ContentLimits.from_rules(load_rules(rules_path, encoding=encoding))
     policy = _policy(unsupported_buttons, non_facebook_media, generic_image_title, max_line_breaks)
     report = convert_file(file, policy, limits=limits, encoding=encoding)
+    # nothing in the file could be read as a message at all: the command failed (exit 1), as an
+    # ingest that accepted nothing does; unsupported *content* is an answer, not a failure
+    unreadable = bool(report.results) and all(
+        any(p.code == "INVALID_JSON" for p in r.problems) for r in report.results)
     if as_json:
         emit_json(report.to_json())
+        if unreadable:
+            raise SystemExit(1)
         return
     for r in report.results:
         where = f" (line {r.line})" if r.line is not None else ""
@@ -81,3 +87,6 @@ def convert_cmd(file, as_json, unsupported_buttons, non_facebook_media, generic_
             click.echo("  mm: " + json.dumps(r.message, ensure_ascii=False))
     counts = report.counts
     click.echo(f"{len(report.results)} message(s): " + ", ".join(f"{n} {o}" for o, n in counts.items()))
+    if unreadable:
+        click.echo(f"error: nothing in {file} could be read as RN content (not JSON or JSON Lines)", err=True)
+        raise SystemExit(1)

@@ -40,7 +40,19 @@ def content_hash(message: Any) -> str:
 
 
 def classify_record(obj: Any) -> tuple[str, dict]:
-    """Return (source, fields) for a content record, or raise ValueError saying why not."""
+    """Return (source, fields) for a content record, or raise ValueError saying why not.
+
+    A `page_id` must be a Page id by the same rule token files follow (plain digits, not zero ...):
+    content stored against a page that cannot exist would never be matched to a subscriber."""
+    source, fields = _classify(obj)
+    if fields.get("page_id") is not None:
+        from migrator.inventory.tokens import _page_id
+
+        fields["page_id"] = _page_id(fields["page_id"])
+    return source, fields
+
+
+def _classify(obj: Any) -> tuple[str, dict]:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     msg = obj.get("message")
