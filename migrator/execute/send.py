@@ -74,7 +74,7 @@ class Sender:
             if main_ledger:
                 brk.feedback(conn, self.plan.plan_id, suspects, successes)
             if self.breaker.suspects:
-                self.breaker.promote(conn, self.ledger.t("exec_sends"), self.plan.plan_id, self.campaigns_of)
+                self.breaker.promote(conn, self.ledger.table("exec_sends"), self.plan.plan_id, self.campaigns_of)
             if self.lock is not None and not self.lock.heartbeat(conn):
                 self.lost_lock = True
         self.ledger.record(batch, extra=extra)
@@ -298,7 +298,7 @@ class Sender:
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
         self.flush()
         with transaction(self.ledger.conn):
-            brk.hold(self.ledger.conn, self.ledger.t("exec_sends"), self.plan.plan_id, keys, trip.code, now)
+            brk.hold(self.ledger.conn, self.ledger.table("exec_sends"), self.plan.plan_id, keys, trip.code, now)
         self.summary.breaker.append(trip.to_json())
         self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
 
