@@ -56,7 +56,7 @@ def _screen(conn, plan, ledger: Ledger, rules, opts: ExecOptions, notify) -> Scr
 
 
 async def _record_zones(run: Run, ledger: Ledger, plan, client, *, clock, notify, max_batch: int) -> None:
-    """Read each ad account's time zone once (at setup) and record it with its campaigns (14.5)."""
+    """Read each ad account's time zone once (at setup) and record it with its campaigns."""
     zones: dict[str, tuple[str | None, str]] = {}
     for c in run.campaigns.values():
         if run.stop.is_set():
