@@ -2,7 +2,8 @@
 
 Pure and fast (no I/O, no pydantic parsing of the input). Each problem carries the MM error
 code Meta documents for it (Meta's MM API reference and its error table,
-https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference); where Meta documents a limit but no code
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference);
+where Meta documents a limit but no code
 (title 80, quick replies 13, ...) `mm_error_code` is None. Every number comes from the rules
 (`ContentLimits`); the figures below are the packaged defaults. The emulator does
 NOT use this validator: it has its own checks written from Meta's texts (emulator/checks.py),
@@ -11,7 +12,8 @@ so it can disagree with the converter.
 Lengths count both code points and UTF-16 units and judge by the larger (Meta does not say
 which it counts); a lone surrogate is a problem, not a crash; U+2028/U+2029 are line breaks.
 
-Rules encoded (Meta's MM template pages under https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference
+Rules encoded (Meta's MM template pages under
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference
 unless noted):
 - message: exactly one of `text` / `attachment`; optional `quick_replies`; nothing else.
 - text ≤ 640 characters (Python characters, i.e. code points); line breaks ≤ the assumed limit.

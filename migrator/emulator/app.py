@@ -472,7 +472,8 @@ _CREATION_CODES = frozenset({2300007, 2300011, 2300013, 2300019, 2300020, 230003
 _REMAINING = {2300028: 3600, 2300055: 1800, 2300057: 300, 2300060: 300, 2300061: 1800, 2300062: 1800,
               2300063: 60, 2300068: 60, 2300078: 60, 2300079: 60, 2300080: 60}
 
-# The listing's documented filters (Meta's get-subscription-tokens page, and some only Meta's SDK names): each is honoured or
+# The listing's documented filters (Meta's get-subscription-tokens page, and some only Meta's SDK names):
+# each is honoured or
 # refused with an error naming it, never silently ignored.
 _REFUSED_FILTERS = ("custom_audience_ids", "opt_in_source", "since", "until", "subscriber_tag_ids")
 

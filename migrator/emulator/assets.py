@@ -60,7 +60,8 @@ ALL_PERMISSIONS = ("ads_management", "ads_read", "business_management", "pages_m
 DEFAULT_BUSINESS = "900000000000001"
 SYSTEM_USER_ID = "610000000000001"
 
-# wording of the error table in Meta's MM API reference (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference)
+# wording of the error table in Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference)
 SETUP_MESSAGES = {
     2300011: "The ad account does not have a valid payment method.",
     2300013: "The business has not accepted the Marketing Messages terms of service.",

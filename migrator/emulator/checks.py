@@ -2,7 +2,9 @@
 
 Why not the converter's validator: an emulator that accepts exactly what our converter emits
 can never catch a converter mistake. These checks are written separately from
-Meta's MM template pages and error table (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference): they read only the raw request, know nothing of the
+Meta's MM template pages and error table
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference):
+they read only the raw request, know nothing of the
 converter's problem codes, and answer with Meta's code and text (`texts.MESSAGES`). The
 numbers (640, 3, 80, button types, line breaks, budgets, 30 days) come from the rules in force
 (`EmulatorRules.from_rules`), the same data a partner overrides with `--rules`.
@@ -275,7 +277,8 @@ def _zone(tz: str):
 
 def daily_budget_allows(daily: int, spent_today: int, spent_this_week: int, cost: int,
                         rules: EmulatorRules) -> bool:
-    """Daily budgets are an average: one day may reach +overspend %, a week 7x (Meta's MM send-messages page)."""
+    """Daily budgets are an average: one day may reach +overspend %, a week 7x (Meta's MM send-messages
+    page)."""
     day_cap = daily * (100 + rules.overspend_percent) // 100
     week_cap = daily * rules.weekly_multiple
     return spent_today + cost <= day_cap and spent_this_week + cost <= week_cap

@@ -3,7 +3,9 @@
 Each line is one Page webhook delivery in Meta's change-notification shape:
     {"object": "page", "entry": [{"id": PAGE_ID, "time": MS, "changes": [
         {"field": "marketing_message_echoes", "value": {...}}]}]}
-Value keys follow Meta's MM webhook fields (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages): echoes and deliveries carry recipient_id, page_id, app_id,
+Value keys follow Meta's MM webhook fields
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages):
+echoes and deliveries carry recipient_id, page_id, app_id,
 timestamp, mid, marketing_message_tracking_id, messenger_subscription_token, message_id; reads
 the same without mid. A share of accepted sends (fault profile [webhooks] delivery_failed_rate)
 is reported by `marketing_message_delivery_failed` instead of a delivery (app_id, business_id,

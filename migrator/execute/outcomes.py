@@ -25,7 +25,8 @@ CADENCE_CODE = 2300035              # minimum delay between messages not reached
 START_TIME_CODE = 2300033           # the campaign's start time is in the future: only that campaign waits
 
 # What a "retry later" concerns. Rate limits of the app, the ad account or the Page (GRL, MRL,
-# Meta's rate-limiting pages: 4, 17, 32, 341, 613, the BUC 80000-80014 family, MM's own 2300078-2300080) slow every
+# Meta's rate-limiting pages: 4, 17, 32, 341, 613, the BUC 80000-80014 family, MM's own 2300078-2300080)
+# slow every
 # send down: they pause the whole run. Other MM "can't send now / pacing" codes (23000xx) are answers
 # about one campaign's delivery: only that campaign waits. Anything else (code 1 or 2, a transient 503
 # envelope, unknown transient codes) concerns that one request: it alone is retried after a backoff.

@@ -1,8 +1,11 @@
 """What each preflight check means, what to do when it fails, and who does it: data, not code.
 
 The set-up failures come from Meta's MM FAQ ("set-up" answers), the MM API reference's error table
-and the onboarding guide (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/faq,
-https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference, https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/onboard-businesses). `SETUP_STOPS` is shared with the executor: a send refused with one of these codes
+and the onboarding guide
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/faq,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/onboard-businesses).
+`SETUP_STOPS` is shared with the executor: a send refused with one of these codes
 stops that page (every campaign of it) with the same words preflight uses, and marks no subscriber.
 """
 
@@ -21,7 +24,9 @@ WHO_PARTNER = "partner"
 WHO_BUSINESS = "business admin"
 WHO_META = "Meta"
 
-# Meta's MM API reference (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference): the app needs
+# Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference):
+# the app needs
 # ads_management, pages_messaging and one of the two MM permissions (an older copy of that page lists
 # only paid_marketing_messages).
 REQUIRED_PERMISSIONS = ("ads_management", "pages_messaging")
@@ -157,7 +162,8 @@ class SetupStop:
     meaning: str
 
 
-# Codes as numbered in the error table of Meta's MM API reference (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference);
+# Codes as numbered in the error table of Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference);
 # 2300069 is a set-up stop only as that page reads it (terms not accepted); other Meta pages differ.
 SETUP_STOPS: dict[int, SetupStop] = {s.code: s for s in (
     SetupStop(2300011, "funding_source", "ad_account", "the ad account has no payment method"),

@@ -5,7 +5,8 @@ The catalog covers text (short, > 640 and 2000 chars), generic single card and c
 phone_number buttons, media templates (Facebook URL, attachment_id, a non-Facebook URL),
 image/video/audio/file attachments, quick replies, metadata and {{first_name}}
 placeholders (Meta's Send API:
-https://developers.facebook.com/docs/messenger-platform/reference/send-api). Some messages name the page, so they differ per page.
+https://developers.facebook.com/docs/messenger-platform/reference/send-api). Some messages name the page,
+so they differ per page.
 """
 
 from __future__ import annotations

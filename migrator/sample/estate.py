@@ -42,7 +42,9 @@ from migrator.sample.webhooks import DeliveryWriter, dumpl, optin_event
 from migrator.timeparse import DAY
 
 START = 1_654_041_600          # 2022-06-01: first opt-ins in the estate
-LEGACY_END = 1_675_296_000     # 2023-02-02: frequency deprecated (Messenger changelog: https://developers.facebook.com/documentation/business-messaging/messenger-platform/changelog)
+# 2023-02-02: frequency deprecated (Messenger changelog:
+# https://developers.facebook.com/documentation/business-messaging/messenger-platform/changelog)
+LEGACY_END = 1_675_296_000
 LAST_OPTIN = 1_756_684_800     # 2025-09-01: no new RN integrations after this
 HISTORY_END = 1_767_139_200    # 2025-12-31: last webhook event in the logs
 FAR_EXPIRY = 2_145_916_800     # 2038-01-01, the value Meta's samples carry for new tokens
