@@ -1,7 +1,9 @@
 """One way to show money everywhere (CLI, JSON, HTML): major units, the currency's own decimals.
 
-Meta takes and reports amounts in the ad account currency's minor unit (cents for USD: see
-/work/shared/reference/mm-api.md, "Units: ad-account currency's smallest unit"). People read
+Meta takes and reports amounts in the ad account currency's minor unit (cents for USD; Meta's MM
+send-messages page,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages).
+People read
 major units: 18 USD cents are "USD 0.18", 5000 JPY are "JPY 5,000", 50000 IDR are
 "IDR 50,000" (Meta counts the yen and the rupiah in whole units). The number of decimals is
 Meta's currency offset (not ISO 4217's exponent), kept below as data; any other currency has 2.

@@ -1,6 +1,6 @@
 """Every file migrator writes goes through here: never clobbered, always atomic.
 
-Rules (issue 15.8, 15.9), as careful tools apply them:
+Rules, as careful tools apply them:
 - never write over the workspace or a file the command reads (its inputs), even with
   `--force`: that would destroy what the output is made from;
 - never write over a file migrator did not write (told by its first bytes: our HTML's
@@ -157,7 +157,7 @@ def write_text_safely(path: str | os.PathLike, text: str, *, force: bool = False
     return Path(path)
 
 
-# --- text a person reads: bidi controls (issue 15.12; CSV cells: report/output.csv_cell) ---
+# --- text a person reads: bidi controls (CSV cells: report/output.csv_cell) ---
 #
 # U+202E (right-to-left override) and its kin reorder everything after them on the line:
 # a page named "\u202etxt.exe" shows as "exe.txt". Explicit embedding, override and isolate

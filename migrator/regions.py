@@ -1,7 +1,7 @@
 """Where a subscriber is: explicit country, else candidates inferred from the IANA time zone.
 
-Meta exposes no country per token, only `notification_messages_timezone`. The order is
-(PRODUCT.md "Where a subscriber is"):
+Meta exposes no country per token, only `notification_messages_timezone`. The order, most
+trusted first:
 
 1. `explicit`  - a country the partner gave (tokens.country);
 2. `mm_error`  - an MM send failed with 2300032, so Meta places the token in an excluded
@@ -11,7 +11,7 @@ Meta exposes no country per token, only `notification_messages_timezone`. The or
                  carries, read before any link is resolved;
 4. `unknown`   - no country, no usable zone (missing, UTC, Etc/*, offset-only or unknown).
 
-Time-zone inference (issue 16.1; PRODUCT.md "Where a subscriber is"): `zone.tab` lists one
+Time-zone inference: `zone.tab` lists one
 country per zone it names (Europe/London -> GB, Europe/Oslo -> NO, Asia/Tokyo -> JP), and
 tzdata keeps a row for many `backward` links too (Europe/Jersey -> JE, Arctic/Longyearbyen ->
 SJ): such a name keeps its own country even though it links elsewhere. A legacy alias that

@@ -10,7 +10,7 @@ For each candidate recipient country r and candidate business country b:
     RN lasts  <=> the exemption holds (rn_exemption_basis: recipient -> r exempt;
                   business -> b exempt; either -> r or b exempt)
     verdict   =  migrate if MM works, else stay_on_rn if RN lasts, else blocked
-The verdict describes the path that lasts past every known date (issue 16.2): a subscriber
+The verdict describes the path that lasts past every known date: a subscriber
 whose only path is RN until rn_discontinuation is `blocked` even before that date, with the
 finding RN_ONLY_UNTIL_CUTOFF giving the date RN stops for them (they are lost then), because
 "stay on RN" or "migrate before the date" would be advice nobody can follow.

@@ -186,7 +186,7 @@ _WOULD_STATE = {"planned": "still planned", "sent": "would send", "skipped": "wo
 
 
 def _print_dry_run(s) -> None:
-    """A dry run's text never says "sent" or "created": it says what would happen (14.8)."""
+    """A dry run's text never says "sent" or "created": it says what would happen."""
     d = s.dry_run or {}
     click.echo(f"dry run of plan {s.plan_id}: no request left this machine; this is what a real run would do")
     click.echo(f"  campaigns it would create: {d.get('campaigns_created', 0)}")

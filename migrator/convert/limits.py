@@ -1,4 +1,4 @@
-"""The content limits in force, read from the rules (issue 16.5): nothing here is a literal.
+"""The content limits in force, read from the rules: nothing here is a literal.
 
 Why a small frozen object: the validator runs on every message of an estate, so it reads
 plain attributes, not the pydantic rules model. Build it with `ContentLimits.from_rules(r)`

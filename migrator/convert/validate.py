@@ -1,16 +1,20 @@
 """Pre-flight validation of an MM `message` object against the documented constraints.
 
 Pure and fast (no I/O, no pydantic parsing of the input). Each problem carries the MM error
-code Meta documents for it (mm-api.md §3, §5.3); where Meta documents a limit but no code
+code Meta documents for it (Meta's MM API reference and its error table,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference);
+where Meta documents a limit but no code
 (title 80, quick replies 13, ...) `mm_error_code` is None. Every number comes from the rules
-(`ContentLimits`, issue 16.5); the figures below are the packaged defaults. The emulator does
+(`ContentLimits`); the figures below are the packaged defaults. The emulator does
 NOT use this validator: it has its own checks written from Meta's texts (emulator/checks.py),
-so it can disagree with the converter (issue 16.10).
+so it can disagree with the converter.
 
 Lengths count both code points and UTF-16 units and judge by the larger (Meta does not say
 which it counts); a lone surrogate is a problem, not a crash; U+2028/U+2029 are line breaks.
 
-Rules encoded (mm-api.md §3 unless noted):
+Rules encoded (Meta's MM template pages under
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference
+unless noted):
 - message: exactly one of `text` / `attachment`; optional `quick_replies`; nothing else.
 - text ≤ 640 characters (Python characters, i.e. code points); line breaks ≤ the assumed limit.
 - attachment: `type` = template; template_type generic | button | media | product | receipt | coupon.
@@ -44,7 +48,7 @@ QUICK_REPLY_TYPES = ("text", "user_phone_number", "user_email")
 WEBVIEW_RATIOS = ("compact", "tall", "full")
 ASPECT_RATIOS = ("horizontal", "square")
 
-# Hosts whose URLs count as "Facebook-hosted" for a media template (mm-api.md §3: "a
+# Hosts whose URLs count as "Facebook-hosted" for a media template (Meta's MM media template page: "a
 # facebook.com photo/video URL"); subdomains included.
 FACEBOOK_HOSTS = ("facebook.com", "fb.com", "fb.watch")
 
@@ -256,7 +260,7 @@ class _Check:
                     macros=True)
         self.string(el, "subtitle", path, required=False, max_len=self.lim.subtitle_max,
                     too_long="SUBTITLE_TOO_LONG", macros=True)
-        mt = el.get("media_type", "image")   # Meta's default (mm-api.md §3)
+        mt = el.get("media_type", "image")   # Meta's documented default
         self.enum(el, "media_type", path, ("image", "video"))
         if not any(el.get(k) not in (None, "", []) for k in _ELEMENT_KEYS - {"title", "media_type"}):
             self.add("REQUIRED_FIELD_MISSING", f"{path} has only a title; a card needs at least one "

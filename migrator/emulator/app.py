@@ -310,7 +310,7 @@ class Emulator:
             if not token:
                 raise EmuError(104, "An access token is required to request this resource.")
             if refusal is not None:
-                # MM's own limit codes for its own edges (mm-api.md §6): 2300078 for sends,
+                # MM's own limit codes for its own edges (Meta's MM API reference): 2300078 for sends,
                 # 2300079 for campaign creation; other act_ calls get Graph's 80004/2446079
                 mm_limit = {"messages": 2300078, "message_campaign": 2300079}.get(
                     parts[1] if kind == "act" and len(parts) == 2 else "")
@@ -335,7 +335,7 @@ class Emulator:
         return response
 
     def _injected_code(self, parts: list[str], method: str) -> EmuError | None:
-        """A documented error code from the fault profile's [codes] table (issue 16.11).
+        """A documented error code from the fault profile's [codes] table.
 
         Campaign-creation codes (2300007, 2300064, 2300065, 2300079, ToS/region/payment codes)
         answer POST act_/message_campaign; every other code answers POST act_/messages.
@@ -429,7 +429,8 @@ class Emulator:
     def _list_tokens(self, page_id: str, params: dict, token: str, request: _Req) -> dict:
         owned = self.config.page_tokens
         if owned is not None and owned.get(str(page_id)) != token:
-            # a Page token reads only its own Page (mm-api.md §1 "Token types"; GERR 100/33)
+            # a Page token reads only its own Page (Meta's MM examples use a Page token for Page edges;
+                # Graph error 100/33 otherwise)
             raise EmuError(100, f"(#100) Unsupported get request. Object with ID '{page_id}' does not exist, "
                                 "cannot be loaded due to missing permissions, or does not support this "
                                 "operation", subcode=33)
@@ -464,14 +465,15 @@ class Emulator:
         return {k: full[k] for k in fields if full.get(k) is not None}
 
 
-# Codes Meta answers at campaign creation rather than at send time (mm-api.md §5.3, §7).
+# Codes Meta answers at campaign creation rather than at send time (Meta's MM API reference error table).
 _CREATION_CODES = frozenset({2300007, 2300011, 2300013, 2300019, 2300020, 2300030, 2300031, 2300064,
                              2300065, 2300066, 2300067, 2300069, 2300079})
 # pacing / retry-later codes carry error_data.remaining_seconds (CL Mar 16 2026)
 _REMAINING = {2300028: 3600, 2300055: 1800, 2300057: 300, 2300060: 300, 2300061: 1800, 2300062: 1800,
               2300063: 60, 2300068: 60, 2300078: 60, 2300079: 60, 2300080: 60}
 
-# The listing's documented filters (TOK; SDK-only ones in mm-api.md §1.7): each is honoured or
+# The listing's documented filters (Meta's get-subscription-tokens page, and some only Meta's SDK names):
+# each is honoured or
 # refused with an error naming it, never silently ignored.
 _REFUSED_FILTERS = ("custom_audience_ids", "opt_in_source", "since", "until", "subscriber_tag_ids")
 
@@ -618,7 +620,7 @@ def _emulator_routes() -> list[Route]:
 def default_validator(rules=None) -> Callable[[dict], list[tuple[int, str]]]:
     """The emulator's own acceptance checks (emulator/checks.py), not the converter's validator:
     written from Meta's documented limits and error texts, so the emulator can disagree with
-    the converter (issue 16.10). `rules`: the EmulatorRules in force."""
+    the converter. `rules`: the EmulatorRules in force."""
     er = rules or checks.EmulatorRules()
 
     def validate(message: dict) -> list[tuple[int, str]]:

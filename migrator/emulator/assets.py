@@ -13,7 +13,7 @@ Meta does when a set-up is incomplete, so every preflight check can be tested en
   business{id,name}, business_country_code;
 - `GET /<PAGE_ID>?fields=...` (https://developers.facebook.com/docs/graph-api/reference/page/)
   -> id, name, business{id,name}, location{country,country_code}.
-None of these is in the reference files (reference/mm-api.md covers the MM endpoints only).
+These are Graph API nodes, not MM endpoints.
 
 Configuration: a fixture file (TOML or JSON; `migrator emulator serve --assets FILE`) or
 `Assets.from_dict`. Anything not configured is healthy: every permission granted, every ad account
@@ -60,7 +60,8 @@ ALL_PERMISSIONS = ("ads_management", "ads_read", "business_management", "pages_m
 DEFAULT_BUSINESS = "900000000000001"
 SYSTEM_USER_ID = "610000000000001"
 
-# REF wording (mm-api.md §5.3)
+# wording of the error table in Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference)
 SETUP_MESSAGES = {
     2300011: "The ad account does not have a valid payment method.",
     2300013: "The business has not accepted the Marketing Messages terms of service.",

@@ -1,8 +1,10 @@
 """The emulator's own acceptance checks, written from Meta's documented limits and error texts.
 
 Why not the converter's validator: an emulator that accepts exactly what our converter emits
-can never catch a converter mistake (issue 16.10). These checks are written separately from
-mm-api.md §3 and the error table (§5.3): they read only the raw request, know nothing of the
+can never catch a converter mistake. These checks are written separately from
+Meta's MM template pages and error table
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference):
+they read only the raw request, know nothing of the
 converter's problem codes, and answer with Meta's code and text (`texts.MESSAGES`). The
 numbers (640, 3, 80, button types, line breaks, budgets, 30 days) come from the rules in force
 (`EmulatorRules.from_rules`), the same data a partner overrides with `--rules`.
@@ -192,7 +194,7 @@ class _Walk:
         self.text(title, "title", limit=self.r.title_max, macros=True)
         if "subtitle" in el:
             self.text(el["subtitle"], "subtitle", limit=self.r.subtitle_max, macros=True)
-        media = el.get("media_type", "image")      # Meta's default (mm-api.md §3)
+        media = el.get("media_type", "image")      # Meta's documented default
         if media not in ("image", "video"):
             raise Refusal(2300010)
         if "image_urls" in el:
@@ -275,7 +277,8 @@ def _zone(tz: str):
 
 def daily_budget_allows(daily: int, spent_today: int, spent_this_week: int, cost: int,
                         rules: EmulatorRules) -> bool:
-    """Daily budgets are an average: one day may reach +overspend %, a week 7x (mm-api.md §2)."""
+    """Daily budgets are an average: one day may reach +overspend %, a week 7x (Meta's MM send-messages
+    page)."""
     day_cap = daily * (100 + rules.overspend_percent) // 100
     week_cap = daily * rules.weekly_multiple
     return spent_today + cost <= day_cap and spent_this_week + cost <= week_cap

@@ -17,7 +17,7 @@ Fault profile example (`faults.toml`):
     burst_rate = 0.001        # chance that a call starts a throttling burst
     burst_seconds = 10        # during a burst every act_ call is refused (2300078 send,
                               # 2300079 campaign creation, 80004/2446079 other act_ calls)
-    [codes]                   # any documented error code, answered at this rate (issue 16.11)
+    [codes]                   # any documented error code, answered at this rate
     2300003 = 0.01            # campaign-creation codes on message_campaign, the rest on sends
     2300028 = 0.005
     [webhooks]
@@ -38,7 +38,7 @@ from migrator.errors import InputError
 
 
 def _excluded_from_rules() -> frozenset[str]:
-    """mm-api.md §7 as the rules hold it (EU under eu_definition, JP, KR, AU, UK)."""
+    """The regions MM does not deliver to, as the rules hold them (EU under eu_definition, JP, KR, AU, UK)."""
     from migrator.rules import load_rules
 
     return load_rules().mm_excluded_recipients()

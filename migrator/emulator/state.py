@@ -35,7 +35,7 @@ class EmuError(Exception):
         self.user_title = user_title
 
 
-# Meta's error texts live with the emulator's own checks (emulator/texts.py, issue 16.11).
+# Meta's error texts live with the emulator's own checks (emulator/texts.py).
 from migrator.emulator.texts import MESSAGES  # noqa: E402
 
 
@@ -145,7 +145,7 @@ class EmulatorState:
     def _rebuild_listing(self) -> None:
         listing: dict[str, list[Subscriber]] = {}
         for s in sorted(self.subscribers.values(), key=lambda s: s.seq):
-            if not s.opted_out:  # the listing returns "valid" tokens (rn-api.md §4, S3)
+            if not s.opted_out:  # the listing returns "valid" tokens (Messenger changelog)
                 listing.setdefault(s.page_id, []).append(s)
         self.listing = listing
 
@@ -286,7 +286,7 @@ class EmulatorState:
             raise EmuError(2300037, MESSAGES[2300037])
         if sub.wrong_region or (sub.region is not None and sub.region in cfg.excluded_regions):
             raise EmuError(2300032, MESSAGES[2300032])
-        # min_conversation_gap_seconds (mm-api.md §1.3): refused when organic Page<->user thread
+        # min_conversation_gap_seconds (Meta's MM send-messages page): refused when organic Page<->user thread
         # activity (the subscriber's last_organic_at) happened within that many seconds
         if gap is not None and sub.last_organic_at is not None and now - sub.last_organic_at < gap:
             raise EmuError(2300052, MESSAGES[2300052])
@@ -300,7 +300,7 @@ class EmulatorState:
         if c.lifetime_budget is not None and c.spent + cost > c.lifetime_budget:
             raise EmuError(2300053, MESSAGES[2300053])
         # the daily budget resets at midnight in the ad account's own time zone; a day may spend
-        # +overspend % and a Sunday-Saturday week 7x the daily budget (rules; mm-api.md §2)
+        # +overspend % and a Sunday-Saturday week 7x the daily budget (rules; Meta's MM send-messages page)
         tz = cfg.account_timezones.get(c.ad_account_id, cfg.default_account_timezone)
         day = checks.account_day(now, tz)
         week = checks.account_week(now, tz)

@@ -58,7 +58,7 @@ class EmulatorStore:
         self.path = str(path) if path else ":memory:"
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # the sends table holds raw subscription tokens, like the webhooks file: 0600 (15.13)
+            # the sends table holds raw subscription tokens, like the webhooks file: 0600
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
             if os.stat(path).st_mode & 0o077:
                 os.chmod(path, 0o600)

@@ -1,10 +1,10 @@
-"""The texts the emulator answers with: Meta's error table wording (issue 16.11).
+"""The texts the emulator answers with: Meta's error table wording.
 
 Where the API reference's error table was available word for word (2300000, the opening of
 2300001, 2300023's "Valid button types are: web_url", 2300004's "could not be loaded ... or you
 may not have permissions to load it", the FAQ's "message must be in active status" for 2300003)
-the text is Meta's. For the other codes reference/mm-api.md §5.3 gives Meta's meaning in its
-own words only, so the emulator says that meaning; the `source` of each contract pair in
+the text is Meta's. For the other codes only Meta's meaning is known, not its exact wording, so the
+emulator says that meaning; the `source` of each contract pair in
 tests/contract/ says which. Clients must classify by code (and text only for 2300069-79),
 never by these strings.
 

@@ -3,7 +3,9 @@
 Each line is one Page webhook delivery in Meta's change-notification shape:
     {"object": "page", "entry": [{"id": PAGE_ID, "time": MS, "changes": [
         {"field": "marketing_message_echoes", "value": {...}}]}]}
-Value keys follow mm-api.md §1.12: echoes and deliveries carry recipient_id, page_id, app_id,
+Value keys follow Meta's MM webhook fields
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages):
+echoes and deliveries carry recipient_id, page_id, app_id,
 timestamp, mid, marketing_message_tracking_id, messenger_subscription_token, message_id; reads
 the same without mid. A share of accepted sends (fault profile [webhooks] delivery_failed_rate)
 is reported by `marketing_message_delivery_failed` instead of a delivery (app_id, business_id,
@@ -28,7 +30,7 @@ from migrator.emulator.state import Accepted
 
 def open_private_append(path: Path):
     """Open `path` for appending, created 0600: the lines hold raw subscription tokens and
-    PSIDs (issue 15.13). An existing file is tightened to 0600 too; a symlink or anything
+    PSIDs. An existing file is tightened to 0600 too; a symlink or anything
     but a regular file is refused."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
                  0o600)

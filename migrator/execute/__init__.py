@@ -1,4 +1,4 @@
-"""The executor: run a saved plan's sends exactly once, resumable and crash-safe (issue 7).
+"""The executor: run a saved plan's sends exactly once, resumable and crash-safe.
 
 Public API:
 - `execute_plan(ws, plan, *, execute, transport | base_url, ...) -> ExecutionSummary` (sync);

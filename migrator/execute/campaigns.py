@@ -49,7 +49,7 @@ class CampaignRun:
 
 def load_campaigns(ledger, plan) -> dict[str, CampaignRun]:
     """The plan's campaigns with what the ledger already knows (ids, stops) merged in."""
-    t = ledger.t("exec_campaigns")
+    t = ledger.table("exec_campaigns")
     out: dict[str, CampaignRun] = {}
     with transaction(ledger.conn):
         for c in plan.campaigns:
@@ -113,7 +113,7 @@ def save_campaign(ledger, plan_id: str, c: CampaignRun, now: float) -> None:
     state = "warming" if c.state == "probing" else c.state
     with transaction(ledger.conn):
         ledger.conn.execute(
-            f"UPDATE {ledger.t('exec_campaigns')} SET message_id = ?, state = ?, created_at = ?, found_existing = ?, "
+            f"UPDATE {ledger.table('exec_campaigns')} SET message_id = ?, state = ?, created_at = ?, found_existing = ?, "
             "ready_at = CASE WHEN ? = 'ready' AND ready_at IS NULL THEN ? ELSE ready_at END, paused_until = ?, "
             "reason = ?, error = ? WHERE plan_id = ? AND campaign_key = ?",
             (c.message_id, state, int(c.created_at) if c.created_at else None, int(c.found_existing), state,

@@ -50,13 +50,13 @@ def _screen(conn, plan, ledger: Ledger, rules, opts: ExecOptions, notify) -> Scr
     elif opts.execute:
         notify("this plan was made before plans recorded their send window: the window is not checked at "
                "send time (make a new plan to have it checked)")
-    return Screen(table=ledger.t("exec_sends"), plan_id=plan.plan_id, since_run=since_run(conn, plan.created_at),
+    return Screen(table=ledger.table("exec_sends"), plan_id=plan.plan_id, since_run=since_run(conn, plan.created_at),
                   cadence_seconds=int(rules.mm_cadence_hours.value * 3600) if opts.execute else None,
                   windows=windows, ends={c.key: c.end_time for c in plan.campaigns}, late=opts.late)
 
 
 async def _record_zones(run: Run, ledger: Ledger, plan, client, *, clock, notify, max_batch: int) -> None:
-    """Read each ad account's time zone once (at setup) and record it with its campaigns (14.5)."""
+    """Read each ad account's time zone once (at setup) and record it with its campaigns."""
     zones: dict[str, tuple[str | None, str]] = {}
     for c in run.campaigns.values():
         if run.stop.is_set():

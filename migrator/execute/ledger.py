@@ -220,8 +220,6 @@ class Ledger:
         """`name` in this ledger's schema (main or dry)."""
         return f"{self.schema}.{name}"
 
-    t = table   # short alias used by campaigns.py
-
     @property
     def _sends(self) -> str:
         return self.table("exec_sends")

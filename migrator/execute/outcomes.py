@@ -1,4 +1,5 @@
-"""What one send's answer means for the ledger: the error class -> a transition (mm-api.md §5).
+"""What one send's answer means for the ledger: the error class -> a transition (Meta's MM error table:
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference).
 
 `decide()` is pure: the engine applies its verdict (ledger row, campaign, pacing, the run).
 """
@@ -23,8 +24,9 @@ DEFAULT_RECIPIENT_WAIT = 12 * 3600  # MM cadence; the engine passes rules.mm_cad
 CADENCE_CODE = 2300035              # minimum delay between messages not reached
 START_TIME_CODE = 2300033           # the campaign's start time is in the future: only that campaign waits
 
-# What a "retry later" concerns (13.5). Rate limits of the app, the ad account or the Page (GRL, MRL,
-# mm-api.md §6: 4, 17, 32, 341, 613, the BUC 80000-80014 family, MM's own 2300078-2300080) slow every
+# What a "retry later" concerns. Rate limits of the app, the ad account or the Page (GRL, MRL,
+# Meta's rate-limiting pages: 4, 17, 32, 341, 613, the BUC 80000-80014 family, MM's own 2300078-2300080)
+# slow every
 # send down: they pause the whole run. Other MM "can't send now / pacing" codes (23000xx) are answers
 # about one campaign's delivery: only that campaign waits. Anything else (code 1 or 2, a transient 503
 # envelope, unknown transient codes) concerns that one request: it alone is retried after a backoff.

@@ -2,7 +2,7 @@
 
 Clock and sleep are injected (tests use a virtual clock; nothing sleeps on the wall clock).
 Every wait here watches the run's stop event, so Ctrl-C during a long throttle pause stops at
-once instead of after the pause (13.5). Each new pause is reported through `on_pause` (the
+once instead of after the pause. Each new pause is reported through `on_pause` (the
 progress line says why and how long) and counted.
 Also here: `next_day_start`, the start of an ad account's next day in its own time zone (a daily
 budget resets then, not at UTC midnight), and `warmup_poll_delay`, the warm-up probe backoff.

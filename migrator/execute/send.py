@@ -40,7 +40,7 @@ class Sender:
         self.lost_lock = False
         self.rng = random.Random()
         self.warmup_codes = frozenset(rules.warmup_error_codes.value)
-        self.recipient_wait = rules.mm_cadence_hours.value * 3600.0   # issue 16.5: from the rules
+        self.recipient_wait = rules.mm_cadence_hours.value * 3600.0   # from the rules
         self.warmup_limit = (opts.warmup_limit_seconds if opts.warmup_limit_seconds is not None
                              else rules.warmup_wait_limit_hours.value * 3600.0)
         self.warmup_poll_cap = max(1.0, float(rules.warmup_poll_max_seconds.value))
@@ -74,7 +74,7 @@ class Sender:
             if main_ledger:
                 brk.feedback(conn, self.plan.plan_id, suspects, successes)
             if self.breaker.suspects:
-                self.breaker.promote(conn, self.ledger.t("exec_sends"), self.plan.plan_id, self.campaigns_of)
+                self.breaker.promote(conn, self.ledger.table("exec_sends"), self.plan.plan_id, self.campaigns_of)
             if self.lock is not None and not self.lock.heartbeat(conn):
                 self.lost_lock = True
         self.ledger.record(batch, extra=extra)
@@ -95,7 +95,7 @@ class Sender:
             res = self._precheck(row, c)
         if res is None:
             res = await self._request(row, c)
-            # every request that reached (or may have reached) Meta counts, warm-up probes included (14.6)
+            # every request that reached (or may have reached) Meta counts, warm-up probes included
             self.summary.attempted += int(res.reason != "never_left")
         self.claimed_dv.pop(row.send_id, None)
         self.results.append(res)
@@ -239,7 +239,7 @@ class Sender:
             self._stop_page(c, code, text)
             return Result(row.send_id, "planned", v.attempted, reason=v.reason, error_code=code, error=text)
         if v.kind == "pause_campaign":
-            # a daily budget resets at the start of the ad account's day, in its own time zone (14.5)
+            # a daily budget resets at the start of the ad account's day, in its own time zone
             until = budget_resume_at(now, c.account_timezone)
             if c.state != "paused" or (c.paused_until or 0) < until:
                 c.state, c.paused_until, c.reason = "paused", until, v.reason
@@ -298,7 +298,7 @@ class Sender:
                 camp.save_campaign(self.ledger, self.plan.plan_id, c, now)
         self.flush()
         with transaction(self.ledger.conn):
-            brk.hold(self.ledger.conn, self.ledger.t("exec_sends"), self.plan.plan_id, keys, trip.code, now)
+            brk.hold(self.ledger.conn, self.ledger.table("exec_sends"), self.plan.plan_id, keys, trip.code, now)
         self.summary.breaker.append(trip.to_json())
         self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
 

@@ -8,7 +8,7 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
 - the token stopped (`tokens.status = 'stopped'`, or a stop webhook in `token_events` committed
   since the plan with no later opt-in/resume) or Meta said it is opted out
   (`mm_feedback`/`tokens.mm_state`), for this token or for another token of the same person
-  (page + PSID: an MM opt-out stops every MM from that Page, mm-api.md "Opt-out"):
+  (page + PSID: an MM opt-out stops every MM from that Page, per Meta's MM FAQ):
   skipped(`opted_out_during_run`); Meta said invalid /
   expired / wrong region / page mismatch: skipped(`token_<state>`);
 - another plan of this workspace already sent the same message (the same MM message body) to

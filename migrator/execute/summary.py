@@ -91,7 +91,7 @@ class ExecutionSummary:
         return _dry_run_json(d, self.dry_run or {})
 
 
-# A dry run's counts under names no reader can take for what happened (14.8): "would_send", never "sent".
+# A dry run's counts under names no reader can take for what happened: "would_send", never "sent".
 _WOULD = {"attempted": "would_request", "sent": "would_send", "unknown": "would_be_unknown", "failed": "would_fail",
           "skipped": "would_skip", "rescheduled": "would_reschedule", "recovered_unknown": "would_recover_unknown",
           "resent_unknown": "would_resend_unknown", "mm_marked": "would_mark", "ledger": "would_ledger",

@@ -16,7 +16,8 @@ from typing import Any
 
 
 class ErrorClass(str, Enum):
-    """What to do: the six classes of mm-api.md §5.2."""
+    """What to do with a documented error: retry later, skip the recipient for now, drop the token,
+    stop the campaign, fix the request, or stop for a human (six classes)."""
 
     RETRY_LATER = "retry_later"
     RECIPIENT_LATER = "recipient_later"
@@ -134,7 +135,7 @@ def classify(code: int | None, subcode: int | None = None, message: str = "", *,
     if found is None and code is not None and subcode is not None and (code, subcode) not in table.exact \
             and subcode >= SUBCODE_MIN and (subcode, None) in table.exact:
         # a documented code that Meta sends as a subcode (10/1893047): its own row beats the
-        # generic parent's (issue 16.4: classify by the documented pair)
+        # generic parent's (classify by the documented code/subcode pair)
         found = table.exact[(subcode, None)], f"{code}/{subcode}"
     if found is None:
         found = _find(table, code, subcode)

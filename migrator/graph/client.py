@@ -29,7 +29,8 @@ DEFAULT_VERSION = "v24.0"
 ENV_ACCESS_TOKEN = "MIGRATOR_ACCESS_TOKEN"
 ENV_PAGE_TOKEN = "MIGRATOR_PAGE_TOKEN"
 
-# rn-api.md §4 / mm-api.md §1.7: every documented field of a listed token.
+# Every field Meta documents for a listed subscription token
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/get-subscription-tokens).
 TOKEN_FIELDS = ("notification_messages_token", "recipient_id", "creation_timestamp", "token_expiry_timestamp",
                 "user_token_status", "notification_messages_reoptin", "notification_messages_timezone",
                 "notification_messages_frequency", "topic_title", "next_eligible_time",
@@ -51,7 +52,8 @@ def load_access_token(*, token_file: str | os.PathLike | None = None, kind: str 
     """The token from `token_file`, else env MIGRATOR_PAGE_TOKEN (kind="page") or MIGRATOR_ACCESS_TOKEN.
 
     A page-token lookup falls back to MIGRATOR_ACCESS_TOKEN and vice versa is not done: the listing
-    wants a Page token, the MM endpoints a system-user token (mm-api.md §1).
+    wants a Page token, the MM endpoints a system-user token (as in Meta's MM examples,
+    https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages).
     The token is checked before any request is made (`secret.token_problem`): a file loses one
     trailing line break (what an editor or `echo` adds), nothing else; whitespace, control or
     non-ASCII characters anywhere else are refused with a message that never shows the token.

@@ -1,7 +1,8 @@
 """Every failure of a Graph call, as one exception hierarchy under `MigratorError`.
 
 `GraphError` carries the parsed envelope (code, error_subcode, type, fbtrace_id, ...) and its
-`Classification`; the subclass says what to do (one per class of mm-api.md §5.2), so callers may
+`Classification`; the subclass says what to do (one per handling class: retry, skip, drop, stop, fix,
+set-up), so callers may
 `except RecipientLater` or look at `err.error_class`. Network failures are `NetworkError`
 (a `RetryLater`) with `.ambiguous` telling whether the request may have been processed.
 Messages never contain the access token (the client scrubs them).

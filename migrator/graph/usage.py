@@ -2,7 +2,9 @@
 
 X-App-Usage (percent of the app's hourly platform limit), X-Ad-Account-Usage (acc_id_util_pct,
 reset_time_duration in seconds) and X-Business-Use-Case-Usage (per business object, per type,
-percentages and estimated_time_to_regain_access in MINUTES). mm-api.md §6.
+percentages and estimated_time_to_regain_access in MINUTES). Meta documents them at
+https://developers.facebook.com/docs/graph-api/overview/rate-limiting and
+https://developers.facebook.com/documentation/ads-commerce/marketing-api/overview/rate-limiting.
 """
 
 from __future__ import annotations

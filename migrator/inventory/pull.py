@@ -18,9 +18,10 @@ from migrator.inventory import IngestSummary, ingest_token_items
 
 
 def load_page_token_map(path: str | os.PathLike) -> dict[str, str]:
-    """Read a page -> Page access token map: `page_id<TAB>token` lines (issue 16.12).
+    """Read a page -> Page access token map: `page_id<TAB>token` lines.
 
-    Each Page needs its own Page token (mm-api.md §1 "Token types"). The file must be mode
+    Each Page needs its own Page token (Meta's MM examples call Page edges with that Page's token). The
+    file must be mode
     0600 (owner-only, like the workspace): anything wider is refused before it is read. Blank
     lines and `#` comments are skipped. Errors name the line, never the token.
     """

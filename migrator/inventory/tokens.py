@@ -480,7 +480,9 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
 # --- token listing JSON ----------------------------------------------------------------
 
 def listing_row(item: Any, page_id: str | None, line: int, warn: list) -> list:
-    """Map one `notification_message_tokens` item (rn-api.md §4) to a snapshot stage row.
+    """Map one `notification_message_tokens` item
+    (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/get-subscription-tokens)
+    to a snapshot stage row.
 
     A bad token or page id raises BadValue (naming both when both are bad); a bad optional
     field is left empty and appended to `warn`.

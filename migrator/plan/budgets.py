@@ -1,8 +1,10 @@
 """Budget and schedule checks of a plan against Meta's documented limits, from the rules.
 
-Kept out of the builder so the checks stay one readable list (issue 16.7): the minimum daily
-budget per currency and the lifetime minimum (mm-api.md §1.1: min_daily_budget_imp, lifetime
-= daily x 30), the campaign start at most 30 days ahead (§1.1), the warm-up minimum (§2), and
+Kept out of the builder so the checks stay one readable list: the minimum daily
+budget per currency and the lifetime minimum (Meta's MM send-messages page,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/send-messages:
+min_daily_budget_imp, lifetime = daily x 30), the campaign start at most 30 days ahead, the
+warm-up minimum, and
 the most a daily budget may spend on one day (+75 % on the send-messages page; the Marketing
 API's +25 % is the other reading, see the rules note) so nobody is surprised by a bill.
 

@@ -1,8 +1,11 @@
 """What each preflight check means, what to do when it fails, and who does it: data, not code.
 
 The set-up failures come from Meta's MM FAQ ("set-up" answers), the MM API reference's error table
-and the onboarding guide, as summarised in reference/mm-api.md §1, §5.3 and rn-api.md §6
-(prerequisites). `SETUP_STOPS` is shared with the executor: a send refused with one of these codes
+and the onboarding guide
+(https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/faq,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/onboard-businesses).
+`SETUP_STOPS` is shared with the executor: a send refused with one of these codes
 stops that page (every campaign of it) with the same words preflight uses, and marks no subscriber.
 """
 
@@ -21,8 +24,11 @@ WHO_PARTNER = "partner"
 WHO_BUSINESS = "business admin"
 WHO_META = "Meta"
 
-# rn-api.md §6 (prerequisites) / mm-api.md §0 REF: the app needs ads_management, pages_messaging and
-# one of the two MM permissions (REF-OLD lists only paid_marketing_messages).
+# Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference):
+# the app needs
+# ads_management, pages_messaging and one of the two MM permissions (an older copy of that page lists
+# only paid_marketing_messages).
 REQUIRED_PERMISSIONS = ("ads_management", "pages_messaging")
 MM_PERMISSIONS = ("paid_marketing_messages", "marketing_messages_messenger")
 
@@ -156,7 +162,9 @@ class SetupStop:
     meaning: str
 
 
-# reference/mm-api.md §5.3 (REF numbering); 2300069 only in its REF reading (terms), see §9.3.
+# Codes as numbered in the error table of Meta's MM API reference
+# (https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/api-reference);
+# 2300069 is a set-up stop only as that page reads it (terms not accepted); other Meta pages differ.
 SETUP_STOPS: dict[int, SetupStop] = {s.code: s for s in (
     SetupStop(2300011, "funding_source", "ad_account", "the ad account has no payment method"),
     SetupStop(2300013, "terms_of_service", "business", "the business hasn't accepted the MM terms"),

@@ -4,7 +4,7 @@ Each read returns a `checks.Read` (the object, or why it could not be read); a r
 the token may not see the object (Graph 10, 100/33, 190, 200-299, an MM account code) is `denied`,
 a network failure or throttling is not (the check is then `unknown`, not `fail`).
 
-Endpoints (none of them is in reference/mm-api.md or rn-api.md; the URLs are Meta's Graph / Marketing
+Endpoints (the URLs are Meta's Graph / Marketing
 API reference pages for the node):
 - `GET /me/permissions` — https://developers.facebook.com/docs/graph-api/reference/user/permissions/
   (`{"data": [{"permission": "...", "status": "granted|declined|expired"}]}`). Chosen over

@@ -1,5 +1,5 @@
 """Every file the reports write goes through here, and from here through migrator.outputs (the
-shared safe-output helper, issue 15.8/15.9): atomic (mkstemp in the target folder, renamed
+shared safe-output helper): atomic (mkstemp in the target folder, renamed
 over the target), never over the workspace or a file migrator did not write unless `force`;
 CSV cells guarded against spreadsheet formulas and bidirectional-text controls.
 """

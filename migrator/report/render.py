@@ -59,8 +59,8 @@ def embed_json(model: Report) -> Markup:
 
 
 def _finalize(v: Any) -> Any:
-    """Every {{ value }}: bidi override/embedding controls in plain text are made visible
-    (issue 15.12), whatever template or attribute the value lands in."""
+    """Every {{ value }}: bidi override/embedding controls in plain text are made visible,
+    whatever template or attribute the value lands in."""
     if isinstance(v, str) and not isinstance(v, Markup):
         return neutralize_bidi(v)
     return v

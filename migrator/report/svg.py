@@ -16,7 +16,7 @@ from migrator.outputs import neutralize_bidi
 
 
 def escape(text) -> Markup:
-    """markupsafe.escape, with bidi override controls made visible (issue 15.12)."""
+    """markupsafe.escape, with bidi override controls made visible."""
     return _escape(neutralize_bidi(text) if isinstance(text, str) else text)
 
 W = 720

@@ -4,7 +4,9 @@ The catalog covers text (short, > 640 and 2000 chars), generic single card and c
 (one with 11 elements, over the limit), button templates with web_url / postback /
 phone_number buttons, media templates (Facebook URL, attachment_id, a non-Facebook URL),
 image/video/audio/file attachments, quick replies, metadata and {{first_name}}
-placeholders (rn-api.md §7). Some messages name the page, so they differ per page.
+placeholders (Meta's Send API:
+https://developers.facebook.com/docs/messenger-platform/reference/send-api). Some messages name the page,
+so they differ per page.
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ from migrator.sample.webhooks import DeliveryWriter, dumpl, optin_event
 from migrator.timeparse import DAY
 
 START = 1_654_041_600          # 2022-06-01: first opt-ins in the estate
-LEGACY_END = 1_675_296_000     # 2023-02-02: frequency deprecated (rn-api.md §5)
+# 2023-02-02: frequency deprecated (Messenger changelog:
+# https://developers.facebook.com/documentation/business-messaging/messenger-platform/changelog)
+LEGACY_END = 1_675_296_000
 LAST_OPTIN = 1_756_684_800     # 2025-09-01: no new RN integrations after this
 HISTORY_END = 1_767_139_200    # 2025-12-31: last webhook event in the logs
 FAR_EXPIRY = 2_145_916_800     # 2038-01-01, the value Meta's samples carry for new tokens
@@ -411,7 +413,7 @@ SAMPLE_FILES = (PAGES_CSV, TOKENS_CSV, SUBSCRIBERS, TRUTH, CONTENT_SENDS, WEBHOO
 
 
 def _check_targets(out: Path, force: bool) -> None:
-    """Refuse to replace a file in `out` that an earlier sample did not write (issue 15.8):
+    """Refuse to replace a file in `out` that an earlier sample did not write:
     a file counts as ours when our manifest.json beside it lists it with its sha256."""
     known: dict[str, str] = {}
     manifest = out / MANIFEST

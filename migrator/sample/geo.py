@@ -4,8 +4,9 @@ The sample needs a ground truth for region inference, so this module reads the i
 tzdata (zone.tab, tzdata.zi links) rather than hard-coding answers: a zone's country is the
 one zone.tab names for the zone name itself, else (a legacy alias such as Asia/Calcutta) for
 the first name along its links that zone.tab lists. zone1970.tab only groups clocks, so it
-does not make a zone ambiguous (issue 16.1). MM may deliver to
-recipients anywhere except the EU-27, JP, KR, AU and the UK (rn-api.md §5, mm-api.md).
+does not make a zone ambiguous. MM may deliver to
+recipients anywhere except the EU-27, JP, KR, AU and the UK (Meta's MM FAQ,
+https://developers.facebook.com/documentation/business-messaging/messenger-platform/marketing-messages-on-messenger/faq).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from migrator.sample.rand import numeric_id
 
-# the 20 countries where a business may use MM (PRODUCT.md)
+# the 20 countries where a business may use MM
 MM_BUSINESS = frozenset("AU BR CL CO HK IN ID IL MY MX NZ PE PH SA SG TW TH AE US VN".split())
 
 # page template: the first twelve cover every case the audit must meet

@@ -191,7 +191,7 @@ def _exec_sends_view_recovery(db) -> None:
 @MIGRATIONS(name="0520_exec_campaign_zones")
 def _exec_campaign_zones(db) -> None:
     """The ad account's time zone, recorded with each campaign at setup (a daily budget resets at the
-    start of the account's own day, not at UTC midnight: issue 14.5). A table of its own beside
+    start of the account's own day, not at UTC midnight). A table of its own beside
     `exec_campaigns` (one row per campaign) so the dry run's scratch copy of the ledger tables, which
     copies `exec_campaigns` column for column, is unaffected; a dry run never writes it."""
     db.executescript("""

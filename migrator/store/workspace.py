@@ -179,7 +179,7 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
                    readonly: bool = False, busy_timeout: float = 30.0) -> Workspace:
     """Open (creating if needed) the workspace at `path` and bring its schema up to date.
 
-    `--db` is checked before it is touched (issue 15.10): only a regular SQLite file with
+    `--db` is checked before it is touched: only a regular SQLite file with
     our schema, an empty file, or a new path is opened, and only then tightened to 0600.
     With `create=False` nothing is created; with `readonly=True` (status, report) no
     migration runs either: a workspace whose schema is behind is refused with what to run.
