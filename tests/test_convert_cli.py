@@ -188,3 +188,18 @@ def test_a_file_that_is_not_json_at_all_exits_1_with_its_reason(tmp_path):
     ok = tmp_path / "ok.json"
     ok.write_text('{"text": "hi"}')
     assert CliRunner().invoke(main, ["convert", str(ok)]).exit_code == 0
+
+
+def test_a_lone_surrogate_escape_in_a_file_is_content_to_edit_not_unreadable(tmp_path):
+    """`"\\ud83d"` in an exported message is a broken emoji: needs_edit with the place named, in
+    text and in --json (escaped), never a crash and never 'not JSON'."""
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    p = tmp_path / "broken.json"
+    p.write_text('{"text": "hi \\ud83d there"}\n')
+    r = CliRunner().invoke(main, ["convert", str(p)])
+    assert r.exit_code == 0 and "needs_edit" in r.output and "LONE_SURROGATE" in r.output, r.output
+    r = CliRunner().invoke(main, ["convert", "--json", str(p)])
+    assert r.exit_code == 0 and json.loads(r.output)["results"][0]["outcome"] == "needs_edit"

@@ -150,6 +150,15 @@ def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None
 
     for index, (line, value, error) in enumerate(iter_values(f)):
         if error is None and has_lone_surrogate(value):
+            # a broken character in a message is content to edit (the validator says where:
+            # LONE_SURROGATE, needs_edit); anywhere else in the record it is not text at all
+            try:
+                r = convert_message(value, policy, limits=limits)
+            except (RecursionError, UnicodeError, ValueError):
+                r = None
+            if r is not None and r.outcome == "needs_edit":
+                out.results.append(FileResult(index=index, line=line, **r.model_dump()))
+                continue
             error = f"record {LONE_SURROGATE}"
         if error is not None:
             r = ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", error)])
