@@ -73,3 +73,24 @@ def test_the_day_before_and_of_the_discontinuation():
     # a subscriber MM can take keeps the countdown on both sides until the date
     us = decide(res, "US", Context.build(RULES, cut - timedelta(days=1)))
     assert us.verdict == "migrate" and us.flags & F.mask("RN_DISCONTINUATION_COUNTDOWN")
+
+
+def test_the_cutoff_sentence_is_true_and_plural_on_both_sides_of_the_date():
+    """'0 day(s) after' was printed for an as-of 293 days past the cut-off."""
+    from datetime import date
+
+    from migrator.audit.engine import render_catalogue
+    from migrator.rules import load_rules
+
+    rules = load_rules()
+    cutoff = rules.rn_discontinuation.value
+
+    def sentence(as_of):
+        return next(c["explanation"] for c in render_catalogue(rules, as_of)
+                    if c["code"] == "RN_DISCONTINUATION_COUNTDOWN")
+
+    assert sentence(date.fromordinal(cutoff.toordinal() - 12)).endswith("12 days after "
+                                                                        f"{date.fromordinal(cutoff.toordinal() - 12)}.")
+    assert "1 day after" in sentence(date.fromordinal(cutoff.toordinal() - 1))
+    assert "293 days before 2026-11-30" in sentence(date(2026, 11, 30))
+    assert all("(s)" not in c["explanation"] for c in render_catalogue(rules, date(2026, 11, 30)))

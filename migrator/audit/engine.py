@@ -91,6 +91,15 @@ def _business_of_key(key: str) -> str | None:
         return None
 
 
+def _cutoff_when(cutoff: date, as_of: date) -> str:
+    """'12 days after 2026-01-29', '1 day after ...', 'the as-of date', '293 days before ...'."""
+    n = (cutoff - as_of).days
+    if n == 0:
+        return f"on the as-of date, {as_of.isoformat()}"
+    word = "day" if abs(n) == 1 else "days"
+    return f"{abs(n):,} {word} {'after' if n > 0 else 'before'} {as_of.isoformat()}"
+
+
 def render_catalogue(rules: Rules, as_of: date) -> list[dict[str, Any]]:
     """Every finding with its explanation and remedy rendered for this run's rules and date."""
     cutoff = rules.rn_discontinuation.value
@@ -98,6 +107,7 @@ def render_catalogue(rules: Rules, as_of: date) -> list[dict[str, Any]]:
         "as_of": as_of.isoformat(),
         "cutoff": cutoff.isoformat(),
         "days": max((cutoff - as_of).days, 0),
+        "cutoff_when": _cutoff_when(cutoff, as_of),
         "mm_excluded": ", ".join(rules.mm_recipient_exclusions.value),
         "exempt": ", ".join(rules.rn_exempt_geos.value),
         "n_business": len(rules.mm_business_countries.value),

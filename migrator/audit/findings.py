@@ -4,7 +4,7 @@ Codes are a contract (reports, the planner and people's queries use them): never
 one, only add. Token findings are stored as a bit mask (`audit_tokens.flags`, bit = the
 finding's `bit`) so a million tokens cost one integer each; `v_audit_token_findings`
 expands the mask into rows. Page and content findings work the same way in their tables.
-Explanations may use `{as_of}`, `{cutoff}`, `{days}` and rule values; they are rendered
+Explanations may use `{as_of}`, `{cutoff}`, `{days}`, `{cutoff_when}` ("12 days after ...", "293 days before ...") and rule values; they are rendered
 per audit run into `audit_run_findings`.
 """
 
@@ -106,7 +106,7 @@ FINDINGS: tuple[Finding, ...] = (
             "Move the subscriber to MM; RN is no longer a path here.",
             ("rn_discontinuation", "rn_exempt_geos")),
     Finding("RN_DISCONTINUATION_COUNTDOWN", 12, TOKEN, WARNING,
-            "RN stops working for this recipient on {cutoff}: {days} day(s) after {as_of}.",
+            "RN stops working for this recipient on {cutoff}: {cutoff_when}.",
             "Migrate before {cutoff}; after it this subscriber is reachable only through MM.",
             ("rn_discontinuation", "rn_exempt_geos", "rn_deprecation_announced")),
     Finding("RN_CADENCE_48H", 13, TOKEN, INFO,
@@ -126,8 +126,8 @@ FINDINGS: tuple[Finding, ...] = (
             "Nothing to do before the launch; RN works everywhere until {cutoff}.",
             ("mm_launch",)),
     Finding("RN_ONLY_UNTIL_CUTOFF", 17, TOKEN, ERROR,
-            "Only RN reaches this subscriber, and RN stops for them on {cutoff} ({days} day(s) after "
-            "{as_of}); MM cannot take over (the business or the recipient is outside MM).",
+            "Only RN reaches this subscriber, and RN stops for them on {cutoff} ({cutoff_when}); "
+            "MM cannot take over (the business or the recipient is outside MM).",
             "RN sends still work until {cutoff}; after that the subscriber is lost unless the page "
             "gets a business in one of the {n_business} MM countries (and the recipient is outside "
             "{mm_excluded}).",
