@@ -300,3 +300,16 @@ def test_emulator_settings_and_assets_agree(ws, tmp_path, planned):
         assert (acct["currency"], acct["timezone_name"]) == ("MXN", "America/Chicago")
     with GraphClient("tok-us-page", base_url="http://e", transport=SyncEmulatorTransport(app)) as g:
         assert g.call("GET", "me")["id"] == PAGE_US
+
+
+def test_business_country_from_our_own_data_only_is_unknown_not_a_pass():
+    """With no business_country_code from Meta, the pages file's country cannot pass the check:
+    preflight says it could not confirm it (and still fails a country our own data rules out)."""
+    from migrator.preflight.checks import FAIL, PASS, UNKNOWN, check_business_country
+
+    allowed = frozenset({"US", "BR"})
+    acct = Read(data={"business_country_code": ""})
+    assert check_business_country("1", acct, "US", allowed).status == UNKNOWN
+    assert check_business_country("1", acct, "DE", allowed).status == FAIL
+    meta = Read(data={"business_country_code": "US"})
+    assert check_business_country("1", meta, "US", allowed).status == PASS

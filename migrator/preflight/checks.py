@@ -164,6 +164,9 @@ def check_business_country(act: str, acct: Read, declared: str | None, allowed: 
     if note:
         return _r("business_country", "ad_account", act, FAIL, f"{country} ({source}){note}",
                   who="partner")
+    if not meta:   # only our own data says so: a pass would claim what Meta has not confirmed
+        return _r("business_country", "ad_account", act, UNKNOWN,
+                  f"{country} by the pages file / plan spec; Meta gave no business_country_code to confirm it")
     return _r("business_country", "ad_account", act, PASS, f"{country} ({source})")
 
 
