@@ -83,6 +83,24 @@ def baseline(db: str, url: str, n: int) -> dict:
     return {"seconds": secs, "sent": ok}
 
 
+def planned_workdir(keep: str | None, prefix: str, sends: int):
+    """A work directory with a workspace of `sends` migrate tokens, all due now, and its saved plan.
+
+    Returns (dir, db, plan_path, plan). Shared with benchmarks/sdk.py."""
+    from migrator.plan import make_plan
+    from migrator.store import open_workspace
+
+    d, db = fresh_workdir(keep, prefix)
+    spec, plan_path = d / "bench.toml", d / "plan.json"
+    spec.write_text(SPEC)
+    build(db, sends)
+    with open_workspace(db) as ws:
+        ws.conn.execute("UPDATE tokens SET next_eligible_at = NULL")
+        ws.conn.execute("UPDATE audit_runs SET as_of = '2026-10-01'")
+        plan = make_plan(ws, spec, as_of=date(2026, 10, 1), out=plan_path)
+    return d, db, plan_path, plan
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sends", type=int, default=100_000)
@@ -94,18 +112,8 @@ def main() -> None:
     if a.child:
         child(*a.child)
         return
-    from migrator.plan import make_plan
-    from migrator.store import open_workspace
-
-    d, db = fresh_workdir(a.keep, "bench-exec-")
-    spec, plan_path = d / "bench.toml", d / "plan.json"
-    spec.write_text(SPEC)
     t0 = time.perf_counter()
-    build(db, a.sends)
-    with open_workspace(db) as ws:
-        ws.conn.execute("UPDATE tokens SET next_eligible_at = NULL")
-        ws.conn.execute("UPDATE audit_runs SET as_of = '2026-10-01'")
-        plan = make_plan(ws, spec, as_of=date(2026, 10, 1), out=plan_path)
+    d, db, plan_path, plan = planned_workdir(a.keep, "bench-exec-", a.sends)
     print(f"built and planned {plan.sends:,} sends in {len(plan.campaigns)} campaigns "
           f"in {time.perf_counter() - t0:.1f} s ({d})")
     server = subprocess.Popen([sys.executable, "-m", "migrator", "--db", str(db), "emulator", "serve",

@@ -23,13 +23,11 @@ import json
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import fresh_workdir, run_child  # noqa: E402
-from execute import SPEC, child  # noqa: E402
-from plan import build  # noqa: E402
+from _util import run_child  # noqa: E402
+from execute import child, planned_workdir  # noqa: E402
 
 ACCESS = "bench-token"
 
@@ -125,18 +123,8 @@ def main() -> None:
         import facebook_business  # noqa: F401
     except ImportError:
         sys.exit("this benchmark needs Meta's SDK: pip install facebook-business")
-    from migrator.plan import make_plan
-    from migrator.store import open_workspace
-
-    d, db = fresh_workdir(a.keep, "bench-sdk-")
-    spec, plan_path = d / "bench.toml", d / "plan.json"
-    spec.write_text(SPEC)
     n_rows = max(a.sends, a.sdk_sends, a.batch_sends)
-    build(db, n_rows)
-    with open_workspace(db) as ws:
-        ws.conn.execute("UPDATE tokens SET next_eligible_at = NULL")
-        ws.conn.execute("UPDATE audit_runs SET as_of = '2026-10-01'")
-        make_plan(ws, spec, as_of=date(2026, 10, 1), out=plan_path)
+    d, db, plan_path, _ = planned_workdir(a.keep, "bench-sdk-", n_rows)
     faults = d / "latency.toml"
     faults.write_text(f'[latency]\ndistribution = "fixed"\nmedian_ms = {a.latency_ms}\n')
     server = subprocess.Popen([sys.executable, "-m", "migrator", "--db", str(db), "emulator", "serve",
