@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from migrator.execute.ledger import to_send
-from migrator.execute.lock import holder_state, read_lock, staleness
+from migrator.execute.lock import LockInfo, holder_state, read_lock, staleness
 
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
 
@@ -78,14 +78,10 @@ class PlanStatus(Counts):
         return d
 
 
-@dataclass
-class LockStatus:
-    owner: str
-    pid: int
-    host: str
-    started_at: int
-    heartbeat_at: int
-    plan_id: str | None
+@dataclass(frozen=True)
+class LockStatus(LockInfo):
+    """The lock row (`LockInfo`) and what `status` can tell about its holder."""
+
     state: str                        # running | interrupted (process gone) | stale (no heartbeat)
     stale: str | None                 # why it may be taken over, if it may
 
