@@ -1,7 +1,8 @@
 """Graph API client for the token listing and the Marketing Messages endpoints (httpx).
 
 `GraphClient` (sync, for `pull tokens` and scripts) and `AsyncGraphClient` (for the executor's
-bounded concurrency) share one request builder and one response parser, so they behave the same.
+bounded concurrency) share one request builder and one decision per attempt (`attempt.decide`:
+the body, the error, or the wait before retrying), so they behave the same; only their I/O differs.
 The access token is only ever sent in the `Authorization` header: never in a URL (paging follows
 cursors, not Meta's `paging.next`, which embeds the token), never in logs or exception text.
 """
@@ -13,16 +14,18 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from migrator.graph.errors import GraphConfigError, GraphError, NetworkError, error_from_envelope
+from migrator.graph.attempt import Attempt, decide
+from migrator.graph.errors import GraphConfigError, NetworkError
 from migrator.graph.retry import RetryPolicy
 from migrator.graph.secret import scrub, token_problem
-from migrator.graph.usage import Usage, parse_usage
+from migrator.graph.usage import Usage
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v24.0"
@@ -172,40 +175,13 @@ class _Core:
         return httpx.Request(call.method, self._url(call.path), params=params, headers=headers,
                              content=content)
 
-    def _parse(self, response: httpx.Response) -> dict:
-        self.usage = parse_usage(response.headers)
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if status < 400 and isinstance(body, (dict, list)):
-            return body if isinstance(body, dict) else {"data": body}
-        err = error_from_envelope(body, http_status=status, scrub=(self._token,))
-        if err is not None:
-            raise err
-        if status >= 500:
-            raise NetworkError(f"HTTP {status} from Graph without an error body", kind="http_5xx",
-                               http_status=status)
-        if status == 429:
-            raise NetworkError("HTTP 429 without an error body", kind="http_429", http_status=status)
-        if status >= 400:
-            raise NetworkError(f"HTTP {status} from Graph without an error body", kind="http_4xx",
-                               http_status=status)
-        raise NetworkError(f"HTTP {status}: response is not JSON", kind="bad_response", http_status=status)
-
-    def _network_error(self, exc: httpx.HTTPError) -> NetworkError:
-        # str(exc) can quote a header (httpx: "Illegal header value b'Bearer ...'"): scrub it.
-        text = self.scrub(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, httpx.LocalProtocolError):   # refused before anything was written
-            return NetworkError(text, kind="refused_locally")
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            kind = "connect"
-        elif isinstance(exc, httpx.TimeoutException):
-            kind = "timeout"
-        else:
-            kind = "reset"
-        return NetworkError(text, kind=kind)
+    def _settle(self, call: _Call, attempt: int, answer: httpx.Response | httpx.HTTPError) -> Attempt:
+        """Decide one attempt (`attempt.decide`) and keep the throttling headers it carried."""
+        step = decide(answer, attempt=attempt, idempotent=call.idempotent, policy=self.retry,
+                      secret=self._token)
+        if step.usage is not None:
+            self.usage = step.usage
+        return step
 
     # ------------------------------------------------------------------ endpoint definitions
     @staticmethod
@@ -304,20 +280,15 @@ class GraphClient(_Core):
                                idempotent if idempotent is not None else method.upper() != "POST"))
 
     def _run(self, call: _Call) -> dict:
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in count(1):
             try:
-                try:
-                    response = self._http.send(self._request(call))
-                except httpx.HTTPError as exc:
-                    raise self._network_error(exc) from None
-                return self._parse(response)
-            except GraphError as err:
-                delay = self.retry.delay(attempt, err, idempotent=call.idempotent)
-                if delay is None:
-                    raise
-                self.retry.sleep(delay)
+                answer = self._http.send(self._request(call))
+            except httpx.HTTPError as exc:
+                answer = exc
+            step = self._settle(call, attempt, answer)
+            if step.wait is None:
+                return step.result()
+            self.retry.sleep(step.wait)
 
     # ------------------------------------------------------------------ endpoints
     def list_tokens(self, page_id: str, *, limit: int = 1000, fields=TOKEN_FIELDS,
@@ -434,22 +405,17 @@ class AsyncGraphClient(_Core):
                                      idempotent if idempotent is not None else method.upper() != "POST"))
 
     async def _run(self, call: _Call) -> dict:
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in count(1):
             try:
-                try:
-                    response = await self._pool().send(self._request(call))
-                except httpx.HTTPError as exc:
-                    raise self._network_error(exc) from None
-                return self._parse(response)
-            except GraphError as err:
-                delay = self.retry.delay(attempt, err, idempotent=call.idempotent)
-                if delay is None:
-                    raise
-                res = self._sleep(delay)
-                if asyncio.iscoroutine(res):
-                    await res
+                answer = await self._pool().send(self._request(call))
+            except httpx.HTTPError as exc:
+                answer = exc
+            step = self._settle(call, attempt, answer)
+            if step.wait is None:
+                return step.result()
+            slept = self._sleep(step.wait)
+            if asyncio.iscoroutine(slept):
+                await slept
 
     async def list_tokens(self, page_id: str, *, limit: int = 1000, fields=TOKEN_FIELDS,
                           start_after: str | None = None, **filters) -> AsyncIterator[TokenPage]:
