@@ -17,8 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.graph import (AccountFatal, AsyncGraphClient, GraphClient, NetworkError,
-                            RecipientLater, RetryLater, RetryPolicy)
+from migrator.graph import AsyncGraphClient, ErrorClass, GraphClient, NetworkError, RetryLater, RetryPolicy
 
 TOKEN = "EAAB-retry-SECRET-token"
 USAGE = {"X-App-Usage": '{"call_count":91,"total_time":10,"total_cputime":10}'}
@@ -52,10 +51,12 @@ ANSWERS = {
     "expired_token": lambda: envelope(190),                               # account_fatal
     "bare_429": lambda: httpx.Response(429, content=b""),                 # http_429, 60 s
     "bare_502": lambda: httpx.Response(502, content=b"<html>bad gateway</html>"),  # ambiguous
+    "bare_404": lambda: httpx.Response(404, content=b"nope"),             # fix_payload
     "not_json": lambda: httpx.Response(200, content=b"<html>"),           # bad_response, ambiguous
     "connect": httpx.ConnectError("refused"),                             # never left
     "timeout": httpx.ReadTimeout("slow"),                                 # ambiguous
     "reset": httpx.RemoteProtocolError("peer closed"),                    # ambiguous
+    "refused_locally": httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}'"),
 }
 
 
@@ -171,11 +172,13 @@ def test_a_wait_longer_than_the_policy_sleeps_through_goes_back_to_the_caller(cl
     assert r.calls == 1 and r.slept == []
 
 
-@pytest.mark.parametrize("name,cls", [("cadence", RecipientLater), ("expired_token", AccountFatal)])
+@pytest.mark.parametrize("name,cls", [("cadence", ErrorClass.RECIPIENT_LATER),
+                                      ("expired_token", ErrorClass.ACCOUNT_FATAL),
+                                      ("bare_404", ErrorClass.FIX_PAYLOAD)])   # a NetworkError, classed
 @CLIENTS
 def test_a_class_that_is_not_transient_is_raised_at_once(client, name, cls):
     r = client([name], send=False)
-    assert isinstance(r.error, cls) and r.calls == 1 and r.slept == []
+    assert r.error.classification.error_class is cls and r.calls == 1 and r.slept == []
 
 
 @CLIENTS
@@ -202,6 +205,13 @@ def test_a_send_that_never_left_is_sent_again(client):
     r = client(["connect", "ok"], send=True)
     assert r.error is None and r.body == "t-1" and r.calls == 2
     assert 0 <= r.slept[0] <= 0.5                           # full jitter within base_delay
+
+
+@CLIENTS
+def test_a_request_refused_locally_is_not_retried_and_never_shows_the_token(client):
+    r = client(["refused_locally", "ok"], send=False)
+    assert isinstance(r.error, NetworkError) and r.error.kind == "refused_locally"
+    assert r.calls == 1 and TOKEN not in str(r.error) and "Bearer" in str(r.error)
 
 
 @CLIENTS

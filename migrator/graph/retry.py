@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from migrator.graph.errors import GraphError, NetworkError, RetryLater
+from migrator.graph.classify import ErrorClass
+from migrator.graph.errors import GraphError, NetworkError
 
 
 @dataclass
 class RetryPolicy:
-    """Retry `RetryLater` failures up to `max_attempts` calls in total.
+    """Retry failures classed retry_later up to `max_attempts` calls in total.
 
     The delay before retry n (1-based) is max(the error's wait, full-jitter backoff
     uniform(0, min(max_delay, base_delay * 2**(n-1)))). A wait longer than `max_wait` is not slept
@@ -32,8 +33,13 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def delay(self, attempt: int, err: GraphError, *, idempotent: bool) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up and raise `err`."""
-        if attempt >= self.max_attempts or not isinstance(err, RetryLater):
+        """Seconds to wait before the next attempt, or None to give up and raise `err`.
+
+        The error's classification decides, not its Python class: a `NetworkError` is a
+        `RetryLater` by inheritance, yet a bare 4xx or a request refused before it left is
+        classed fix_payload, and sending it again unchanged fails the same way.
+        """
+        if attempt >= self.max_attempts or err.classification.error_class is not ErrorClass.RETRY_LATER:
             return None
         if isinstance(err, NetworkError) and err.ambiguous and not idempotent:
             return None
