@@ -190,6 +190,10 @@ class _Core:
         return _Call("GET", f"{page_id}/notification_message_tokens", params=params)
 
     @staticmethod
+    def _list_ads_call(ad_account_id, fields: str, limit: int, after: str | None) -> _Call:
+        return _Call("GET", f"{act(ad_account_id)}/ads", params={"fields": fields, "limit": limit, "after": after})
+
+    @staticmethod
     def _create_campaign_call(ad_account_id, *, name: str, page_id: str, daily_budget=None,
                               lifetime_budget=None, start_time=None, end_time=None, pixel_id=None,
                               bid_amount=None) -> _Call:
@@ -225,6 +229,11 @@ def _param(v: Any) -> str:
     if isinstance(v, (dict, list, tuple)):
         return json.dumps(v, separators=(",", ":"))
     return str(v)
+
+
+def _listing_page(body: dict) -> tuple[list[dict], str | None]:
+    """The items of one page of a listing (objects only) and the cursor to the next page."""
+    return [i for i in body.get("data") or [] if isinstance(i, dict)], _next_after(body)
 
 
 def _next_after(body: dict) -> str | None:
@@ -296,10 +305,8 @@ class GraphClient(_Core):
         """`GET /<PAGE_ID>/notification_message_tokens`, one TokenPage per response, following cursors."""
         after = start_after
         while True:
-            body = self._run(self._list_tokens_call(page_id, limit=limit, after=after, fields=fields,
-                                                    filters=filters))
-            items = [i for i in body.get("data") or [] if isinstance(i, dict)]
-            after = _next_after(body)
+            items, after = _listing_page(self._run(self._list_tokens_call(
+                page_id, limit=limit, after=after, fields=fields, filters=filters)))
             yield TokenPage(items, after, self.usage)
             if after is None or not items:
                 return
@@ -322,12 +329,9 @@ class GraphClient(_Core):
         """`GET act_<ID>/ads?fields=...`: every message (ad) with its campaign and ad set."""
         after = None
         while True:
-            body = self._run(_Call("GET", f"{act(ad_account_id)}/ads",
-                                   params={"fields": fields, "limit": limit, "after": after}))
-            data = [d for d in body.get("data") or [] if isinstance(d, dict)]
-            yield from data
-            after = _next_after(body)
-            if after is None or not data:
+            ads, after = _listing_page(self._run(self._list_ads_call(ad_account_id, fields, limit, after)))
+            yield from ads
+            if after is None or not ads:
                 return
 
     def find_campaign(self, ad_account_id, name: str) -> dict | None:
@@ -421,10 +425,8 @@ class AsyncGraphClient(_Core):
                           start_after: str | None = None, **filters) -> AsyncIterator[TokenPage]:
         after = start_after
         while True:
-            body = await self._run(self._list_tokens_call(page_id, limit=limit, after=after, fields=fields,
-                                                          filters=filters))
-            items = [i for i in body.get("data") or [] if isinstance(i, dict)]
-            after = _next_after(body)
+            items, after = _listing_page(await self._run(self._list_tokens_call(
+                page_id, limit=limit, after=after, fields=fields, filters=filters)))
             yield TokenPage(items, after, self.usage)
             if after is None or not items:
                 return
@@ -442,13 +444,10 @@ class AsyncGraphClient(_Core):
                              limit: int = 100) -> AsyncIterator[dict]:
         after = None
         while True:
-            body = await self._run(_Call("GET", f"{act(ad_account_id)}/ads",
-                                         params={"fields": fields, "limit": limit, "after": after}))
-            data = [d for d in body.get("data") or [] if isinstance(d, dict)]
-            for d in data:
-                yield d
-            after = _next_after(body)
-            if after is None or not data:
+            ads, after = _listing_page(await self._run(self._list_ads_call(ad_account_id, fields, limit, after)))
+            for ad in ads:
+                yield ad
+            if after is None or not ads:
                 return
 
     async def find_campaign(self, ad_account_id, name: str) -> dict | None:
