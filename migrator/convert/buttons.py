@@ -12,7 +12,7 @@ capitals (WEB_URL) is lowercased, never silently dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from migrator.convert.limits import DOCUMENTED_BUTTON_TYPES
 from migrator.convert.model import json_copy
@@ -34,51 +34,69 @@ def pick(obj: dict, keys: tuple[str, ...], path: str, conv) -> dict:
     return out
 
 
-def convert_buttons(buttons: Any, path: str, conv) -> Any:
-    if not isinstance(buttons, list):
-        return json_copy(buttons)  # the validator reports the wrong type
+def _each_object(items: Any, path: str, convert_one: Callable[[dict, str], dict | None]) -> Any:
+    """`convert_one(item, where)` for each object in the list `items`; None from it drops the item.
+
+    A value that is not a list, and an item that is not an object, is copied unchanged: the
+    validator reports the wrong type where it stands (the converter does not guess a shape).
+    """
+    if not isinstance(items, list):
+        return json_copy(items)
     out = []
-    for i, b in enumerate(buttons):
-        where = f"{path}[{i}]"
-        if not isinstance(b, dict):
-            out.append(json_copy(b))
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            out.append(json_copy(item))
             continue
-        t = b.get("type")
-        if isinstance(t, str) and t != t.lower() and t.lower() in DOCUMENTED_BUTTON_TYPES:
-            conv.change("BUTTON_TYPE_LOWERCASED", f"{where}.type {_excerpt(t)} became {t.lower()!r}")
-            b = {**b, "type": t.lower()}
-            t = t.lower()
-        if t in DOCUMENTED_BUTTON_TYPES and t not in conv.limits.button_types:
-            title = _excerpt(b["title"]) if isinstance(b.get("title"), str) else "(untitled)"
-            if conv.policy.unsupported_buttons == "drop":
-                conv.change("CONTESTED_BUTTON_DROPPED", f"{where}: {t} button {title} was dropped: "
-                            "2300023 says 'Valid button types are: web_url' (rules mm_button_types)")
-                continue
-            out.append(json_copy(b))  # refused: the validator reports it
-            continue
-        if t in DOCUMENTED_BUTTON_TYPES and t != "web_url":
-            conv.change("RELIES_ON_CONTESTED_BUTTON_TYPE", f"{where}: a {t} button, which the rules "
-                        "allow but 2300023's text does not")
-        if t == "web_url":
-            nb = pick(b, WEB_URL_KEYS, where, conv)
-            conv.displayed(nb, "title", where)
-            conv.in_url(nb, "url", where)
-            conv.in_url(nb, "fallback_url", where)
-        elif t == "postback":
-            nb = pick(b, POSTBACK_KEYS, where, conv)
-            conv.displayed(nb, "title", where)
-        elif t == "app":
-            nb = pick(b, APP_KEYS, where, conv)
-            conv.displayed(nb, "title", where)
-        elif conv.policy.unsupported_buttons == "drop":
-            title = _excerpt(b["title"]) if isinstance(b.get("title"), str) else "(untitled)"
-            conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {title} was dropped: "
-                        f"the rules take only {', '.join(conv.limits.button_types)} buttons")
-            continue
-        else:
-            nb = json_copy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
-        out.append(nb)
+        converted = convert_one(item, f"{path}[{i}]")
+        if converted is not None:
+            out.append(converted)
     return out
+
+
+def _shown_title(button: dict) -> str:
+    """The button's title as a change message quotes it."""
+    return _excerpt(button["title"]) if isinstance(button.get("title"), str) else "(untitled)"
+
+
+def convert_buttons(buttons: Any, path: str, conv) -> Any:
+    return _each_object(buttons, path, lambda button, where: _convert_button(button, where, conv))
+
+
+def _convert_button(b: dict, where: str, conv) -> dict | None:
+    """The MM form of one button, or None when it is dropped (with the change that says so)."""
+    t = b.get("type")
+    if isinstance(t, str) and t != t.lower() and t.lower() in DOCUMENTED_BUTTON_TYPES:
+        conv.change("BUTTON_TYPE_LOWERCASED", f"{where}.type {_excerpt(t)} became {t.lower()!r}")
+        b = {**b, "type": t.lower()}
+        t = t.lower()
+    if t in DOCUMENTED_BUTTON_TYPES and t not in conv.limits.button_types:
+        if conv.policy.unsupported_buttons == "drop":
+            conv.change("CONTESTED_BUTTON_DROPPED", f"{where}: {t} button {_shown_title(b)} was dropped: "
+                        "2300023 says 'Valid button types are: web_url' (rules mm_button_types)")
+            return None
+        return json_copy(b)  # refused: the validator reports it
+    if t in DOCUMENTED_BUTTON_TYPES and t != "web_url":
+        conv.change("RELIES_ON_CONTESTED_BUTTON_TYPE", f"{where}: a {t} button, which the rules "
+                    "allow but 2300023's text does not")
+    if t == "web_url":
+        kept = pick(b, WEB_URL_KEYS, where, conv)
+        conv.displayed(kept, "title", where)
+        conv.in_url(kept, "url", where)
+        conv.in_url(kept, "fallback_url", where)
+        return kept
+    if t == "postback":
+        kept = pick(b, POSTBACK_KEYS, where, conv)
+        conv.displayed(kept, "title", where)
+        return kept
+    if t == "app":
+        kept = pick(b, APP_KEYS, where, conv)
+        conv.displayed(kept, "title", where)
+        return kept
+    if conv.policy.unsupported_buttons == "drop":
+        conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {_shown_title(b)} was dropped: "
+                    f"the rules take only {', '.join(conv.limits.button_types)} buttons")
+        return None
+    return json_copy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
 
 
 def convert_default_action(da: Any, path: str, conv) -> Any:
@@ -105,23 +123,18 @@ def convert_default_action(da: Any, path: str, conv) -> Any:
 
 
 def convert_quick_replies(qrs: Any, path: str, conv) -> Any:
-    if not isinstance(qrs, list):
-        return json_copy(qrs)
-    out = []
-    for i, qr in enumerate(qrs):
-        where = f"{path}[{i}]"
-        if not isinstance(qr, dict):
-            out.append(json_copy(qr))
-            continue
-        ct = qr.get("content_type")
-        if ct in QUICK_REPLY_TYPES:
-            nq = pick(qr, QUICK_REPLY_KEYS, where, conv)
-            conv.displayed(nq, "title", where)
-        elif conv.policy.unsupported_buttons == "drop":
-            conv.change("QUICK_REPLY_DROPPED", f"{where}: quick reply of type {_excerpt(ct)} was "
-                        f"dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
-            continue
-        else:
-            nq = json_copy(qr)
-        out.append(nq)
-    return out
+    return _each_object(qrs, path, lambda reply, where: _convert_quick_reply(reply, where, conv))
+
+
+def _convert_quick_reply(qr: dict, where: str, conv) -> dict | None:
+    """The MM form of one quick reply, or None when it is dropped (with the change that says so)."""
+    ct = qr.get("content_type")
+    if ct in QUICK_REPLY_TYPES:
+        kept = pick(qr, QUICK_REPLY_KEYS, where, conv)
+        conv.displayed(kept, "title", where)
+        return kept
+    if conv.policy.unsupported_buttons == "drop":
+        conv.change("QUICK_REPLY_DROPPED", f"{where}: quick reply of type {_excerpt(ct)} was "
+                    f"dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
+        return None
+    return json_copy(qr)
