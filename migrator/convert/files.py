@@ -10,25 +10,29 @@ from __future__ import annotations
 import io
 import json
 import sys
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from pydantic import BaseModel, Field
 
 from migrator.convert.convert import convert_message
-from migrator.convert.model import OUTCOMES, Change, ConversionResult, ConvertPolicy, Problem, problem
+from migrator.convert.model import OUTCOMES, ConversionResult, ConvertPolicy, problem
 from migrator.errors import InputError
 
 
-class FileResult(BaseModel):
+class FileResult(ConversionResult):
     """One converted record of the file (index counts every record, malformed ones too)."""
 
     index: int
     line: int | None = None
-    outcome: str
-    message: dict | None
-    draft: dict | None = None
-    changes: list[Change] = Field(default_factory=list)
-    problems: list[Problem] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, index: int, line: int | None, result: ConversionResult) -> "FileResult":
+        return cls(index=index, line=line, **dict(result))
+
+    def to_json(self) -> dict:
+        """Where the record stands first (index, line), then its conversion."""
+        return {"index": self.index, "line": self.line,
+                **self.model_dump(mode="json", exclude={"index", "line"})}
 
 
 class FileConversion(BaseModel):
@@ -43,7 +47,7 @@ class FileConversion(BaseModel):
         return counts
 
     def to_json(self) -> dict:
-        return {"results": [r.model_dump(mode="json") for r in self.results], "counts": self.counts}
+        return {"results": [r.to_json() for r in self.results], "counts": self.counts}
 
 
 def iter_values(f: TextIO) -> Iterator[tuple[int | None, Any, str | None]]:
@@ -72,17 +76,7 @@ def iter_values(f: TextIO) -> Iterator[tuple[int | None, Any, str | None]]:
             yield (first_no if len(items) == 1 else None), item, None
         return
     yield from _expand(first_no, value)
-    lineno = first_no
-    for raw in f:
-        lineno += 1
-        if not raw.strip():
-            continue
-        try:
-            value = _loads(raw)
-        except ValueError as exc:
-            yield lineno, None, f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})"
-            continue
-        yield from _expand(lineno, value)
+    yield from _records(_json_lines(f, first_no + 1))
 
 
 def _loads(text: str) -> Any:
@@ -91,6 +85,28 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text, 0) from None
+
+
+def _json_lines(lines: Iterable[str], first_no: int) -> Iterator[tuple[int, Any, str | None]]:
+    """(line, value, error) for each non-blank line, numbered from `first_no`; an array stays one value."""
+    for lineno, raw in enumerate(lines, start=first_no):
+        if not raw.strip():
+            continue
+        try:
+            value = _loads(raw)
+        except ValueError as exc:
+            yield lineno, None, f"line {lineno} is not valid JSON: {exc.msg} (column {exc.colno})"
+            continue
+        yield lineno, value, None
+
+
+def _records(parsed: Iterable[tuple[int, Any, str | None]]) -> Iterator[tuple[int | None, Any, str | None]]:
+    """The records of parsed lines: an array line gives one record per item."""
+    for lineno, value, error in parsed:
+        if error is not None:
+            yield lineno, None, error
+        else:
+            yield from _expand(lineno, value)
 
 
 def _expand(lineno: int, value: Any) -> Iterator[tuple[int | None, Any, str | None]]:
@@ -103,20 +119,9 @@ def _expand(lineno: int, value: Any) -> Iterator[tuple[int | None, Any, str | No
 
 def _lines_after_failed_document(first_no: int, doc: str, doc_error: ValueError):
     """Not one document: JSON Lines with bad lines, or one broken document (one error)."""
-    out = []
-    good = 0
-    for i, raw in enumerate(io.StringIO(doc), start=first_no):
-        if not raw.strip():
-            continue
-        try:
-            value = _loads(raw)
-        except ValueError as exc:
-            out.append((i, None, f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})"))
-            continue
-        good += 1
-        out.extend(_expand(i, value))
-    if good:
-        yield from out
+    parsed = list(_json_lines(io.StringIO(doc), first_no))
+    if any(error is None for _, _, error in parsed):
+        yield from _records(parsed)
     else:
         line = first_no - 1 + getattr(doc_error, "lineno", 1)
         yield line, None, f"the file is not valid JSON or JSON Lines: {getattr(doc_error, 'msg', doc_error)} " \
@@ -157,15 +162,19 @@ def _convert_stream(f: TextIO, out: FileConversion, policy: ConvertPolicy | None
             except (RecursionError, UnicodeError, ValueError):
                 r = None
             if r is not None and r.outcome == "needs_edit":
-                out.results.append(FileResult(index=index, line=line, **r.model_dump()))
+                out.results.append(FileResult.of(index, line, r))
                 continue
             error = f"record {LONE_SURROGATE}"
         if error is not None:
-            r = ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", error)])
+            r = _unreadable(error)
         else:
             try:
                 r = convert_message(value, policy, limits=limits)
             except RecursionError:
-                r = ConversionResult(outcome="unsupported", message=None,
-                                     problems=[problem("INVALID_JSON", "the message is nested too deeply")])
-        out.results.append(FileResult(index=index, line=line, **r.model_dump()))
+                r = _unreadable("the message is nested too deeply")
+        out.results.append(FileResult.of(index, line, r))
+
+
+def _unreadable(detail: str) -> ConversionResult:
+    """A record that could not be read as a message at all (INVALID_JSON, unsupported)."""
+    return ConversionResult(outcome="unsupported", message=None, problems=[problem("INVALID_JSON", detail)])
