@@ -182,13 +182,16 @@ class _Conv:
             self.change("NULL_FIELD_REMOVED", f"{path}.{k} was null and is left out")
 
     def buttons(self, out: dict, path: str) -> None:
-        if "buttons" in out:
-            had = isinstance(out["buttons"], list) and len(out["buttons"]) > 0
-            out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
-            if had and out["buttons"] == []:
-                del out["buttons"]
-                self.change("EMPTY_BUTTONS_REMOVED", f"{path}.buttons: no button was left, so the "
-                            "empty list was removed")
+        if "buttons" in out and self.emptied_buttons(out, path):
+            del out["buttons"]
+            self.change("EMPTY_BUTTONS_REMOVED", f"{path}.buttons: no button was left, so the "
+                        "empty list was removed")
+
+    def emptied_buttons(self, out: dict, path: str) -> bool:
+        """Convert `out["buttons"]` in place; True when a list that had buttons has none left."""
+        had = isinstance(out["buttons"], list) and len(out["buttons"]) > 0
+        out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
+        return had and out["buttons"] == []
 
     def generic_element(self, el: Any, path: str) -> Any:
         if not isinstance(el, dict):
@@ -210,13 +213,10 @@ class _Conv:
     def button_template(self, p: dict, path: str) -> dict:
         out = pick(p, ("template_type", "text", "buttons"), path, self)
         self.displayed(out, "text", path)
-        if "buttons" in out:
-            had = isinstance(out["buttons"], list) and len(out["buttons"]) > 0
-            out["buttons"] = convert_buttons(out["buttons"], f"{path}.buttons", self)
-            if had and out["buttons"] == []:
-                self.change("BUTTON_TEMPLATE_TO_TEXT", f"{path}: no button MM takes was left, so the "
-                            "button template became a text message with the same text")
-                return {"text": out.get("text")}
+        if "buttons" in out and self.emptied_buttons(out, path):
+            self.change("BUTTON_TEMPLATE_TO_TEXT", f"{path}: no button MM takes was left, so the "
+                        "button template became a text message with the same text")
+            return {"text": out.get("text")}
         return {"attachment": {"type": "template", "payload": out}}
 
     def media_template(self, p: dict, path: str) -> dict:
