@@ -621,7 +621,7 @@ def default_validator(rules=None) -> Callable[[dict], list[tuple[int, str]]]:
     """The emulator's own acceptance checks (emulator/checks.py), not the converter's validator:
     written from Meta's documented limits and error texts, so the emulator can disagree with
     the converter. `rules`: the EmulatorRules in force."""
-    er = rules or checks.EmulatorRules()
+    er = rules or checks.EmulatorRules.packaged()
 
     def validate(message: dict) -> list[tuple[int, str]]:
         r = checks.check_message(message, er)

@@ -33,26 +33,32 @@ _FB_HOSTS = ("facebook.com", "fb.com", "fb.watch")
 
 @dataclass(frozen=True)
 class EmulatorRules:
-    """What the emulator enforces, from the rules file (Meta's documented numbers as data)."""
+    """What the emulator enforces, read from the rules in force (Meta's documented numbers as data).
 
-    text_max: int = 640
-    buttons_max: int = 3
-    buttons_per_message_max: int = 3
-    button_types: tuple[str, ...] = ("web_url",)
-    button_title_max: int = 20
-    title_max: int = 80
-    subtitle_max: int = 80
-    cards_max: int = 10
-    images_max: int = 6
-    quick_replies_max: int = 13
-    payload_max: int = 1000
-    line_breaks_max: int = 20
-    cadence_hours: int = 12
-    min_daily_budget: tuple[tuple[str, int], ...] = (("USD", 100),)
-    lifetime_min_days: int = 30
-    start_max_days_ahead: int = 30
-    overspend_percent: int = 75
-    weekly_multiple: int = 7
+    The one place the emulator reads the rules: its checks, budgets, cadence and excluded
+    regions all come from here (`EmulatorConfig.rules_view()`). No number is written here as a
+    default: `packaged()` reads the packaged rules file, `from_rules` a partner's override.
+    """
+
+    text_max: int
+    buttons_max: int
+    buttons_per_message_max: int
+    button_types: tuple[str, ...]
+    button_title_max: int
+    title_max: int
+    subtitle_max: int
+    cards_max: int
+    images_max: int
+    quick_replies_max: int
+    payload_max: int
+    line_breaks_max: int
+    cadence_hours: int
+    min_daily_budget: tuple[tuple[str, int], ...]
+    lifetime_min_days: int
+    start_max_days_ahead: int
+    overspend_percent: int
+    weekly_multiple: int
+    excluded_regions: frozenset[str]     # where MM does not deliver (EU by eu_definition, JP, KR, ...)
 
     @classmethod
     def from_rules(cls, r) -> "EmulatorRules":
@@ -69,7 +75,15 @@ class EmulatorRules:
             lifetime_min_days=r.mm_lifetime_budget_min_days.value,
             start_max_days_ahead=r.mm_start_max_days_ahead.value,
             overspend_percent=r.mm_daily_budget_overspend_percent.value,
-            weekly_multiple=r.mm_daily_budget_weekly_multiple.value)
+            weekly_multiple=r.mm_daily_budget_weekly_multiple.value,
+            excluded_regions=r.mm_excluded_recipients())
+
+    @classmethod
+    def packaged(cls) -> "EmulatorRules":
+        """From the rules file that ships with migrator."""
+        from migrator.rules import load_rules
+
+        return cls.from_rules(load_rules())
 
     def min_daily(self, currency: str) -> int | None:
         return dict(self.min_daily_budget).get(currency.upper())

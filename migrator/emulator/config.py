@@ -30,25 +30,21 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from migrator.emulator.checks import EmulatorRules
 from migrator.errors import InputError
 
-
-def _excluded_from_rules() -> frozenset[str]:
-    """The regions MM does not deliver to, as the rules hold them (EU under eu_definition, JP, KR, AU, UK)."""
-    from migrator.rules import load_rules
-
-    return load_rules().mm_excluded_recipients()
-
-
-EXCLUDED_REGIONS = _excluded_from_rules()
+#: The regions MM does not deliver to under the packaged rules (EU under eu_definition, JP, KR, AU, UK).
+EXCLUDED_REGIONS = EmulatorRules.packaged().excluded_regions
 
 
 @dataclass
 class FaultProfile:
+    """What goes wrong, and how often; every default here is the healthy one (a missing key)."""
+
     latency_distribution: str = "fixed"
     latency_median_ms: float = 0.0
     latency_sigma: float = 0.5
@@ -77,27 +73,14 @@ class FaultProfile:
         if unknown:
             raise InputError(f"unknown fault section(s): {', '.join(sorted(unknown))}", path=source,
                              hint="sections are [latency], [errors], [throttle], [codes], [webhooks]")
-        lat, err, thr = d.get("latency", {}), d.get("errors", {}), d.get("throttle", {})
-        wh = d.get("webhooks", {})
-        codes = _codes(d.get("codes", {}), source)
+        given: dict[str, Any] = {"codes": _codes(d.get("codes", {}), source)}
+        defaults = {f.name: f.default for f in fields(cls)}
         try:
-            p = cls(
-                latency_distribution=str(lat.get("distribution", "fixed")),
-                latency_median_ms=float(lat.get("median_ms", lat.get("ms", 0.0))),
-                latency_sigma=float(lat.get("sigma", 0.5)),
-                latency_min_ms=float(lat.get("min_ms", 0.0)),
-                latency_max_ms=float(lat.get("max_ms", 5000.0)),
-                http_5xx_rate=float(err.get("http_5xx_rate", 0.0)),
-                timeout_rate=float(err.get("timeout_rate", 0.0)),
-                timeout_seconds=float(err.get("timeout_seconds", 35.0)),
-                timeout_after_processing=bool(err.get("timeout_after_processing", True)),
-                reset_rate=float(err.get("reset_rate", 0.0)),
-                throttle_burst_rate=float(thr.get("burst_rate", 0.0)),
-                throttle_burst_seconds=float(thr.get("burst_seconds", 10.0)),
-                codes=codes,
-                delivery_failed_rate=float(wh.get("delivery_failed_rate", 0.0)),
-                click_rate=float(wh.get("click_rate", 0.0)),
-            )
+            for (section, key), name in PROFILE_KEYS.items():
+                table = d.get(section, {})
+                if key in table and not (key == "ms" and "median_ms" in table):
+                    given[name] = type(defaults[name])(table[key])   # str, float or bool, as the field
+            p = cls(**given)
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise InputError(f"bad fault profile value: {exc}", path=source,
                              hint="[latency], [errors] and [throttle] are tables of numbers") from None
@@ -112,6 +95,27 @@ class FaultProfile:
             if not 0.0 <= getattr(p, name) <= 1.0:
                 raise InputError(f"{name} must be between 0 and 1", path=source)
         return p
+
+
+#: [section] key in a profile file -> the FaultProfile field it sets (in field order: the first
+#: bad value is the one reported). `ms` is the older spelling of `median_ms`, read only without it.
+PROFILE_KEYS: dict[tuple[str, str], str] = {
+    ("latency", "distribution"): "latency_distribution",
+    ("latency", "median_ms"): "latency_median_ms",
+    ("latency", "ms"): "latency_median_ms",
+    ("latency", "sigma"): "latency_sigma",
+    ("latency", "min_ms"): "latency_min_ms",
+    ("latency", "max_ms"): "latency_max_ms",
+    ("errors", "http_5xx_rate"): "http_5xx_rate",
+    ("errors", "timeout_rate"): "timeout_rate",
+    ("errors", "timeout_seconds"): "timeout_seconds",
+    ("errors", "timeout_after_processing"): "timeout_after_processing",
+    ("errors", "reset_rate"): "reset_rate",
+    ("throttle", "burst_rate"): "throttle_burst_rate",
+    ("throttle", "burst_seconds"): "throttle_burst_seconds",
+    ("webhooks", "delivery_failed_rate"): "delivery_failed_rate",
+    ("webhooks", "click_rate"): "click_rate",
+}
 
 
 def _codes(raw: Any, source: str) -> dict[int, float]:
@@ -191,15 +195,14 @@ class EmulatorConfig:
     page_tokens: dict[str, str] | None = None  # page id -> its Page token (None: any token reads)
 
     def __post_init__(self) -> None:
-        from migrator.emulator.checks import EmulatorRules
-        from migrator.rules import load_rules
-
-        r = self.rules if self.rules is not None else load_rules()
-        self._rules_view = EmulatorRules.from_rules(r)
+        # the rules are read once, into the view the checks use; cadence and excluded regions
+        # default to what that view says (given explicitly, they win)
+        self._rules_view = (EmulatorRules.from_rules(self.rules) if self.rules is not None
+                            else EmulatorRules.packaged())
         if self.cadence_seconds is None:
-            self.cadence_seconds = r.mm_cadence_hours.value * 3600.0
+            self.cadence_seconds = self._rules_view.cadence_hours * 3600.0
         if self.rules is not None and self.excluded_regions is EXCLUDED_REGIONS:
-            self.excluded_regions = r.mm_excluded_recipients()
+            self.excluded_regions = self._rules_view.excluded_regions
 
     def rules_view(self):
         """The rules as the emulator's checks read them (EmulatorRules)."""
