@@ -10,9 +10,10 @@ from migrator.errors import InputError
 from migrator.inventory.ingest import Clock, Run, record_failed_run
 from migrator.inventory.sources import file_sha256, open_text
 from migrator.inventory.summary import FileSummary, IngestSummary
-from migrator.inventory.tokens import (
-    BadValue, _country, _page_id, _s, csv_records, detect_delimiter,
-)
+from migrator.inventory.tokens import BadValue, csv_records, detect_delimiter
+from migrator.inventory.tokens import _country as country_cell    # ISO country, or BadValue
+from migrator.inventory.tokens import _page_id as page_id_cell    # a Page id's digits, or BadValue
+from migrator.inventory.tokens import _s as text_cell             # stripped text; blank is None
 from migrator.store import Workspace
 
 PAGE_COLUMNS = ("page_id", "name", "business_country", "ad_account_id", "currency")
@@ -29,19 +30,21 @@ UPSERT_PAGE = (
 )
 
 
-def parse_page_row(g: dict[str, str]) -> tuple:
-    ad = _s(g.get("ad_account_id"))
-    if ad is not None:
-        ad = ad[4:] if ad.lower().startswith("act_") else ad
-        if not ad.isdigit():
-            raise BadValue(f"ad_account_id {g.get('ad_account_id')!r} is not an ad account id (digits, optionally act_)")
-    cur = _s(g.get("currency"))
-    if cur is not None:
-        if not (len(cur) == 3 and cur.isalpha()):
-            raise BadValue(f"currency {cur!r} is not an ISO 4217 code such as USD")
-        cur = cur.upper()
-    return (_page_id(g.get("page_id"), "page_id", required=True), _s(g.get("name")),
-            _country(g.get("business_country")), ad, cur)
+def parse_page_row(cells: dict[str, str]) -> tuple:
+    """One row's cells by column name -> the `pages` values (PAGE_COLUMNS order), or BadValue."""
+    ad_account_id = text_cell(cells.get("ad_account_id"))
+    if ad_account_id is not None:
+        ad_account_id = ad_account_id[4:] if ad_account_id.lower().startswith("act_") else ad_account_id
+        if not ad_account_id.isdigit():
+            raise BadValue(f"ad_account_id {cells.get('ad_account_id')!r} is not an ad account id "
+                           "(digits, optionally act_)")
+    currency = text_cell(cells.get("currency"))
+    if currency is not None:
+        if not (len(currency) == 3 and currency.isalpha()):
+            raise BadValue(f"currency {currency!r} is not an ISO 4217 code such as USD")
+        currency = currency.upper()
+    return (page_id_cell(cells.get("page_id"), "page_id", required=True), text_cell(cells.get("name")),
+            country_cell(cells.get("business_country")), ad_account_id, currency)
 
 
 def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = time.time,
@@ -51,8 +54,7 @@ def ingest_pages(ws: Workspace, paths, *, strict: bool = False, clock: Clock = t
     The delimiter is `delimiter`, or the one the header line uses (, ; TAB |).
     """
     summary = IngestSummary()
-    for p in paths:
-        path = str(p)
+    for path in map(str, paths):
         try:
             with ws.transaction(), open_text(path, encoding=encoding) as f:
                 run = Run(ws, kind="pages", path=path, fmt="csv", sha=file_sha256(path), clock=clock)
@@ -75,8 +77,8 @@ def _page_reader(f, delimiter: str | None):
     if len(text) > MAX_PAGES_CHARS:
         raise InputError("too large for a pages file (over 256 MB)", path=f.path,
                          hint="a pages CSV holds one row per Facebook Page")
-    first = next((x for x in io.StringIO(text, newline="") if x.strip()), "")
-    return csv_records(text, delimiter or detect_delimiter(first))
+    first_line = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
+    return csv_records(text, delimiter or detect_delimiter(first_line))
 
 
 def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int) -> FileSummary:
@@ -103,12 +105,12 @@ def _ingest_page_rows(ws: Workspace, run: Run, reader, *, strict: bool, now: int
         try:
             if len(row) != len(header):
                 raise BadValue(f"expected {len(header)} columns, found {len(row)}")
-            values = parse_page_row(dict(zip(header, row)))
+            page = parse_page_row(dict(zip(header, row)))
         except BadValue as exc:
             if strict:
                 raise InputError(str(exc), path=run.summary.path, line=lineno) from None
             run.reject(lineno, str(exc), ",".join(row)[:200])
             continue
-        cur = ws.conn.execute(UPSERT_PAGE, values + (now, run.id))
-        run.summary.count("accepted" if cur.rowcount else "duplicate")
+        upsert = ws.conn.execute(UPSERT_PAGE, page + (now, run.id))
+        run.summary.count("accepted" if upsert.rowcount else "duplicate")
     return run.summary
