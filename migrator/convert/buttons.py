@@ -23,6 +23,7 @@ WEB_URL_KEYS = ("type", "url", "title", "webview_height_ratio", "messenger_exten
 POSTBACK_KEYS = ("type", "title", "payload")
 APP_KEYS = ("type", "title", "android_url", "ios_url")
 QUICK_REPLY_KEYS = ("content_type", "title", "payload", "image_url")
+BUTTON_KEYS = {"web_url": WEB_URL_KEYS, "postback": POSTBACK_KEYS, "app": APP_KEYS}   # what each type keeps
 
 
 def pick(obj: dict, keys: tuple[str, ...], path: str, conv) -> dict:
@@ -70,33 +71,31 @@ def _convert_button(b: dict, where: str, conv) -> dict | None:
         b = {**b, "type": t.lower()}
         t = t.lower()
     if t in DOCUMENTED_BUTTON_TYPES and t not in conv.limits.button_types:
-        if conv.policy.unsupported_buttons == "drop":
-            conv.change("CONTESTED_BUTTON_DROPPED", f"{where}: {t} button {_shown_title(b)} was dropped: "
-                        "2300023 says 'Valid button types are: web_url' (rules mm_button_types)")
-            return None
-        return json_copy(b)  # refused: the validator reports it
+        return _unsupported(b, conv, "CONTESTED_BUTTON_DROPPED",
+                            f"{where}: {t} button {_shown_title(b)} was dropped: 2300023 says "
+                            "'Valid button types are: web_url' (rules mm_button_types)")
     if t in DOCUMENTED_BUTTON_TYPES and t != "web_url":
         conv.change("RELIES_ON_CONTESTED_BUTTON_TYPE", f"{where}: a {t} button, which the rules "
                     "allow but 2300023's text does not")
-    if t == "web_url":
-        kept = pick(b, WEB_URL_KEYS, where, conv)
+    if t in BUTTON_KEYS:
+        kept = pick(b, BUTTON_KEYS[t], where, conv)
         conv.displayed(kept, "title", where)
-        conv.in_url(kept, "url", where)
-        conv.in_url(kept, "fallback_url", where)
+        if t == "web_url":
+            conv.in_url(kept, "url", where)
+            conv.in_url(kept, "fallback_url", where)
         return kept
-    if t == "postback":
-        kept = pick(b, POSTBACK_KEYS, where, conv)
-        conv.displayed(kept, "title", where)
-        return kept
-    if t == "app":
-        kept = pick(b, APP_KEYS, where, conv)
-        conv.displayed(kept, "title", where)
-        return kept
+    return _unsupported(b, conv, "BUTTON_DROPPED",   # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
+                        f"{where}: {_excerpt(t)} button {_shown_title(b)} was dropped: "
+                        f"the rules take only {', '.join(conv.limits.button_types)} buttons")
+
+
+def _unsupported(item: dict, conv, code: str, detail: str) -> dict | None:
+    """What MM does not take: dropped with the change `code` (policy unsupported_buttons=drop), or
+    kept unchanged in the draft, where the validator refuses it (=refuse)."""
     if conv.policy.unsupported_buttons == "drop":
-        conv.change("BUTTON_DROPPED", f"{where}: {_excerpt(t)} button {_shown_title(b)} was dropped: "
-                    f"the rules take only {', '.join(conv.limits.button_types)} buttons")
+        conv.change(code, detail)
         return None
-    return json_copy(b)  # refused: the validator reports BUTTON_TYPE_UNSUPPORTED
+    return json_copy(item)
 
 
 def convert_default_action(da: Any, path: str, conv) -> Any:
@@ -104,11 +103,8 @@ def convert_default_action(da: Any, path: str, conv) -> Any:
     if not isinstance(da, dict):
         return json_copy(da)
     if da.get("type") != "web_url":
-        if conv.policy.unsupported_buttons == "drop":
-            conv.change("DEFAULT_ACTION_DROPPED", f"{path} of type {_excerpt(da.get('type'))} was "
-                        "dropped: a card's default action can only open a URL")
-            return None
-        return json_copy(da)
+        return _unsupported(da, conv, "DEFAULT_ACTION_DROPPED", f"{path} of type {_excerpt(da.get('type'))} "
+                            "was dropped: a card's default action can only open a URL")
     keys = tuple(k for k in WEB_URL_KEYS if k != "title")
     out = {k: json_copy(da[k]) for k in keys if k in da}
     for k in da:
@@ -133,8 +129,5 @@ def _convert_quick_reply(qr: dict, where: str, conv) -> dict | None:
         kept = pick(qr, QUICK_REPLY_KEYS, where, conv)
         conv.displayed(kept, "title", where)
         return kept
-    if conv.policy.unsupported_buttons == "drop":
-        conv.change("QUICK_REPLY_DROPPED", f"{where}: quick reply of type {_excerpt(ct)} was "
-                    f"dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
-        return None
-    return json_copy(qr)
+    return _unsupported(qr, conv, "QUICK_REPLY_DROPPED", f"{where}: quick reply of type {_excerpt(ct)} "
+                        f"was dropped: MM takes {', '.join(QUICK_REPLY_TYPES)}")
