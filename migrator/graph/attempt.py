@@ -10,7 +10,9 @@ The access token is given only so that it can be scrubbed from error text.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
 
 import httpx
 
@@ -18,6 +20,18 @@ from migrator.graph.errors import GraphError, NetworkError, error_from_envelope
 from migrator.graph.retry import RetryPolicy
 from migrator.graph.secret import scrub
 from migrator.graph.usage import Usage, parse_usage
+
+
+class Reply(NamedTuple):
+    """What came back over the wire, whichever library carried it."""
+
+    status: int
+    headers: Mapping[str, str]     # looked up in lower case (httpx.Headers and the like)
+    content: bytes
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> "Reply":
+        return cls(response.status_code, response.headers, response.content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +55,11 @@ class Attempt:
         return self.body  # type: ignore[return-value]
 
 
-def decide(answer: httpx.Response | httpx.HTTPError, *, attempt: int, idempotent: bool,
+def decide(answer: Reply | httpx.HTTPError, *, attempt: int, idempotent: bool,
            policy: RetryPolicy, secret: str) -> Attempt:
     """Decide attempt number `attempt` (1-based) of a call from what came back.
 
-    `answer` is the response, or the `httpx.HTTPError` the transport raised instead. A failure
+    `answer` is the reply, or the `httpx.HTTPError` the transport raised instead. A failure
     is retried when `policy.delay` gives a wait (transient class, attempts left, a wait it is
     willing to sleep, and never an ambiguous failure of a non-idempotent call such as a send).
     """
@@ -55,22 +69,21 @@ def decide(answer: httpx.Response | httpx.HTTPError, *, attempt: int, idempotent
     else:
         usage = parse_usage(answer.headers)
         try:
-            return Attempt(body=read_body(answer, secret), usage=usage)
+            return Attempt(body=read_body(answer.status, answer.content, secret), usage=usage)
         except GraphError as err:
             error = err
     return Attempt(error=error, wait=policy.delay(attempt, error, idempotent=idempotent), usage=usage)
 
 
-def read_body(response: httpx.Response, secret: str) -> dict:
-    """The JSON object of a successful response, or raise the GraphError it amounts to.
+def read_body(status: int, content: bytes, secret: str) -> dict:
+    """The JSON object of a successful reply, or raise the GraphError it amounts to.
 
     A list body is wrapped as `{"data": [...]}`. A failure with Graph's error envelope becomes
     its classified error; one without (a proxy's 502 page, a bare 429, a body that is not JSON)
     a `NetworkError` of the matching kind.
     """
-    status = response.status_code
     try:
-        body = response.json()
+        body: Any = json.loads(content)   # what httpx's Response.json() does
     except ValueError:
         body = None
     if status < 400 and isinstance(body, (dict, list)):
@@ -104,4 +117,4 @@ def network_error(exc: httpx.HTTPError, secret: str) -> NetworkError:
     return NetworkError(text, kind=kind)
 
 
-__all__ = ["Attempt", "decide", "network_error", "read_body"]
+__all__ = ["Attempt", "Reply", "decide", "network_error", "read_body"]

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from migrator.graph.attempt import Attempt, decide
+from migrator.graph.attempt import Attempt, Reply, decide
 from migrator.graph.errors import GraphConfigError, NetworkError
 from migrator.graph.retry import RetryPolicy
 from migrator.graph.secret import scrub, token_problem
@@ -175,7 +175,7 @@ class _Core:
         return httpx.Request(call.method, self._url(call.path), params=params, headers=headers,
                              content=content)
 
-    def _settle(self, call: _Call, attempt: int, answer: httpx.Response | httpx.HTTPError) -> Attempt:
+    def _settle(self, call: _Call, attempt: int, answer: Reply | httpx.HTTPError) -> Attempt:
         """Decide one attempt (`attempt.decide`) and keep the throttling headers it carried."""
         step = decide(answer, attempt=attempt, idempotent=call.idempotent, policy=self.retry,
                       secret=self._token)
@@ -291,7 +291,7 @@ class GraphClient(_Core):
     def _run(self, call: _Call) -> dict:
         for attempt in count(1):
             try:
-                answer = self._http.send(self._request(call))
+                answer = Reply.of(self._http.send(self._request(call)))
             except httpx.HTTPError as exc:
                 answer = exc
             step = self._settle(call, attempt, answer)
@@ -411,7 +411,7 @@ class AsyncGraphClient(_Core):
     async def _run(self, call: _Call) -> dict:
         for attempt in count(1):
             try:
-                answer = await self._pool().send(self._request(call))
+                answer = Reply.of(await self._pool().send(self._request(call)))
             except httpx.HTTPError as exc:
                 answer = exc
             step = self._settle(call, attempt, answer)
