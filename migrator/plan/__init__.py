@@ -6,6 +6,8 @@ Public API:
   -> `SavedPlan` (also stored in the workspace: plans, plan_campaigns, plan_messages,
   plan_batches, plan_sends, plan_excluded);
 - `load_plan(path)`, `write_plan(plan, path)`;
+- `latest(ws)` / `stored(ws, plan_id)` -> `StoredPlan | None`: the saved plans, as the
+  reports read them (mirrors `audit.latest_run(ws)`);
 - `plan_staleness(ws, plan) -> list[str]` ([] = fresh), `check_fresh(ws, plan)` raises
   StalePlanError.
 See docs/plan.md.
@@ -16,7 +18,8 @@ from migrator.plan.campaigns import budget_capacity
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, load_plan, write_plan
 from migrator.plan.spec import PlanSpec, load_spec, spec_from_dict, spec_schema
 from migrator.plan.staleness import check_fresh, plan_staleness
+from migrator.plan.stored import StoredPlan, latest, stored
 
-__all__ = ["PlanBatch", "PlanCampaign", "PlanMessage", "PlanSpec", "SavedPlan", "budget_capacity",
-           "build_plan", "check_fresh", "load_plan", "load_spec", "make_plan", "plan_staleness",
-           "spec_from_dict", "spec_schema", "write_plan"]
+__all__ = ["PlanBatch", "PlanCampaign", "PlanMessage", "PlanSpec", "SavedPlan", "StoredPlan", "budget_capacity",
+           "build_plan", "check_fresh", "latest", "load_plan", "load_spec", "make_plan", "plan_staleness",
+           "spec_from_dict", "spec_schema", "stored", "write_plan"]

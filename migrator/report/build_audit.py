@@ -113,7 +113,7 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
     conn = ws.db.conn
     run = latest_audit_run(ws)
     rules, note = rules_for_run(run, rules)
-    plan = latest_plan(conn)
+    plan = latest_plan(ws)
     s = run["summary"]
     run_id = run["id"]
     findings = []

@@ -29,7 +29,7 @@ def _has_table(conn, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
-def resolve_plan(conn, plan: str | None) -> dict[str, Any]:
+def resolve_plan(ws, plan: str | None) -> dict[str, Any]:
     """A plan id, a plan file (its plan_id) or None (the latest plan) -> the plans row."""
     plan_id = None
     if plan:
@@ -39,17 +39,15 @@ def resolve_plan(conn, plan: str | None) -> dict[str, Any]:
             plan_id = load_plan(p).plan_id
         else:
             plan_id = plan
-    sql = ("SELECT plan_id, name, created_at, as_of, fingerprint, body, json_extract(body, '$.audit_run_id')"
-           " FROM plans"
-           + (" WHERE plan_id = ?" if plan_id else " ORDER BY created_at DESC, rowid DESC LIMIT 1"))
-    row = conn.execute(sql, (plan_id,) if plan_id else ()).fetchone()
-    if row is None:
+    from migrator.plan import latest, stored
+
+    found = stored(ws, plan_id) if plan_id else latest(ws)
+    if found is None:
         if plan_id:
             raise ReportError(f"no plan {plan_id!r} in this workspace",
                               hint="list plans with: sqlite3 WORKSPACE 'SELECT plan_id, name FROM plans'")
         raise ReportError("this workspace has no plan yet", hint="make one with `migrator plan SPEC.toml -o PLAN.json`")
-    return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4],
-            "body": json.loads(row[5]), "audit_run_id": row[6]}
+    return found.to_dict()
 
 
 def _meanings() -> dict[str, tuple[str, str | None]]:
@@ -117,7 +115,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
                            clock: Clock = time.time) -> ExecutionReport:
     """Execution report of `plan` (id or file; default the latest plan) from plan and ledger."""
     conn = ws.db.conn
-    p = resolve_plan(conn, plan)
+    p = resolve_plan(ws, plan)
     plan_id = p["plan_id"]
     try:
         run = latest_audit_run(ws)

@@ -90,11 +90,10 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     return ActionItem(who="partner", code=code, what=what, count=c.move, counts="move")
 
 
-def _costs(conn, plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
+def _costs(plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
     if plan is None:
         return {}
-    body = conn.execute("SELECT body FROM plans WHERE plan_id = ?", (plan["plan_id"],)).fetchone()
-    campaigns = json.loads(body[0]).get("campaigns", []) if body else []
+    campaigns = plan["body"].get("campaigns", [])
     acc: dict[tuple[str, str], dict[str, int | None]] = {}
     for c in campaigns:
         a = acc.setdefault((c["page_id"], c["currency"]),
@@ -152,7 +151,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     conn = ws.db.conn
     run = latest_audit_run(ws)
     rules, note = rules_for_run(run, rules)
-    plan = latest_plan(conn)
+    plan = latest_plan(ws)
     as_of = date.fromisoformat(run["as_of"])
     cutoff = rules.rn_discontinuation.value
     ctx = {"cutoff": cutoff.isoformat(), "rn_hours": rules.rn_cadence_hours.value,
@@ -168,7 +167,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     wanted[_MM_NOT_LAUNCHED] = None
     counts = page_counts(conn, run["id"], page, wanted)
     cuts = cutover(conn, plan, page)
-    costs = _costs(conn, plan)
+    costs = _costs(plan)
     preflights = _preflights(conn)
     spec = plan_spec(conn, plan)
     to_approve = approvals(conn, run["id"], page, spec)

@@ -62,14 +62,12 @@ def latest_audit_run(ws) -> dict[str, Any]:
     return run.to_dict()
 
 
-def latest_plan(conn) -> dict[str, Any] | None:
-    row = conn.execute("SELECT plan_id, name, created_at, as_of, fingerprint,"
-                       " json_extract(body, '$.audit_run_id') FROM plans"
-                       " ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
-    return {"plan_id": row[0], "name": row[1], "created_at": row[2], "as_of": row[3], "fingerprint": row[4],
-            "audit_run_id": row[5]}
+def latest_plan(ws) -> dict[str, Any] | None:
+    """`migrator.plan.latest(ws)` as a dict (with its parsed body and spec path), or None."""
+    from migrator.plan import latest
+
+    plan = latest(ws)
+    return None if plan is None else plan.to_dict()
 
 
 def rules_for_run(run: dict[str, Any] | None, rules: Rules | None = None) -> tuple[Rules, str | None]:

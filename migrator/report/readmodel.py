@@ -13,7 +13,6 @@ Everything is one grouped scan per question, so a 10M-token estate never leaves 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -124,10 +123,7 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
     """{page_id: Cutover} for the latest plan: its sends per page, as the ledger has them."""
     if plan is None:
         return {}
-    body = plan.get("body")
-    if body is None:
-        row = conn.execute("SELECT body FROM plans WHERE plan_id = ?", (plan["plan_id"],)).fetchone()
-        body = json.loads(row[0]) if row else {}
+    body = plan["body"]
     page_of = {c["key"]: c["page_id"] for c in body.get("campaigns", [])}
     acc: dict[str, dict[str, int]] = {}
     ledger = conn.execute("SELECT 1 FROM exec_sends WHERE plan_id = ? LIMIT 1",
@@ -169,14 +165,14 @@ def plan_spec(conn, plan: dict[str, Any] | None):
     """The latest plan's spec, re-read from the file it was made from (None if it is gone or unreadable)."""
     if plan is None:
         return None
-    row = conn.execute("SELECT spec_path FROM plans WHERE plan_id = ?", (plan["plan_id"],)).fetchone()
-    if not row or not row[0] or not Path(row[0]).is_file():
+    path = plan.get("spec_path")
+    if not path or not Path(path).is_file():
         return None
     from migrator.errors import MigratorError
     from migrator.plan.spec import load_spec
 
     try:
-        return load_spec(row[0])
+        return load_spec(path)
     except (MigratorError, OSError):
         return None
 
