@@ -24,28 +24,33 @@ from migrator.words import plural
 
 STATUS_ORDER = {"blocked": 0, "needs_action": 1, "ready": 2, "done": 3}
 
-# page reasons (audit_pages.reasons) -> who acts, what to do. {n} = subscriptions concerned.
+# page reasons (audit_pages.reasons) -> who acts, what to do, and the row figure it counts
+# ({n} = that figure in words; `_figure` says which one, so an action never has a number of its own)
 PAGE_ACTIONS: dict[str, tuple[str, str]] = {
     "PAGE_NO_AD_ACCOUNT": ("business", "Give the partner an ad account for this page: MM messages are paid "
-                                       "through it."),
-    "PAGE_BUSINESS_COUNTRY_UNSUPPORTED": ("business", "The business is registered in a country that cannot use "
-                                                      "MM: subscribers who need MM can only be reached by a "
-                                                      "business in an MM country."),
+                                       "through it, and {n} cannot move to MM without one."),
+    "PAGE_BUSINESS_COUNTRY_UNSUPPORTED": ("business", "{n} {need} MM {rn_when}, but the business is registered "
+                                                      "in {country}, where MM is not available: only a business "
+                                                      "registered in an MM country could reach them."),
     "PAGE_BUSINESS_COUNTRY_UNKNOWN": ("partner", "Record the business's country for this page (pages file), "
-                                                 "then re-run the audit."),
+                                                 "then re-run the audit: {n} cannot be judged without it."),
     "PAGE_NOT_INGESTED": ("partner", "Add this page to the pages file (name, business country, ad account, "
-                                     "currency), then re-run the audit."),
-    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve the edited or replacement text of {messages} listed below: "
+                                     "currency), then re-run the audit: its {n} cannot be judged until then."),
+    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve the edited or replacement text of {messages} {listed}: "
                                             "as they are, they cannot be sent on MM."),
     "AT_RISK_TOKENS": ("business", "{n} {stay} on RN only until it stops for their region; without a business "
                                    "that can use MM they are lost then."),
-    "BLOCKED_TOKENS": ("business", "{n} can be reached by neither RN nor MM: the business cannot use MM for "
-                                   "them."),
+    "BLOCKED_TOKENS": ("business", "{n} can be reached by neither RN nor MM {rn_when}: the business cannot use "
+                                   "MM for them."),
     "REVIEW_TOKENS": ("partner", "{n} {have} an unknown or ambiguous country: add an explicit country (e.g. from "
                                  "the CRM) so they can be planned."),
 }
-# which Subscribers figure each page action counts (the action's count is that figure, never another)
-_PAGE_FIGURE = {"AT_RISK_TOKENS": "at_risk", "BLOCKED_TOKENS": "lost", "REVIEW_TOKENS": "undecided"}
+# which figure of the row each action counts (Subscribers keys; "approvals_total" is the row's own)
+_FIGURE = {"PAGE_NO_AD_ACCOUNT": "move", "PAGE_BUSINESS_COUNTRY_UNSUPPORTED": "lost",
+           "PAGE_BUSINESS_COUNTRY_UNKNOWN": "undecided", "PAGE_NOT_INGESTED": "total",
+           "PAGE_CONTENT_NEEDS_WORK": "approvals_total", "AT_RISK_TOKENS": "at_risk", "BLOCKED_TOKENS": "lost",
+           "REVIEW_TOKENS": "undecided", "TOKEN_EXPIRED": "expired", "REGION_CONFLICT": "region_conflict",
+           "RN_DAILY_FREQUENCY_LOST": "daily_limited", "MM_NOT_LAUNCHED": "move"}
 
 # token findings -> who acts, what to do, and the verdicts whose (not yet moved) subscriptions count.
 # Moving itself is not here: its count is the page's own `move` figure (see _move_action), so the
@@ -59,7 +64,7 @@ TOKEN_ACTIONS: dict[str, tuple[str, str, set[str] | None]] = {
                                             "{rn_hours} hours: adjust the content calendar.", {"stay_on_rn"}),
 }
 _MM_NOT_LAUNCHED = "MM_NOT_LAUNCHED"
-_META_ACTION = "Meta opens Marketing Messages on {mm_launch}; nothing can be sent on MM before then."
+_META_ACTION = "Meta opens Marketing Messages on {mm_launch}; nothing can be sent on MM before then, so {n} wait."
 
 
 def _subs(n: int) -> str:
@@ -68,7 +73,7 @@ def _subs(n: int) -> str:
 
 def _verbs(n: int) -> dict[str, str]:
     """Verbs agreeing with a count of subscriptions ("1 subscription has", "2 subscriptions have")."""
-    one = {"are": "is", "were": "was", "have": "has", "stay": "stays"}
+    one = {"are": "is", "were": "was", "have": "has", "stay": "stays", "need": "needs"}
     return one if n == 1 else {k: k for k in one}
 
 
@@ -155,7 +160,9 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     as_of = date.fromisoformat(run["as_of"])
     cutoff = rules.rn_discontinuation.value
     ctx = {"cutoff": cutoff.isoformat(), "rn_hours": rules.rn_cadence_hours.value,
-           "mm_launch": rules.mm_launch.value.isoformat()}
+           "mm_launch": rules.mm_launch.value.isoformat(),
+           "rn_when": (f"once RN stops for them on {cutoff.isoformat()}" if (cutoff - as_of).days > 0
+                       else f"now that RN has stopped for them ({cutoff.isoformat()})")}
     q = ("SELECT a.page_id, p.name, a.business_country, a.status, a.reasons FROM audit_pages a"
          " LEFT JOIN pages p ON p.page_id = a.page_id WHERE a.run_id = ?" + (" AND a.page_id = ?" if page else ""))
     rows = conn.execute(q, (run["id"], page) if page else (run["id"],)).fetchall()
@@ -172,6 +179,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     spec = plan_spec(conn, plan)
     to_approve = approvals(conn, run["id"], page, spec)
     value, value_note = value_per_subscriber(conn, plan, spec)
+    paid = _accounts_in_plan(plan, spec)
     pages = []
     for pid, name, bc, audit_status, reasons in rows:
         c = counts.get(pid) or PageCounts()
@@ -179,36 +187,58 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
         reasons = json.loads(reasons)
         deadline, label, days = _deadline({"migrate": c.move, "blocked": c.lost, "review": c.undecided},
                                           c.at_risk, cutoff, as_of)
-        figures = {"move": c.move, "at_risk": c.at_risk, "lost": c.lost, "undecided": c.undecided}
-        msgs = to_approve.get(pid, [])
-        actions = [a for a in [_move_action(c, cut, cutoff, as_of)] if a]
-        for code in reasons:
-            if code not in PAGE_ACTIONS:
-                continue
-            who, what = PAGE_ACTIONS[code]
-            fig = _PAGE_FIGURE.get(code)
-            n = figures[fig] if fig else None
-            if (fig and not n) or (code == "PAGE_CONTENT_NEEDS_WORK" and not msgs):
-                continue            # nothing left to act on (e.g. they moved since the audit)
-            actions.append(ActionItem(who=who, code=code, count=n, counts=fig,
-                                      what=what.format(n=_subs(n or 0), messages=plural(len(msgs), "message"),
-                                                       **_verbs(n or 0), **ctx)))
-        for code, (who, what, _) in TOKEN_ACTIONS.items():
-            n = c.flags.get(code, 0)
-            if n:
-                actions.append(ActionItem(who=who, code=code, what=f"{_subs(n)} {what.format(**_verbs(n), **ctx)}",
-                                          count=n))
-        if c.flags.get(_MM_NOT_LAUNCHED):
-            actions.append(ActionItem(who="Meta", code=_MM_NOT_LAUNCHED, what=_META_ACTION.format(**ctx)))
         subs = _subscribers(c)
         # done: the plan's sends are through AND nobody is left to move (a budget or a plan that
         # left people out keeps the page's own status, with its "Move N" action)
         status = "done" if cut is not None and cut.state == "done" and subs.move == 0 else audit_status
+        msgs, msgs_total = to_approve.get(pid, ([], 0))
+        note = None
+        if msgs_total and audit_status == "blocked":
+            # no MM message can ever be sent for this page: nothing to approve
+            msgs, msgs_total = [], 0
+            note = ("No message needs approving: " + (f"a business registered in {bc} cannot use MM, so no MM "
+                                                      "message can be sent for this page." if bc and
+                                                      "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in reasons else
+                                                      "no MM message can be sent for this page."))
+        elif msgs_total and status == "done":
+            # everyone the plan was to move has moved: what it sent is out, nothing is left to approve
+            msgs, msgs_total = [], 0
+            note = "No message needs approving: every subscription to move has moved, and the plan's messages are sent."
+        row = {**subs.model_dump(), "approvals_total": msgs_total}
+        actions = [a for a in [_move_action(c, cut, cutoff, as_of)] if a]
+        for code in reasons:
+            if code not in PAGE_ACTIONS:
+                continue
+            if code == "PAGE_NO_AD_ACCOUNT" and pid in paid:
+                continue            # the plan spec supplied one (and the plan pays through it)
+            if code == "BLOCKED_TOKENS" and "PAGE_BUSINESS_COUNTRY_UNSUPPORTED" in reasons:
+                continue            # the same subscriptions, said once (with the reason)
+            who, what = PAGE_ACTIONS[code]
+            fig = _FIGURE[code]
+            n = row[fig]
+            if not n:
+                continue            # nothing left to act on (e.g. they moved since the audit)
+            if fig == "approvals_total":
+                listed = "listed below" if len(msgs) == n else f"(the {len(msgs):,} most used are listed below)"
+                actions.append(ActionItem(who=who, code=code, count=n, counts=fig, unit="messages",
+                                          what=what.format(messages=plural(n, "message"), listed=listed)))
+                continue
+            actions.append(ActionItem(who=who, code=code, count=n, counts=fig,
+                                      what=what.format(n=_subs(n), country=bc or "an unknown country",
+                                                       **_verbs(n), **ctx)))
+        for code, (who, what, _) in TOKEN_ACTIONS.items():
+            n = row[_FIGURE[code]]
+            if n:
+                actions.append(ActionItem(who=who, code=code, what=f"{_subs(n)} {what.format(**_verbs(n), **ctx)}",
+                                          count=n, counts=_FIGURE[code]))
+        if c.flags.get(_MM_NOT_LAUNCHED) and subs.move:
+            actions.append(ActionItem(who="Meta", code=_MM_NOT_LAUNCHED, count=subs.move, counts="move",
+                                      what=_META_ACTION.format(n=_subs(subs.move), **ctx)))
         pages.append(PageReadiness(
             page_id=pid, name=name, business_country=bc, status=status, audit_status=audit_status,
             reasons=reasons, deadline=deadline, deadline_label=label, days_to_deadline=days,
-            subscribers=subs, actions=actions, approvals=msgs, cost=costs.get(pid, []),
-            cutover=cut, preflight=preflights.get(pid)))
+            subscribers=subs, actions=actions, approvals=msgs, approvals_total=msgs_total, approvals_note=note,
+            cost=costs.get(pid, []), cutover=cut, preflight=preflights.get(pid)))
     cd = countdown({p.page_id: counts.get(p.page_id) or PageCounts() for p in pages},
                    {p.page_id: p.name for p in pages}, as_of, cutoff, value, value_note)
     if cd is not None:
@@ -231,4 +261,17 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
 
 def _subscribers(c: PageCounts) -> Subscribers:
     return Subscribers(move=c.move, moved=c.moved, delivered=c.delivered, read=c.read, stay=c.stay,
-                       at_risk=c.at_risk, lost=c.lost, opted_out=c.opted_out, undecided=c.undecided, total=c.total)
+                       at_risk=c.at_risk, lost=c.lost, opted_out=c.opted_out, undecided=c.undecided, total=c.total,
+                       daily_limited=c.flags.get("RN_DAILY_FREQUENCY_LOST", 0), expired=c.flags.get("TOKEN_EXPIRED", 0),
+                       region_conflict=c.flags.get("REGION_CONFLICT", 0))
+
+
+def _accounts_in_plan(plan: dict[str, Any] | None, spec: Any) -> set[str]:
+    """Pages the latest plan pays through an ad account (its campaigns, or its spec's [pages] entries):
+    the audit's PAGE_NO_AD_ACCOUNT is about the pages file, and is stale for these."""
+    if plan is None:
+        return set()
+    out = {c["page_id"] for c in plan["body"].get("campaigns", []) if c.get("ad_account_id")}
+    if spec is not None:
+        out |= {pid for pid, p in spec.pages.items() if getattr(p, "ad_account", None)}
+    return out

@@ -173,8 +173,12 @@ class ActionItem(_M):
     who: Literal["partner", "business", "Meta"]
     code: str
     what: str
-    count: int | None = None      # subscriptions concerned, when it is about tokens
-    counts: str | None = None     # which of the page's Subscribers figures `count` is (e.g. "move", "lost")
+    count: int | None = None      # how many subscriptions (or messages, see `unit`) the action is about
+    # which figure of the page's row `count` is, so the two can never disagree: a key of the row's
+    # `subscribers` (e.g. "move", "lost", "daily_limited"), or for messages a key of the row itself
+    # ("approvals_total")
+    counts: str | None = None
+    unit: Literal["subscriptions", "messages"] = "subscriptions"
 
 
 class ContentApproval(_M):
@@ -184,7 +188,8 @@ class ContentApproval(_M):
     topic: str | None
     first_words: str              # the start of its text (or what it is: "an audio file", "3 cards")
     outcome: str                  # needs_edit | unsupported
-    why: list[str]                # each problem, in words
+    why: list[str]                # each problem, in words a business can act on
+    detail: list[str] = []        # the converter's own wording (partner-facing; not in a business file)
     uses: int
     plan: str | None              # what the latest plan does instead ("sends ...", "leaves out ..."), if any
 
@@ -204,6 +209,10 @@ class Subscribers(_M):
     opted_out: int                # already stopped: never messaged
     undecided: int                # review: the region is not known well enough
     total: int
+    # subsets the actions count (each is also a figure of the row, so an action's count is one)
+    daily_limited: int = 0        # of `stay`: daily subscriptions RN now limits to one message per 48 h
+    expired: int = 0              # of `lost`: tokens Meta refused as expired (need a new opt-in)
+    region_conflict: int = 0      # of `move` + `undecided`: partner country data that Meta contradicted
 
 
 class CostEstimate(_M):
@@ -262,6 +271,8 @@ class PageReadiness(_M):
     subscribers: Subscribers
     actions: list[ActionItem]
     approvals: list[ContentApproval] = []   # the messages the business must approve (or replace)
+    approvals_total: int = 0      # how many messages need approval (`approvals` lists the most used)
+    approvals_note: str | None = None       # why none are asked for (blocked page, everyone moved)
     cost: list[CostEstimate]      # one per currency (usually one), when a plan exists
     preflight: PagePreflight | None = None   # when `migrator preflight` was run for this page
     cutover: Cutover | None = None

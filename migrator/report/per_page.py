@@ -41,6 +41,8 @@ def safe_name(name: str | None, page_id: str, limit: int = 48) -> str:
 def business_model(full: ReadinessReport, page_id: str) -> ReadinessReport:
     """The readiness model of one page, stripped of workspace internals (for that business)."""
     page = next(p for p in full.pages if p.page_id == page_id)
+    # the converter's technical wording (JSON paths, error codes) is the partner's, not the business's
+    page = page.model_copy(update={"approvals": [m.model_copy(update={"detail": []}) for m in page.approvals]})
     prov = full.provenance
     clean_prov = Provenance(
         migrator_version=prov.migrator_version, generated_at=prov.generated_at, as_of=prov.as_of,
