@@ -97,6 +97,29 @@ def test_print_page_one_and_aligned_headers(files, name, tmp_path):
     assert 1 <= pages <= (12 if "audit" in name else 20), pages       # the audit PDF was 21 pages of URLs
 
 
+# the narrowest cell of each approval table and the width of the box it sits in
+APPROVAL_CELLS = r"""(() => [...document.querySelectorAll('table.approvals')].map(t => {
+  const box = t.closest('div.wide') || t.parentElement;
+  const cells = [...t.querySelectorAll('tbody td')].map(td => td.getBoundingClientRect().width);
+  return {box: box.clientWidth, scrolls: box.scrollWidth > box.clientWidth + 1, narrowest: Math.min(...cells),
+          labelled: [...t.querySelectorAll('tbody td')].every(td => td.dataset.label)};
+}))()"""
+
+
+@pytest.mark.parametrize("name", ["demo-business", "demo-readiness"])
+def test_the_approval_table_stacks_or_scrolls_at_phone_width_instead_of_squeezing_words(files, name):
+    """At 390 px the four-column table of messages to approve gave each column ~80 px: one word a
+    line. Each cell now takes the box's width (stacked, under its label), or the table scrolls."""
+    got = load_page(files[name], width=390, mobile=True, probes={"cells": APPROVAL_CELLS}).probes["cells"]
+    assert got, "the demo file lists messages to approve"
+    for t in got:
+        assert t["labelled"]
+        assert t["scrolls"] or t["narrowest"] >= 0.9 * t["box"], t
+        assert t["narrowest"] >= 200, t
+    wide = load_page(files[name], width=1280, probes={"cells": APPROVAL_CELLS}).probes["cells"]
+    assert all(not t["scrolls"] and t["narrowest"] < 0.5 * t["box"] for t in wide), wide   # columns on a desk
+
+
 def test_the_probe_sees_each_kind_of_fault(tmp_path):
     """The measurements above can fail: a page with one fault of each kind is caught on each."""
     bad = tmp_path / "bad.html"

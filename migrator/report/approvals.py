@@ -169,23 +169,39 @@ def _spec_entry(spec: Any, page_id: str, topic: str | None):
     return None
 
 
-def _plan_says(spec: Any, page_id: str, topic: str | None) -> str | None:
+def _plan_says(spec: Any, page_id: str, topic: str | None, planned: set[str] | None) -> str | None:
     if spec is None:
         return None
+    if planned is not None and page_id not in planned:
+        return "This page is not in the migration plan yet: nothing is sent to it."
     e = _spec_entry(spec, page_id, topic)
     if e is None:
-        return ("The plan spec has no replacement: the plan sends the topic's most used message that converts, "
-                "if there is one; otherwise these subscribers are left out.")
+        return ("No replacement chosen yet: the plan sends another message of this topic that works on MM, if there "
+                "is one; otherwise these subscribers are left out.")
     if e.exclude:
-        return "The plan leaves these subscribers out (the plan spec excludes this message)."
+        return "The plan leaves these subscribers out until a replacement is chosen."
     if e.message is not None:
         return f"The plan sends this instead, for the business to approve: {first_words(e.message, 16)}"
     return f"The plan sends another of the page's messages instead (content {e.content})."
 
 
-def approvals(conn, run_id: int, page: str | None,
-              spec: Any = None) -> dict[str, tuple[list[ContentApproval], int]]:
-    """{page_id: (the most used messages needing approval, how many need it)}, from the audit run's content."""
+def _already_sent(spec: Any, page_id: str, topic: str | None, sent: dict[str, set[str]]) -> bool:
+    """The spec's replacement for this message is text Meta already accepted a send of."""
+    if spec is None or page_id not in sent:
+        return False
+    from migrator.report.readmodel import canonical
+
+    e = _spec_entry(spec, page_id, topic)
+    return e is not None and e.message is not None and canonical(e.message) in sent[page_id]
+
+
+def approvals(conn, run_id: int, page: str | None, spec: Any = None, *, planned: set[str] | None = None,
+              sent: dict[str, set[str]] | None = None) -> dict[str, tuple[list[ContentApproval], int]]:
+    """{page_id: (the most used messages needing approval, how many need it)}, from the audit run's content.
+
+    `planned`: the pages the latest plan sends to (None: no plan); `sent`: per page, the plan's
+    messages already accepted by Meta: a message whose replacement is among them is not asked for.
+    """
     sql = ("SELECT a.page_id, c.content_hash, c.topic_title, c.message, a.outcome, c.problems, a.uses"
            " FROM audit_contents a JOIN contents c ON c.id = a.content_id"
            " WHERE a.run_id = ? AND a.outcome IN ('needs_edit', 'unsupported') AND a.page_id IS NOT NULL"
@@ -193,6 +209,8 @@ def approvals(conn, run_id: int, page: str | None,
     out: dict[str, tuple[list[ContentApproval], int]] = {}
     for pid, chash, topic, message, outcome, problems, uses in conn.execute(sql, (run_id, page) if page
                                                                             else (run_id,)):
+        if sent and _already_sent(spec, pid, topic, sent):
+            continue
         items, n = out.get(pid, ([], 0))
         out[pid] = (items, n + 1)
         if len(items) >= MAX_PER_PAGE:
@@ -200,5 +218,5 @@ def approvals(conn, run_id: int, page: str | None,
         why, detail = _why(problems)
         items.append(ContentApproval(content_hash=chash[:12], topic=topic, first_words=first_words(message),
                                      outcome=outcome, why=why, detail=detail, uses=uses or 0,
-                                     plan=_plan_says(spec, pid, topic)))
+                                     plan=_plan_says(spec, pid, topic, planned)))
     return out

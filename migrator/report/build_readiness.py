@@ -18,7 +18,8 @@ from migrator.report.common import (Clock, ReportError, glossary, latest_audit_r
                                     provenance, rules_for_run)
 from migrator.report.models import (ActionItem, CostEstimate, Cutover, PagePreflight, PageReadiness,
                                     PreflightCheck, ReadinessReport, Subscribers)
-from migrator.report.readmodel import PageCounts, countdown, cutover, page_counts, plan_spec, value_per_subscriber
+from migrator.report.readmodel import (PageCounts, countdown, cutover, page_counts, plan_spec, sent_messages,
+                                       value_per_subscriber)
 from migrator.rules import Rules
 from migrator.words import plural
 
@@ -36,14 +37,14 @@ PAGE_ACTIONS: dict[str, tuple[str, str]] = {
                                                  "then re-run the audit: {n} cannot be judged without it."),
     "PAGE_NOT_INGESTED": ("partner", "Add this page to the pages file (name, business country, ad account, "
                                      "currency), then re-run the audit: its {n} cannot be judged until then."),
-    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve the edited or replacement text of {messages} {listed}: "
-                                            "as they are, they cannot be sent on MM."),
+    "PAGE_CONTENT_NEEDS_WORK": ("business", "Approve or replace {messages} {listed}: as they are, they cannot "
+                                            "be sent on MM."),
     "AT_RISK_TOKENS": ("business", "{n} {stay} on RN only until it stops for their region; without a business "
                                    "that can use MM they are lost then."),
     "BLOCKED_TOKENS": ("business", "{n} can be reached by neither RN nor MM {rn_when}: the business cannot use "
                                    "MM for them."),
     "REVIEW_TOKENS": ("partner", "{n} {have} an unknown or ambiguous country: add an explicit country (e.g. from "
-                                 "the CRM) so they can be planned."),
+                                 "the CRM) so the audit can tell what they need."),
 }
 # which figure of the row each action counts (Subscribers keys; "approvals_total" is the row's own)
 _FIGURE = {"PAGE_NO_AD_ACCOUNT": "move", "PAGE_BUSINESS_COUNTRY_UNSUPPORTED": "lost",
@@ -177,7 +178,8 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     costs = _costs(plan)
     preflights = _preflights(conn)
     spec = plan_spec(conn, plan)
-    to_approve = approvals(conn, run["id"], page, spec)
+    planned = {c["page_id"] for c in plan["body"].get("campaigns", [])} if plan else None
+    to_approve = approvals(conn, run["id"], page, spec, planned=planned, sent=sent_messages(conn, plan))
     value, value_note = value_per_subscriber(conn, plan, spec)
     paid = _accounts_in_plan(plan, spec)
     pages = []
@@ -204,6 +206,8 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
             # everyone the plan was to move has moved: what it sent is out, nothing is left to approve
             msgs, msgs_total = [], 0
             note = "No message needs approving: every subscription to move has moved, and the plan's messages are sent."
+        elif not msgs_total and "PAGE_CONTENT_NEEDS_WORK" in reasons:
+            note = "No message needs approving: the replacement texts the plan sends for this page are already out."
         row = {**subs.model_dump(), "approvals_total": msgs_total}
         actions = [a for a in [_move_action(c, cut, cutoff, as_of)] if a]
         for code in reasons:
@@ -254,7 +258,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
         countdown=cd, page_filter=page, statuses=statuses, subscribers=total,
         deadline=cutoff.isoformat() if any_deadline else None,
         days_to_deadline=(cutoff - as_of).days if any_deadline else None,
-        pages=pages, pages_total=len(pages),
+        pages=pages, pages_total=len(pages), has_plan=plan is not None,
         glossary=glossary(),
     )
 

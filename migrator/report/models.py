@@ -290,6 +290,7 @@ class ReadinessReport(_M):
     days_to_deadline: int | None
     pages: list[PageReadiness]    # blocked first, then needs_action, then ready; by size
     pages_total: int              # pages in the estate (or the filter); `pages` may list fewer
+    has_plan: bool = False        # a plan exists (a business file carries no plan id to tell it by)
     glossary: list[Term]
 
     def trimmed(self, n: int) -> "ReadinessReport":

@@ -161,6 +161,31 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
     return out
 
 
+def sent_messages(conn, plan: dict[str, Any] | None) -> dict[str, set[str]]:
+    """{page_id: the plan's messages (canonical JSON) Meta accepted at least one send of}: text
+    already out needs nobody's approval any more."""
+    if plan is None or not _has_rows(conn, "exec_sends"):
+        return {}
+    body = plan["body"]
+    page_of = {c["key"]: c["page_id"] for c in body.get("campaigns", [])}
+    text_of = {m["key"]: (page_of.get(m.get("campaign_key")), canonical(m.get("message")))
+               for m in body.get("messages", []) if m.get("message") is not None}
+    out: dict[str, set[str]] = {}
+    for key, in conn.execute("SELECT DISTINCT message_key FROM exec_sends WHERE plan_id = ?"
+                             " AND (state = 'sent' OR delivered_at IS NOT NULL OR read_at IS NOT NULL)",
+                             (plan["plan_id"],)):
+        pid, text = text_of.get(key, (None, None))
+        if pid is not None:
+            out.setdefault(pid, set()).add(text)
+    return out
+
+
+def canonical(message: Any) -> str:
+    import json
+
+    return json.dumps(message, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def plan_spec(conn, plan: dict[str, Any] | None):
     """The latest plan's spec, re-read from the file it was made from (None if it is gone or unreadable)."""
     if plan is None:
