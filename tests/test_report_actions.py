@@ -121,3 +121,15 @@ def test_business_files_say_why_in_business_words_and_the_partner_keeps_the_deta
     for pid, path in files.items():
         text = path.read_text(encoding="utf-8")
         assert not INTERNALS.search(text), (pid, INTERNALS.search(text).group(0))
+
+
+def test_each_actions_figure_is_shown_in_its_pages_row(ws):
+    """The subsets an action counts (daily, expired, contradicted) are figures the page's own row shows."""
+    full = build_readiness_report(ws, clock=CLOCK)
+    daily = [p for p in full.pages if p.subscribers.daily_limited]
+    assert daily
+    for p in daily:
+        html = render_report(build_readiness_report(ws, page=p.page_id, clock=CLOCK)).split("<script")[0]
+        assert f"{p.subscribers.daily_limited:,} of them daily before" in html
+        a = next(a for a in p.actions if a.code == "RN_DAILY_FREQUENCY_LOST")
+        assert a.count == p.subscribers.daily_limited and a.counts == "daily_limited"

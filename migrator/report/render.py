@@ -147,14 +147,16 @@ def readiness_csv(model: ReadinessReport) -> str:
     w = csv.writer(out)
     w.writerow(["page_id", "name", "business_country", "status", "reasons", "deadline", "days_to_deadline",
                 "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost",
-                "moved", "delivered", "read", "cutover"])
+                "moved", "delivered", "read", "cutover", "daily_limited", "expired", "region_conflict",
+                "messages_to_approve"])
     for p in model.pages:
         s = p.subscribers
         w.writerow([_cell(x) for x in (
             p.page_id, p.name, p.business_country, p.status, " ".join(p.reasons), p.deadline, p.days_to_deadline,
             s.move, s.stay, s.at_risk, s.lost, s.opted_out, s.undecided, s.total,
             " | ".join(f"{a.who}: {a.what}" for a in p.actions), "; ".join(c.estimated_cost for c in p.cost),
-            s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned")])
+            s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned",
+            s.daily_limited, s.expired, s.region_conflict, p.approvals_total)])
     return out.getvalue()
 
 
