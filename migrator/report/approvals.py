@@ -170,10 +170,12 @@ def _spec_entry(spec: Any, page_id: str, topic: str | None):
 
 
 def _plan_says(spec: Any, page_id: str, topic: str | None, planned: set[str] | None) -> str | None:
-    if spec is None:
-        return None
+    """What the latest plan does instead of this message (None: there is no plan)."""
     if planned is not None and page_id not in planned:
         return "This page is not in the migration plan yet: nothing is sent to it."
+    if spec is None:
+        return None if planned is None else ("The migration plan's spec file cannot be read here, so what it "
+                                             "sends instead is not known.")
     e = _spec_entry(spec, page_id, topic)
     if e is None:
         return ("No replacement chosen yet: the plan sends another message of this topic that works on MM, if there "
