@@ -91,10 +91,16 @@ def _check_emulator_outputs(app, *, webhooks, state, snapshot, reads) -> None:
               help="An ad account's time zone (daily budgets reset at its midnight); default UTC.")
 @click.option("--http", "http_impl", type=click.Choice(["fast", "h11"]), default="fast", show_default=True,
               help="HTTP/1.1 protocol: fast (Content-Length bodies, one write per answer) or uvicorn's h11.")
+@click.option("--account-calls-per-window", "account_calls", type=click.IntRange(1), default=None,
+              help="Calls per ad account allowed in the rolling usage window; beyond it sends get 2300078 "
+                   "(with remaining_seconds), other calls 80004 (default 1,000,000: no limit in practice).")
+@click.option("--window-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Length of the rolling window the usage headers and the limits count over.")
 @encoding_option
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
-              snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl, encoding):
+              snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl, account_calls,
+              window_seconds, encoding):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -119,6 +125,8 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                                       fcap_rate=fcap_rate,
                                       state_path=state or (f"{webhooks}.state.sqlite" if webhooks else None),
                                       account_timezones=_account_timezones(account_timezones),
+                                      window_seconds=window_seconds,
+                                      **({"account_calls_per_window": account_calls} if account_calls else {}),
                                       encoding=encoding)
     from migrator.emulator.server import listen_socket, serve
 

@@ -46,8 +46,8 @@ def _transient_reason(value):
 @click.argument("plan_path", metavar="PLAN.json", type=click.Path(dir_okay=False))
 @click.option("--execute", "really", is_flag=True, help="Really create campaigns and send (without it: a dry run).")
 @click.option("--batches", type=click.IntRange(min=1), help="Process at most N batches (from the first unfinished).")
-@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
-              help="Requests in flight at once.")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=64, show_default=True,
+              help="At most N requests in flight; fewer while Meta throttles or its usage headers near 100 %.")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="At most R sends per second.")
 @click.option("--base-url", metavar="URL", help="Graph API base URL (e.g. an emulator: http://127.0.0.1:8765).")
 @click.option("--resend-unknown", is_flag=True,

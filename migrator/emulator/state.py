@@ -20,6 +20,7 @@ from migrator.emulator.config import EmulatorConfig
 from migrator.emulator.store import EmulatorStore, LastSent, SendLog
 from migrator.emulator.subscribers import Subscriber
 from migrator.emulator.texts import USER_TITLES
+from migrator.emulator.usage_window import RollingWindow
 from migrator.timeparse import DAY
 
 
@@ -128,7 +129,7 @@ class EmulatorState:
         if not self.store.meta("next_id"):
             self.store.set_meta("next_id", 1)
         self._seq = self.store.last_seq()     # the last accepted send's number
-        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window index, count)
+        self._windows: dict[str, RollingWindow] = {}  # key -> its rolling usage window (usage_window.py)
         self.throttled_until = 0.0
 
     # ------------------------------------------------------------------ subscribers
@@ -177,14 +178,11 @@ class EmulatorState:
         return str(uuid.UUID(bytes=h, version=4))
 
     def count_call(self, key: str, limit: int) -> tuple[float, float]:
-        """Count one call in `key`'s window; returns (utilisation %, seconds until the window resets)."""
-        now = self.clock()
-        w = self.config.window_seconds
-        idx = int(now // w)
-        cur_idx, n = self._windows.get(key, (idx, 0))
-        n = n + 1 if cur_idx == idx else 1
-        self._windows[key] = (idx, n)
-        return 100.0 * n / max(limit, 1), (idx + 1) * w - now
+        """Count one call in `key`'s rolling window: (utilisation %, seconds until regained / reset)."""
+        w = self._windows.get(key)
+        if w is None:
+            w = self._windows[key] = RollingWindow(self.config.window_seconds)
+        return w.count(self.clock(), limit)
 
     # ------------------------------------------------------------------ campaigns
     def create_campaign(self, ad_account_id: str, body: dict) -> Campaign:

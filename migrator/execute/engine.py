@@ -296,6 +296,7 @@ def _summarise(ex: _Execution, *, recorder: RecordingTransport | None, signal_bo
     assert run is not None
     summary.campaigns = [c.to_json() for c in run.campaigns.values()]
     summary.throttle_pauses, summary.max_usage_pct = run.pacer.pauses, run.pacer.max_usage_pct
+    summary.in_flight_limit = run.gate.summary()
     if run.fatal is not None:
         summary.outcome = "fatal"
         summary.error = run.fatal.message

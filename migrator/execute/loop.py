@@ -17,26 +17,36 @@ class Run(Sender):
     """A run of one plan: `Sender`'s state and answers, plus the producer, workers and waits."""
 
     async def worker(self, queue: asyncio.Queue) -> None:
+        """Take rows one at a time, never more of them in flight than the adaptive limit allows (Gate)."""
         while True:
-            row = await queue.get()
-            if row is None:
-                return
-            self.in_flight += 1
+            await self.gate.enter()
             try:
-                await self.send(row)
+                row = await queue.get()
+                if row is None:
+                    return
+                self.in_flight += 1
+                try:
+                    await self.send(row)
+                finally:
+                    self.in_flight -= 1
+                    self.changed.set()
             finally:
-                self.in_flight -= 1
-                self.changed.set()
+                await self.gate.leave()
+
+    def _depth(self) -> int:
+        """How many claimed rows to keep queued: two rounds of what may be in flight now."""
+        depth = min(self.opts.slice_size, 2 * self.gate.state.allowed)
+        if self.opts.rate:
+            depth = max(2, min(depth, int(self.opts.rate * 0.25)))
+        return depth
 
     async def produce(self, queue: asyncio.Queue, max_batch: int) -> None:
         closed_msgs: set[str] = set()
         spins = 0
         # Claimed rows are in_flight: keep only what goes out in the next moment claimed, so a kill
-        # leaves few rows in doubt (each claim is one small transaction).
-        depth = min(self.opts.slice_size, 2 * max(1, self.opts.concurrency))
-        if self.opts.rate:
-            depth = max(2, min(depth, int(self.opts.rate * 0.25)))
+        # leaves few rows in doubt (each claim is one small transaction); the adaptive limit sets it.
         while not self.stop.is_set():
+            depth = self._depth()
             now = self.clock()
             for c in self.campaigns.values():
                 if c.state == "warming" and c.next_probe_at is not None and now >= c.next_probe_at:

@@ -1,4 +1,12 @@
-"""Pacing: a rate limit, slowing down as the usage headers climb, pausing when throttled.
+"""Pacing: how many requests may be in flight, a rate limit, and pauses when Meta throttles.
+
+Three things decide when the next send may leave:
+- the adaptive in-flight limit (`Aimd`, decided by the pure `aimd_next`): additive increase while
+  Meta's answers are clean, multiplicative decrease on a throttle and as the usage headers approach
+  100 %, so a run finds the highest rate the account allows without being throttled;
+- `--rate` (a fixed ceiling in sends per second), when given;
+- pauses: a throttle pauses every send for Meta's own wait (remaining_seconds, the usage headers'
+  regain time), a campaign's or a request's own retry only what it concerns (send.py).
 
 Clock and sleep are injected (tests use a virtual clock; nothing sleeps on the wall clock).
 Every wait here watches the run's stop event, so Ctrl-C during a long throttle pause stops at
@@ -11,12 +19,215 @@ budget resets then, not at UTC midnight), and `warmup_poll_delay`, the warm-up p
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import math
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-SLOW_FROM_PCT = 75.0       # start slowing down at this utilisation
+# ---------------------------------------------------------------------------------------------- AIMD
+# Usage headers (X-App-Usage, X-Ad-Account-Usage, X-Business-Use-Case-Usage: percent of a rolling
+# window, Meta throttles at 100; https://developers.facebook.com/docs/graph-api/overview/rate-limiting):
+# below USAGE_LOW the limit grows, from USAGE_HIGH on it shrinks while the usage still climbs, in
+# between it holds. The usage of a rolling window moves with the difference between what we send now
+# and what leaves the window, so holding the limit in the band holds the usage in the band, and the
+# rate near USAGE_LOW..USAGE_HIGH % of what the account allows.
+USAGE_LOW = 90.0
+USAGE_HIGH = 96.0
+USAGE_FAST = 50.0            # below this usage the limit doubles per round trip instead of adding one
+THROTTLE_DECREASE = 0.5      # a throttling answer: halve
+USAGE_DECREASE = 0.85        # the usage at USAGE_HIGH or more and still climbing: a gentler cut
+
+
+def usage_cut(pct: float) -> float:
+    """The factor of a usage cut at `pct` (USAGE_HIGH..100): USAGE_DECREASE, and steeper as the
+    headroom left shrinks (at 99 % a quarter, at 99.9 % a fortieth), so that what is in flight when
+    the window is nearly full cannot overrun it: a window drained in one lump frees its room in one
+    lump, and room that is not yet freed is all that the next requests can use."""
+    return max(0.0, min(USAGE_DECREASE, (100.0 - pct) / (100.0 - USAGE_HIGH)))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one answer from Meta says about the rate (the input of `aimd_next`)."""
+
+    sent_at: float               # when its request left (the clock at acquire)
+    now: float                   # when it came back
+    throttled: bool = False      # a rate-limit refusal (outcomes.THROTTLE_CODES, HTTP 429) or usage >= 100 %
+    usage_pct: float | None = None   # the highest percentage in its usage headers; None: it had none
+    in_flight: int = 0           # requests in flight when it came back, itself included
+
+
+@dataclass(frozen=True)
+class Aimd:
+    """The adaptive in-flight limit: state in, new state out (`aimd_next`)."""
+
+    limit: float                 # requests allowed in flight (the gate uses floor(limit), at least 1)
+    max_limit: int               # --concurrency: never more
+    decreased_at: float = -math.inf   # the last decrease: answers to requests sent before it are accounted for
+    usage_mark: float | None = None   # the usage % at the last usage decrease, None once below USAGE_HIGH
+    decreases: int = 0
+    increases: int = 0
+    anchor_pct: float | None = None   # usage at the start of the current measuring span
+    span: int = 0                # answers with usage since then
+    climb: float = 0.0           # net usage % added per answer over the last span (< 0: draining)
+
+    @classmethod
+    def start(cls, max_limit: int) -> "Aimd":
+        """Start at the configured concurrency: the usage headers of the first answers say if it is too much."""
+        m = max(1, int(max_limit))
+        return cls(limit=float(m), max_limit=m)
+
+    @property
+    def allowed(self) -> int:
+        return max(1, min(self.max_limit, int(self.limit)))
+
+
+def aimd_next(s: Aimd, a: Answer) -> Aimd:
+    """The in-flight limit after one answer. Pure: no clock, no I/O.
+
+    - A throttle halves the limit, once per round trip: only an answer to a request sent after the
+      last decrease cuts again (the others were sent under the old limit and are accounted for by
+      it; 64 throttled answers of one burst must not take 64 cuts). It never raises the limit.
+    - Usage at USAGE_HIGH % or more cuts by USAGE_DECREASE, once per round trip and only while the
+      usage still climbs above the level of the last cut (when it stays or falls, the cut worked).
+    - USAGE_LOW..USAGE_HIGH: hold.
+    - Clean (no throttle, usage below USAGE_LOW or no usage headers): +1/limit per answer, i.e.
+      about one more request in flight per round trip, and only while the limit is what holds the
+      run back (as many requests in flight as it allows), so an idle run does not inflate it.
+    Always 1 <= limit <= max_limit.
+    """
+    fresh = a.sent_at >= s.decreased_at
+    pct = a.usage_pct
+    if pct is not None:
+        s = _measure_climb(s, pct)
+        room = headroom_cap(s, pct)
+        if room is not None and s.limit > room and not (a.throttled or pct >= 100.0):
+            # what is in flight would overrun the window: down to what the room left allows
+            return replace(s, limit=max(1.0, room), decreased_at=a.now, decreases=s.decreases + 1)
+    if a.throttled or (pct is not None and pct >= 100.0):
+        if not fresh:
+            return s
+        return replace(s, limit=max(1.0, s.limit * THROTTLE_DECREASE), decreased_at=a.now,
+                       usage_mark=pct if pct is not None else s.usage_mark, decreases=s.decreases + 1)
+    if pct is not None and pct >= USAGE_HIGH:
+        if fresh and (s.usage_mark is None or pct > s.usage_mark):
+            return replace(s, limit=max(1.0, s.limit * usage_cut(pct)), decreased_at=a.now, usage_mark=pct,
+                           decreases=s.decreases + 1)
+        return s
+    if s.usage_mark is not None:
+        s = replace(s, usage_mark=None)
+    if pct is not None and pct >= USAGE_LOW:
+        return s
+    if a.in_flight >= s.allowed and s.limit < s.max_limit:
+        # far from the top (usage below USAGE_FAST) one more per answer, i.e. double per round trip:
+        # a rolling window that just drained must be refilled before it drains again in one lump
+        step = 1.0 if pct is not None and pct < USAGE_FAST else 1.0 / max(1.0, s.limit)
+        return replace(s, limit=min(float(s.max_limit), s.limit + step), increases=s.increases + 1)
+    return s
+
+
+def blocked_seconds(usage) -> float:
+    """Meta's own "blocked for" figure in the usage headers: X-Business-Use-Case-Usage's
+    estimated_time_to_regain_access (minutes), 0 when it gives none.
+
+    A successful answer whose usage reads exactly 100 % without it is a full window, not a block:
+    the in-flight limit halves (`aimd_next`), and a refusal that may follow brings its own
+    remaining_seconds, which the pause honours. Waiting X-Ad-Account-Usage's reset_time_duration
+    instead (the time until the whole window has drained) would empty a rolling window and turn a
+    steady rate into bursts and idle gaps."""
+    out = 0.0
+    for entries in (usage.business or {}).values():
+        for e in entries if isinstance(entries, list) else []:
+            if isinstance(e, dict):
+                try:
+                    out = max(out, float(e.get("estimated_time_to_regain_access") or 0) * 60.0)
+                except (TypeError, ValueError):
+                    pass
+    return out
+
+
+CLIMB_SPAN = 8               # answers per measurement of how fast the usage climbs
+
+
+def _measure_climb(s: Aimd, pct: float) -> Aimd:
+    """How much the usage climbs per answer, net of what leaves the window, over spans of CLIMB_SPAN."""
+    if s.anchor_pct is None:
+        return replace(s, anchor_pct=pct, span=0)
+    n = s.span + 1
+    if n < CLIMB_SPAN:
+        return replace(s, span=n)
+    return replace(s, anchor_pct=pct, span=0, climb=(pct - s.anchor_pct) / n)
+
+
+def headroom_cap(s: Aimd, pct: float) -> float | None:
+    """The most requests that may be in flight when the usage is at `pct` and climbing `s.climb` per
+    answer: half the answers that would take it to 100 % (the requests in flight land one round trip
+    later, and the next round must fit too). None while it does not climb or is far from the top."""
+    if s.climb <= 0 or pct < 50.0:
+        return None
+    return max(1.0, 0.5 * (100.0 - pct) / s.climb)
+
+
+class Gate:
+    """The adaptive limit applied twice: at most `Aimd.allowed` workers hold a claimed row
+    (`enter`/`leave`: few rows claimed, so a kill leaves few in doubt), and at most that many
+    requests in flight (`room`/`wait_room`, `begin`/`end`): workers that waited out a pause
+    under a higher limit must not all leave at once when it ends."""
+
+    def __init__(self, max_limit: int, *, stop: asyncio.Event | None = None):
+        self.state = Aimd.start(max_limit)
+        self.held = 0
+        self.sending = 0
+        self.stop = stop
+        self._cond = asyncio.Condition()
+        self.min_seen = self.state.allowed
+
+    async def enter(self) -> None:
+        async with self._cond:
+            while self.held >= self.state.allowed and not (self.stop is not None and self.stop.is_set()):
+                await self._cond.wait()
+            self.held += 1
+
+    async def leave(self) -> None:
+        async with self._cond:
+            self.held -= 1
+            self._cond.notify_all()
+
+    def room(self) -> bool:
+        return self.sending < self.state.allowed or (self.stop is not None and self.stop.is_set())
+
+    async def wait_room(self) -> None:
+        async with self._cond:
+            while not self.room():
+                await self._cond.wait()
+
+    def begin(self) -> None:
+        self.sending += 1
+
+    def end(self) -> None:
+        self.sending -= 1
+        asyncio.ensure_future(self._wake())
+
+    def answered(self, a: Answer) -> None:
+        before = self.state.allowed
+        self.state = aimd_next(self.state, a)
+        self.min_seen = min(self.min_seen, self.state.allowed)
+        if self.state.allowed > before:
+            asyncio.ensure_future(self._wake())
+
+    def summary(self) -> dict:
+        """For the run's summary: the configured maximum, where the limit ended, its lowest, its cuts."""
+        return {"max": self.state.max_limit, "final": self.state.allowed, "lowest": self.min_seen,
+                "decreases": self.state.decreases}
+
+    async def _wake(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def wake_all(self) -> None:
+        """A stop: let every waiting worker through (it finds the stop, or the end of the queue)."""
+        await self._wake()
 
 
 async def nap(seconds: float, *, sleep, stop: asyncio.Event | None) -> bool:
@@ -45,24 +256,11 @@ class Pacer:
         self.sleep = sleep
         self.stop = stop
         self.on_pause = on_pause
-        self.factor = 1.0
         self.pause_until = 0.0
         self.pause_reason: str | None = None
         self._next_slot = 0.0
-        self._recent: deque[float] = deque(maxlen=256)
         self.pauses = 0
         self.max_usage_pct = 0.0
-
-    def observed_rate(self) -> float:
-        if len(self._recent) < 2:
-            return 10.0
-        span = self._recent[-1] - self._recent[0]
-        return (len(self._recent) - 1) / span if span > 0 else 1000.0
-
-    def effective_rate(self) -> float | None:
-        if self.factor >= 1.0:
-            return self.rate
-        return max(0.5, (self.rate or self.observed_rate()) * self.factor)
 
     async def acquire(self) -> bool:
         """Wait for the next send slot (pauses, rate). False: the run is stopping, do not send."""
@@ -74,26 +272,23 @@ class Pacer:
                 if await nap(self.pause_until - now, sleep=self.sleep, stop=self.stop):
                     return False
                 continue
-            rate = self.effective_rate()
+            rate = self.rate
             if rate:
                 slot = max(now, self._next_slot)
                 self._next_slot = slot + 1.0 / rate
                 if slot > now and await nap(slot - now, sleep=self.sleep, stop=self.stop):
                     return False
-            self._recent.append(self.clock())
             return True
 
     def observe(self, usage) -> None:
-        """Adapt to the usage headers of the last answer."""
+        """The usage headers of the last answer: at 100 % (or with a regain time) every send pauses.
+
+        Slowing down before that is the in-flight limit's job (`Gate`, `aimd_next`)."""
         if usage is None or not usage.seen:
             return
         self.max_usage_pct = max(self.max_usage_pct, usage.max_pct)
-        if usage.throttled:
-            self.pause(usage.regain_seconds or 60.0, f"usage {usage.max_pct:.0f}%")
-        elif usage.max_pct >= SLOW_FROM_PCT:
-            self.factor = max(0.05, (100.0 - usage.max_pct) / (100.0 - SLOW_FROM_PCT))
-        else:
-            self.factor = 1.0
+        if usage.throttled and (usage.max_pct > 100.0 or blocked_seconds(usage) > 0):
+            self.pause(blocked_seconds(usage) or usage.regain_seconds or 60.0, f"usage {usage.max_pct:.0f}%")
 
     def pause(self, seconds: float, reason: str) -> bool:
         """Pause every send for `seconds`. A pause that starts (or lengthens one by a second or more)

@@ -16,7 +16,7 @@ from migrator.execute import breaker as brk
 from migrator.execute import campaigns as camp
 from migrator.execute.ledger import Claimed, Ledger, Result, transaction
 from migrator.execute.outcomes import decide, error_code
-from migrator.execute.pacing import Pacer, budget_resume_at, next_day_start, warmup_poll_delay
+from migrator.execute.pacing import Answer, Gate, Pacer, budget_resume_at, next_day_start, warmup_poll_delay
 from migrator.execute.sendable import Screen
 from migrator.execute.summary import ExecOptions, ExecutionSummary
 from migrator.graph import GraphError
@@ -34,6 +34,7 @@ class Sender:
         self.stop, self.lock, self.summary = stop, lock, summary
         self.pacer = Pacer(opts.rate, clock=clock, sleep=sleep, stop=stop,
                            on_pause=lambda secs, why: self._paused("all", secs, f"every send: {why}"))
+        self.gate = Gate(opts.concurrency, stop=stop)   # the adaptive in-flight limit (pacing.aimd_next)
         self.results: list[Result] = []
         self.in_flight = 0
         self.fatal: GraphError | None = None
@@ -92,9 +93,16 @@ class Sender:
         res = self._precheck(row, c)
         if res is None:
             await self.pacer.acquire()
+            while not self.gate.room():      # the limit fell while this worker waited (a pause)
+                await self.gate.wait_room()
+                await self.pacer.acquire()
             res = self._precheck(row, c)
         if res is None:
-            res = await self._request(row, c)
+            self.gate.begin()
+            try:
+                res = await self._request(row, c)
+            finally:
+                self.gate.end()
             # every request that reached (or may have reached) Meta counts, warm-up probes included
             self.summary.attempted += int(res.reason != "never_left")
         self.claimed_dv.pop(row.send_id, None)
@@ -135,12 +143,13 @@ class Sender:
             r = await self.client.send_message(c.ad_account_id, message_id=c.message_id,
                                                subscription_token=row.token, message=self.msg_of[row.message_key])
         except GraphError as err:
-            return self._failure(row, c, err)
+            return self._failure(row, c, err, sent_at=now)
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure: the send may have left
             self.notify(f"send {row.send_id}: unexpected {type(exc).__name__}; its outcome is unknown")
             return Result(row.send_id, "unknown", True, reason=f"client_error:{type(exc).__name__}")
         self._network_answered()
         self.pacer.observe(r.usage)
+        self._rate_signal(now, r.usage, throttled=False)
         self.successes.append(row.token_id)
         self.breaker.observe(c.page_id, row.token_id, None, now)
         if c.state == "probing":
@@ -177,7 +186,13 @@ class Sender:
             self.pacer.pause(wait, f"cannot connect ({err.message[:80]})")
         return Result(row.send_id, "planned", False, reason="never_left")
 
-    def _failure(self, row: Claimed, c: camp.CampaignRun, err: GraphError) -> Result:
+    def _rate_signal(self, sent_at: float, usage, *, throttled: bool) -> None:
+        """One answer from Meta into the adaptive in-flight limit (pacing.aimd_next)."""
+        seen = usage is not None and usage.seen
+        self.gate.answered(Answer(sent_at=sent_at, now=self.clock(), throttled=throttled or (seen and usage.throttled),
+                                  usage_pct=usage.max_pct if seen else None, in_flight=self.in_flight))
+
+    def _failure(self, row: Claimed, c: camp.CampaignRun, err: GraphError, *, sent_at: float | None = None) -> Result:
         now = self.clock()
         if isinstance(err, NetworkError) and err.kind == "connect":
             return self._never_left(row, err)
@@ -201,6 +216,10 @@ class Sender:
                    warmup_limit=self.warmup_limit, max_attempts=self.opts.max_attempts, rng=self.rng,
                    recipient_wait=self.recipient_wait,
                    suspect_codes=self.breaker.th.codes)
+        if sent_at is not None:   # an answer (or a timeout) from Meta: what it says about the rate
+            answered = not isinstance(err, NetworkError) or getattr(err, "http_status", None) is not None
+            self._rate_signal(sent_at, self.client.usage if answered else None,
+                              throttled=v.kind == "retry" and v.scope == "all")
         if v.kind in ("never", "later", "suspect"):   # a recipient-level answer: the breaker counts it
             held = self.breaker.tripped(c.page_id) is not None
             trip = self.breaker.observe(c.page_id, row.token_id, code, now)

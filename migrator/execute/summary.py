@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 class ExecOptions:
     execute: bool = False
     batches: int | None = None          # at most this many batches (from the first with unsent rows)
-    concurrency: int = 16
+    concurrency: int = 64              # the most requests in flight; the adaptive limit (pacing.py) stays below it
     rate: float | None = None           # sends per second (None: as fast as concurrency allows)
     resend_unknown: bool = False
     resend_named: tuple[int, ...] = ()  # send ids a person names for re-sending (if unknown)
@@ -63,6 +63,7 @@ class ExecutionSummary:
     throttle_pauses: int = 0             # pauses of every send (rate limits, usage headers)
     pauses: dict[str, int] = field(default_factory=dict)   # all | campaign | request -> pauses this run
     max_usage_pct: float = 0.0
+    in_flight_limit: dict = field(default_factory=dict)   # the adaptive limit: max, final, lowest, decreases
     dry_run: dict | None = None
     lock_note: str | None = None
     page_stops: list[dict] = field(default_factory=list)   # set-up refusals: one per stopped page
