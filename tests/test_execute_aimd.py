@@ -145,8 +145,8 @@ def test_every_throttle_decreases_and_none_increases(max_limit, seq):
             if a.sent_at >= old.decreased_at and old.limit > 1:   # under the current limit: a cut
                 assert new.limit < old.limit
                 assert new.limit >= old.limit * THROTTLE_DECREASE  # multiplicative, never a collapse
-        if a.usage_pct is not None and a.usage_pct >= USAGE_LOW:
-            assert new.limit <= old.limit                         # near the limit: never more
+        if a.usage_pct is not None and a.usage_pct >= USAGE_LOW and new.climb >= 0:
+            assert new.limit <= old.limit                         # near the limit and not draining: never more
 
 
 @settings(max_examples=examples(300), deadline=None)
@@ -154,9 +154,11 @@ def test_every_throttle_decreases_and_none_increases(max_limit, seq):
 def test_increases_are_additive_and_only_on_clean_answers(max_limit, seq):
     for old, a, new in _run(max_limit, seq):
         if new.limit > old.limit:
-            assert not a.throttled and (a.usage_pct is None or a.usage_pct < USAGE_LOW)
+            draining = a.usage_pct is not None and new.climb < 0 and a.usage_pct < USAGE_HIGH
+            assert not a.throttled and (a.usage_pct is None or a.usage_pct < USAGE_LOW or draining)
             assert a.in_flight >= old.allowed                     # the limit was in use
-            far = a.usage_pct is not None and a.usage_pct < USAGE_FAST   # far from the top: +1 per answer
+            # far from the top, or while the window drains: +1 per answer (doubling per round trip)
+            far = a.usage_pct is not None and (a.usage_pct < USAGE_FAST or draining)
             assert new.limit - old.limit <= (1.0 if far else 1.0 / max(1.0, old.limit)) + 1e-9
 
 
@@ -270,12 +272,11 @@ def test_the_executor_converges_on_the_accounts_limit_with_few_throttles(ws, tmp
     toks = [x.token for x in emu.accepted()]
     assert len(toks) == n == len(set(toks))                              # exactly once, throttles and all
     limit_rate = limit_calls / window
-    times = sorted(x.time for x in emu.accepted())
-    steady = [t for t in times if t >= t0 + 2 * window]                  # after the first windows' burst
-    rate = len(steady) / (times[-1] - (t0 + 2 * window))
-    # the first window's burst echoes through a rolling window (it drains in lumps): about 80 % here,
-    # with a 10 s window of 67 round trips; benchmarks/ratelimit.py measures it over longer windows
-    assert 0.75 * limit_rate <= rate <= 1.02 * limit_rate, rate
+    times = sorted(x.time - t0 for x in emu.accepted())
+    # whole windows after the first (which starts empty: a whole window's burst is allowed there)
+    k = int(times[-1] // window) - 1
+    rate = sum(1 for t in times if window <= t < window * (k + 1)) / (window * k)
+    assert k >= 3 and 0.9 * limit_rate <= rate <= 1.0 * limit_rate, rate
     assert meta.throttled / meta.requests < 0.01, (meta.throttled, meta.requests)
     assert s.in_flight_limit["max"] == 64
     assert s.in_flight_limit["decreases"] >= 1 and s.in_flight_limit["lowest"] < 10   # 40/s x 0.15 s = 6

@@ -117,12 +117,15 @@ def aimd_next(s: Aimd, a: Answer) -> Aimd:
         return s
     if s.usage_mark is not None:
         s = replace(s, usage_mark=None)
-    if pct is not None and pct >= USAGE_LOW:
+    draining = pct is not None and s.climb < 0
+    if pct is not None and pct >= USAGE_LOW and not draining:
         return s
     if a.in_flight >= s.allowed and s.limit < s.max_limit:
-        # far from the top (usage below USAGE_FAST) one more per answer, i.e. double per round trip:
-        # a rolling window that just drained must be refilled before it drains again in one lump
-        step = 1.0 if pct is not None and pct < USAGE_FAST else 1.0 / max(1.0, s.limit)
+        # far from the top (usage below USAGE_FAST), or while the window drains, one more per answer
+        # (double per round trip): room that a rolling window frees is used as it frees, else a
+        # window that drained in one lump is refilled late and drains in one lump again
+        fast = pct is not None and (pct < USAGE_FAST or draining)
+        step = 1.0 if fast else 1.0 / max(1.0, s.limit)
         return replace(s, limit=min(float(s.max_limit), s.limit + step), increases=s.increases + 1)
     return s
 
