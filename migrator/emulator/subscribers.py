@@ -200,9 +200,12 @@ class SubscriberStore(MutableMapping):
                "wrong_region, token_expiry, last_organic_at FROM subs")
 
     def _index(self) -> None:
+        """The two indexes, built once after the first (bulk) load: sorting once beats 10M inserts into them."""
         if not self._indexed:
-            self.conn.executescript(_STORE_INDEXES)
-            self._indexed = True
+            with self.lock:
+                if not self._indexed:
+                    self.conn.executescript(_STORE_INDEXES)
+                    self._indexed = True
 
     def _row(self, token: str):
         self._index()
