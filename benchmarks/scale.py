@@ -59,8 +59,17 @@ def _spec() -> str:
     return "\n".join(parts)
 
 
+def _load() -> str:
+    """The 1-minute load average now (the machine is shared: every figure is printed beside it)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 def step(name: str, argv: list[str], env: dict, log: Path, ok=(0,)) -> tuple[float, float, int]:
     """Run one command; (wall seconds, peak RSS MB, exit code). Output goes to `log`."""
+    la = _load()
     with open(log, "ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
@@ -69,7 +78,8 @@ def step(name: str, argv: list[str], env: dict, log: Path, ok=(0,)) -> tuple[flo
         _, status, ru = os.wait4(p.pid, 0)
         secs = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
-    print(f"{name:28s} {secs:8.1f} s   peak RSS {ru.ru_maxrss / 1024:7.0f} MB   exit {code}", flush=True)
+    print(f"{name:28s} {secs:8.1f} s   peak RSS {ru.ru_maxrss / 1024:7.0f} MB   exit {code}   "
+          f"load {la}-{_load()}", flush=True)
     if code not in ok:
         sys.exit(f"{name} failed (exit {code}); see {log}")
     return secs, ru.ru_maxrss / 1024, code
@@ -100,7 +110,7 @@ def main() -> None:
         f.write("page_id,name,business_country,ad_account_id,currency\n")
         f.writelines(f"{p},Scale page {i},US,{ACT},USD\n" for i, p in enumerate(PAGES))
     (d / "scale.toml").write_text(_spec())
-    print(f"{'sample (fast writer)':28s} {time.perf_counter() - t0:8.1f} s", flush=True)
+    print(f"{'sample (fast writer)':28s} {time.perf_counter() - t0:8.1f} s   load {_load()}", flush=True)
 
     step("ingest pages", mig + ["ingest", "pages", str(d / "pages.csv")], env, log)
     step("ingest tokens", mig + ["ingest", "tokens", str(d / "tokens.csv")], env, log)
@@ -115,11 +125,16 @@ def main() -> None:
     try:
         t1 = time.perf_counter()
         url = "http://" + server.stdout.readline().split("http://")[1].split()[0]
-        print(f"{'emulator start (loads tokens)':28s} {time.perf_counter() - t1:8.1f} s", flush=True)
+        print(f"{'emulator start (loads tokens)':28s} {time.perf_counter() - t1:8.1f} s   load {_load()}", flush=True)
         batches = max(1, a.slice // 10_000)
         secs, _, _ = step(f"execute slice ({batches} batches)",
                           mig + ["execute", str(d / "plan.json"), "--execute", "--base-url", url,
                                  "--batches", str(batches), "--no-wait"], env, log)
+        import sqlite3
+
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as ro:
+            sent = ro.execute("SELECT COUNT(*) FROM exec_sends WHERE state = 'sent'").fetchone()[0]
+        print(f"{'  sent in the slice':28s} {sent:8,d}     {sent / secs:7.0f} sends/s", flush=True)
         step("status (after execute)", mig + ["status"], env, log)
     finally:
         server.terminate()

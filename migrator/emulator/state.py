@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from migrator.emulator import checks
 from migrator.emulator.config import EmulatorConfig
 from migrator.emulator.store import EmulatorStore, LastSent, SendLog
-from migrator.emulator.subscribers import Subscriber
+from migrator.emulator.subscribers import Subscriber, SubscriberStore
 from migrator.emulator.texts import USER_TITLES
 from migrator.emulator.usage_window import RollingWindow
 from migrator.timeparse import DAY
@@ -116,8 +116,9 @@ class EmulatorState:
         self.config = config
         self.clock = clock
         self.validator = validator
-        self.subscribers: dict[str, Subscriber] = {}
-        self.listing: dict[str, list[Subscriber]] = {}   # page_id -> listable subscribers in order
+        # token -> Subscriber and page_id -> listable subscribers in order, in a compact SQLite store
+        self.subscribers = SubscriberStore()
+        self.listing = self.subscribers.listing
         # campaigns, sends, cadence and ids are durable (store.py); only campaigns are cached here
         self.store = EmulatorStore(config.state_path)
         self.campaigns: dict[str, Campaign] = {}
@@ -134,26 +135,13 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ subscribers
     def add_subscribers(self, subs: Iterable[Subscriber]) -> int:
-        n = 0
-        for s in subs:
-            old = self.subscribers.get(s.token)
-            s.seq = old.seq if old else len(self.subscribers)
-            self.subscribers[s.token] = s
-            n += 1
-        self._rebuild_listing()
-        return n
-
-    def _rebuild_listing(self) -> None:
-        listing: dict[str, list[Subscriber]] = {}
-        for s in sorted(self.subscribers.values(), key=lambda s: s.seq):
-            if not s.opted_out:  # the listing returns "valid" tokens (Messenger changelog)
-                listing.setdefault(s.page_id, []).append(s)
-        self.listing = listing
+        """Add or replace subscribers (a replaced one keeps its place in its Page's listing)."""
+        return self.subscribers.add(subs)
 
     def list_tokens(self, page_id: str, offset: int, limit: int) -> tuple[list[Subscriber], bool]:
         subs = self.listing.get(str(page_id), [])
-        chunk = subs[offset:offset + limit]
-        return chunk, offset + limit < len(subs)
+        chunk = subs[offset:offset + limit + 1]
+        return chunk[:limit], len(chunk) > limit
 
     def next_eligible(self, token: str) -> int | None:
         last = self.last_sent.get(token)
@@ -323,8 +311,7 @@ class EmulatorState:
                  days: int | None) -> dict:
         """Delivery/cost bounds from the deliverable audience and the budget (counts of sends)."""
         cfg = self.config
-        audience = sum(1 for s in self.listing.get(str(page_id), []) if not s.wrong_region and not s.expired
-                       and not (s.region and s.region in cfg.excluded_regions)) if page_id else 0
+        audience = self.subscribers.audience(str(page_id), cfg.excluded_regions) if page_id else 0
         budget = lifetime if lifetime is not None else (daily * (days or 1) if daily is not None else None)
         cap = audience if budget is None else min(audience, budget // max(cfg.cost_per_message, 1))
         lower = int(cap * (1 - cfg.fcap_rate) * 0.9)

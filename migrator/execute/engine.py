@@ -175,7 +175,7 @@ def _admit(ws, plan, *, client, opts: ExecOptions, clock, stop: asyncio.Event) -
         summary.lock_note = lock.took_over
         ledger = Ledger(conn, plan.plan_id, clock=clock)
     else:
-        ledger = Ledger.scratch(conn, plan.plan_id, clock=clock)
+        ledger = Ledger.scratch(conn, plan.plan_id, clock=clock, batches=opts.batches)
     return _Execution(ws, plan, opts, client, clock, stop, summary, ledger, lock, t0)
 
 
