@@ -580,3 +580,27 @@ def test_summary_counts_warnings_as_fields_not_records(cli, tmp_path):
     assert r.exit_code == 0, r.output
     assert "2 accepted" in r.output and "3 field warnings (records kept without those fields)" in r.output
     assert "kept with a warning" not in r.output
+
+
+@pytest.mark.parametrize("opts", [{"workers": 0}, {"workers": 2, "chunk_chars": 700}])
+def test_a_webhook_file_is_status_only_when_it_adds_no_token_and_no_new_opt_in(tmp_path, opts):
+    """ingest_runs.status_only (the plan's fingerprint leaves such runs out) from the events a
+    run added: stops/resumes of known tokens, or redelivered opt-ins, only."""
+    ws = open_workspace(tmp_path / "ws.db")
+
+    def run(name, hooks):
+        f = ingest_tokens(ws, [write_jsonl(tmp_path / name, hooks)], **opts).files[0]
+        return ws.conn.execute("SELECT status_only FROM ingest_runs WHERE id = ?",
+                               (f.run_id,)).fetchone()[0]
+
+    optins = [webhook("1", f"u{i}", f"T{i}", 1000 + i) for i in range(8)]
+    stops = [webhook("1", f"u{i}", f"T{i}", 2000 + i, status="STOP_NOTIFICATIONS") for i in range(8)]
+    assert run("optins.jsonl", optins) == 0
+    assert run("stops.jsonl", stops) == 1
+    # old opt-ins again beside new resumes: nothing new but statuses (chunks mix new and known)
+    resumes = [webhook("1", f"u{i}", f"T{i}", 3000 + i, status="RESUME_NOTIFICATIONS") for i in range(8)]
+    assert run("mixed.jsonl", [x for pair in zip(optins, resumes) for x in pair]) == 1
+    # one new opt-in of a known token (its profile may change), among known events
+    assert run("reoptin.jsonl", optins + [webhook("1", "u3", "T3", 4000, title="News")]) == 0
+    assert run("new.jsonl", stops + [webhook("1", "u9", "T9", 5000, status="STOP_NOTIFICATIONS")]) == 0
+    ws.close()

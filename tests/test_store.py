@@ -96,12 +96,50 @@ def test_token_events_keep_their_rows_through_the_time_ordered_key_migration(tmp
     old.close()
 
     ws = open_workspace(path)
-    rows = ws.conn.execute("SELECT id, event_key, ts_ms FROM token_events ORDER BY id").fetchall()
-    assert rows == [(1, "k1", 1), (2, "k2", 2)]
+    rows = ws.conn.execute("SELECT event_key, ts_ms FROM token_events ORDER BY ts_ms").fetchall()
+    assert rows == [("k1", 1), ("k2", 2)]
     hooks = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "A", 1700000000000)] * 2)
     assert ingest_tokens(ws, [hooks]).accepted == 1
     f = ingest_tokens(ws, [hooks]).files[0]
     assert (f.accepted, f.duplicates) == (0, 2)
+    ws.close()
+
+
+def test_token_events_become_keyed_by_time_and_event_key_and_keep_every_row(tmp_path):
+    """0600: token_events is rebuilt WITHOUT ROWID on (ts_ms, event_key) with all its rows;
+    redeliveries stay duplicates and the stop screen's index is back."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from conftest import webhook, write_jsonl
+    from migrator.inventory import ingest_tokens
+    from migrator.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(sqlite3.connect(path))
+    MIGRATIONS.apply(old, stop_before="0600_token_events_without_rowid")
+    rows = [(f"k{i}", "T" if i % 2 else "U", "1", "u", 1700000000000 + 7 * (9 - i),
+             ["optin", "stop", "resume"][i % 3], '{"a": %d}' % i, 3, "hooks.jsonl", i)
+            for i in range(10)]
+    old.conn.executemany("INSERT INTO token_events (event_key, token, page_id, psid, ts_ms, kind,"
+                         " data, run_id, path, line) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    old.conn.commit()
+    old.close()
+
+    ws = open_workspace(path)
+    sql = ws.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'token_events'").fetchone()[0]
+    assert "WITHOUT ROWID" in sql and "PRIMARY KEY (ts_ms, event_key)" in sql
+    got = ws.conn.execute("SELECT event_key, token, page_id, psid, ts_ms, kind, data, run_id, path,"
+                          " line FROM token_events").fetchall()
+    assert got == sorted(rows, key=lambda r: (r[4], r[0]))  # every row, in key order
+    assert ws.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'token_events'"
+                           " AND type = 'index' AND sql IS NOT NULL").fetchall() == [("token_events_token",)]
+    hooks = write_jsonl(tmp_path / "w.jsonl", [webhook("1", "u", "A", 1700000000000)] * 2)
+    assert ingest_tokens(ws, [hooks]).accepted == 1
+    f = ingest_tokens(ws, [hooks]).files[0]
+    assert (f.accepted, f.duplicates) == (0, 2)
+    assert ws.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     ws.close()
 
 

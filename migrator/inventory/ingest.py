@@ -48,10 +48,9 @@ class Run:
             (kind, path, sha, fmt, int(clock())))
         self.id = cur.lastrowid
         self.summary.run_id = self.id
-        # where this run's new tokens and events start (both tables grow by rowid)
-        self._tokens_before, self._events_before = self.conn.execute(
-            "SELECT (SELECT IFNULL(MAX(id), 0) FROM tokens), (SELECT IFNULL(MAX(id), 0) FROM token_events)"
-        ).fetchone()
+        # where this run's new tokens start (the table grows by rowid); its new events are
+        # the merger's to tell (token_events is keyed by time, not by arrival)
+        self._tokens_before = self.conn.execute("SELECT IFNULL(MAX(id), 0) FROM tokens").fetchone()[0]
 
     def reject(self, line: int | None, reason: str, excerpt: str | None = None) -> None:
         self.summary.count("rejected")
@@ -112,19 +111,17 @@ class Run:
             "UPDATE ingest_runs SET finished_at=?, records=?, accepted=?, duplicates=?, ignored=?,"
             " rejected=?, file_sha256=coalesce(?, file_sha256), status_only=? WHERE id=?",
             (int(self.clock()), s.records, s.accepted, s.duplicates, s.ignored, s.rejected, sha,
-             int(self._status_only()), self.id))
+             int(self._status_only(merger)), self.id))
         return s
 
-    def _status_only(self) -> bool:
+    def _status_only(self, merger: StageMerger | None) -> bool:
         """A webhook file that only stopped or resumed tokens we already had: no new token and
         no opt-in (which can change a token's profile) among the events it added."""
-        if self.kind != "tokens" or self.summary.format != "webhooks" or not self.summary.accepted:
+        if (self.kind != "tokens" or self.summary.format != "webhooks" or not self.summary.accepted
+                or merger is None or merger.new_optins):
             return False
-        new_token, new_optin = self.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE id > ?),"
-            " EXISTS (SELECT 1 FROM token_events WHERE id > ? AND kind = 'optin')",
-            (self._tokens_before, self._events_before)).fetchone()
-        return not new_token and not new_optin
+        return not self.conn.execute("SELECT EXISTS (SELECT 1 FROM tokens WHERE id > ?)",
+                                     (self._tokens_before,)).fetchone()[0]
 
 
 def record_failed_run(ws: Workspace, *, kind: str, path: str, fmt: str | None, clock: Clock) -> None:

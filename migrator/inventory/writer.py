@@ -110,6 +110,11 @@ INSERT_EVENTS = (  # staged sorted by (ts_ms, event_key), the order of its uniqu
     "INSERT OR IGNORE INTO main.token_events (event_key, token, page_id, psid, ts_ms, kind, data,"
     f" run_id, path, line) SELECT event_key, token, page_id, nullif(psid, {ABSENT!r}), ts_ms, kind,"
     f" data, :run, :path, line FROM {STAGE}.event_stage WHERE true ORDER BY rowid")
+# whether this chunk added an opt-in to token_events (it was not known before this run): asked
+# only when a chunk inserted some events but not all of them
+NEW_OPTIN = (f"SELECT EXISTS (SELECT 1 FROM {STAGE}.event_stage s WHERE s.kind = 'optin' AND EXISTS"
+             " (SELECT 1 FROM main.token_events e WHERE e.ts_ms = s.ts_ms AND e.event_key = s.event_key"
+             " AND e.run_id = :run))")
 
 
 # A token belongs to one Page (RN tokens are issued per Page): a snapshot row naming another
@@ -139,6 +144,7 @@ class StageMerger:
         self.duplicates = 0
         self.rejected = 0
         self.first_rejects: list[dict] = []
+        self.new_optins = False  # some opt-in event of this run was new to token_events
 
     def merge(self, staged: Staged) -> None:
         """Merge the rows of `staged`, already deserialized into the stage schema."""
@@ -147,6 +153,10 @@ class StageMerger:
             inserted = c.execute(INSERT_EVENTS, self.params).rowcount
             self.accepted += inserted
             self.duplicates += staged.events - inserted
+            if inserted and not self.new_optins:
+                self.new_optins = bool(c.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {STAGE}.event_stage WHERE kind = 'optin')"
+                    if inserted == staged.events else NEW_OPTIN, self.params).fetchone()[0])
             c.execute(MERGE_EVENT, self.params)  # skips events known before this run
         if staged.snapshots:
             conflicts = self._page_conflicts()
@@ -187,7 +197,12 @@ def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[N
     """
     rebuild = []
     for index, table in DEFERRABLE_INDEXES.items():
-        existing = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM main.{table}").fetchone()[0]
+        # tokens: its largest rowid (a bound, read in one seek); token_events has no rowid, so
+        # its rows are counted, no further than this load
+        existing = conn.execute(
+            f"SELECT coalesce(max(rowid), 0) FROM main.{table}" if table == "tokens" else
+            f"SELECT count(*) FROM (SELECT 1 FROM main.{table} LIMIT ?)",
+            () if table == "tokens" else (expected_rows + 1,)).fetchone()[0]
         row = conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'index' AND name = ?",
                            (index,)).fetchone()
         if row and expected_rows >= existing:

@@ -230,3 +230,40 @@ def _ingest_runs_status_only(db: Database) -> None:
     must happen, for them to be honoured) does not make the running plan stale.
     """
     db.execute("ALTER TABLE ingest_runs ADD COLUMN status_only INTEGER NOT NULL DEFAULT 0")
+
+
+@MIGRATIONS(name="0600_token_events_without_rowid")
+def _token_events_without_rowid(db: Database) -> None:
+    """Key `token_events` by (ts_ms, event_key) itself: a WITHOUT ROWID table.
+
+    An event's identity was a unique index beside a rowid table, so every event was written
+    twice (the row, and its key in the index) and a redelivery check read the index, then
+    the row. Clustered on the key, an event is one B-tree entry, inserted near the right
+    edge of a chronological webhook log, and the merge's "already applied?" lookup is one
+    seek. The `id` column goes: nothing outside the table referred to it (the status-only
+    test of an ingest run asks the run's own events instead). The rebuild keeps every row.
+    """
+    db.executescript(
+        """
+        CREATE TABLE token_events_new (
+            event_key TEXT NOT NULL,         -- hash of the event: redeliveries collapse
+            token TEXT NOT NULL,
+            page_id TEXT,
+            psid TEXT,
+            ts_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,              -- optin | stop | resume
+            data TEXT NOT NULL,              -- the optin object as delivered (JSON)
+            run_id INTEGER,
+            path TEXT,
+            line INTEGER,
+            PRIMARY KEY (ts_ms, event_key)
+        ) WITHOUT ROWID;
+        INSERT INTO token_events_new (event_key, token, page_id, psid, ts_ms, kind, data, run_id,
+                                      path, line)
+            SELECT event_key, token, page_id, psid, ts_ms, kind, data, run_id, path, line
+            FROM token_events ORDER BY ts_ms, event_key;
+        DROP TABLE token_events;
+        ALTER TABLE token_events_new RENAME TO token_events;
+        CREATE INDEX token_events_token ON token_events(token, ts_ms);
+        """
+    )
