@@ -604,3 +604,38 @@ def test_a_webhook_file_is_status_only_when_it_adds_no_token_and_no_new_opt_in(t
     assert run("reoptin.jsonl", optins + [webhook("1", "u3", "T3", 4000, title="News")]) == 0
     assert run("new.jsonl", stops + [webhook("1", "u9", "T9", 5000, status="STOP_NOTIFICATIONS")]) == 0
     ws.close()
+
+
+_PLAIN_CELL = st.one_of(
+    st.sampled_from(["", " ", "111", "0111", "1", "tokA", "tok B", "2024-01-02T03:04:05Z",
+                     "1700000000", "1700000000000", "99999999999999", "US", "active", "DAILY",
+                     "America/New_York", "\u0663", "\x00", "\x0b", "\u2028", "a;b", "\t"]),
+    st.text(alphabet="019aZ -:T\x00\x0b\x0c\x1c\x85\u2028\u0663\u00b2;|\t", max_size=8),
+)
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_PLAIN_CELL, min_size=1, max_size=7), min_size=1, max_size=12),
+       trailing=st.sampled_from(["", "\n", "\n\n"]))
+def test_an_unquoted_csv_reads_as_its_fully_quoted_twin(tmp_path_factory, rows, trailing):
+    """A CSV without quotes or CR is read line by line (the fast path); quoting every field
+    of the same rows sends them through csv's reader: tokens, rejects, warnings and counts agree."""
+    header = ["page_id", "token", "psid", "created_at", "country", "token_status", "frequency"]
+    tmp_path = tmp_path_factory.mktemp("plain")
+    plain = "\n".join(",".join(r) for r in [header] + rows) + trailing
+    quoted = "\n".join(",".join(f'"{c}"' for c in r) for r in [header] + rows) + trailing
+    out = []
+    for name, text in (("plain", plain), ("quoted", quoted)):
+        p = tmp_path / f"{name}.csv"
+        p.write_text(text, encoding="utf-8")
+        w = open_workspace(tmp_path / f"{name}.db")
+        f = ingest_tokens(w, [p], workers=0, clock=lambda: 1_700_000_000).files[0]
+        out.append(((f.records, f.accepted, f.duplicates, f.rejected, f.warnings),
+                    [tuple(r) for r in w.conn.execute(
+                        "SELECT token, token_hash, page_id, psid, created_at, country, status,"
+                        " frequency FROM tokens ORDER BY token")],
+                    [tuple(r) for r in w.conn.execute(
+                        "SELECT line, reason, excerpt, severity, field, value FROM rejects"
+                        " ORDER BY line, severity, reason")]))
+        w.close()
+    assert out[0] == out[1]

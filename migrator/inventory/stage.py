@@ -13,7 +13,8 @@ import io
 import json
 import sqlite3
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
+from operator import eq, itemgetter
 from typing import Any, Iterator
 
 from migrator.inputs import LONE_SURROGATE, has_lone_surrogate, may_hold_surrogates
@@ -52,6 +53,9 @@ class Staged:
     ignored: int
     rejected: int
     warnings: int = 0
+    # some token has two snapshot rows in this chunk (the merge then checks them against each
+    # other for a page conflict, not only against the workspace); True when unknown
+    repeated_tokens: bool = True
 
     @property
     def records(self) -> int:
@@ -84,7 +88,11 @@ class StageSink:
                               None if value is None else str(value)[:200]))
 
     def finish(self) -> Staged:
-        self.snapshots.sort(key=itemgetter(self.snapshot_columns.index("token")))
+        by_token = itemgetter(self.snapshot_columns.index("token"))
+        self.snapshots.sort(key=by_token)
+        tokens = list(map(by_token, self.snapshots))
+        repeated = any(map(eq, tokens, islice(tokens, 1, None)))  # sorted: repeats are neighbours
+        del tokens
         self.events.sort(key=_BY_KEY)
         conn = sqlite3.connect(":memory:")
         try:
@@ -100,7 +108,7 @@ class StageSink:
         finally:
             conn.close()
         return Staged(db, len(self.snapshots), len(self.events), self.ignored, len(self.rejects),
-                      len(self.warnings))
+                      len(self.warnings), repeated)
 
 
 def _numbered(text: str, first_line: int):

@@ -127,6 +127,11 @@ PAGE_CONFLICTS = (
     " ON f.token = s.token"
     " WHERE (t.page_id IS NOT NULL AND t.page_id != s.page_id)"
     " OR (t.page_id IS NULL AND f.first != s.rowid AND f.page_id != s.page_id)")
+# the same when no token has two rows in the chunk (the common case): only the workspace's
+# page can differ, and the chunk is not grouped by token
+PAGE_CONFLICTS_WITH_WORKSPACE = (
+    f"SELECT s.rowid, s.line, s.page_id, t.page_id FROM {STAGE}.snapshot_stage s"
+    " JOIN main.tokens t ON t.token = s.token WHERE t.page_id IS NOT NULL AND t.page_id != s.page_id")
 
 
 class StageMerger:
@@ -159,15 +164,15 @@ class StageMerger:
                     if inserted == staged.events else NEW_OPTIN, self.params).fetchone()[0])
             c.execute(MERGE_EVENT, self.params)  # skips events known before this run
         if staged.snapshots:
-            conflicts = self._page_conflicts()
+            conflicts = self._page_conflicts(staged.repeated_tokens)
             changed = c.execute(MERGE_SNAPSHOT, self.params).rowcount
             self.accepted += changed
             self.duplicates += staged.snapshots - conflicts - changed
 
-    def _page_conflicts(self) -> int:
+    def _page_conflicts(self, repeated_tokens: bool = True) -> int:
         """Reject (and take out of the stage) the rows that would move a token to another page."""
         c = self.conn
-        rows = c.execute(PAGE_CONFLICTS).fetchall()
+        rows = c.execute(PAGE_CONFLICTS if repeated_tokens else PAGE_CONFLICTS_WITH_WORKSPACE).fetchall()
         if not rows:
             return 0
         rejects = [(self.params["run"], self.params["path"], line,
