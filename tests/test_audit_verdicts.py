@@ -356,6 +356,31 @@ def test_duplicate_tokens_of_one_person_keep_one_primary(ws):
     assert migrate == ["b", "other"]
 
 
+def test_the_best_verdict_then_the_oldest_token_is_primary_and_the_stored_digest_is_the_scans(ws):
+    """Ranking: migrate < stay_on_rn < review < blocked < opted_out, then the lower id, whatever
+    the insert order; the results digest stored from the counts equals a scan of the rows."""
+    import json
+
+    from migrator.audit.runs import results_sums
+
+    page(ws)
+    page(ws, "Q", business_country="FR")
+    token(ws, "r1", psid="x", timezone="Not/AZone")            # review
+    token(ws, "o1", psid="x", timezone="America/New_York", status="stopped")
+    token(ws, "m1", psid="x", timezone="America/New_York")     # migrate, newest: still primary
+    token(ws, "r2", psid="y", timezone="Not/AZone")
+    token(ws, "r3", psid="y", timezone="Not/AZone")            # same verdict: the older r2 wins
+    token(ws, "s1", "Q", psid="x", timezone="Asia/Tokyo")      # another page: another person
+    token(ws, "lone", psid=None, timezone="Europe/Berlin")
+    result = audit(ws)
+    primary = {t: get(ws, t)["is_primary"] for t in ("r1", "o1", "m1", "r2", "r3", "s1", "lone")}
+    assert primary == {"r1": 0, "o1": 0, "m1": 1, "r2": 1, "r3": 0, "s1": 1, "lone": 1}
+    assert result.findings["DUPLICATE_PERSON_TOKEN"] == 3 and result.recipients == 4
+    stored = ws.conn.execute("SELECT results_digest FROM audit_runs WHERE id = ?",
+                             (result.run_id,)).fetchone()[0]
+    assert json.loads(stored) == json.loads(json.dumps(results_sums(ws.conn, result.run_id)))
+
+
 def test_page_rollup(ws):
     page(ws, "READY")
     page(ws, "NOADS", ad_account_id=None)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from migrator.audit.runs import results_sums
 from migrator.audit.findings import CONTENT, FINDINGS, PAGE, TOKEN, decode, mask, of_scope
 from migrator.audit.decide import (BLOCKED, MIGRATE, OPTED_OUT, REVIEW, STAY, VERDICTS, Context,
                                    decide)
@@ -182,7 +181,7 @@ def _run(ws, rules, as_of, ctx, options, catalogue, started, clock) -> AuditResu
             conn.execute(
                 "UPDATE audit_runs SET status='done', finished_at=?, tokens=?, summary=?, results_digest=?"
                 " WHERE id=?", (int(clock()), result.tokens, json.dumps(result.to_json()),
-                                json.dumps(results_sums(conn, run_id)), run_id))
+                                json.dumps([list(r) for r in conn.execute(_COUNTS_SUMS)]), run_id))
             _drop_temp(conn)
     finally:
         _drop_temp(ws.conn)
@@ -325,42 +324,61 @@ def _mark_page_mismatch(conn) -> None:
 
 
 def _mark_duplicates(conn) -> None:
-    """One token per person and page is primary: the best verdict, then the oldest token."""
+    """One token per person and page is primary: the best verdict, then the oldest token.
+
+    Only people with several tokens are ranked: their groups come from one scan of the
+    `tokens_person` index, then each group's best token is a MIN over (verdict rank, id)
+    packed in one integer, read in group order (no window sort over the groups' tokens); the
+    others are the secondary tokens. Token ids are rowids, far below 2**60.
+    """
+    rank = (f"CASE a.verdict WHEN '{MIGRATE}' THEN 0 WHEN '{STAY}' THEN 1"
+            f" WHEN '{REVIEW}' THEN 2 WHEN '{BLOCKED}' THEN 3 ELSE 4 END")
     conn.execute("CREATE TEMP TABLE _audit_shared_person AS SELECT page_id, psid FROM tokens"
                  " WHERE psid IS NOT NULL GROUP BY page_id, psid HAVING COUNT(*) > 1")
     conn.execute(f"""
         CREATE TEMP TABLE _audit_secondary_token AS
-        SELECT token_id FROM (
-            SELECT a.token_id, ROW_NUMBER() OVER (
-                PARTITION BY t.page_id, t.psid
-                ORDER BY CASE a.verdict WHEN '{MIGRATE}' THEN 0 WHEN '{STAY}' THEN 1
-                         WHEN '{REVIEW}' THEN 2 WHEN '{BLOCKED}' THEN 3 ELSE 4 END, a.token_id
-            ) AS rn
-            FROM _audit_shared_person g  -- CROSS JOIN fixes the order: the few groups drive lookups
-            CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
-            CROSS JOIN audit_tokens a ON a.token_id = t.id)
-        WHERE rn > 1
+        SELECT g.page_id, g.psid, min(({rank}) * {1 << 60} + a.token_id) % {1 << 60} AS primary_id
+        FROM _audit_shared_person g  -- CROSS JOIN fixes the order: the few groups drive lookups
+        CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
+        CROSS JOIN audit_tokens a ON a.token_id = t.id
+        GROUP BY g.rowid
     """)
     conn.execute(f"UPDATE audit_tokens SET is_primary = 0,"
                  f" flags = flags | {mask('DUPLICATE_PERSON_TOKEN')}"
-                 f" WHERE token_id IN (SELECT token_id FROM _audit_secondary_token)")
+                 f" WHERE token_id IN (SELECT t.id FROM _audit_secondary_token g"
+                 f" CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid"
+                 f" WHERE t.id <> g.primary_id)")
 
 
 def _aggregate(conn) -> None:
-    """Count tokens per (page, verdict, flags, is_primary, region_source) into `_audit_counts`.
+    """Count tokens per (page, verdict, flags, is_primary, region_source) into `_audit_counts`,
+    with the sums of the run's results digest (`runs.results_sums`) beside each count.
 
-    One pass feeds both the page rollup and the summary. An UPSERT into a small keyed
-    table instead of GROUP BY: GROUP BY sorts every token row (spilling to temp files
-    beyond the cache, which made 3M cost far more than 3x 1M); the UPSERT does one lookup
-    in a table of a few thousand rows per token, so time stays linear.
+    One pass feeds the page rollup, the summary and the digest the plan's fingerprint reads.
+    An UPSERT into a small keyed table instead of GROUP BY: GROUP BY sorts every token row
+    (spilling to temp files beyond the cache, which made 3M cost far more than 3x 1M); the
+    UPSERT does one lookup in a table of a few thousand rows per token, so time stays linear.
     """
     conn.execute("CREATE TEMP TABLE _audit_counts (page_id TEXT NOT NULL, verdict TEXT NOT NULL,"
                  " flags INTEGER NOT NULL, is_primary INTEGER NOT NULL,"
-                 " region_source TEXT NOT NULL, n INTEGER NOT NULL,"
+                 " region_source TEXT NOT NULL, n INTEGER NOT NULL, sum_id INTEGER NOT NULL,"
+                 " sum_certain_id INTEGER NOT NULL, sum_region INTEGER NOT NULL,"
                  " PRIMARY KEY (page_id, verdict, flags, is_primary, region_source)) WITHOUT ROWID")
     conn.execute("INSERT INTO _audit_counts SELECT coalesce(page_id, ''), verdict, flags, is_primary,"
-                 " region_source, 1 FROM audit_tokens WHERE true"
-                 " ON CONFLICT DO UPDATE SET n = n + 1")
+                 " region_source, 1, token_id, token_id * certain,"
+                 " token_id * LENGTH(IFNULL(region, '')) + UNICODE(IFNULL(region, ' '))"
+                 " FROM audit_tokens WHERE true ON CONFLICT DO UPDATE SET n = n + 1,"
+                 " sum_id = sum_id + excluded.sum_id, sum_certain_id = sum_certain_id + excluded.sum_certain_id,"
+                 " sum_region = sum_region + excluded.sum_region")
+
+
+# runs.results_sums, from the counts: the same integers summed in another order (exact, so
+# TOTAL() gives the same floats as the scan of audit_tokens would)
+_COUNTS_SUMS = """
+SELECT verdict, SUM(n), TOTAL(sum_id), TOTAL(sum_id * is_primary), TOTAL(sum_certain_id),
+       TOTAL(n * (flags % 1000003)), TOTAL(sum_region), TOTAL(n * LENGTH(page_id))
+FROM _audit_counts GROUP BY verdict ORDER BY verdict
+"""
 
 
 def _insert_contents(conn, run_id: int) -> None:
