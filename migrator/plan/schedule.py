@@ -176,6 +176,14 @@ class Scheduler:
         size = self.batch_size
         next_open = self.window.next_open
         znames = self.zone_names
+        # the day-aligned instants rows are pushed to repeat for every row of a zone: each
+        # (zone, instant) is looked up in the window once (every instant here is > 0)
+        opening: dict[tuple[int, int], int] = {}
+
+        def open_at(z: int, t: int) -> int:
+            opening[z, t] = at = next_open(znames[z], t)
+            return at
+
         caps = [c.capacity() for c in campaigns]
         # 0: no limit, 1: lifetime budget (total), 2: daily budget (per UTC day)
         kind = [0 if cap is None else (1 if k == "lifetime" else 2) for k, cap in caps]
@@ -212,9 +220,9 @@ class Scheduler:
                 if opens:
                     batch_day = batch_day_rule.peek(not_before)
                     if not_before < batch_day * DAY:
-                        not_before = next_open(znames[z], batch_day * DAY)
+                        not_before = opening.get((z, batch_day * DAY)) or open_at(z, batch_day * DAY)
                 elif not_before < batch_day_start:
-                    not_before = next_open(znames[z], batch_day_start)
+                    not_before = opening.get((z, batch_day_start)) or open_at(z, batch_day_start)
                 lim = kind[ci]
                 if lim == 1:  # lifetime: a total number of messages
                     if used[ci] >= capn[ci]:
@@ -227,7 +235,7 @@ class Scheduler:
                     if d <= cd:  # the campaign's current day (earlier rows were pushed to it)
                         d = cd + 1 if ccount[ci] >= capn[ci] else cd
                         if d > not_before // DAY:
-                            not_before = next_open(znames[z], d * DAY)
+                            not_before = opening.get((z, d * DAY)) or open_at(z, d * DAY)
                     end = ends[ci]
                     if capn[ci] == 0 or (end is not None and not_before >= end):
                         excl.append((pid, token_id, "over_budget", keys[ci]))
