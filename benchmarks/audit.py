@@ -86,7 +86,8 @@ def bench(n: int, workdir: Path) -> float:
     ws.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{n:>10,} tokens: build {built:6.1f} s | audit {secs:6.2f} s (cpu {cpu:6.2f} s) | "
-          f"{n / secs:>10,.0f} tokens/s | peak RSS {rss_mb:,.0f} MB | verdicts {result.verdicts}")
+          f"{n / secs:>10,.0f} tokens/s | peak RSS {rss_mb:,.0f} MB | load average {os.getloadavg()[0]:.1f} | "
+          f"verdicts {result.verdicts}")
     sys.stdout.flush()
     return secs, cpu
 
