@@ -29,7 +29,7 @@ PAGE_STATUSES = ("ready", "needs_action", "blocked")
 
 CACHE_KIB = 65536
 TEMP_TABLES = ("_audit_zone_region", "_audit_country_region", "_audit_page_business", "_audit_decision",
-               "_audit_shared_person", "_audit_secondary_token", "_audit_counts")
+               "_audit_shared_person", "_audit_person_primary", "_audit_counts")
 
 
 @dataclass
@@ -336,7 +336,7 @@ def _mark_duplicates(conn) -> None:
     conn.execute("CREATE TEMP TABLE _audit_shared_person AS SELECT page_id, psid FROM tokens"
                  " WHERE psid IS NOT NULL GROUP BY page_id, psid HAVING COUNT(*) > 1")
     conn.execute(f"""
-        CREATE TEMP TABLE _audit_secondary_token AS
+        CREATE TEMP TABLE _audit_person_primary AS
         SELECT g.page_id, g.psid, min(({rank}) * {1 << 60} + a.token_id) % {1 << 60} AS primary_id
         FROM _audit_shared_person g  -- CROSS JOIN fixes the order: the few groups drive lookups
         CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid
@@ -345,7 +345,7 @@ def _mark_duplicates(conn) -> None:
     """)
     conn.execute(f"UPDATE audit_tokens SET is_primary = 0,"
                  f" flags = flags | {mask('DUPLICATE_PERSON_TOKEN')}"
-                 f" WHERE token_id IN (SELECT t.id FROM _audit_secondary_token g"
+                 f" WHERE token_id IN (SELECT t.id FROM _audit_person_primary g"
                  f" CROSS JOIN tokens t ON t.page_id = g.page_id AND t.psid = g.psid"
                  f" WHERE t.id <> g.primary_id)")
 
