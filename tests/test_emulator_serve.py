@@ -50,8 +50,8 @@ def server(tmp_path):
         proc.wait(timeout=10)
 
 
-def test_serve_starts_fast_answers_a_curl_style_send_and_writes_webhooks(server):
-    assert server["started"] < 2.0
+def test_serve_answers_a_curl_style_send_and_writes_webhooks(server):
+    # start-up time is measured by benchmarks/scale.py ("emulator start"), not asserted here
     base = server["url"]
     with httpx.Client(base_url=base) as h:
         cid = h.post("/v24.0/act_1/message_campaign?access_token=x",
