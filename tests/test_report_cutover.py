@@ -106,6 +106,32 @@ def test_receipts_kept_on_a_row_whose_state_is_not_sent_still_count_as_moved(ws)
     assert p.subscribers.moved > 0 and p.cutover.state == "in_progress" and p.cutover.unknown > 0
 
 
+def test_a_page_whose_campaign_meta_stopped_is_stopped_not_done(ws):
+    # Meta stopped the campaign (e.g. 2300001): the executor skips its sends with reason
+    # campaign_stopped:<code>; nothing was delivered and the partner must fix the cause, so the
+    # page is neither done nor under way, and the audit does not count it as done either
+    ws.conn.execute("UPDATE exec_sends SET state = 'skipped', reason = 'campaign_stopped:2300001', sent_at = NULL,"
+                    " delivered_at = NULL, read_at = NULL WHERE token_id IN (SELECT id FROM tokens WHERE page_id = ?)",
+                    (CHAI,))
+    r = build_readiness_report(ws, clock=CLOCK)
+    p = {p.page_id: p for p in r.pages}[CHAI]
+    assert p.cutover.state == "stopped" and p.cutover.sent == 0 and p.cutover.skipped == p.cutover.planned
+    assert p.status == "needs_action" and p.subscribers.moved == 0 and p.subscribers.move > 0
+    html = render_report(r)
+    lines = [m for m in re.findall(r"<p>Cutover.*?</p>", html, re.S) if f"of {p.cutover.planned} messages" in m]
+    assert len(lines) == 1 and "<strong>done</strong>" not in lines[0] and "<strong>stopped</strong>" in lines[0]
+
+
+def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
+    from migrator.report import build_audit_report
+
+    readiness = build_readiness_report(ws, clock=CLOCK)
+    done = sum(p.status == "done" for p in readiness.pages)
+    assert readiness.statuses["done"] == done
+    # Acme's plan is through but its small budget left people to move: done for neither report
+    assert build_audit_report(ws, clock=CLOCK).pages_done == done
+
+
 NUMBER = re.compile(r"\b(\d[\d,]*) subscriptions?\b")
 MESSAGES = re.compile(r"\b(\d[\d,]*) messages?\b")
 

@@ -127,7 +127,7 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
     contents_total = conn.execute("SELECT COUNT(*) FROM audit_contents WHERE run_id = ?", (run_id,)).fetchone()[0]
     rejects = conn.execute("SELECT COUNT(*) FROM rejects WHERE severity = 'reject'").fetchone()[0]
     from migrator.report.build_execution import _countdown
-    from migrator.report.readmodel import cutover, page_counts
+    from migrator.report.readmodel import cutover, is_done, page_counts
 
     by_page = page_counts(conn, run_id)          # one scan: the countdown and the moved totals share it
     counts = by_page.values()
@@ -135,7 +135,7 @@ def build_audit_report(ws, *, rules: Rules | None = None, clock: Clock = time.ti
         provenance=provenance(ws, run, rules, note, plan, clock),
         countdown=_countdown(conn, run, rules, plan, by_page),
         moved=sum(c.moved for c in counts), delivered=sum(c.delivered for c in counts),
-        read=sum(c.read for c in counts), pages_done=sum(c.state == "done" for c in cutover(conn, plan).values()),
+        read=sum(c.read for c in counts), pages_done=sum(is_done(c, by_page.get(pid)) for pid, c in cutover(conn, plan).items()),
         tokens=s.get("tokens", 0),
         recipients=s.get("recipients", 0),
         verdicts=[VerdictCount(verdict=v, label=VERDICTS[v][0], meaning=VERDICTS[v][1],

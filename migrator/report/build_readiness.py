@@ -18,7 +18,7 @@ from migrator.report.common import (Clock, ReportError, glossary, latest_audit_r
                                     provenance, rules_for_run)
 from migrator.report.models import (ActionItem, CostEstimate, Cutover, PagePreflight, PageReadiness,
                                     PreflightCheck, ReadinessReport, Subscribers)
-from migrator.report.readmodel import (PageCounts, countdown, cutover, page_counts, plan_spec, sent_messages,
+from migrator.report.readmodel import (PageCounts, countdown, cutover, is_done, page_counts, plan_spec, sent_messages,
                                        value_per_subscriber)
 from migrator.rules import Rules
 from migrator.words import plural
@@ -83,7 +83,7 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     if c.move == 0:
         return None
     n = _subs(c.move)
-    if cut is not None and cut.state in ("in_progress", "done") and cut.to_send == 0:
+    if cut is not None and cut.state in ("in_progress", "stopped", "done") and cut.to_send == 0:
         what = (f"Move {n} to MM: they were not among plan {cut.plan_id}'s accepted sends (left out by the plan, "
                 "over budget, or refused); plan them, or see why in the plan's exclusions.")
     elif cut is not None and cut.state == "in_progress":
@@ -192,7 +192,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
         subs = _subscribers(c)
         # done: the plan's sends are through AND nobody is left to move (a budget or a plan that
         # left people out keeps the page's own status, with its "Move N" action)
-        status = "done" if cut is not None and cut.state == "done" and subs.move == 0 else audit_status
+        status = "done" if is_done(cut, c) else audit_status
         msgs, msgs_total = to_approve.get(pid, ([], 0))
         note = None
         if msgs_total and audit_status == "blocked":

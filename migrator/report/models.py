@@ -246,7 +246,9 @@ class Cutover(_M):
     """The page's sends in the latest plan, from the send ledger (exec_sends)."""
 
     plan_id: str | None
-    state: Literal["not_planned", "not_started", "in_progress", "done"]
+    # stopped: nothing left to try, but some sends failed or were skipped for a cause the partner
+    # can fix (the campaign stopped, the payload refused): not done, and not under way either
+    state: Literal["not_planned", "not_started", "in_progress", "stopped", "done"]
     planned: int                  # sends of the plan for this page
     sent: int                     # accepted by Meta
     delivered: int

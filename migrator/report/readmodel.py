@@ -132,12 +132,16 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
         rows = conn.execute(
             "SELECT campaign_key, COUNT(*), SUM(state = 'sent'), SUM(delivered_at IS NOT NULL),"
             " SUM(read_at IS NOT NULL), SUM(state = 'failed'), SUM(state = 'failed' AND mm_state IS NULL),"
-            " SUM(state = 'skipped'), SUM(state = 'unknown'), SUM(state IN ('planned', 'in_flight'))"
+            " SUM(state = 'skipped'), SUM(state = 'skipped' AND reason LIKE 'campaign_stopped%'),"
+            " SUM(state = 'unknown'), SUM(state IN ('planned', 'in_flight'))"
             " FROM exec_sends WHERE plan_id = ? GROUP BY campaign_key", (plan["plan_id"],))
     else:
-        rows = conn.execute("SELECT campaign_key, COUNT(*), 0, 0, 0, 0, 0, 0, 0, COUNT(*) FROM plan_sends"
+        rows = conn.execute("SELECT campaign_key, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0, COUNT(*) FROM plan_sends"
                             " WHERE plan_id = ? GROUP BY campaign_key", (plan["plan_id"],))
-    keys = ("planned", "sent", "delivered", "read", "failed", "failed_fixable", "skipped", "unknown", "to_send")
+    # skipped_stopped: sends skipped because Meta stopped their campaign (campaign_stopped:<code>),
+    # which the partner can fix and send again; other skips are the recipient's own (opted out...)
+    keys = ("planned", "sent", "delivered", "read", "failed", "failed_fixable", "skipped", "skipped_stopped",
+            "unknown", "to_send")
     for key, *vals in rows:
         pid = page_of.get(key)
         if pid is None or (page and pid != page):
@@ -151,14 +155,22 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
             state = "not_planned"
         elif a["to_send"] == a["planned"]:
             state = "not_started"
-        elif a["to_send"] == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0:
+        elif a["to_send"] == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0 and a["skipped_stopped"] == 0:
             state = "done"          # failures left are the recipient's own (opted out, wrong region...)
+        elif a["to_send"] == 0 and a["unknown"] == 0:
+            state = "stopped"       # nothing left to try, but sends were refused for the campaign or payload
         else:
             state = "in_progress"
         out[pid] = Cutover(plan_id=plan["plan_id"], state=state, planned=a["planned"], sent=a["sent"],
                            delivered=a["delivered"], read=a["read"], failed=a["failed"], skipped=a["skipped"],
                            unknown=a["unknown"], to_send=a["to_send"])
     return out
+
+
+def is_done(cut: Cutover | None, counts: PageCounts | None) -> bool:
+    """A page is done when its plan's sends are through *and* nobody is left to move: the one rule
+    the readiness status and the audit's "N pages are done" both read, so they cannot disagree."""
+    return cut is not None and cut.state == "done" and (counts is None or counts.move == 0)
 
 
 def sent_messages(conn, plan: dict[str, Any] | None) -> dict[str, set[str]]:
