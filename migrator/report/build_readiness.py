@@ -141,7 +141,7 @@ def _deadline(row: dict[str, Any], at_risk: int, cutoff: date, as_of: date) -> t
     if depends == 0:
         return None, None, None
     days = (cutoff - as_of).days
-    these = f"{depends:,} of these {'subscription' if depends == 1 else 'subscriptions'}"
+    these = f"{depends:,} of these subscriptions"      # "of these" takes the plural, even for 1
     if days > 0:
         label = f"RN stops for {these} on {cutoff.isoformat()}: {plural(days, 'day')} left"
     elif days == 0:
