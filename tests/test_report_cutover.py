@@ -4,6 +4,7 @@ its own row, and money shows in major units with its basis."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -200,6 +201,28 @@ def test_money_in_major_units_with_its_basis_on_the_demo_path(ws):
     html = render_report(ex)
     assert "estimated" in html and "accepted" in html and "delivered" in html
     assert "minor units" not in html
+
+
+def test_readiness_cost_says_what_meta_accepted_as_status_does(demo, ws, tmp_path):
+    # after the cutover the cost line is not only the plan's estimate: the spend Meta accepted and
+    # delivered, at the plan's cost per message, the same figure `status --json` sums per currency
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    pages = _pages(ws)
+    chai = pages[CHAI].cost[0]
+    assert chai.sent == pages[CHAI].cutover.sent and chai.accepted_cost_minor == chai.sent * 80
+    assert chai.accepted_cost == f"INR {chai.sent * 80 / 100:,.2f}" and chai.delivered == pages[CHAI].cutover.delivered
+    got = {}
+    for p in pages.values():
+        for c in p.cost:
+            got[c.currency] = got.get(c.currency, 0) + c.accepted_cost_minor
+    r = CliRunner().invoke(main, ["--db", str(demo), "status", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["plans"][-1]["spend"] == got
+    html = render_report(build_readiness_report(ws, clock=CLOCK))
+    assert f"<strong>{chai.accepted_cost} accepted</strong>" in html
 
 
 def test_status_and_plan_cli_show_major_units(demo, tmp_path):

@@ -18,7 +18,7 @@ from migrator.report.common import (Clock, ReportError, glossary, latest_audit_r
                                     provenance, rules_for_run)
 from migrator.report.models import (ActionItem, CostEstimate, Cutover, PagePreflight, PageReadiness,
                                     PreflightCheck, ReadinessReport, Subscribers)
-from migrator.report.readmodel import (PageCounts, countdown, cutover, is_done, page_counts, plan_spec, sent_messages,
+from migrator.report.readmodel import (PageCounts, _has_rows, countdown, cutover, is_done, page_counts, plan_spec, sent_messages,
                                        value_per_subscriber)
 from migrator.rules import Rules
 from migrator.words import plural
@@ -96,16 +96,31 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     return ActionItem(who="partner", code=code, what=what, count=c.move, counts="move")
 
 
-def _costs(plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
+def _costs(conn, plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
+    """Per page and currency: the plan's estimate and budget, and once it ran, what Meta accepted
+    and delivered (sends x the campaign's cost per message), so the cost line is true after a cutover."""
     if plan is None:
         return {}
     campaigns = plan["body"].get("campaigns", [])
+    ledger: dict[str, tuple[int, int]] = {}
+    if _has_rows(conn, "exec_sends"):
+        ledger = {k: (sent or 0, dl or 0) for k, sent, dl in conn.execute(
+            "SELECT campaign_key, SUM(state = 'sent'), SUM(delivered_at IS NOT NULL) FROM exec_sends"
+            " WHERE plan_id = ? GROUP BY campaign_key", (plan["plan_id"],))}
     acc: dict[tuple[str, str], dict[str, int | None]] = {}
     for c in campaigns:
         a = acc.setdefault((c["page_id"], c["currency"]),
-                           {"sends": 0, "cost": 0, "budget": 0, "unreachable": 0})
+                           {"sends": 0, "cost": 0, "budget": 0, "unreachable": 0, "sent": None, "accepted": None,
+                            "delivered": None, "delivered_cost": None})
         a["sends"] += c["sends"]
         a["cost"] += c["estimated_cost"]
+        if ledger:
+            sent, dl = ledger.get(c["key"], (0, 0))
+            cpm = c.get("cost_per_message", 0)
+            a["sent"] = (a["sent"] or 0) + sent
+            a["accepted"] = (a["accepted"] or 0) + sent * cpm
+            a["delivered"] = (a["delivered"] or 0) + dl
+            a["delivered_cost"] = (a["delivered_cost"] or 0) + dl * cpm
         a["unreachable"] += c.get("unreachable_by_budget", 0)
         b = c.get("budget_total")
         a["budget"] = None if (b is None or a["budget"] is None) else a["budget"] + b
@@ -114,7 +129,10 @@ def _costs(plan: dict[str, Any] | None) -> dict[str, list[CostEstimate]]:
         out.setdefault(pid, []).append(CostEstimate(
             plan_id=plan["plan_id"], currency=cur, sends=a["sends"], estimated_cost_minor=a["cost"],
             estimated_cost=money(a["cost"], cur), budget_total_minor=a["budget"],
-            budget_total=money(a["budget"], cur), unreachable_by_budget=a["unreachable"]))
+            budget_total=money(a["budget"], cur), unreachable_by_budget=a["unreachable"],
+            sent=a["sent"], accepted_cost_minor=a["accepted"], accepted_cost=money(a["accepted"], cur),
+            delivered=a["delivered"], delivered_cost_minor=a["delivered_cost"],
+            delivered_cost=money(a["delivered_cost"], cur)))
     return out
 
 
@@ -175,7 +193,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     wanted[_MM_NOT_LAUNCHED] = None
     counts = page_counts(conn, run["id"], page, wanted)
     cuts = cutover(conn, plan, page)
-    costs = _costs(plan)
+    costs = _costs(conn, plan)
     preflights = _preflights(conn)
     spec = plan_spec(conn, plan)
     planned = {c["page_id"] for c in plan["body"].get("campaigns", [])} if plan else None

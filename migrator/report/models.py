@@ -224,6 +224,14 @@ class CostEstimate(_M):
     budget_total_minor: int | None
     budget_total: str | None
     unreachable_by_budget: int
+    # from the send ledger once the plan ran (None before): what Meta accepted and delivered so far,
+    # at the plan's cost per message, as `status` and the execution report count it
+    sent: int | None = None
+    accepted_cost_minor: int | None = None
+    accepted_cost: str | None = None
+    delivered: int | None = None
+    delivered_cost_minor: int | None = None
+    delivered_cost: str | None = None
 
 
 class PreflightCheck(_M):
