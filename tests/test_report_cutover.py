@@ -123,6 +123,16 @@ def test_a_page_whose_campaign_meta_stopped_is_stopped_not_done(ws):
     assert len(lines) == 1 and "<strong>done</strong>" not in lines[0] and "<strong>stopped</strong>" in lines[0]
 
 
+def test_the_execution_report_does_not_call_a_stopped_campaign_nothing_left_to_do(ws):
+    ws.conn.execute("UPDATE exec_sends SET state = 'skipped', reason = 'campaign_stopped:2300001', sent_at = NULL,"
+                    " delivered_at = NULL, read_at = NULL, error_code = NULL")
+    ex = build_execution_report(ws, clock=CLOCK)
+    assert not any("Nothing left to do" in s for s in ex.next_steps), ex.next_steps
+    assert any("Meta stopped" in s and f"{ex.totals.skipped:,} sends" in s for s in ex.next_steps), ex.next_steps
+    row = next(e for e in ex.errors if "campaign_stopped" in e.code)
+    assert row.error_class == "stop_campaign" and "2300001" in row.meaning and "no Graph error code" not in row.meaning
+
+
 def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
     from migrator.report import build_audit_report
 

@@ -63,6 +63,12 @@ def _meanings() -> dict[str, tuple[str, str | None]]:
 
 
 def _meaning_of(code: int | None, reason: str | None, table: dict[str, tuple[str, str | None]]) -> tuple[str, str | None]:
+    if code is None and reason and reason.startswith("campaign_stopped:") and reason.split(":", 1)[1].isdigit():
+        # skipped without a request of its own: Meta's answer to another send stopped the campaign
+        stop = reason.split(":", 1)[1]
+        meaning, cls = _meaning_of(int(stop), None, table)
+        return (f"skipped, not sent: Meta stopped the campaign with error {stop} ({meaning}); "
+                "these sends are not retried"), cls
     if code is None:
         return (f"no Graph error code; reason: {reason}" if reason else "no Graph error code"), None
     if str(code) in table:
@@ -168,6 +174,8 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
                                             " WHERE plan_id = ? AND state = 'failed' GROUP BY 1, 2", (plan_id,)):
             cls = _meaning_of(code, reason, table)[1] or (reason or "").split(":", 1)[0] or "other"
             failed_by_class[cls] = failed_by_class.get(cls, 0) + n
+    stopped = conn.execute("SELECT COUNT(*) FROM exec_sends WHERE plan_id = ? AND state = 'skipped'"
+                           " AND reason LIKE 'campaign_stopped%'", (plan_id,)).fetchone()[0] if ledger else 0
     points, unit = _throughput(conn, plan_id, ledger)
     runs = _runs(conn, plan_id)
     excluded = body.get("excluded") or dict(conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? GROUP BY reason"
@@ -178,7 +186,7 @@ def build_execution_report(ws, *, plan: str | None = None, rules: Rules | None =
         ledger=ledger, ledger_note=ledger_note, totals=totals, excluded=excluded,
         countdown=_countdown(conn, run, rules, p), runs=runs,
         campaigns=campaigns, batches=batches, batches_total=len(batches), errors=errors,
-        throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals, failed_by_class),
+        throughput=points, throughput_bucket=unit, next_steps=_next_steps(plan_id, ledger, totals, failed_by_class, stopped),
         glossary=glossary("MM", "Ad account", "Short hash") + [
             Term(term="Unknown", meaning="A send whose outcome is not known (the process stopped while it was in "
                                          "flight); it is never re-sent unless you ask, so nobody gets it twice."),
@@ -246,7 +254,8 @@ def _countdown(conn, run, rules, plan, counts=None) -> Countdown | None:
     return countdown(counts, names, date.fromisoformat(run["as_of"]), rules.rn_discontinuation.value, value, note)
 
 
-def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str, int] | None = None) -> list[str]:
+def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str, int] | None = None,
+                stopped: int = 0) -> list[str]:
     run = f"migrator execute PLAN.json --execute   (PLAN.json = the saved file of plan {plan_id})"
     if not ledger:
         return [f"Dry run first: migrator execute PLAN.json   (PLAN.json = the saved file of plan {plan_id}); "
@@ -271,6 +280,11 @@ def _next_steps(plan_id: str, ledger: bool, t: Counts, failed_by_class: dict[str
     if rest:
         steps.append(f"{plural(rest, 'send')} failed: see the error codes below; fix the payload or account problem "
                      "named there before resuming.")
+    if stopped:
+        steps.append(f"{plural(stopped, 'send')} {'was' if stopped == 1 else 'were'} skipped because Meta stopped "
+                     f"{'its campaign' if stopped == 1 else 'their campaigns'}: fix the cause named in the error codes "
+                     "below, then run `migrator audit` and make a new plan for the subscribers still to move "
+                     "(a stopped campaign's sends are not retried).")
     if not steps:
         steps.append("Nothing left to do for this plan: every send has an outcome.")
     return steps
