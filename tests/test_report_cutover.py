@@ -13,7 +13,7 @@ import pytest
 
 from migrator.audit import run_audit
 from migrator.demo import run_demo
-from migrator.report import build_execution_report, build_readiness_report, render_report
+from migrator.report import build_audit_report, build_execution_report, build_readiness_report, render_report
 from migrator.store import open_workspace
 
 CLOCK = lambda: 1_796_000_000   # noqa: E731  2026-12-01: after RN's discontinuation, as the demo runs today
@@ -133,9 +133,25 @@ def test_the_execution_report_does_not_call_a_stopped_campaign_nothing_left_to_d
     assert row.error_class == "stop_campaign" and "2300001" in row.meaning and "no Graph error code" not in row.meaning
 
 
-def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
-    from migrator.report import build_audit_report
+def test_planning_again_after_the_cutover_keeps_done_pages_done(ws, tmp_path):
+    # the reports say "re-run `migrator plan`" once the audit is newer than the plan; the new plan
+    # plans the same people again (the executor would skip them as sent_by_another_plan), and
+    # must not turn a page whose subscribers all moved back into "needs action / not started"
+    from migrator.demo import sample_spec_path
+    from migrator.plan import make_plan
 
+    before = {p.page_id: p.status for p in build_readiness_report(ws, clock=CLOCK).pages}
+    run_audit(ws, clock=CLOCK)
+    make_plan(ws, sample_spec_path(), out=tmp_path / "again.json", clock=CLOCK)
+    r = build_readiness_report(ws, clock=CLOCK)
+    after = {p.page_id: p for p in r.pages}
+    assert before[CHAI] == "done" and after[CHAI].status == "done", after[CHAI].cutover
+    assert {k: p.status for k, p in after.items()} == before
+    assert after[CHAI].cutover.already_reached == after[CHAI].cutover.to_send > 0
+    assert r.statuses["done"] == build_audit_report(ws, clock=CLOCK).pages_done
+
+
+def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
     readiness = build_readiness_report(ws, clock=CLOCK)
     done = sum(p.status == "done" for p in readiness.pages)
     assert readiness.statuses["done"] == done

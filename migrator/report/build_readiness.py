@@ -83,11 +83,11 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     if c.move == 0:
         return None
     n = _subs(c.move)
-    if cut is not None and cut.state in ("in_progress", "stopped", "done") and cut.to_send == 0:
+    if cut is not None and cut.state in ("in_progress", "stopped", "done") and cut.to_send == cut.already_reached:
         what = (f"Move {n} to MM: they were not among plan {cut.plan_id}'s accepted sends (left out by the plan, "
                 "over budget, or refused); plan them, or see why in the plan's exclusions.")
     elif cut is not None and cut.state == "in_progress":
-        what = f"Move {n} to MM: plan {cut.plan_id} is under way ({plural(cut.to_send, 'send')} to go)."
+        what = f"Move {n} to MM: plan {cut.plan_id} is under way ({plural(cut.to_send - cut.already_reached, 'send')} to go)."
     elif (cutoff - as_of).days > 0:
         what = f"Move {n} to MM before RN stops for them on {cutoff.isoformat()}."
     else:

@@ -265,6 +265,7 @@ class Cutover(_M):
     skipped: int
     unknown: int
     to_send: int                  # not tried yet (planned or in flight)
+    already_reached: int = 0      # of to_send: people an earlier plan's send already reached
 
 
 class PageReadiness(_M):

@@ -141,7 +141,7 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
     # skipped_stopped: sends skipped because Meta stopped their campaign (campaign_stopped:<code>),
     # which the partner can fix and send again; other skips are the recipient's own (opted out...)
     keys = ("planned", "sent", "delivered", "read", "failed", "failed_fixable", "skipped", "skipped_stopped",
-            "unknown", "to_send")
+            "unknown", "to_send", "already")
     for key, *vals in rows:
         pid = page_of.get(key)
         if pid is None or (page and pid != page):
@@ -149,22 +149,46 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
         a = acc.setdefault(pid, dict.fromkeys(keys, 0))
         for k, v in zip(keys, vals):
             a[k] += v or 0
+    # a plan made again after a cutover plans the people an earlier plan already reached: those
+    # sends are still "to send" in this plan, but nobody waits for them (the executor skips a
+    # repeat as sent_by_another_plan): they neither keep a page from being done nor mean "not started"
+    for key, n in _already_reached(conn, plan["plan_id"], ledger):
+        pid = page_of.get(key)
+        if pid in acc:
+            acc[pid]["already"] += n
     out = {}
     for pid, a in acc.items():
+        waiting = a["to_send"] - a["already"]         # sends to go to someone no plan has reached yet
         if a["planned"] == 0:
             state = "not_planned"
-        elif a["to_send"] == a["planned"]:
+        elif a["to_send"] == a["planned"] and waiting > 0:
             state = "not_started"
-        elif a["to_send"] == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0 and a["skipped_stopped"] == 0:
+        elif waiting == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0 and a["skipped_stopped"] == 0:
             state = "done"          # failures left are the recipient's own (opted out, wrong region...)
-        elif a["to_send"] == 0 and a["unknown"] == 0:
+        elif waiting == 0 and a["unknown"] == 0:
             state = "stopped"       # nothing left to try, but sends were refused for the campaign or payload
         else:
             state = "in_progress"
         out[pid] = Cutover(plan_id=plan["plan_id"], state=state, planned=a["planned"], sent=a["sent"],
                            delivered=a["delivered"], read=a["read"], failed=a["failed"], skipped=a["skipped"],
-                           unknown=a["unknown"], to_send=a["to_send"])
+                           unknown=a["unknown"], to_send=a["to_send"], already_reached=a["already"])
     return out
+
+
+def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int]]:
+    """[(campaign_key, n)]: the plan's sends not tried yet whose person (page + PSID; the token
+    itself without one) another plan's send already reached (accepted or delivered)."""
+    if not _has_rows(conn, "exec_sends"):
+        return []
+    rows = ("SELECT e.campaign_key AS k, e.token_id AS tid FROM exec_sends e WHERE e.plan_id = :p"
+            " AND e.state IN ('planned', 'in_flight')") if ledger else \
+        "SELECT s.campaign_key AS k, s.token_id AS tid FROM plan_sends s WHERE s.plan_id = :p"
+    sql = (f"SELECT r.k, COUNT(*) FROM ({rows}) r JOIN tokens t ON t.id = r.tid WHERE EXISTS ("
+           " SELECT 1 FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
+           " AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL)"
+           " AND (o.id = t.id OR (t.psid IS NOT NULL AND o.page_id = t.page_id AND o.psid = t.psid)))"
+           " GROUP BY r.k")
+    return conn.execute(sql, {"p": plan_id}).fetchall()
 
 
 def is_done(cut: Cutover | None, counts: PageCounts | None) -> bool:
