@@ -151,6 +151,30 @@ def test_planning_again_after_the_cutover_keeps_done_pages_done(ws, tmp_path):
     assert r.statuses["done"] == build_audit_report(ws, clock=CLOCK).pages_done
 
 
+def test_add_a_country_counts_the_subscriptions_the_crm_file_lists(demo, ws, tmp_path):
+    # Global Gadgets has no business country: most of its undecided subscriptions wait on that,
+    # not on their own country; "add an explicit country (e.g. from the CRM)" counts only those
+    # whose recipient country is unclear, the rows of needs-country.csv handed to the CRM team
+    import csv
+
+    from click.testing import CliRunner
+
+    from migrator.cli import main
+
+    r = CliRunner().invoke(main, ["--db", str(demo), "report", "crm", "-o", str(tmp_path / "crm")])
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "crm" / "needs-country.csv", encoding="utf-8-sig", newline="") as f:
+        listed: dict[str, int] = {}
+        for row in csv.DictReader(f):
+            listed[row["page_id"]] = listed.get(row["page_id"], 0) + 1
+    pages = _pages(ws)
+    review = {pid: a.count for pid, p in pages.items() for a in p.actions if a.code == "REVIEW_TOKENS"}
+    assert review == listed
+    gg = next(p for p in pages.values() if p.name == "Global Gadgets")
+    assert gg.subscribers.needs_country < gg.subscribers.undecided
+    assert any(a.code == "PAGE_BUSINESS_COUNTRY_UNKNOWN" and a.count == gg.subscribers.undecided for a in gg.actions)
+
+
 def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
     readiness = build_readiness_report(ws, clock=CLOCK)
     done = sum(p.status == "done" for p in readiness.pages)
@@ -202,7 +226,10 @@ def test_every_action_count_is_its_rows_figure_on_every_page_of_the_sample(ws):
                 assert a.counts == "move" and s.move > 0
         assert (s.move > 0) == any(a.code.startswith("RN_DISCONTINU") for a in p.actions), p.name
         assert (s.lost > 0 and "BLOCKED_TOKENS" in p.reasons) == any(a.counts == "lost" for a in p.actions)
-        assert (s.undecided > 0 and "REVIEW_TOKENS" in p.reasons) == any(a.counts == "undecided" for a in p.actions)
+        # "add a country" counts those whose own country is unclear (a page without a business
+        # country has more undecided: its PAGE_BUSINESS_COUNTRY_UNKNOWN action counts them all)
+        assert (s.needs_country > 0 and "REVIEW_TOKENS" in p.reasons) == any(a.counts == "needs_country"
+                                                                              for a in p.actions)
         approve = [a for a in p.actions if a.code == "PAGE_CONTENT_NEEDS_WORK"]
         assert bool(approve) == bool(p.approvals), p.name
         if approve:

@@ -50,7 +50,7 @@ PAGE_ACTIONS: dict[str, tuple[str, str]] = {
 _FIGURE = {"PAGE_NO_AD_ACCOUNT": "move", "PAGE_BUSINESS_COUNTRY_UNSUPPORTED": "lost",
            "PAGE_BUSINESS_COUNTRY_UNKNOWN": "undecided", "PAGE_NOT_INGESTED": "total",
            "PAGE_CONTENT_NEEDS_WORK": "approvals_total", "AT_RISK_TOKENS": "at_risk", "BLOCKED_TOKENS": "lost",
-           "REVIEW_TOKENS": "undecided", "TOKEN_EXPIRED": "expired", "REGION_CONFLICT": "region_conflict",
+           "REVIEW_TOKENS": "needs_country", "TOKEN_EXPIRED": "expired", "REGION_CONFLICT": "region_conflict",
            "RN_DAILY_FREQUENCY_LOST": "daily_limited", "MM_NOT_LAUNCHED": "move"}
 
 # token findings -> who acts, what to do, and the verdicts whose (not yet moved) subscriptions count.
@@ -200,6 +200,13 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
     to_approve = approvals(conn, run["id"], page, spec, planned=planned, sent=sent_messages(conn, plan))
     value, value_note = value_per_subscriber(conn, plan, spec)
     paid = _accounts_in_plan(plan, spec)
+    from migrator.report.crm import UNCLEAR_COUNTRY
+
+    # undecided because the recipient's country is unclear (a page without a business country
+    # leaves the rest undecided: a CRM country would not help them)
+    unclear = dict(conn.execute("SELECT a.page_id, COUNT(*) FROM audit_tokens a WHERE a.run_id = ?"
+                                f" AND a.verdict = 'review' AND {UNCLEAR_COUNTRY}" + (" AND a.page_id = ?" if page else "")
+                                + " GROUP BY 1", (run["id"], page) if page else (run["id"],)).fetchall())
     pages = []
     for pid, name, bc, audit_status, reasons in rows:
         c = counts.get(pid) or PageCounts()
@@ -207,7 +214,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
         reasons = json.loads(reasons)
         deadline, label, days = _deadline({"migrate": c.move, "blocked": c.lost, "review": c.undecided},
                                           c.at_risk, cutoff, as_of)
-        subs = _subscribers(c)
+        subs = _subscribers(c).model_copy(update={"needs_country": unclear.get(pid, 0)})
         # done: the plan's sends are through AND nobody is left to move (a budget or a plan that
         # left people out keeps the page's own status, with its "Move N" action)
         status = "done" if is_done(cut, c) else audit_status

@@ -37,6 +37,11 @@ class CrmExport:
                 "needs_opt_in": {"file": str(self.needs_opt_in), "rows": self.needs_opt_in_rows}}
 
 
+# an undecided subscription whose recipient's country is what is unclear (no candidate, or several),
+# not the business's (the pages file has that): the rows of needs-country.csv, and the figure the
+# readiness report's "add an explicit country" action counts
+UNCLEAR_COUNTRY = "(a.candidates IS NULL OR instr(a.candidates, ',') > 0)"
+
 def _has_table(conn, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
@@ -56,7 +61,7 @@ def write_crm_exports(ws, out_dir: str | Path, *, page: str | None = None, force
                 " LEFT JOIN pages p ON p.page_id = a.page_id"
                 " WHERE a.run_id = ? AND a.verdict = 'review'"
                 # the recipient's country is what is unclear (not the business's: the pages file has that)
-                " AND (a.candidates IS NULL OR instr(a.candidates, ',') > 0)" + pf + " ORDER BY a.page_id, a.token_id",
+                f" AND {UNCLEAR_COUNTRY}" + pf + " ORDER BY a.page_id, a.token_id",
                 args):
             yield (th, short_hash(psid), pid, name, topic, tz or "", cands or "unknown", detail or "",
                    {"timezone": "inferred from the time zone (several countries)",

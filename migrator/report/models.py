@@ -213,6 +213,7 @@ class Subscribers(_M):
     daily_limited: int = 0        # of `stay`: daily subscriptions RN now limits to one message per 48 h
     expired: int = 0              # of `lost`: tokens Meta refused as expired (need a new opt-in)
     region_conflict: int = 0      # of `move` + `undecided`: partner country data that Meta contradicted
+    needs_country: int = 0        # of `undecided`: the recipient's country is unclear (needs-country.csv)
 
 
 class CostEstimate(_M):

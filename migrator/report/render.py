@@ -148,7 +148,7 @@ def readiness_csv(model: ReadinessReport) -> str:
     w.writerow(["page_id", "name", "business_country", "status", "reasons", "deadline", "days_to_deadline",
                 "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost",
                 "moved", "delivered", "read", "cutover", "daily_limited", "expired", "region_conflict",
-                "messages_to_approve", "accepted_cost", "delivered_cost"])
+                "messages_to_approve", "accepted_cost", "delivered_cost", "needs_country"])
     for p in model.pages:
         s = p.subscribers
         w.writerow([_cell(x) for x in (
@@ -158,7 +158,7 @@ def readiness_csv(model: ReadinessReport) -> str:
             s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned",
             s.daily_limited, s.expired, s.region_conflict, p.approvals_total,
             "; ".join(c.accepted_cost for c in p.cost if c.accepted_cost),
-            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost))])
+            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost), s.needs_country)])
     return out.getvalue()
 
 
