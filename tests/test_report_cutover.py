@@ -149,6 +149,9 @@ def test_planning_again_after_the_cutover_keeps_done_pages_done(ws, tmp_path):
     assert {k: p.status for k, p in after.items()} == before
     assert after[CHAI].cutover.already_reached == after[CHAI].cutover.to_send > 0
     assert r.statuses["done"] == build_audit_report(ws, clock=CLOCK).pages_done
+    cu = after[CHAI].cutover
+    line = next(m for m in re.findall(r"<p>Cutover.*?</p>", render_report(r), re.S) if f"of {cu.planned} messages" in m)
+    assert "<strong>done</strong>" in line and "to send" not in line and f"{cu.to_send} more messages" in line
 
 
 def test_add_a_country_counts_the_subscriptions_the_crm_file_lists(demo, ws, tmp_path):
