@@ -178,6 +178,14 @@ def test_add_a_country_counts_the_subscriptions_the_crm_file_lists(demo, ws, tmp
     assert any(a.code == "PAGE_BUSINESS_COUNTRY_UNKNOWN" and a.count == gg.subscribers.undecided for a in gg.actions)
 
 
+def test_a_done_page_does_not_say_rn_stopped_only_for_its_undecided(ws):
+    # RN stopped for the moved subscriptions too; the label counts those neither on MM nor sure to keep RN
+    chai = _pages(ws)[CHAI]
+    assert chai.status == "done" and chai.subscribers.moved > 0
+    assert chai.deadline_label == (f"RN stopped on 2026-02-10, 293 days ago: {chai.subscribers.undecided} of these "
+                                   "subscriptions are neither on MM nor sure to keep RN")
+
+
 def test_the_audit_counts_the_same_done_pages_as_readiness(ws):
     readiness = build_readiness_report(ws, clock=CLOCK)
     done = sum(p.status == "done" for p in readiness.pages)

@@ -39,9 +39,10 @@ def test_one_subscription_reads_one_of_these_subscriptions(cli, tmp_path):
     pages = {p["page_id"]: p for p in json.loads(r.output)["pages"]}
     jp = pages["100000000000002"]
     assert jp["subscribers"]["lost"] == 1
-    assert jp["deadline_label"].startswith("RN stops for 1 of these subscriptions on 2026-02-10"), jp["deadline_label"]
-    assert "3 of these subscriptions" in pages["100000000000004"]["deadline_label"]
+    assert jp["deadline_label"] == ("RN stops on 2026-02-10, 21 days left: 1 of these subscriptions is neither "
+                                    "on MM nor sure to keep RN"), jp["deadline_label"]
+    assert "3 of these subscriptions are neither" in pages["100000000000004"]["deadline_label"]
     r = cli("report", "readiness", "-o", tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "1 of these subscription " not in html and "1 of these subscriptions" in html
+    assert "1 of these subscription " not in html and "1 of these subscriptions is" in html
     assert "<script>alert" not in html

@@ -159,13 +159,16 @@ def _deadline(row: dict[str, Any], at_risk: int, cutoff: date, as_of: date) -> t
     if depends == 0:
         return None, None, None
     days = (cutoff - as_of).days
-    these = f"{depends:,} of these subscriptions"      # "of these" takes the plural, even for 1
+    # RN stops for every subscriber outside the exempt geos, the moved ones too: the figure is how
+    # many of the page's subscriptions are neither on MM nor sure to keep RN ("of these" takes the
+    # plural, even for 1)
+    these = f"{depends:,} of these subscriptions {'is' if depends == 1 else 'are'} neither on MM nor sure to keep RN"
     if days > 0:
-        label = f"RN stops for {these} on {cutoff.isoformat()}: {plural(days, 'day')} left"
+        label = f"RN stops on {cutoff.isoformat()}, {plural(days, 'day')} left: {these}"
     elif days == 0:
-        label = f"RN stops for {these} today ({cutoff.isoformat()})"
+        label = f"RN stops today ({cutoff.isoformat()}): {these}"
     else:
-        label = f"RN stopped for {these} on {cutoff.isoformat()}, {plural(-days, 'day')} ago"
+        label = f"RN stopped on {cutoff.isoformat()}, {plural(-days, 'day')} ago: {these}"
     return cutoff.isoformat(), label, days
 
 
