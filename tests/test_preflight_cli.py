@@ -147,3 +147,29 @@ def test_facebook_business_sdk_batch_creates_and_sends_through_the_emulator(serv
     assert batch.execute() is None                     # no call came back null
     assert len(ok) == 1 and ok[0]["marketing_message_tracking_id"]
     assert len(bad) == 1 and bad[0]["error"]["code"] != 0
+
+
+def test_the_readmes_rehearsal_serves_the_partners_own_pages_and_preflight_passes(ws, db_path, tmp_path, cli,
+                                                                                    monkeypatch):
+    """README: `migrator emulator serve --port 8765 --warmup 5 --webhooks receipts.jsonl &`, then preflight.
+    Without --assets the emulator serves the workspace's pages as pages.csv describes them (a BR business
+    billing in BRL), not a US/USD default that fails every page placed elsewhere."""
+    _, plan_path = two_pages(ws, tmp_path)
+    ws.close()
+    proc = subprocess.Popen([sys.executable, "-m", "migrator", "--db", str(db_path), "emulator", "serve",
+                             "--port", "0", "--warmup", "5", "--webhooks", str(tmp_path / "receipts.jsonl")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, proc.stderr.read()
+        url = "http://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
+        monkeypatch.setenv("MIGRATOR_ACCESS_TOKEN", "rehearsal")
+        r = cli("preflight", plan_path, "--base-url", url, "--json")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    data = json.loads(r.output)
+    failed = [(c["check"], c["subject"]) for c in data["checks"] if c["status"] == "fail"]
+    assert failed == [] and r.exit_code == 0, failed
+    currency = next(c for c in data["checks"] if c["check"] == "ad_account_currency" and c["subject"].endswith(ACT_BR))
+    assert "BRL" in currency["detail"]

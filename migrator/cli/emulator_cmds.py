@@ -78,7 +78,8 @@ def _check_emulator_outputs(app, *, webhooks, state, snapshot, reads) -> None:
               help="Load state from / save state to this JSON file (at exit and POST /_emulator/flush).")
 @click.option("--assets", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Business assets fixture (TOML/JSON): permissions, ad accounts, Pages, terms (see "
-                   "emulator/assets.py); default: everything set up.")
+                   "emulator/assets.py); default: the workspace's pages and the ad accounts its pages file and "
+                   "latest plan name (business country, currency), everything else set up.")
 @click.option("--state", type=click.Path(dir_okay=False), default=None,
               help="Durable state (SQLite: campaigns, sends, cadence, ids), kept across kills and restarts; "
                    "default WEBHOOKS.state.sqlite beside --webhooks, else in memory.")
@@ -118,6 +119,12 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                          hint="the emulator is for local rehearsals; add --public to expose it anyway")
     _check_emulator_outputs(app, webhooks=webhooks, state=state, snapshot=snapshot,
                             reads=(faults, subscribers, assets, rules_path, page_tokens))
+    if assets is None and subscribers is None:
+        # the workspace's pages as pages.csv and the latest plan describe them: a rehearsal's preflight
+        # then judges the partner's own set-up, not a US/USD default
+        from migrator.emulator.assets import assets_for_rehearsal
+
+        assets = assets_for_rehearsal(app.workspace(create=False))
     asgi, loaded = build_emulator_app(subscribers=subscribers, workspace=lambda: app.workspace(create=False),
                                       faults=faults, seed=seed, virtual_clock=virtual_clock, rules=rules_path,
                                       page_tokens=page_tokens, assets=assets, warmup_seconds=warmup,

@@ -328,6 +328,27 @@ def assets_from_workspace(ws, plan=None) -> Assets:
     return a
 
 
+def assets_for_rehearsal(ws) -> Assets:
+    """`emulator serve`'s default assets: the workspace's pages and ad accounts as the partner's files
+    and latest plan describe them (assets_from_workspace), everything else set up.
+
+    Without this a rehearsal's Meta would bill every ad account in USD for a US business, and
+    `preflight` against it would refuse every page the pages file places elsewhere: a false alarm
+    the README's own rehearsal walked into.
+    """
+    from migrator.plan import latest
+    from migrator.plan.model import SavedPlan
+
+    stored = latest(ws)
+    plan = None
+    if stored is not None:
+        try:
+            plan = SavedPlan.model_validate(stored.body)
+        except ValueError:
+            plan = None          # a plan of an older format: its campaigns' accounts are not added
+    return assets_from_workspace(ws, plan)
+
+
 def _fields(body: dict, fields: Any) -> dict:
     """Graph returns the requested top-level fields (and `id`); `a{b,c}` selects field a."""
     if not fields:
@@ -352,4 +373,4 @@ def _fields(body: dict, fields: Any) -> dict:
     return out
 
 
-__all__ = ["AdAccount", "Assets", "Business", "Page", "assets_from_workspace"]
+__all__ = ["AdAccount", "Assets", "Business", "Page", "assets_for_rehearsal", "assets_from_workspace"]
