@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from migrator.store.schema_execute import LEDGER_0510, LEDGER_DDL
+from migrator.store.schema_execute import COUNTS_DDL, LEDGER_0510, LEDGER_DDL
 from migrator.store.workspace import transaction  # noqa: F401  (the workspace's one; re-exported)
 
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
@@ -140,7 +140,6 @@ def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None
         WHERE e.state = 'planned' {plan_sql}"""
         args = args + args
     fields = ",".join(f"'{f}'" for f in SETTLING_FIELDS)
-    before = conn.total_changes     # not cur.rowcount: Python 3.11 gives -1 for a statement starting WITH
     conn.execute(f"""
         WITH cand AS ({cand}),
         hit AS (
@@ -156,7 +155,9 @@ def settle_from_receipts(conn: sqlite3.Connection, *, plan_id: str | None = None
                sent_at = COALESCE(exec_sends.sent_at, hit.ts / 1000), updated_at = ?
         FROM hit WHERE exec_sends.plan_id = hit.plan_id AND exec_sends.send_id = hit.send_id
         """, (*args, now))
-    settled = conn.total_changes - before
+    # not cur.rowcount (Python 3.11 gives -1 for a statement starting WITH) nor total_changes (it also
+    # counts what the ledger's counter triggers write): changes() counts the UPDATE's own rows
+    settled = conn.execute("SELECT changes()").fetchone()[0]
     args = (plan_id,) if plan_id else ()
     conn.execute(f"""
         WITH hit AS (
@@ -206,7 +207,7 @@ class Ledger:
         conn.execute("ATTACH DATABASE ? AS dry", (path,))
         conn.execute("PRAGMA dry.journal_mode = OFF")
         conn.execute("PRAGMA dry.synchronous = OFF")
-        conn.executescript(LEDGER_DDL.format(s="dry") + LEDGER_0510.format(s="dry"))
+        conn.executescript(LEDGER_DDL.format(s="dry") + LEDGER_0510.format(s="dry") + COUNTS_DDL.format(s="dry"))
         cap = None
         if batches:
             started = conn.execute("SELECT 1 FROM main.exec_sends WHERE plan_id = ? LIMIT 1", (plan_id,)).fetchone()
@@ -252,8 +253,7 @@ class Ledger:
         with transaction(self.conn):
             self.conn.execute(f"INSERT OR IGNORE INTO {self.table('exec_plans')} (plan_id, first_run_at, updated_at) "
                               "VALUES (?, ?, ?)", (self.plan_id, now, now))
-            have = self.conn.execute(f"SELECT COUNT(*) FROM {self._sends} WHERE plan_id = ?",
-                                     (self.plan_id,)).fetchone()[0]
+            have = self._rows()
             capped = "" if self._cap is None else f" AND batch <= {int(self._cap)}"
             planned = self.conn.execute("SELECT COUNT(*) FROM main.plan_sends WHERE plan_id = ?" + capped,
                                         (self.plan_id,)).fetchone()[0]
@@ -263,8 +263,7 @@ class Ledger:
                     "message_key, batch, not_before, updated_at) SELECT plan_id, send_id, token_id, campaign_key, "
                     "message_key, batch, not_before, ? FROM main.plan_sends WHERE plan_id = ?" + capped,
                     (now, self.plan_id))
-                have = self.conn.execute(f"SELECT COUNT(*) FROM {self._sends} WHERE plan_id = ?",
-                                         (self.plan_id,)).fetchone()[0]
+                have = self._rows()
             if self._cap is not None:
                 # planned beyond the copied batches: every plan row the copy does not hold
                 self._outside = dict(self.conn.execute(
@@ -478,21 +477,26 @@ class Ledger:
             f"SELECT MIN(not_before) FROM {self._sends} WHERE plan_id = ? AND state = 'planned' "
             "AND campaign_key = ? AND batch <= ?", (self.plan_id, campaign_key, max_batch)).fetchone()[0]
 
+    def _rows(self) -> int:
+        """Rows of this plan in the ledger (from the counters the triggers keep, not a scan)."""
+        return int(self.conn.execute(f"SELECT TOTAL(n) FROM {self.table('exec_send_counts')} WHERE plan_id = ?",
+                                     (self.plan_id,)).fetchone()[0])
+
     def open_count(self, campaign_key: str, max_batch: int | None = None) -> int:
-        sql = (f"SELECT COUNT(*) FROM {self._sends} WHERE plan_id = ? AND state = 'planned' "
+        sql = (f"SELECT TOTAL(n) FROM {self.table('exec_send_counts')} WHERE plan_id = ? AND state = 'planned' "
                "AND campaign_key = ?")
         args: list = [self.plan_id, campaign_key]
         if max_batch is not None:
             sql += " AND batch <= ?"
             args.append(max_batch)
         outside = self._outside.get(campaign_key, 0) if max_batch is None or max_batch > (self._cap or 0) else 0
-        return self.conn.execute(sql, args).fetchone()[0] + outside
+        return int(self.conn.execute(sql, args).fetchone()[0]) + outside
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in STATES}
-        for state, n in self.conn.execute(f"SELECT state, COUNT(*) FROM {self._sends} "
+        for state, n in self.conn.execute(f"SELECT state, TOTAL(n) FROM {self.table('exec_send_counts')} "
                                           "WHERE plan_id = ? GROUP BY state", (self.plan_id,)):
-            out[state] = n
+            out[state] = int(n)
         out["planned"] += sum(self._outside.values())     # a capped dry-run copy: rows it did not copy
         return out
 
@@ -513,5 +517,5 @@ def to_send(conn: sqlite3.Connection, plan_id: str, planned_sends: int) -> int:
     """Sends of a plan that remain to send (before its first run: every planned send)."""
     if conn.execute("SELECT 1 FROM exec_plans WHERE plan_id = ?", (plan_id,)).fetchone() is None:
         return planned_sends
-    return conn.execute("SELECT COUNT(*) FROM exec_sends WHERE plan_id = ? AND state = 'planned'",
-                        (plan_id,)).fetchone()[0]
+    return int(conn.execute("SELECT TOTAL(n) FROM exec_send_counts WHERE plan_id = ? AND state = 'planned'",
+                            (plan_id,)).fetchone()[0])

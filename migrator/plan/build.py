@@ -29,7 +29,7 @@ from migrator.audit import latest_run
 from migrator.errors import PlanError
 from migrator.plan.campaigns import CampaignDecisions, CampaignState, Estimator, check_accounts
 from migrator.plan.content import ContentResolver, load_contents, load_usage
-from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, sends_digest
+from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, seal_sends
 from migrator.plan.model import PlanBatch, PlanCampaign, PlanMessage, SavedPlan, write_plan
 from migrator.plan.schedule import Scheduler, add_windows, exclude
 from migrator.plan.spec import PlanSpec, parse_window, read_spec_text, spec_from_text
@@ -292,7 +292,7 @@ class _Builder:
                                   self.messages, self.window, self.zone_names, self.excluded)
             scheduler.run()
             self.batches, self.sends = scheduler.batches, scheduler.sends
-        self.sends_digest = sends_digest(self.conn, self.plan_id)
+        self.sends_digest = seal_sends(self.conn, self.plan_id)
 
     # -- results ------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@ Each component is a SHA-256 hex string, computed by the concern that owns the ta
 - content: `migrator.inventory.content_fingerprint` (the RN content and its conversions);
 - spec: the validated spec (comments and layout do not count);
 - rules: `Rules.fingerprint()`.
-This module only combines them, and digests the planner's own rows (`sends_digest`).
+This module only combines them, and digests the planner's own rows (`sends_digest`). That digest
+is taken once, when the plan is made (`seal_sends`), and kept in `plan_sends_seal`; triggers mark
+it `changed` at any later write of the plan's rows, and only then is it taken again
+(`current_sends_digest`), so a staleness check costs a look-up, not a pass over millions of rows.
 """
 
 from __future__ import annotations
@@ -52,3 +55,22 @@ def sends_digest(conn: sqlite3.Connection, plan_id: str) -> str:
         "  + 7 * CAST(SUBSTR(campaign_key, 2) AS INTEGER) + 11 * CAST(SUBSTR(message_key, 2) AS INTEGER)))"
         " FROM plan_sends WHERE plan_id = ?", (plan_id,)).fetchone()
     return sha("sends/1", list(row))
+
+
+def seal_sends(conn: sqlite3.Connection, plan_id: str) -> str:
+    """Digest the plan's rows now and keep the digest (`plan_sends_seal`); returns it.
+
+    Called by the planner once its rows are written, in the plan's transaction."""
+    digest = sends_digest(conn, plan_id)
+    conn.execute("INSERT OR REPLACE INTO plan_sends_seal (plan_id, digest, changed) VALUES (?, ?, 0)",
+                 (plan_id, digest))
+    return digest
+
+
+def current_sends_digest(conn: sqlite3.Connection, plan_id: str) -> str:
+    """`sends_digest` of the plan's rows as they are now, without hashing them when they were not
+    written since they were sealed (the triggers of `plan_sends_seal` say so)."""
+    row = conn.execute("SELECT digest, changed FROM plan_sends_seal WHERE plan_id = ?", (plan_id,)).fetchone()
+    if row is not None and not row[1]:
+        return row[0]
+    return sends_digest(conn, plan_id)

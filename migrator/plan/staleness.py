@@ -7,7 +7,7 @@ input that changed. `execute` refuses a stale plan; `migrator status` shows the 
 from __future__ import annotations
 
 from migrator.errors import StalePlanError
-from migrator.plan.fingerprint import sends_digest, workspace_fingerprints
+from migrator.plan.fingerprint import current_sends_digest, workspace_fingerprints
 from migrator.plan.model import SavedPlan
 
 _WORDS = {
@@ -35,7 +35,7 @@ def plan_staleness(ws, plan: SavedPlan, *, spec=None, rules=None) -> list[str]:
         # the executor reads the window, campaign ends and names from the file: an edit there
         # (a window deleted or widened, an end removed) is not covered by the fingerprint
         out.append(f"the workspace's copy of plan {plan.plan_id} differs from the plan file")
-    elif sends_digest(conn, plan.plan_id) != plan.sends_digest:
+    elif current_sends_digest(conn, plan.plan_id) != plan.sends_digest:
         out.append(f"the workspace's rows of plan {plan.plan_id} were changed")
     now = workspace_fingerprints(ws)
     for k in ("inventory", "audit", "content"):

@@ -205,3 +205,69 @@ def _exec_campaign_zones(db) -> None:
             PRIMARY KEY (plan_id, campaign_key)
         );
     """)
+
+
+# Per-(plan, campaign, batch, state) counters of `exec_sends`, kept by triggers so `status` and the
+# ledger's counts read a few hundred rows instead of grouping the whole ledger (15 s at 4.9M rows).
+# `delivered` / `read` count the rows with a delivered_at / read_at. A counter left at 0 stays (no
+# DELETE per transition); readers skip n = 0. Applied to the workspace by 0610 and to a dry run's
+# scratch ledger after LEDGER_DDL (unqualified names in a trigger resolve in the trigger's schema).
+COUNTS_DDL = """
+CREATE TABLE IF NOT EXISTS {s}.exec_send_counts (
+    plan_id TEXT NOT NULL,
+    campaign_key TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    read INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (plan_id, campaign_key, batch, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS {s}.exec_sends_count_insert AFTER INSERT ON exec_sends BEGIN
+    INSERT INTO exec_send_counts (plan_id, campaign_key, batch, state, n, delivered, read)
+        VALUES (NEW.plan_id, NEW.campaign_key, NEW.batch, NEW.state, 1,
+                NEW.delivered_at IS NOT NULL, NEW.read_at IS NOT NULL)
+        ON CONFLICT (plan_id, campaign_key, batch, state) DO UPDATE SET
+            n = n + 1, delivered = delivered + excluded.delivered, read = read + excluded.read;
+END;
+
+CREATE TRIGGER IF NOT EXISTS {s}.exec_sends_count_delete AFTER DELETE ON exec_sends BEGIN
+    UPDATE exec_send_counts SET n = n - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL),
+           read = read - (OLD.read_at IS NOT NULL)
+        WHERE plan_id = OLD.plan_id AND campaign_key = OLD.campaign_key AND batch = OLD.batch
+          AND state = OLD.state;
+END;
+
+CREATE TRIGGER IF NOT EXISTS {s}.exec_sends_count_update
+    AFTER UPDATE OF plan_id, campaign_key, batch, state, delivered_at, read_at ON exec_sends
+    WHEN OLD.state IS NOT NEW.state OR OLD.plan_id IS NOT NEW.plan_id
+      OR OLD.campaign_key IS NOT NEW.campaign_key OR OLD.batch IS NOT NEW.batch
+      OR (OLD.delivered_at IS NULL) != (NEW.delivered_at IS NULL)
+      OR (OLD.read_at IS NULL) != (NEW.read_at IS NULL)
+BEGIN
+    UPDATE exec_send_counts SET n = n - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL),
+           read = read - (OLD.read_at IS NOT NULL)
+        WHERE plan_id = OLD.plan_id AND campaign_key = OLD.campaign_key AND batch = OLD.batch
+          AND state = OLD.state;
+    INSERT INTO exec_send_counts (plan_id, campaign_key, batch, state, n, delivered, read)
+        VALUES (NEW.plan_id, NEW.campaign_key, NEW.batch, NEW.state, 1,
+                NEW.delivered_at IS NOT NULL, NEW.read_at IS NOT NULL)
+        ON CONFLICT (plan_id, campaign_key, batch, state) DO UPDATE SET
+            n = n + 1, delivered = delivered + excluded.delivered, read = read + excluded.read;
+END;
+"""
+
+
+@MIGRATIONS(name="0610_exec_send_counts")
+def _exec_send_counts(db) -> None:
+    """Counters of the send ledger per plan, campaign, batch and state, kept by triggers (issue 19).
+
+    `migrator status` grouped the whole ledger at every call (15 s of 23.6 s at 10M tokens once a run
+    had started); it now reads these counters. The counters of ledgers that exist already are
+    filled here by one GROUP BY (once)."""
+    db.executescript(COUNTS_DDL.format(s="main") + """
+        INSERT INTO exec_send_counts (plan_id, campaign_key, batch, state, n, delivered, read)
+            SELECT plan_id, campaign_key, batch, state, COUNT(*), COUNT(delivered_at), COUNT(read_at)
+            FROM exec_sends GROUP BY plan_id, campaign_key, batch, state;
+    """)

@@ -112,3 +112,38 @@ def _plan_spec_by_content(db) -> None:
         ALTER TABLE plans ADD COLUMN spec_text TEXT;    -- the spec as it was when planned
         """
     )
+
+
+@MIGRATIONS(name="0611_plan_sends_seal")
+def _plan_sends_seal(db) -> None:
+    """The digest of a plan's rows, computed once and kept while the rows are untouched (issue 19).
+
+    Every `status` and `execute` start compared the plan file's `sends_digest` with a fresh hash of
+    the plan's rows (4 s at 4.9M rows). `plan_sends_seal` keeps the hash taken when the plan was made;
+    any INSERT, UPDATE or DELETE of that plan's rows afterwards sets `changed`, and the check then
+    hashes the rows again (`plan.fingerprint.current_sends_digest`). A trigger writes at most once per
+    plan (WHEN ... changed = 0), so rebuilding a plan costs one indexed look-up per row. Plans made
+    before this step are sealed here, with the hash of their rows as they are now.
+    """
+    from migrator.plan.fingerprint import sends_digest
+
+    db.executescript("""
+        CREATE TABLE plan_sends_seal (
+            plan_id TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,              -- sends_digest() of the plan's rows when sealed
+            changed INTEGER NOT NULL DEFAULT 0 -- 1: a row of the plan was written since
+        );
+        CREATE TRIGGER plan_sends_seal_insert AFTER INSERT ON plan_sends
+            WHEN EXISTS (SELECT 1 FROM plan_sends_seal WHERE plan_id = NEW.plan_id AND changed = 0)
+        BEGIN UPDATE plan_sends_seal SET changed = 1 WHERE plan_id = NEW.plan_id; END;
+        CREATE TRIGGER plan_sends_seal_update AFTER UPDATE ON plan_sends
+            WHEN EXISTS (SELECT 1 FROM plan_sends_seal WHERE plan_id IN (OLD.plan_id, NEW.plan_id)
+                         AND changed = 0)
+        BEGIN UPDATE plan_sends_seal SET changed = 1 WHERE plan_id IN (OLD.plan_id, NEW.plan_id); END;
+        CREATE TRIGGER plan_sends_seal_delete AFTER DELETE ON plan_sends
+            WHEN EXISTS (SELECT 1 FROM plan_sends_seal WHERE plan_id = OLD.plan_id AND changed = 0)
+        BEGIN UPDATE plan_sends_seal SET changed = 1 WHERE plan_id = OLD.plan_id; END;
+    """)
+    conn = db.conn
+    for (pid,) in conn.execute("SELECT plan_id FROM plans").fetchall():
+        conn.execute("INSERT INTO plan_sends_seal (plan_id, digest) VALUES (?, ?)", (pid, sends_digest(conn, pid)))
