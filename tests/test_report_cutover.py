@@ -284,7 +284,14 @@ def test_readiness_cost_says_what_meta_accepted_as_status_does(demo, ws, tmp_pat
             got[c.currency] = got.get(c.currency, 0) + c.accepted_cost_minor
     r = CliRunner().invoke(main, ["--db", str(demo), "status", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["plans"][-1]["spend"] == got
+    status = json.loads(r.output)["plans"][-1]
+    assert status["spend"] == got
+    # the JSON says the figure as the reports do: major units, the currency's decimals, its basis
+    assert {f["currency"]: f["text"] for f in status["spend_figures"]}["INR"] == chai.accepted_cost
+    assert {f["basis"] for f in status["spend_figures"]} == {"accepted"}
+    c = next(c for c in status["campaigns"] if c["currency"] == "INR")
+    assert c["spend_figure"] == {"minor": c["spend"], "currency": "INR", "text": chai.accepted_cost,
+                                 "basis": "accepted"}
     html = render_report(build_readiness_report(ws, clock=CLOCK))
     assert f"<strong>{chai.accepted_cost} accepted</strong>" in html
 

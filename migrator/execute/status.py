@@ -1,7 +1,8 @@
 """`migrator status`: where every plan stands, per campaign and batch, from the ledger.
 
 Counts: to send (planned, waiting for its turn), in flight, sent, skipped, failed, unknown,
-delivered, read, and spend (estimated: sent x the campaign's cost per message, minor units;
+delivered, read, and spend (accepted: sent x the campaign's cost per message; `spend` in minor units,
+`spend_figures` / `spend_figure` in major units with the basis, as the reports say it;
 Meta bills delivered messages). The executor lock is checked against its process: a lock whose
 process is gone on this host is reported as "interrupted (process gone)", not as running.
 Typed results (dataclasses); `to_json()` gives the `--json` shape (`planned` kept beside `to_send`).
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from migrator.execute.ledger import to_send
 from migrator.execute.lock import LockInfo, holder_state, read_lock, staleness
+from migrator.money import figure
 
 STATES = ("planned", "in_flight", "sent", "skipped", "failed", "unknown")
 
@@ -70,9 +72,13 @@ class PlanStatus(Counts):
 
     def to_json(self) -> dict:
         d = Counts.to_json(self)
+        # `spend` stays minor units per currency (the contract); `spend_figures` says the same figure as
+        # the reports do: major units with the currency's own decimals, and its basis ("accepted")
         d.update(plan_id=self.plan_id, name=self.name, status=self.status, stale=self.stale, spend=self.spend,
+                 spend_figures=[figure(n, cur, "accepted") for cur, n in self.spend.items()],
                  campaigns=[{**c.to_json(), "key": c.key, "name": c.name, "message_id": c.message_id,
-                             "state": c.state, "reason": c.reason, "currency": c.currency, "spend": c.spend}
+                             "state": c.state, "reason": c.reason, "currency": c.currency, "spend": c.spend,
+                             "spend_figure": figure(c.spend, c.currency, "accepted") if c.currency else None}
                             for c in self.campaigns],
                  batches=[{**b.to_json(), "batch": b.batch, "day": b.day} for b in self.batches])
         return d
