@@ -57,3 +57,13 @@ class StalePlanError(PlanError):
 
 class LockHeldError(MigratorError):
     """Another executor holds the workspace lock."""
+
+
+class OptionError(MigratorError):
+    """An option names something that cannot be done as asked (a usage error: exit 2).
+
+    Raised by the library, not by click, where only the workspace can tell (e.g. `--resend SEND_ID`
+    of a row that is not `unknown`); the message says what the thing is and what to do instead.
+    """
+
+    exit_code = 2

@@ -55,7 +55,8 @@ def _transient_reason(value):
                    "run, and a receipt of their campaign newer than their request was ingested (ingest receipts "
                    "first!). Each row's reason is in exec_sends.resend_check.")
 @click.option("--resend", "resend_named", type=int, multiple=True, metavar="SEND_ID",
-              help="Send again this unknown send, whatever the receipts say (repeatable).")
+              help="Send again this unknown send, whatever the receipts say (repeatable); a send in any "
+                   "other state is refused (exit 2) with its state and what to do.")
 @click.option("--receipt-margin", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="--resend-unknown: seconds a newer receipt must follow the send (webhook lag).")
 @click.option("--retry-failed", "retry_failed", is_flag=False, flag_value="transient", default=None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from migrator.errors import PlanError
+from migrator.errors import OptionError, PlanError
 from migrator.execute import campaigns as camp
 from migrator.execute import runs
 from migrator.execute.ledger import KEEP_RECOVERED_NOW, Ledger, Result
@@ -201,8 +201,12 @@ async def _set_up(ex: _Execution, rules, *, sleep, notify, progress) -> None:
         summary.retried_failed = ledger.retry_failed(opts.retry_failed)
     if opts.resend_unknown or opts.resend_named:
         # before recover(): rows this run finds in flight stay unknown until receipts can speak
-        decisions = ledger.resend_unknown(margin=opts.receipt_margin if opts.resend_unknown else float("inf"),
-                                          named=opts.resend_named)
+        try:
+            decisions = ledger.resend_unknown(margin=opts.receipt_margin if opts.resend_unknown else float("inf"),
+                                              named=opts.resend_named)
+        except OptionError as exc:      # a named row that is not unknown: nothing was changed
+            summary.outcome, summary.error = "refused", exc.message
+            raise
         summary.resent_unknown = decisions.resent_total
         summary.resend = {**decisions.resent, **decisions.kept}
     summary.recovered_unknown = ledger.recover()

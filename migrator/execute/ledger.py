@@ -97,6 +97,33 @@ class ResendDecisions:
         return sum(self.resent.values())
 
 
+def resend_refusal(plan_id: str, rows: list[tuple[int, str | None, str | None]]) -> str:
+    """Why `--resend SEND_ID` cannot re-send these rows (send_id, state or None, reason): what
+    each row is and what to do instead. Only an `unknown` row can be re-sent by name."""
+    def one(send_id: int, state: str | None, reason: str | None) -> str:
+        why = f" ({reason})" if reason else ""
+        if state is None:
+            return (f"send {send_id} is not in plan {plan_id} (send ids are plan_sends.send_id; "
+                    "`SELECT send_id, state FROM v_exec_sends WHERE state = 'unknown'` lists the unknown ones)")
+        if state == "planned":
+            return f"send {send_id} is planned, not sent yet: this command sends it anyway; drop --resend {send_id}"
+        if state == "in_flight":
+            return (f"send {send_id} was in flight when a run stopped: run `migrator ingest receipts FILE`, "
+                    f"then this command without --resend {send_id} (it becomes sent or unknown); name it again "
+                    "only if it is still unknown")
+        if state == "sent":
+            return (f"send {send_id} is sent{why}: Meta accepted it, it is never sent twice; "
+                    "to message this person again, make a new plan")
+        if state == "failed" and reason in TRANSIENT_FAILURES:
+            return f"send {send_id} is failed{why}: put it back with --retry-failed {reason}, not --resend"
+        return (f"send {send_id} is {state}{why}: only unknown sends can be re-sent by name; "
+                "if the cause is gone, make a new plan")
+
+    shown = [one(*r) for r in rows[:10]]
+    more = f"; and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return "--resend: " + "; ".join(shown) + more
+
+
 # per-row reasons written to exec_sends.resend_check
 RESEND_NAMED = "resent:named"
 RESEND_RECEIPTS_NEWER = "resent:receipts_newer_than_send"
@@ -311,6 +338,17 @@ class Ledger:
                 self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS resend_named (send_id INTEGER PRIMARY KEY)")
                 self.conn.execute("DELETE FROM temp.resend_named")
                 self.conn.executemany("INSERT OR IGNORE INTO temp.resend_named VALUES (?)", [(n,) for n in named])
+                # after the receipts, in this transaction: a named row that is not unknown is refused
+                bad = self.conn.execute(
+                    f"SELECT n.send_id, s.state, s.reason FROM temp.resend_named n LEFT JOIN {self._sends} s "
+                    "ON s.plan_id = ? AND s.send_id = n.send_id WHERE s.state IS NOT 'unknown' "
+                    "ORDER BY n.send_id", (self.plan_id,)).fetchall()
+                if bad:
+                    from migrator.errors import OptionError
+
+                    raise OptionError(resend_refusal(self.plan_id, bad),
+                                      hint="nothing was re-sent; --resend names only unknown sends "
+                                           "(see `migrator status` and docs/execute.md)")
                 is_named = "send_id IN (SELECT send_id FROM temp.resend_named)"
             else:
                 is_named = "0"
