@@ -202,6 +202,8 @@ def test_chaos_the_recovery_procedure_keeps_every_send_exactly_once(ws, tmp_path
                 committed = time.time()
                 stopped_at.update({token: committed for token, _, _ in batch})
         # finish: run to the end, ingest, re-send what receipts say never went, ingest again
+        # a margin under the 60 s minimum is legal only against a loopback --base-url: the emulator
+        # writes each echo as it accepts the send, and every one is flushed and ingested just above
         for extra in ((), ("--resend-unknown", "--receipt-margin", "1")):
             proc = _executor(ws, tmp_path, emu.url, *extra, rate=2000)
             out, err = proc.communicate(timeout=90)

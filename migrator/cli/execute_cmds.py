@@ -58,7 +58,8 @@ def _transient_reason(value):
               help="Send again this unknown send, whatever the receipts say (repeatable); a send in any "
                    "other state is refused (exit 2) with its state and what to do.")
 @click.option("--receipt-margin", type=click.FloatRange(min=0), default=60.0, show_default=True,
-              help="--resend-unknown: seconds a newer receipt must follow the send (webhook lag).")
+              help="--resend-unknown: seconds a newer receipt must follow the send (webhook lag); at least "
+                   "60 (Meta gives no bound on webhook lag), less only against a loopback --base-url (emulator).")
 @click.option("--retry-failed", "retry_failed", is_flag=False, flag_value="transient", default=None,
               callback=lambda ctx, param, v: _transient_reason(v),
               metavar="[REASON]", help="Put sends that failed for a transient cause (retries_exhausted) back "

@@ -395,6 +395,45 @@ def _wind_down(ex: _Execution) -> None:
         ex.ledger.close_scratch()
 
 
+# The least `--receipt-margin` against Meta. Meta documents no bound on how late an echo or delivery
+# webhook may come (reference/mm-api.md §1.12: they report what happened after the send was
+# accepted, asynchronously; §1.3: drops in that phase come only by webhook), and our clock and
+# Meta's timestamps differ by a skew we cannot measure. 60 s is the margin the recovery procedure
+# was designed with (docs/execute.md); with less, an echo of a *later* send that overtook this one's
+# own echo would re-send a message Meta already took (billed twice).
+RECEIPT_MARGIN_MIN_SECONDS = 60.0
+
+
+def _loopback(base_url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_receipt_margin(margin: float, base_url: str) -> None:
+    """Refuse a `--receipt-margin` below RECEIPT_MARGIN_MIN_SECONDS (exit 2), except against a
+    loopback base URL: there only the local emulator serves, which writes each echo as it accepts
+    the send, on this machine's clock, so no receipt can lag behind a later one (rehearsals and the
+    chaos test use this)."""
+    from migrator.errors import OptionError
+
+    if margin >= RECEIPT_MARGIN_MIN_SECONDS or _loopback(base_url):
+        return
+    raise OptionError(
+        f"--receipt-margin {margin:g} s is below the safe minimum of {RECEIPT_MARGIN_MIN_SECONDS:g} s: Meta "
+        "documents no bound on how late an echo or delivery webhook arrives, so a shorter margin could "
+        "re-send a message Meta already accepted (billed twice)",
+        hint=f"use --receipt-margin {RECEIPT_MARGIN_MIN_SECONDS:g} or more (the default is 60); below it only "
+             "against the local emulator (a loopback --base-url)")
+
+
 def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: str | None = None,
                  access_token: str | None = None, token_file: str | None = None, options: ExecOptions | None = None,
                  clock=time.time, sleep=None, notify: Callable[[str], None] = lambda m: None,
@@ -416,6 +455,7 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
 
     opts = options or ExecOptions(execute=execute, **kw)
     opts.execute = execute
+    check_receipt_margin(opts.receipt_margin, base_url or DEFAULT_BASE_URL)
     recorder = None
     if not execute:
         recorder = RecordingTransport()

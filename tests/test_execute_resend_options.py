@@ -1,5 +1,5 @@
-"""`execute --resend SEND_ID` names a row to re-send: only an `unknown` row can be; any other is
-refused (exit 2) with the row's state and what to do instead, and nothing is changed."""
+"""`execute --resend SEND_ID` and `--receipt-margin`: a named row that is not `unknown`, and a margin
+below the safe minimum, are refused (exit 2) with what the thing is and what to do instead."""
 
 from __future__ import annotations
 
@@ -72,3 +72,26 @@ def test_resend_of_an_unknown_row_still_goes(ws, tmp_path):
     ws.conn.execute("UPDATE exec_sends SET state = 'unknown' WHERE send_id = 1")
     s = emu.run(ws, p, resend_named=(1,), wait=False)
     assert s.resent_unknown == 1 and s.resend == {"resent:named": 1}
+
+
+# ------------------------------------------------------------------ --receipt-margin has a floor
+def test_a_receipt_margin_below_the_minimum_is_refused_against_meta(ws, tmp_path, cli):
+    planned(ws, tmp_path, 3)
+    for url in ([], ["--base-url", "https://graph.facebook.com"], ["--base-url", "http://localhost.example.com"]):
+        r = cli("execute", tmp_path / "plan.json", "--resend-unknown", "--receipt-margin", "1", *url)
+        assert r.exit_code == 2, r.output
+        assert "--receipt-margin 1 s is below the safe minimum of 60 s" in r.output
+        assert "billed twice" in r.output and "Traceback" not in r.output
+    r = cli("execute", tmp_path / "plan.json", "--resend-unknown", "--receipt-margin", "59.5")
+    assert r.exit_code == 2
+    for ok in (["--receipt-margin", "60"], ["--receipt-margin", "600"], []):
+        r = cli("execute", tmp_path / "plan.json", "--resend-unknown", *ok)
+        assert r.exit_code == 0, r.output
+
+
+def test_a_small_receipt_margin_is_legal_against_the_local_emulator(ws, tmp_path, cli):
+    """Loopback: only the emulator serves there, writing each echo as it accepts the send."""
+    planned(ws, tmp_path, 3)
+    for url in ("http://127.0.0.1:8765", "http://localhost:8765", "http://[::1]:8765"):
+        r = cli("execute", tmp_path / "plan.json", "--resend-unknown", "--receipt-margin", "1", "--base-url", url)
+        assert r.exit_code == 0, r.output
