@@ -30,6 +30,7 @@ import orjson
 
 from migrator.countries import iso_countries, normalize_country
 from migrator.privacy import HASH_LEN, short_hash
+from migrator.regions import zone_tables
 from migrator.timeparse import MAX_MS, MS_THRESHOLD, TimeParseError, to_epoch_ms, to_epoch_seconds
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ _M0, _M1 = str(MIN_TIME * 1000), str(END_TIME * 1000)  # the same bounds in ms: 
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 _fromisoformat = datetime.fromisoformat
 _SPACE = re.compile(r"\s")
+_ZONES = frozenset(zone_tables().by_lower.values())  # every tzdata zone and link name, as spelled
 
 # Absent values are staged as '' (never a real value: text is stripped, the rest are ints),
 # not None: sqlite3 binds None through an adapter lookup that costs ~0.4 us a value, a third
@@ -200,6 +202,29 @@ def _w(fn: Callable, v: Any, column: str, warn: list, *args: Any) -> Any:
         return ABSENT
 
 
+def _zone(value: Any) -> str | None:
+    """A time zone name tzdata knows (any case). Anything else is a BadValue, so the record is
+    kept without it and a warning names the file, line and value: an unknown zone (`Mars/Olympus`)
+    places nobody (the region is unknown either way) and one with control or text-direction
+    characters cannot be shown or used safely."""
+    v = _s(value)
+    if v is None:
+        return None
+    if _has_controls(v):
+        raise BadValue(f"time zone {v[:40]!r} holds control or text-direction characters")
+    if v.lower() not in zone_tables().by_lower:
+        raise BadValue(f"time zone {v[:40]!r} is not a time zone name tzdata knows (IANA, e.g. "
+                       "Europe/London): no region can be inferred from it")
+    return v
+
+
+def _zone_text(v: Any, name: str, warn: list) -> Any:
+    """_zone for a JSON value, staged: a known name as written is kept as is (the fast path)."""
+    if type(v) is str and v in _ZONES:
+        return v
+    return ABSENT if v is None else _w(_zone, v, name, warn)
+
+
 def _enum(value: Any, name: str, allowed: frozenset[str]) -> str | None:
     v = _s(value)
     if v is None:
@@ -255,7 +280,7 @@ _CSV_FAST = {
     # free text is kept as written (right-to-left titles carry direction marks): reports
     # isolate it and CSV exports neutralise it (migrator.outputs)
     "topic_title": ("topic_title", "v.strip()"),
-    "timezone": ("timezone", "v.strip()"),
+    "timezone": ("timezone", "v if v in _ZONES else _w(_zone, v, 'timezone', warn)"),
     "country": ("country", "v if v in _ISO else _w(_country, v, 'country', warn)"),
     "token_status": ("status", "v if v == 'active' or v == 'stopped' else _w(_status, v, 'token_status', warn)"),
     "user_token_status": ("user_token_status",
@@ -320,7 +345,7 @@ def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list]
                  "_ISO": iso_countries(), "_sha256": hashlib.sha256,
                  "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES, "_T0": _T0, "_T1": _T1,
                  "_M0": _M0, "_M1": _M1,
-                 "_FREQUENCIES": FREQUENCIES}
+                 "_FREQUENCIES": FREQUENCIES, "_ZONES": _ZONES, "_zone": _zone}
     exec("\n".join(body), namespace)  # noqa: S102 - code built above from constants only
     return namespace["row_to_stage"], columns
 
@@ -556,7 +581,7 @@ def listing_row(item: Any, page_id: str | None, line: int, warn: list) -> list:
         _w(_id, g("recipient_id"), "recipient_id", warn, "recipient_id"),
         _w(_s, g("topic_title"), "topic_title", warn),
         ABSENT,  # payload: not in the listing
-        _w(_s, g("notification_messages_timezone"), "notification_messages_timezone", warn),
+        _zone_text(g("notification_messages_timezone"), "notification_messages_timezone", warn),
         ABSENT,  # country
         ABSENT,  # status: the listing has only active tokens, and says nothing of stops
         _w(_enum, g("user_token_status"), "user_token_status", warn, "user_token_status", USER_TOKEN_STATUSES),
@@ -767,7 +792,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
         if kind == "optin":
             row = [token, short_hash(token), page_id, _nn(psid), _text(optin.get("title"), "title", warn),
                    _text(optin.get("payload"), "payload", warn),
-                   _text(optin.get("notification_messages_timezone"), "notification_messages_timezone", warn),
+                   _zone_text(optin.get("notification_messages_timezone"), "notification_messages_timezone", warn),
                    _event_enum(optin.get("user_token_status"), "user_token_status", USER_TOKEN_STATUSES, warn),
                    _event_enum(optin.get("notification_messages_reoptin"),
                                "notification_messages_reoptin", REOPTIN, warn),
