@@ -37,6 +37,51 @@ def check_start(start: int, as_of: date, rules, where: str) -> None:
             hint="plan again (with --as-of) no earlier than that many days before the start")
 
 
+# A start this little in the past is a clock that moved or a plan made just after its start time:
+# a warning (the executor omits a start_time that has passed, so the campaign starts when created).
+PAST_START_TOLERANCE_SECONDS = 3600
+
+
+def _ago(seconds: int) -> str:
+    from migrator.words import plural
+
+    if seconds >= 2 * DAY:
+        return plural(seconds // DAY, "day")
+    if seconds >= 2 * 3600:
+        return plural(seconds // 3600, "hour")
+    return plural(max(1, seconds // 60), "minute")
+
+
+def check_start_not_past(start: datetime | None, as_of: date, now: float, where: str) -> str | None:
+    """A `campaign.start` in the past: refused beyond PAST_START_TOLERANCE_SECONDS, else a warning.
+
+    "Now" is the planner's clock when the plan is as of today; a plan as of another date is a
+    what-if (or made ahead) and its now is that date's 00:00 UTC. Meta refuses a campaign
+    start_time in the past (reference/mm-api.md §1.1: "must be now/future"), and a start long gone
+    is most likely a typo or last month's spec: the send floor, the budget days and a lifetime
+    budget's end (start + 30 days) would all be reckoned from it.
+    """
+    if start is None:
+        return None
+    today = datetime.fromtimestamp(now, timezone.utc).date()
+    ref, ref_name = (int(now), "now") if as_of == today else \
+        (_midnight(as_of), f"the as-of date {as_of.isoformat()} 00:00 UTC")
+    at = int(start.timestamp())
+    late = ref - at
+    if late <= 0:
+        return None
+    shown = datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if late > PAST_START_TOLERANCE_SECONDS:
+        raise PlanError(
+            f"{where}: campaign.start: {shown} is {_ago(late)} before {ref_name}; Meta refuses a campaign "
+            "start in the past, and the sends, budget days and a lifetime budget's end would be reckoned "
+            "from it",
+            hint="set [campaign] start to a moment still ahead, or leave it out (campaigns then start when "
+                 "the executor creates them)")
+    return (f"campaign.start {shown} is {_ago(late)} before {ref_name}: the campaigns start when the "
+            "executor creates them")
+
+
 def budget_warnings(campaigns, rules, warmup_minutes: int) -> list[str]:
     """Warnings for budgets and warm-up that Meta's documented limits say will not work as meant."""
     out: list[str] = []

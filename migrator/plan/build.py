@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from migrator.audit import latest_run
 from migrator.errors import PlanError
+from migrator.plan.budgets import check_start_not_past
 from migrator.plan.campaigns import CampaignDecisions, CampaignState, Estimator, check_accounts
 from migrator.plan.content import ContentResolver, load_contents, load_usage
 from migrator.plan.fingerprint import input_fingerprints, plan_fingerprint, seal_sends
@@ -100,12 +101,13 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
         raise PlanError("the workspace has no finished audit: the planner plans the audit's "
                         "`migrate` subscribers", hint="run `migrator audit` first")
     check_accounts(spec, rules, where)
+    past_start = check_start_not_past(spec.campaign.start, as_of, clock(), where)   # refuses a long-gone start
     try:
         with ws.transaction():   # inputs, snapshot and plan rows from one consistent state
             inputs = input_fingerprints(ws, spec, rules)
             fingerprint = plan_fingerprint(inputs, as_of.isoformat())
             plan_id = "p" + fingerprint[:12]
-            warnings: list[str] = []
+            warnings: list[str] = [past_start] if past_start else []
             if run.as_of != as_of.isoformat():
                 warnings.append(f"the audit is as of {run.as_of}, the plan as of {as_of.isoformat()}")
             b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
