@@ -154,8 +154,14 @@ class Emulator:
         self.save_snapshot()
 
     def save_snapshot(self) -> None:
+        """Write the snapshot 0600 (it holds raw subscription tokens), atomically, never through
+        a symlink; an existing file was read as a snapshot at start (anything else was refused)."""
         if self.config.snapshot_path:
-            Path(self.config.snapshot_path).write_bytes(orjson.dumps(self.state.snapshot(), option=orjson.OPT_NON_STR_KEYS))
+            from migrator.outputs import safe_output
+
+            data = orjson.dumps(self.state.snapshot(), option=orjson.OPT_NON_STR_KEYS)
+            with safe_output(self.config.snapshot_path, force=True, binary=True, mode=0o600) as f:
+                f.write(data)
 
     # ------------------------------------------------------------------ request parsing
     def _params(self, request: _Req) -> dict[str, Any]:
