@@ -241,6 +241,14 @@ def open_workspace(path: str | os.PathLike | None = None, *, create: bool = True
     db = sqlite_utils.Database(conn)
     _check_not_newer(db, p)
     pending = _pending(db)
+    if readonly and len(pending) == len(MIGRATIONS._migrations):
+        # nothing of ours in it at all: an empty file, not an old workspace
+        what = "0 bytes" if p.stat().st_size == 0 else "a SQLite file with no tables"
+        conn.close()
+        raise WorkspaceError(
+            f"{p} is empty ({what}): no migrator workspace has been set up in it yet",
+            hint="point --db (or MIGRATOR_DB) at your workspace; to start a new one here, run "
+                 "`migrator ingest pages|tokens FILE` first")
     if pending and readonly:
         raise WorkspaceError(
             f"{p} was written by an older migrator (schema steps {', '.join(pending[:3])}"
