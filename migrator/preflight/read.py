@@ -21,6 +21,8 @@ API reference pages for the node):
 
 from __future__ import annotations
 
+import re
+
 from migrator.graph import ErrorClass, GraphError, NetworkError
 from migrator.graph.client import act
 from migrator.preflight.checks import Read
@@ -31,15 +33,42 @@ PAGE_FIELDS = "id,name,business{id,name},location{country,country_code}"
 ME_FIELDS = "id,name"
 
 
+_NETWORK_WORDS = {
+    "connect": "no connection to Graph",
+    "timeout": "Graph did not answer in time",
+    "reset": "the connection to Graph broke before an answer",
+    "refused_locally": "the request was refused before it left this machine",
+}
+
+
+def in_words(err: GraphError) -> str:
+    """What Meta (or the network) said, for a person: Meta's code and message, never our client's
+    Python class or error class (`[fix_payload]`, `ConnectError:`)."""
+    if isinstance(err, NetworkError):
+        words = _NETWORK_WORDS.get(err.kind)
+        text = (err.graph_message or "").strip()
+        if words is None or text.startswith(words):   # an HTTP status without a body, or said already
+            return text
+        low = re.sub(r"^\w+: ", "", text)                          # the Python class, if any
+        low = re.sub(r"\[Errno -?\d+\] ", "", low).strip()
+        return f"{words}: {low}" if low else words
+    msg = (err.graph_message or "").strip()
+    if err.code is not None:
+        msg = re.sub(rf"^\(#{err.code}\)\s*", "", msg)               # Meta repeats its code: once is enough
+        code = f"Meta's error {err.code}" + (f" (subcode {err.subcode})" if err.subcode is not None else "")
+        return f"{code}: {msg}" if msg else code
+    return msg or "Graph answered without an error message"
+
+
 def read(client, path: str, fields: str | None = None) -> Read:
     """One GET; the Graph error (already scrubbed of the token by the client) becomes the reason."""
     try:
         return Read(data=client.call("GET", path, params={"fields": fields} if fields else None))
     except NetworkError as err:
-        return Read(error=err.graph_message, unreachable=err.kind == "connect")
+        return Read(error=in_words(err), unreachable=err.kind == "connect")
     except GraphError as err:
         denied = err.error_class is not ErrorClass.RETRY_LATER
-        return Read(error=err.message, denied=denied)
+        return Read(error=in_words(err), denied=denied)
 
 
 def permissions(client) -> Read:
