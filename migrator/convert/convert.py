@@ -86,9 +86,11 @@ class _Conv:
             if converted is None:
                 return None
             out = converted
-        if "quick_replies" in m:
+        if m.get("quick_replies") == []:
+            self.change("EMPTY_LIST_REMOVED", "message.quick_replies was an empty list and is left out")
+        elif "quick_replies" in m:
             qrs = convert_quick_replies(m["quick_replies"], "message.quick_replies", self)
-            if qrs != [] or m["quick_replies"] == []:
+            if qrs != []:
                 out["quick_replies"] = qrs
         return out
 
@@ -182,7 +184,10 @@ class _Conv:
             self.change("NULL_FIELD_REMOVED", f"{path}.{k} was null and is left out")
 
     def buttons(self, out: dict, path: str) -> None:
-        if "buttons" in out and self.emptied_buttons(out, path):
+        if out.get("buttons") == []:
+            del out["buttons"]
+            self.change("EMPTY_LIST_REMOVED", f"{path}.buttons was an empty list and is left out")
+        elif "buttons" in out and self.emptied_buttons(out, path):
             del out["buttons"]
             self.change("EMPTY_BUTTONS_REMOVED", f"{path}.buttons: no button was left, so the "
                         "empty list was removed")

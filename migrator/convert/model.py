@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Bump when a conversion rule changes: stored conversions with another version are redone.
-CONVERTER_VERSION = "2"   # 2: rules-driven limits, UTF-16 lengths, image cards, per-message buttons
+CONVERTER_VERSION = "3"   # 2: rules-driven limits, UTF-16 lengths, image cards, per-message buttons; 3: empty lists left out
 
 Outcome = Literal["exact", "lossy", "needs_edit", "unsupported"]
 OUTCOMES: tuple[str, ...] = ("exact", "lossy", "needs_edit", "unsupported")
@@ -114,6 +114,9 @@ CHANGE_CODES: dict[str, tuple[str, str]] = {
     "NULL_FIELD_REMOVED": ("info", "A field set to null (e.g. \"image_url\": null) was left out: "
                            "it carries nothing and Meta may refuse the null."),
     "EMPTY_BUTTONS_REMOVED": ("info", "A buttons list left empty after dropping was removed."),
+    "EMPTY_LIST_REMOVED": ("info", "An empty list in the input (buttons: [], quick_replies: []) was left "
+                           "out: it shows nothing, Meta documents lists of 1 to 3 buttons and up to 13 "
+                           "quick replies, never an empty one, and may refuse it."),
     "BUTTON_TYPE_LOWERCASED": ("info", "A button type written in capitals (WEB_URL) was written as "
                                "Meta spells it (web_url)."),
     "CONTESTED_BUTTON_DROPPED": ("lossy", "A postback/app button was dropped: MM's error 2300023 "
