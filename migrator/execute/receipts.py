@@ -28,7 +28,7 @@ import orjson
 
 from migrator.execute.ledger import settle_from_receipts
 from migrator.inventory.ingest import Run
-from migrator.inventory.sources import open_text
+from migrator.inventory.sources import LongLine, open_text
 from migrator.inventory.summary import IngestSummary
 
 FIELDS = {"marketing_message_echoes": "echo", "marketing_message_deliveries": "delivery",
@@ -72,7 +72,10 @@ def ingest_receipts(ws, paths, *, progress=None, clock=time.time, encoding: str 
             run = Run(ws, kind=KIND, path=path, fmt="webhooks", sha=None, clock=clock)
         pending: list[tuple] = []
         with fh:
-            for lineno, line in enumerate(fh, 1):
+            for lineno, line in enumerate(fh.lines(), 1):   # a line is never held past MAX_LINE_CHARS
+                if isinstance(line, LongLine):
+                    run.reject(lineno, line.reason, line.head)
+                    continue
                 if not line.strip():
                     continue
                 try:

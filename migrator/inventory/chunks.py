@@ -9,6 +9,8 @@ inside a record:
 - a JSON file (webhooks, content) that is one document spread over many lines (a
   pretty-printed array) is one chunk.
 Line numbers count line ends as reading with `newline=""` does (\\n, \\r\\n or a lone \\r).
+A line longer than sources.MAX_LINE_CHARS is never held whole: it becomes a LONG_LINE chunk
+(one reject) and reading goes on at the next line.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import json
 from typing import Iterator
 
 from migrator.errors import InputError
-from migrator.inventory.sources import SafeText
-from migrator.inventory.stage import Chunk
+from migrator.inventory.sources import LongLine, SafeText
+from migrator.inventory.stage import LONG_LINE, Chunk
 from migrator.inventory.tokens import CsvLayout, set_field_limit
 
 CHUNK_CHARS = 4 << 20  # about 28,000 CSV rows or 9,000 webhook deliveries
@@ -35,32 +37,48 @@ def iter_chunks(f: SafeText, fmt: str, *, path: str, page_id: str | None = None,
         if layout is None:
             return
         for text in _csv_blocks(f, chunk_chars, layout.delimiter):
-            yield Chunk("csv", text, first_line, csv_layout=layout)
-            first_line += count_lines(text)
+            yield _long_line(text, first_line) if isinstance(text, LongLine) else \
+                Chunk("csv", text, first_line, csv_layout=layout)
+            first_line += 1 if isinstance(text, LongLine) else count_lines(text)
         return
     if fmt == "webhooks":
         yield from json_chunks(f, fmt, chunk_chars=chunk_chars)
         return
-    first_line = 1
-    for text in _blocks(f, chunk_chars):
-        yield Chunk(fmt, text, first_line, page_id=page_id)
-        first_line += count_lines(text)
+    yield from _line_chunks(f, fmt, chunk_chars, 1, page_id=page_id)
+
+
+def _long_line(long: LongLine, line: int) -> Chunk:
+    """One reject for a line too long to read (its reason in `text`, its start as excerpt)."""
+    return Chunk(LONG_LINE, long.reason, line, excerpt=long.head)
+
+
+def _line_chunks(f: SafeText, fmt: str, chunk_chars: int, first_line: int, *, head: str = "",
+                 page_id: str | None = None) -> Iterator[Chunk]:
+    for text in _blocks(f, chunk_chars, head=head):
+        if isinstance(text, LongLine):
+            yield _long_line(text, first_line)
+            first_line += 1
+        elif text:
+            yield Chunk(fmt, text, first_line, page_id=page_id)
+            first_line += count_lines(text)
 
 
 def json_chunks(f: SafeText, fmt: str, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[Chunk]:
     """JSON lines in chunks of `fmt`; or, when the file is one JSON value spread over many
     lines (a pretty-printed array), the whole file as one "json-document" chunk."""
     head = ""  # blank lines, then the first line: is it a whole JSON value?
-    while (line := f.readline()) and not line.strip():
+    while (line := f.finish_line()) and not isinstance(line, LongLine) and not line.strip():
         head += line
+    if isinstance(line, LongLine):
+        first_line = 1 + count_lines(head)
+        yield _long_line(line, first_line)
+        yield from _line_chunks(f, fmt, chunk_chars, first_line + 1)
+        return
     head += line
     if _is_multiline_document(head):
         yield Chunk("json-document", head + f.read(), 1)
         return
-    first_line = 1
-    for text in _blocks(f, chunk_chars, head=head):
-        yield Chunk(fmt, text, first_line)
-        first_line += count_lines(text)
+    yield from _line_chunks(f, fmt, chunk_chars, 1, head=head)
 
 
 def count_lines(text: str) -> int:
@@ -72,10 +90,13 @@ def _csv_header(f: SafeText, path: str, delimiter: str | None = None) -> tuple[C
     """Read up to the header row (blank lines before it are skipped); check required columns."""
     number = 0
     while True:
-        line = f.readline()
+        line = f.finish_line()
         if not line:
             return None, number + 1
         number += 1
+        if isinstance(line, LongLine):
+            raise InputError(f"the first line is {line.length:,} characters long: not a CSV header", path=path,
+                             line=number, hint="the first row must name the columns (page_id, token, ...)")
         layout = CsvLayout.from_line(line, delimiter)
         if any(layout.header):
             break
@@ -96,17 +117,29 @@ def _csv_header(f: SafeText, path: str, delimiter: str | None = None) -> tuple[C
     return layout, number + 1
 
 
-def _blocks(f: SafeText, size: int, *, head: str = "") -> Iterator[str]:
-    """About `size` characters at a time, cut at a line end."""
+def _line_start(block: str) -> int:
+    """Where the last (unfinished) line of `block` starts."""
+    return max(block.rfind("\n"), block.rfind("\r")) + 1
+
+
+def _blocks(f: SafeText, size: int, *, head: str = "") -> Iterator[str | LongLine]:
+    """About `size` characters at a time, cut at a line end; a line too long to read is a
+    LongLine in its place (the whole lines before it come first)."""
     while True:
         block = head + f.read(max(0, size - len(head)))
         head = ""
         if not block:
             return
-        yield block + f.readline()  # finish the line the read stopped in
+        start = _line_start(block)
+        rest = f.finish_line(block[start:])  # finish the line the read stopped in
+        if isinstance(rest, LongLine):
+            yield block[:start]
+            yield rest
+        else:
+            yield block + rest
 
 
-def _csv_blocks(f: SafeText, size: int, delimiter: str = ",") -> Iterator[str]:
+def _csv_blocks(f: SafeText, size: int, delimiter: str = ",") -> Iterator[str | LongLine]:
     """Like _blocks, cut after a whole CSV record as `csv` itself reads it.
 
     Text without a quote character can be cut at any line end. Otherwise csv.reader finds
@@ -122,7 +155,15 @@ def _csv_blocks(f: SafeText, size: int, delimiter: str = ",") -> Iterator[str]:
             if carry:
                 yield carry
             return
-        text = carry + block + f.readline()
+        start = _line_start(block)
+        rest = f.finish_line(block[start:])
+        if isinstance(rest, LongLine):   # whole lines before it as they are (the parser says what they hold)
+            if carry or start:
+                yield carry + block[:start]
+            carry = ""
+            yield rest
+            continue
+        text = carry + block + rest
         carry = ""
         if '"' not in text:
             yield text

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -89,17 +90,83 @@ def _reopen_bytes(path: str):
 _READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
 
+# The longest line any input is read as. No record of any input comes near it (a CSV field is
+# capped at 64 KB, a Graph listing page of 100 tokens or a webhook delivery is tens of KB); a
+# longer line is one reject, read to its end in pieces and dropped, so one runaway line (a 100 MB
+# export glitch) costs bounded memory instead of ten times its size.
+MAX_LINE_CHARS = 4 << 20
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than MAX_LINE_CHARS that was skipped: its length and first characters."""
+
+    length: int
+    head: str
+    limit: int = MAX_LINE_CHARS
+
+    @property
+    def reason(self) -> str:
+        return (f"line of {self.length:,} characters, longer than the {self.limit:,} any record can be: "
+                "skipped (is it a whole file on one line, or a runaway field?); reading goes on at the next line")
+
+
+def _ended(line: str) -> bool:
+    return line.endswith(("\n", "\r"))
+
+
 class SafeText:
     """A text stream whose decompression/read failures surface as InputError.
 
     A truncated or corrupt gzip file is reported as such (and the file's transaction rolls
-    back) instead of escaping as a low-level exception.
+    back) instead of escaping as a low-level exception. `finish_line` and `lines` never hold
+    more than MAX_LINE_CHARS of one line.
     """
 
-    def __init__(self, f: IO[str], path: str):
+    def __init__(self, f: IO[str], path: str, *, max_line: int = MAX_LINE_CHARS):
         self._f = f
         self.path = path
         self.encoding = "utf-8"
+        self.max_line = max_line
+        self._pending = ""      # a character read past a skipped line's lone CR
+
+    def finish_line(self, partial: str = "") -> "str | LongLine":
+        """The rest of the line of which `partial` (no line end in it) was read already, line end
+        included ('' at the end of the file); or a LongLine when the whole line is longer than
+        `max_line` (MAX_LINE_CHARS): then it is read to its end in bounded pieces and dropped."""
+        budget = max(0, self.max_line - len(partial))
+        rest = self.readline(budget + 1)
+        if rest.endswith("\r"):
+            rest += self._crlf()
+        if _ended(rest) or len(rest) <= budget:
+            return rest
+        length, head = len(partial) + len(rest), (partial[:200] + rest[:200])[:200]
+        while piece := self.readline(1 << 16):   # to its end, dropped; its length without the line end
+            if piece.endswith("\r"):
+                length += len(piece) - 1
+                self._crlf()
+                break
+            if piece.endswith("\n"):
+                length += len(piece) - (2 if piece.endswith("\r\n") else 1)
+                break
+            length += len(piece)
+        return LongLine(length, head, self.max_line)
+
+    def _crlf(self) -> str:
+        """After a CR: the LF of a CRLF ('\\n'), or '' (a character read is kept for the next read)."""
+        c = self.read(1)
+        if c == "\n":
+            return c
+        self._pending = c
+        return ""
+
+    def lines(self) -> "Iterator[str | LongLine]":
+        """The file's lines, each at most `max_line` long, or a LongLine in its place."""
+        while True:
+            line = self.finish_line()
+            if not line:
+                return
+            yield line
 
     def _fail(self, exc: Exception) -> InputError:
         return InputError(f"cannot read: the file is truncated or corrupt ({exc})", path=self.path,
@@ -109,6 +176,9 @@ class SafeText:
         return decode_error(self.path, self.encoding, lambda: _reopen_bytes(self.path))
 
     def read(self, n: int = -1) -> str:
+        if self._pending and n:
+            head, self._pending = self._pending, ""
+            return head + (self.read(n - 1) if n > 0 else self.read())
         try:
             return self._f.read(n)
         except _READ_ERRORS as exc:
@@ -116,9 +186,14 @@ class SafeText:
         except UnicodeDecodeError:
             raise self._undecodable() from None
 
-    def readline(self) -> str:
+    def readline(self, size: int = -1) -> str:
+        if self._pending and size:
+            head, self._pending = self._pending, ""
+            if _ended(head):
+                return head + self._crlf() if head == "\r" else head
+            return head + self.readline(size - 1 if size > 0 else -1)
         try:
-            return self._f.readline()
+            return self._f.readline(size)
         except _READ_ERRORS as exc:
             raise self._fail(exc) from None
         except UnicodeDecodeError:

@@ -32,6 +32,9 @@ _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COL
 _BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_key"))
 
 
+LONG_LINE = "long-line"   # a Chunk standing for one line too long to read (chunks.py)
+
+
 @dataclass(slots=True)
 class Chunk:
     """Whole records of one input file: `text` starts at line `first_line`."""
@@ -41,6 +44,7 @@ class Chunk:
     first_line: int
     csv_layout: CsvLayout | None = None
     page_id: str | None = None
+    excerpt: str | None = None  # LONG_LINE: the start of the skipped line
 
 
 @dataclass(slots=True)
@@ -120,6 +124,9 @@ def _numbered(text: str, first_line: int):
 def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
     """(line, value, error) of a chunk of JSON lines (a line holding an array gives its
     items), or the items of a "json-document" chunk (line 1)."""
+    if chunk.fmt == LONG_LINE:
+        yield chunk.first_line, None, chunk.text
+        return
     if chunk.fmt == "json-document":
         try:
             value = json.loads(chunk.text)
@@ -139,7 +146,9 @@ def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
 def stage_chunk(chunk: Chunk) -> Staged:
     """Parse and validate one chunk (in a worker process or in-process)."""
     sink = StageSink()
-    if chunk.fmt == "csv":
+    if chunk.fmt == LONG_LINE:   # a line too long to read: its reason in `text`
+        sink.reject(chunk.first_line, chunk.text, chunk.excerpt)
+    elif chunk.fmt == "csv":
         assert chunk.csv_layout is not None
         stage_csv(chunk.text, chunk.csv_layout, chunk.first_line, sink)
     elif chunk.fmt == "jsonl":

@@ -389,6 +389,37 @@ _UNCLOSED = ("a quoted field opened on this line is never closed (it runs to the
              "file, into a later row, or past 64 KB); the rows after it are read from the next line")
 
 
+def _field_limit_reason(lines: list[str], at: int, delimiter: str) -> str:
+    """Why csv stopped at a field past MAX_FIELD_CHARS in the record starting at `lines[at]`:
+    a field that long which does close (say so, and how long it is), or a quote that never does.
+    Read once more without the limit (the chunk is bounded), strictly: a clean record means the
+    field closes."""
+    rest = lines[at:]
+    used = 0
+
+    def feed():
+        nonlocal used
+        for line in rest:
+            used += 1
+            yield line
+
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, sum(map(len, rest)) + 1))
+    try:
+        row = next(csv.reader(feed(), delimiter=delimiter, strict=True), None)
+    except csv.Error:
+        row = None
+    finally:
+        csv.field_size_limit(old)
+    longest = max(map(len, row), default=0) if row else 0
+    if longest <= MAX_FIELD_CHARS:
+        return _UNCLOSED
+    below = f"{used - 1} line below" if used == 2 else f"{used - 1} lines below"
+    where = "on this line" if used <= 1 else f"opened on this line (its quote closes {below})"
+    return (f"a field {where} is {longest:,} characters long, longer than the {MAX_FIELD_CHARS:,} a field "
+            "may hold; the rows after it are read from the next line")
+
+
 def set_field_limit() -> None:
     """csv's per-field limit, in this process (workers call it too)."""
     if csv.field_size_limit() != MAX_FIELD_CHARS:
@@ -439,7 +470,8 @@ def csv_records(text: str, delimiter: str, first_line: int = 1):
             if lines is None:
                 lines = io.StringIO(text, newline="").readlines()
                 offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
-            yield base + prev + 1, None, _UNCLOSED if "field larger" in str(exc) else f"malformed CSV ({exc})"
+            yield base + prev + 1, None, (_field_limit_reason(lines, start + prev, delimiter)
+                                          if "field larger" in str(exc) else f"malformed CSV ({exc})")
             restart = start + prev + 1
         if restart is None or restart >= len(lines or ()):
             return
@@ -540,8 +572,9 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
             if lines is None:
                 lines = io.StringIO(text, newline="").readlines()
                 offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
-            reason = _UNCLOSED if "field larger" in str(exc) else f"malformed CSV ({exc})"
             at = start + prev
+            reason = (_field_limit_reason(lines, at, delimiter) if "field larger" in str(exc)
+                      else f"malformed CSV ({exc})")
             sink.reject(base + prev + 1, reason, _excerpt(lines[at]) if at < len(lines) else None)
             restart = at + 1
         if restart is None or restart >= len(lines or ()):
