@@ -203,7 +203,7 @@ def _w(fn: Callable, v: Any, column: str, warn: list, *args: Any) -> Any:
 
 
 def _zone(value: Any) -> str | None:
-    """A time zone name tzdata knows (any case). Anything else is a BadValue, so the record is
+    """A time zone name tzdata knows (any case; kept as tzdata spells it). Anything else is a BadValue, so the record is
     kept without it and a warning names the file, line and value: an unknown zone (`Mars/Olympus`)
     places nobody (the region is unknown either way) and one with control or text-direction
     characters cannot be shown or used safely."""
@@ -212,10 +212,11 @@ def _zone(value: Any) -> str | None:
         return None
     if _has_controls(v):
         raise BadValue(f"time zone {v[:40]!r} holds control or text-direction characters")
-    if v.lower() not in zone_tables().by_lower:
+    proper = zone_tables().by_lower.get(v.lower())
+    if proper is None:
         raise BadValue(f"time zone {v[:40]!r} is not a time zone name tzdata knows (IANA, e.g. "
                        "Europe/London): no region can be inferred from it")
-    return v
+    return proper   # as tzdata spells it: zoneinfo (the send window) is case-sensitive, regions are not
 
 
 def _zone_text(v: Any, name: str, warn: list) -> Any:
