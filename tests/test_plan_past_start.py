@@ -68,3 +68,14 @@ def test_no_start_in_the_spec_is_never_a_past_start(ws, tmp_path):
     spec = _spec(tmp_path, "")
     p = make_plan(ws, spec, as_of=date(2026, 3, 2), clock=lambda: ts("2026-03-02T18:00:00Z"))
     assert not [w for w in p.warnings if w.startswith("campaign.start")]
+
+
+def test_a_plan_made_ahead_judges_the_start_by_the_clock(ws, tmp_path):
+    """As of tomorrow, made today: a start later today is ahead of now, not in the past."""
+    estate(ws, tmp_path, [tok(i) for i in range(3)])
+    spec = _spec(tmp_path, "start = 2026-03-02T18:00:00Z")
+    p = make_plan(ws, spec, as_of=date(2026, 3, 3), clock=lambda: ts("2026-03-02T09:00:00Z"))
+    assert not [w for w in p.warnings if w.startswith("campaign.start")]
+    with pytest.raises(PlanError, match="before now"):
+        make_plan(ws, _spec(tmp_path, "start = 2026-03-02T06:00:00Z"), as_of=date(2026, 3, 3),
+                  clock=lambda: ts("2026-03-02T09:00:00Z"))
