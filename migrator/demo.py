@@ -122,7 +122,8 @@ def run_demo(out_dir: str | Path = "demo", *, db_path: str | Path | None = None,
         s = ingest_tokens(ws, [estate / "tokens.csv", estate / "tokens_listing.jsonl", estate / "webhooks.jsonl"],
                           clock=clock)
         step("ingest", f"tokens: {s.accepted:,} accepted, {s.duplicates} duplicate, {s.ignored} ignored, "
-                       f"{s.rejected} rejected (kept in table rejects with file and line)")
+                       f"{s.rejected} rejected (kept in table rejects with file and line)"
+                       + (f"; {s.warnings} kept without a bad field (e.g. an unknown time zone)" if s.warnings else ""))
         s = ingest_content(ws, [estate / "content_library.json", estate / "content_sends.jsonl"], clock=clock)
         step("ingest", f"content: {s.accepted} records, converted to MM form")
 
