@@ -13,10 +13,10 @@ from _plan import estate, plan, tok, ts
 AFTER_DAY_ONE = ts("2026-03-02T20:00:00Z")   # 15:00 in New York: every send of a small plan's first day is due, inside its window
 
 
-def planned(ws, tmp, n=20, *, extra="", tokens=None, **kw):
+def planned(ws, tmp, n=20, *, extra="", tokens=None, base=None, **kw):
     """An audited estate of `n` US tokens on page P1 (act 111) and its saved plan (file in tmp)."""
     estate(ws, tmp / "in", tokens if tokens is not None else [tok(i) for i in range(n)], **kw)
-    p = plan(ws, tmp / "spec", extra)
+    p = plan(ws, tmp / "spec", extra, **({"base": base} if base is not None else {}))
     write_plan(p, tmp / "plan.json")
     return p
 

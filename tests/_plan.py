@@ -69,6 +69,11 @@ def ingest(ws, tmp: Path, *, tokens=(), pages=None, content=None, name="x"):
         ingest_content(ws, [p])
 
 
+# a send window of the whole day: for tests that run real processes on the wall clock, whose sends
+# must be due whatever hour of the day the suite happens to run
+ALL_DAY_SPEC = BASE_SPEC.replace('window = "09:00-17:00"', 'window = "00:00-24:00"')
+
+
 def lib(page, key, topic, message):
     return {"page_id": page, "key": key, "topic_title": topic, "message": message}
 
@@ -88,8 +93,8 @@ def spec_file(tmp: Path, extra: str = "", base: str = BASE_SPEC, name="spec.toml
     return p
 
 
-def plan(ws, tmp: Path, extra: str = "", **kw):
-    return make_plan(ws, spec_file(tmp, extra), as_of=kw.pop("as_of", AS_OF), clock=lambda: 1_772_000_000,
+def plan(ws, tmp: Path, extra: str = "", *, base: str = BASE_SPEC, **kw):
+    return make_plan(ws, spec_file(tmp, extra, base=base), as_of=kw.pop("as_of", AS_OF), clock=lambda: 1_772_000_000,
                      **kw)
 
 

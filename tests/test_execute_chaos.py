@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from _exec import planned
+from _plan import ALL_DAY_SPEC
 from conftest import webhook
 
 # real processes and wall-clock waits: CI runs these (MIGRATOR_TEST_PROFILE=ci)
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served(ws, tmp_path):
     """`migrator emulator serve` on a free port, loaded with the planned workspace's tokens."""
-    p = planned(ws, tmp_path, 240, extra="batch_size = 60")
+    p = planned(ws, tmp_path, 240, extra="batch_size = 60", base=ALL_DAY_SPEC)
     hooks = tmp_path / "hooks.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "migrator", "--db", str(ws.path), "emulator", "serve",
                              "--port", "0", "--warmup", "0", "--webhooks", str(hooks)],
@@ -151,7 +152,7 @@ def test_chaos_the_recovery_procedure_keeps_every_send_exactly_once(ws, tmp_path
     while the next run is going), run again; once `--resend-unknown`. Meanwhile the emulator is
     killed and restarted, the network is cut, and `migrator unlock` is tried against a live run."""
     rng = random.Random(seed)
-    plan = planned(ws, tmp_path, 240, extra="batch_size = 60")
+    plan = planned(ws, tmp_path, 240, extra="batch_size = 60", base=ALL_DAY_SPEC)
     hooks = tmp_path / "hooks.jsonl"
     emu = _EmulatorProcess(ws, hooks, _free_port())
     emu.start()
