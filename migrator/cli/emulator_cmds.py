@@ -172,6 +172,11 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     if not tls:
         serve(asgi, sock, http=http_impl)
         return
+    import signal
+
+    # uvicorn re-raises SIGTERM once it has shut down; the default action would kill the process
+    # before the finally below deletes the key: exit 143 through Python instead
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         serve(asgi, sock, http=http_impl, tls=cert)
     finally:
