@@ -321,3 +321,22 @@ def execute_plan_over(ws, plan, url, cert, emu):
 
     return execute_plan(ws, plan, execute=True, base_url=url, access_token="sys-token-SECRET", ca_cert=cert.cert_file,
                         clock=emu.clock, sleep=emu.sleep, concurrency=8)
+
+
+def test_usage_headers_are_read_again_only_when_they_change():
+    usage = b'X-Ad-Account-Usage: {"acc_id_util_pct": %d, "reset_time_duration": 30}\r\n'
+
+    async def go():
+        answers = [_ok(SUCCESS, usage % 10), _ok(SUCCESS, usage % 10), _ok(SUCCESS, usage % 95), _ok(SUCCESS)]
+        server, port, _ = await _server(answers)
+        async with server:
+            g = AsyncGraphClient("tok", base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY, max_connections=1)
+            out = [(await g.send_message("1", message_id="9", subscription_token="s", message={"text": "x"})).usage
+                   for _ in range(4)]
+            await g.aclose()
+        return out
+
+    a, b, c, d = asyncio.run(go())
+    assert a.max_pct == 10 and b is a                  # same text: the parsed value is reused
+    assert c.max_pct == 95 and c is not a
+    assert not d.seen and d.max_pct == 0               # the headers went away: no stale usage
