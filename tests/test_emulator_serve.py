@@ -180,3 +180,39 @@ def test_resets_and_timeouts_over_a_real_socket(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_tls_makes_a_private_throwaway_certificate_that_clients_trust_only_when_told(tmp_path, cli, monkeypatch):
+    import stat
+    from pathlib import Path
+
+    from migrator.graph import NO_RETRY, GraphClient, NetworkError
+
+    subs = tmp_path / "subscribers.jsonl"
+    subs.write_text("".join(json.dumps({"token": f"tok{i:03d}", "page_id": PAGE, "region": "US"}) + "\n"
+                            for i in range(5)))
+    proc = subprocess.Popen([sys.executable, "-m", "migrator", "emulator", "serve", "--port", "0", "--warmup", "0",
+                             "--subscribers", str(subs), "--tls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "MIGRATOR_DB": str(tmp_path / "u.db")})
+    try:
+        line = proc.stdout.readline()
+        assert "listening on https://127.0.0.1:" in line, proc.stderr.read()
+        url = "https://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
+        cert = Path(proc.stdout.readline().split("throwaway certificate: ")[1].split()[0])
+        keys = list(cert.parent.glob("*key*"))
+        assert len(keys) == 1 and stat.S_IMODE(keys[0].stat().st_mode) == 0o600
+        assert stat.S_IMODE(cert.parent.stat().st_mode) == 0o700
+        monkeypatch.delenv("MIGRATOR_CA_CERT", raising=False)
+        with GraphClient("t", base_url=url, retry=NO_RETRY) as g, pytest.raises(NetworkError) as e:
+            g.call("GET", f"{PAGE}/notification_message_tokens")
+        assert e.value.kind == "connect" and not e.value.ambiguous       # unverified: nothing sent
+        with GraphClient("t", base_url=url, retry=NO_RETRY, ca_cert=cert) as g:
+            assert len(g.call("GET", f"{PAGE}/notification_message_tokens")["data"]) == 5
+        monkeypatch.setenv("MIGRATOR_PAGE_TOKEN", "page-token")
+        monkeypatch.setenv("MIGRATOR_CA_CERT", str(cert))
+        res = cli("pull", "tokens", "--page-id", PAGE, "--base-url", url, "--json")
+        assert res.exit_code == 0, res.output
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert not cert.parent.exists()                                         # deleted at exit

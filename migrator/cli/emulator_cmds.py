@@ -97,11 +97,14 @@ def _check_emulator_outputs(app, *, webhooks, state, snapshot, reads) -> None:
                    "(with remaining_seconds), other calls 80004 (default 1,000,000: no limit in practice).")
 @click.option("--window-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Length of the rolling window the usage headers and the limits count over.")
+@click.option("--tls", is_flag=True,
+              help="Serve https with a throwaway self-signed certificate made now (key 0600 in a private "
+                   "temporary directory, deleted at exit); clients trust it only with --ca-cert FILE.")
 @encoding_option
 @pass_app
 def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost, fcap_rate, virtual_clock,
               snapshot, assets, state, public, rules_path, page_tokens, account_timezones, http_impl, account_calls,
-              window_seconds, encoding):
+              window_seconds, tls, encoding):
     """Serve the emulator until Ctrl-C.
 
     \b
@@ -148,10 +151,33 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
                   f"line {loaded.rejected[0][0]}: {loaded.rejected[0][1]}")
     # stdout, always: scripts wait for this line to know the port
     st = asgi.state.emulator.state
-    click.echo(f"emulator listening on http://{host}:{bound} ({len(loaded.subscribers)} subscribers, "
-               f"warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
+    if tls:
+        from migrator.emulator.tls import TLSSetupError, throwaway_certificate
+
+        try:
+            cert_cm = throwaway_certificate()
+            cert = cert_cm.__enter__()
+        except TLSSetupError as exc:
+            sock.close()
+            raise InputError(str(exc), hint="or serve plain http without --tls") from None
+    click.echo(f"emulator listening on {'https' if tls else 'http'}://{host}:{bound} ({len(loaded.subscribers)} "
+               f"subscribers, warm-up {warmup:g}s{', virtual clock' if virtual_clock else ''})")
+    if tls:
+        click.echo(f"throwaway certificate: {cert.cert_file} (trust it with --ca-cert {cert.cert_file}; "
+                   f"deleted when the emulator stops)")
     info(app, f"state: {st.store.path if st.store.durable else 'in memory (lost at exit)'}"
               + (f"; kept {len(st.campaigns)} campaigns and {len(st.sends)} sends" if len(st.sends) or st.campaigns
                  else ""))
     sys.stdout.flush()
-    serve(asgi, sock, http=http_impl)
+    if not tls:
+        serve(asgi, sock, http=http_impl)
+        return
+    import signal
+
+    # uvicorn re-raises SIGTERM once it has shut down; the default action would kill the process
+    # before the finally below deletes the key: exit 143 through Python instead
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        serve(asgi, sock, http=http_impl, tls=cert)
+    finally:
+        cert_cm.__exit__(None, None, None)

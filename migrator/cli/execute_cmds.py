@@ -14,7 +14,8 @@ from migrator.inputs import encoding_option
 from migrator.errors import MigratorError
 
 
-def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, batches, late="wait") -> str:
+def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, batches, late="wait",
+                    ca_cert=None) -> str:
     parts = ["migrator"]
     if app.db_path:
         parts += ["--db", str(app.db_path)]
@@ -28,6 +29,8 @@ def _resume_command(app, plan_path, *, concurrency, rate, base_url, token_file, 
         parts += ["--base-url", base_url]
     if token_file:
         parts += ["--token-file", str(token_file)]
+    if ca_cert:
+        parts += ["--ca-cert", str(ca_cert)]
     if late != "wait":
         parts += ["--late", late]
     return shlex.join(parts)
@@ -70,16 +73,19 @@ def _transient_reason(value):
 @click.option("--warmup-poll", "warmup_poll", type=click.FloatRange(min=0.1), metavar="SECONDS",
               help="Check a warming-up campaign every SECONDS (default: 5 s, doubling up to the rules' "
                    "warmup_poll_max_seconds).")
-@click.option("--http", "http", type=click.Choice(["auto", "httpx", "fast"]), default="auto", show_default=True,
-              help="HTTP stack: httpx, or the lean HTTP/1.1 transport; auto = lean for http:// rehearsals, "
-                   "httpx for https (Meta).")
+@click.option("--http", "http", type=click.Choice(["auto", "aiohttp", "httpx"]), default="auto", show_default=True,
+              help="HTTP client: aiohttp (auto: the same for Meta's https and http rehearsals) or httpx's "
+                   "stack (several times the CPU per send).")
+@click.option("--ca-cert", "ca_cert", type=click.Path(dir_okay=False), envvar="MIGRATOR_CA_CERT",
+              help="Also trust this certificate (rehearsals against `emulator serve --tls`; env "
+                   "MIGRATOR_CA_CERT). Verification is never switched off.")
 @click.option("--late", type=click.Choice(["wait", "skip"]), default="wait", show_default=True,
               help="A send whose recipient's local send window has passed: wait for the next window (skipped as "
                    "window_missed once its campaign has ended), or skip it now as window_missed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @pass_app
 def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, resend_unknown, resend_named,
-                receipt_margin, retry_failed, no_wait, token_file, warmup_poll, http, late,
+                receipt_margin, retry_failed, no_wait, token_file, warmup_poll, http, ca_cert, late,
                 as_json):
     """Run a saved plan: create its campaigns and send every planned message exactly once.
 
@@ -105,7 +111,9 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
     check_plan_workspace(plan, resolve_db_path(app.db_path))  # never an empty migration.db
     ws = app.workspace(create=False)
     resume = _resume_command(app, plan_path, concurrency=concurrency, rate=rate, base_url=base_url,
-                             token_file=token_file, batches=batches, late=late)
+                             token_file=token_file, batches=batches, late=late, ca_cert=ca_cert)
+    if ca_cert and really:
+        info(app, f"trusting {ca_cert} besides the system's certificate authorities (a rehearsal certificate)")
     with progress(app, total=remaining_sends(ws, plan), desc="execute" if really else "dry run", unit="send") as bar:
         def notify(msg: str) -> None:
             if not app.quiet:
@@ -115,7 +123,7 @@ def execute_cmd(app, plan_path, really, batches, concurrency, rate, base_url, re
                                concurrency=concurrency, rate=rate, batches=batches, resend_unknown=resend_unknown,
                                resend_named=tuple(resend_named), receipt_margin=receipt_margin,
                                retry_failed=retry_failed, wait=not no_wait, notify=notify, progress=bar.update,
-                               handle_signals=True, http=http, late=late,
+                               handle_signals=True, http=http, ca_cert=ca_cert, late=late,
                                warmup_poll=warmup_poll)
     out = summary.to_json()
     if really and summary.resumable:

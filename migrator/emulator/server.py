@@ -216,11 +216,15 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app, sock: socket.socket, *, http: str = "fast") -> None:
-    """Run uvicorn on `sock` until SIGINT/SIGTERM (lifespan shutdown flushes webhooks/snapshot)."""
+def serve(app, sock: socket.socket, *, http: str = "fast", tls=None) -> None:
+    """Run uvicorn on `sock` until SIGINT/SIGTERM (lifespan shutdown flushes webhooks/snapshot).
+
+    `tls` (an `emulator.tls.Certificate`) serves https: uvicorn wraps the socket in TLS below the
+    HTTP protocol, so the fast protocol and h11 both work unchanged."""
     import uvicorn
 
     protocol = FastHTTPProtocol if http == "fast" else "h11"
+    ssl = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)} if tls is not None else {}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=protocol,
-                            loop="asyncio", proxy_headers=False)
+                            loop="asyncio", proxy_headers=False, **ssl)
     uvicorn.Server(config).run(sockets=[sock])

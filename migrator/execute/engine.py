@@ -438,17 +438,18 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
                  access_token: str | None = None, token_file: str | None = None, options: ExecOptions | None = None,
                  clock=time.time, sleep=None, notify: Callable[[str], None] = lambda m: None,
                  progress: Callable[[int], None] = lambda n: None, handle_signals: bool = False,
-                 rules=None, http: str = "auto", **kw: Any) -> ExecutionSummary:
+                 rules=None, http: str = "auto", ca_cert: str | None = None, **kw: Any) -> ExecutionSummary:
     """Run a saved plan (`plan`: SavedPlan or path) and return an ExecutionSummary.
 
     Without `execute` it is a dry run: the recording transport answers, a scratch ledger records,
     the workspace is left as it was. With it: `transport` (e.g. the in-process emulator's) or
     `base_url` (default Meta's), and the access token from `access_token`, `token_file` or
     MIGRATOR_ACCESS_TOKEN. `handle_signals`: SIGINT/SIGTERM finish in-flight requests and stop.
-    `http` (when no `transport` is given): "httpx" (httpx's own stack), "fast" (the lean HTTP/1.1
-    transport in execute/http.py, ~3x less CPU per send) or "auto" (default): fast for plain-http
-    rehearsals against the emulator, httpx for https, i.e. Meta, where the round trip, not CPU,
-    bounds throughput and the well-proven stack is worth more.
+    `http` (when no `transport` is given): "auto" / "aiohttp" (default, the same client for Meta's
+    https and plain-http rehearsals: graph/wire.py) or "httpx" (httpx's own stack, ~5x the CPU per
+    send at 64 in flight; benchmarks/client.py).
+    `ca_cert`: a certificate to trust besides the system's roots (a rehearsal emulator's throwaway
+    one, `emulator serve --tls`); else env MIGRATOR_CA_CERT. Verification is never switched off.
     Other keyword arguments set ExecOptions fields (concurrency=64, rate=500, batches=1, wait=False...).
     """
     from migrator.graph import DEFAULT_BASE_URL, load_access_token
@@ -482,28 +483,15 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
                     installed.append(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
-        own = None
         base = base_url or DEFAULT_BASE_URL
-        if http == "auto":
-            use_fast = base.startswith("http://")
-        else:
-            use_fast = http == "fast"
-        if transport is None and use_fast:
-            from migrator.execute.http import FastTransport
-
-            own = transport_ = FastTransport(max_connections=max(1, opts.concurrency))
-        else:
-            transport_ = transport
-        client = AsyncGraphClient(token, base_url=base, transport=transport_,
-                                  max_connections=max(1, opts.concurrency), retry=NO_RETRY)
+        client = AsyncGraphClient(token, base_url=base, transport=transport, max_connections=max(1, opts.concurrency),
+                                  retry=NO_RETRY, ca_cert=ca_cert, wire="httpx" if http == "httpx" else "aiohttp")
         try:
             return await execute_plan_async(ws, plan, client=client, opts=opts, clock=clock,
                                             sleep=sleep or asyncio.sleep, notify=notify, progress=progress,
                                             stop=stop, rules=rules, recorder=recorder, signal_box=signal_box)
         finally:
             await client.aclose()
-            if own is not None:
-                await own.aclose()
             for sig in installed:
                 loop.remove_signal_handler(sig)
 

@@ -10,11 +10,11 @@ The access token is given only so that it can be scrubbed from error text.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import httpx
+import orjson
 
 from migrator.graph.errors import GraphError, NetworkError, error_from_envelope
 from migrator.graph.retry import RetryPolicy
@@ -83,8 +83,8 @@ def read_body(status: int, content: bytes, secret: str) -> dict:
     a `NetworkError` of the matching kind.
     """
     try:
-        body: Any = json.loads(content)   # what httpx's Response.json() does
-    except ValueError:
+        body: Any = orjson.loads(content)   # ~10x json.loads for an answer; UTF-8, as Graph sends
+    except ValueError:                      # orjson.JSONDecodeError is a ValueError
         body = None
     if status < 400 and isinstance(body, (dict, list)):
         return body if isinstance(body, dict) else {"data": body}

@@ -54,16 +54,34 @@ _PCT_KEYS = ("call_count", "total_cputime", "total_time")
 
 
 def parse_usage(headers: Mapping[str, str]) -> Usage:
-    """Parse the three usage headers (case-insensitive mapping); malformed ones are ignored."""
+    """Parse the three usage headers (case-insensitive mapping); malformed ones are ignored.
+
+    The headers' text changes far less often than calls are made (every answer carries them):
+    the last texts seen and their parsed Usage are kept, so an unchanged answer costs three
+    lookups and a comparison, not three JSON parses. Usage is frozen: sharing it is safe."""
     get = headers.get
+    raw = (get("x-app-usage") or get("X-App-Usage"), get("x-ad-account-usage") or get("X-Ad-Account-Usage"),
+           get("x-business-use-case-usage") or get("X-Business-Use-Case-Usage"))
+    seen, usage = _last[0]
+    if seen == raw:
+        return usage
+    usage = _parse(*raw)
+    _last[0] = (raw, usage)        # one assignment: a reader sees the old pair or the new, never a mix
+    return usage
+
+
+_last: list = [(None, None)]      # [((app, account, business) header texts, their Usage)]
+
+
+def _parse(app_text: str | None, acc_text: str | None, buc_text: str | None) -> Usage:
     pcts: list[float] = []
     regain = 0.0
-    app = _load(get("x-app-usage") or get("X-App-Usage"))
+    app = _load(app_text)
     if isinstance(app, dict):
         pcts += [_num(app.get(k)) for k in _PCT_KEYS]
     else:
         app = {}
-    acc = _load(get("x-ad-account-usage") or get("X-Ad-Account-Usage"))
+    acc = _load(acc_text)
     if isinstance(acc, dict):
         pct = _num(acc.get("acc_id_util_pct"))
         pcts.append(pct)
@@ -71,7 +89,7 @@ def parse_usage(headers: Mapping[str, str]) -> Usage:
             regain = max(regain, _num(acc.get("reset_time_duration")))
     else:
         acc = {}
-    buc = _load(get("x-business-use-case-usage") or get("X-Business-Use-Case-Usage"))
+    buc = _load(buc_text)
     if isinstance(buc, dict):
         for entries in buc.values():
             for e in entries if isinstance(entries, list) else []:
