@@ -89,16 +89,18 @@ def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, t
 
 def test_the_same_person_is_not_messaged_again_within_the_mm_cadence(ws, tmp_path):
     p1 = planned(ws, tmp_path, 3)
-    emu = Emu(ws)
-    first = emu.run(ws, p1)
-    assert first.sent == 3
-    sent_at = emu.clock()
-    # a second plan (another spec, another message) sends to the same people an hour later
+    # a second plan (another spec, another message) for the same people, made before the first
+    # plan's sends were accepted (a plan made after them leaves them out as already_moved), runs
+    # an hour after them
     spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"')
                      + '\n[[content]]\npage_id = "P1"\ntopic = "Deals"\nmessage = { text = "Our second campaign: new arrivals." }\n')
     p2 = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
     write_plan(p2, tmp_path / "plan2.json")
-    assert p2.plan_id != p1.plan_id
+    assert p2.plan_id != p1.plan_id and p2.sends == 3
+    emu = Emu(ws)
+    first = emu.run(ws, p1)
+    assert first.sent == 3
+    sent_at = emu.clock()
     emu.clock.advance(3600)
     s = emu.run(ws, p2, wait=False)
     assert s.attempted == 0 and s.outcome == "waiting"     # no request Meta would refuse with 2300035
@@ -242,8 +244,8 @@ def test_a_due_send_after_its_campaigns_end_is_window_missed_even_inside_its_win
 
 def test_a_plan_made_again_after_a_partial_run_does_not_message_the_same_people_twice(ws, tmp_path):
     """Plan A sends part of the estate; a new file makes it stale; the engineer audits and plans
-    again, as the refusal says. Plan B holds the people A already messaged: each is skipped
-    (`sent_by_another_plan`), never sent twice."""
+    again, as the refusal says. Plan B leaves out the people A already moved (`already_moved`),
+    so it neither costs nor sends them; nobody is messaged twice."""
     from migrator.audit import run_audit
 
     from _plan import ingest, plan, tok
@@ -255,11 +257,31 @@ def test_a_plan_made_again_after_a_partial_run_does_not_message_the_same_people_
     run_audit(ws, as_of=AS_OF)
     b = plan(ws, tmp_path / "spec-b", "batch_size = 20")
     assert b.plan_id != a.plan_id
+    sent_by_a = {t for t, v in rows(ws, a.plan_id).items() if v[0] == "sent"}
+    assert len(sent_by_a) == 20
+    assert b.sends == 44 and b.excluded["already_moved"] == 20
+    s = emu.run(ws, b)
+    assert not sent_by_a & set(rows(ws, b.plan_id))
+    accepted = [x.token for x in emu.accepted()]
+    assert len(accepted) == len(set(accepted)), "a person was messaged twice across plans"
+    assert s.sent >= 40 and s.attempted == 44       # the emulator was loaded before the 4 new tokens came
+
+
+def test_a_plan_made_before_another_plans_sends_skips_their_people_at_claim_time(ws, tmp_path):
+    """The second guard: plan B was made while plan A's sends were still to go (B cannot leave
+    out people nobody had moved yet); A then moves 20 of them. B's sends to them are skipped at
+    claim time (`sent_by_another_plan`), never sent twice."""
+    a = planned(ws, tmp_path, 60, extra="batch_size = 20")
+    spec = spec_file(tmp_path / "spec-b", "batch_size = 20", base=BASE_SPEC.replace('name = "test"', 'name = "b"'))
+    b = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
+    assert b.plan_id != a.plan_id and b.sends == 60 and "already_moved" not in b.excluded
+    emu = Emu(ws)
+    assert emu.run(ws, a, batches=1).sent == 20
     s = emu.run(ws, b)
     led = rows(ws, b.plan_id)
     sent_by_a = {t for t, v in rows(ws, a.plan_id).items() if v[0] == "sent"}
     assert len(sent_by_a) == 20
     assert {led[t][:2] for t in sent_by_a} == {("skipped", "sent_by_another_plan")}
     accepted = [x.token for x in emu.accepted()]
-    assert len(accepted) == len(set(accepted)), "a person was messaged twice across plans"
-    assert s.skipped >= 20
+    assert len(accepted) == len(set(accepted)) == 60, "a person was messaged twice across plans"
+    assert s.skipped >= 20 and s.sent == 40

@@ -135,23 +135,25 @@ def test_the_execution_report_does_not_call_a_stopped_campaign_nothing_left_to_d
 
 def test_planning_again_after_the_cutover_keeps_done_pages_done(ws, tmp_path):
     # the reports say "re-run `migrator plan`" once the audit is newer than the plan; the new plan
-    # plans the same people again (the executor would skip them as sent_by_another_plan), and
-    # must not turn a page whose subscribers all moved back into "needs action / not started"
+    # leaves out the people the first plan moved (already_moved), and must not turn a page whose
+    # subscribers all moved (so it has no sends in the new plan) back into "needs action"
     from migrator.demo import sample_spec_path
     from migrator.plan import make_plan
 
+    first = ws.conn.execute("SELECT plan_id FROM plans").fetchone()[0]
     before = {p.page_id: p.status for p in build_readiness_report(ws, clock=CLOCK).pages}
     run_audit(ws, clock=CLOCK)
-    make_plan(ws, sample_spec_path(), out=tmp_path / "again.json", clock=CLOCK)
+    again = make_plan(ws, sample_spec_path(), out=tmp_path / "again.json", clock=CLOCK)
+    assert again.plan_id != first and again.excluded["already_moved"] > 0
     r = build_readiness_report(ws, clock=CLOCK)
     after = {p.page_id: p for p in r.pages}
     assert before[CHAI] == "done" and after[CHAI].status == "done", after[CHAI].cutover
     assert {k: p.status for k, p in after.items()} == before
-    assert after[CHAI].cutover.already_reached == after[CHAI].cutover.to_send > 0
+    cu = after[CHAI].cutover       # the cutover of the plan that moved them
+    assert cu.plan_id == first and cu.state == "done" and cu.to_send == cu.already_reached == 0 and cu.sent > 0
     assert r.statuses["done"] == build_audit_report(ws, clock=CLOCK).pages_done
-    cu = after[CHAI].cutover
     line = next(m for m in re.findall(r"<p>Cutover.*?</p>", render_report(r), re.S) if f"of {cu.planned} messages" in m)
-    assert "<strong>done</strong>" in line and "to send" not in line and f"{cu.to_send} more messages" in line
+    assert "<strong>done</strong>" in line and "to send" not in line and "more message" not in line
 
 
 def test_add_a_country_counts_the_subscriptions_the_crm_file_lists(demo, ws, tmp_path):

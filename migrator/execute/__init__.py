@@ -6,6 +6,8 @@ Public API:
 - `remaining_sends(ws, plan) -> int`: what remains to send of a plan (sizes a progress bar).
 - `ingest_receipts(ws, paths) -> IngestSummary`: MM webhooks settle unknown sends, fill delivered/read.
 - `execution_status(ws, plan_id=None) -> ExecutionStatus`: per plan, campaign and batch counts.
+- `moved_sql(alias)` / `moved_digest(conn)`: who already has an MM send accepted by Meta (the
+  planner leaves them out as `already_moved`; execute/moved.py).
 - `acquire` / `read_lock` / `force_unlock`: the one-executor-per-workspace lock.
 Modules: ledger (tables, transitions, group commits, receipts settling rows), runs (run history), lock, campaigns (idempotent setup),
 engine (entry points: setup, send loop, wind-down), loop (producer and workers), send (one send and
@@ -15,6 +17,7 @@ its answer), summary (ExecOptions, ExecutionSummary), outcomes (error class -> t
 
 from migrator.execute.engine import execute_plan, execute_plan_async
 from migrator.execute.lock import LockInfo, acquire, force_unlock, read_lock
+from migrator.execute.moved import moved_digest, moved_sql
 from migrator.execute.receipts import ingest_receipts
 from migrator.execute.status import ExecutionStatus, execution_status
 from migrator.execute.summary import ExecOptions, ExecutionSummary
@@ -22,7 +25,7 @@ from migrator.execute.transport import RecordingTransport
 
 __all__ = ["ExecOptions", "ExecutionStatus", "ExecutionSummary", "LockInfo", "RecordingTransport", "acquire",
            "execute_plan", "execute_plan_async", "execution_status", "force_unlock", "ingest_receipts",
-           "read_lock", "remaining_sends"]
+           "moved_digest", "moved_sql", "read_lock", "remaining_sends"]
 
 
 def remaining_sends(ws, plan) -> int:

@@ -13,9 +13,10 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
   expired / wrong region / page mismatch: skipped(`token_<state>`);
 - another plan of this workspace already sent the same message (the same MM message body) to
   the token or to another token of the same person, or may have (its row is sent, in flight or
-  unknown): skipped(`sent_by_another_plan`). A plan made again after a partial run (its inputs
-  changed) plans the same people and the same content once more, and a second copy is a
-  duplicate bill; a different message in another plan is a new campaign (the cadence applies);
+  unknown): skipped(`sent_by_another_plan`). A plan made after sends were accepted leaves those
+  people out (`already_moved`, `execute/moved.py`); this is the second guard, for a plan made
+  while another plan's sends were still to go: a second copy is a duplicate bill; a different
+  message in another plan is a new campaign (the cadence applies);
 - the recipient's local send window (the plan's `schedule.window` in the token's zone) has not
   opened yet: the row waits for it (`not_before` = the opening); it has passed: with
   `--late wait` the row waits for the next window (`window_wait`), with `--late skip` it is

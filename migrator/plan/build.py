@@ -39,7 +39,7 @@ from migrator.plan.windows import Windows
 from migrator.timeparse import DAY
 
 TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord", "_plan_ends",
-               "_plan_old")
+               "_plan_old", "_plan_moved")
 HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
 
@@ -106,12 +106,13 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
         with ws.transaction():   # inputs, snapshot and plan rows from one consistent state
             inputs = input_fingerprints(ws, spec, rules)
             fingerprint = plan_fingerprint(inputs, as_of.isoformat())
-            plan_id = "p" + fingerprint[:12]
+            plan_id = _plan_id(conn, fingerprint)
             warnings: list[str] = [past_start] if past_start else []
             if run.as_of != as_of.isoformat():
                 warnings.append(f"the audit is as of {run.as_of}, the plan as of {as_of.isoformat()}")
             b = _Builder(ws, spec, rules, where, as_of, plan_id, clock, estimator, warnings)
             b.snapshot()
+            b.leave_out_moved()
             b.prepare()
             for t in ("plans", "plan_campaigns", "plan_messages", "plan_batches", "plan_sends",
                       "plan_excluded"):
@@ -131,6 +132,21 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
     return plan
 
 
+def _plan_id(conn, fingerprint: str) -> str:
+    """`p` + 12 hex of the fingerprint; once Meta accepted sends, of the fingerprint and those sends.
+
+    The fingerprint (what staleness checks) leaves the ledger out: a plan stays fresh and
+    resumable while its own sends are accepted. But a plan made again after sends were accepted
+    leaves those people out (`already_moved`): its rows differ, so it gets its own id instead of
+    replacing the rows of the plan whose ledger holds those sends.
+    """
+    from migrator.execute import moved_digest
+    from migrator.store.digest import sha
+
+    n, digest = moved_digest(conn)
+    return "p" + (sha("plan-id/1", fingerprint, digest) if n else fingerprint)[:12]
+
+
 class _Builder:
     def __init__(self, ws, spec: PlanSpec, rules, where, as_of, plan_id, clock, estimator, warnings):
         self.conn = ws.conn
@@ -143,6 +159,7 @@ class _Builder:
         self.batches: list[dict[str, Any]] = []
         self.sends = 0
         self.migrate_total = 0
+        self.moved = 0
 
     # -- decisions per page and topic (small) --------------------------------------------
 
@@ -154,6 +171,27 @@ class _Builder:
             "CREATE TEMP TABLE _plan_src AS SELECT m.token_id AS token_id, m.page_id AS page_id,"
             " m.topic_title AS topic, m.timezone AS tz, t.next_eligible_at AS next_eligible_at "
             "FROM v_audit_migrate m JOIN tokens t ON t.id = m.token_id")
+
+    def leave_out_moved(self) -> None:
+        """Take out of `_plan_src` every subscription already moved to MM (the executor's
+        `moved_sql`: a send accepted by Meta to the token or its person, in any plan): planning
+        them again would count them in cost and budget, and a changed message would bill them twice.
+        `pass_assign` records them in plan_excluded as `already_moved`."""
+        from migrator.execute import moved_sql
+
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE _plan_moved (token_id INTEGER PRIMARY KEY)")
+        if conn.execute("SELECT 1 FROM main.exec_sends WHERE state = 'sent' LIMIT 1").fetchone() is None:
+            return
+        conn.execute("INSERT INTO _plan_moved SELECT s.token_id FROM _plan_src s JOIN main.tokens t"
+                     f" ON t.id = s.token_id WHERE {moved_sql('t')}")
+        self.moved = conn.execute("SELECT COUNT(*) FROM _plan_moved").fetchone()[0]
+        if self.moved:
+            conn.execute("DELETE FROM _plan_src WHERE token_id IN (SELECT token_id FROM _plan_moved)")
+            n = self.moved
+            self.warnings.append(f"{n:,} {'subscription' if n == 1 else 'subscriptions'} already moved to MM "
+                                 "by earlier plans (a send accepted by Meta) "
+                                 f"{'is' if n == 1 else 'are'} left out (already_moved)")
 
     def prepare(self) -> None:
         """Decide campaigns and messages per page and topic group (`plan.campaigns`)."""
@@ -197,6 +235,9 @@ class _Builder:
                 c = self.campaigns[g[0]]
                 rows.append((gkey, g[0], g[1], None, c.floor, c.end_time))
         conn.executemany("INSERT INTO _plan_groups VALUES (?,?,?,?,?,?)", rows)
+        if self.moved:
+            conn.execute("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
+                         "SELECT ?, token_id, 'already_moved', NULL FROM _plan_moved", (pid,))
         if any(r[3] is not None for r in rows):
             conn.execute(
                 "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
@@ -333,13 +374,16 @@ class _Builder:
         unreachable = sum(c.unreachable_by_budget for c in campaigns)
         reason = None
         if self.sends == 0:
-            if self.migrate_total == 0:
+            if self.migrate_total == 0 and self.moved:
+                reason = (f"all {self.moved} migrate subscribers of the latest audit (as of {run.as_of}) "
+                          "already moved to MM by earlier plans")
+            elif self.migrate_total == 0:
                 reason = (f"the latest audit (as of {run.as_of}) has no subscriber with verdict "
                           "migrate")
             else:
                 parts = ", ".join(f"{k} {v}" for k, v in excluded.items() if k not in AUDIT_REASONS
                                   and k != "same_person")
-                reason = f"all {self.migrate_total} migrate subscribers were excluded ({parts})"
+                reason = f"all {self.migrate_total + self.moved} migrate subscribers were excluded ({parts})"
         conn.executemany(
             "INSERT INTO plan_campaigns (plan_id, campaign_key, name, page_id, topic_title, ad_account_id,"
             " currency, daily_budget, lifetime_budget, start_time, end_time, cost_per_message, sends,"

@@ -172,7 +172,35 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
         out[pid] = Cutover(plan_id=plan["plan_id"], state=state, planned=a["planned"], sent=a["sent"],
                            delivered=a["delivered"], read=a["read"], failed=a["failed"], skipped=a["skipped"],
                            unknown=a["unknown"], to_send=a["to_send"], already_reached=a["already"])
+    # a plan made after a cutover leaves out who already moved (`already_moved`): a page whose
+    # subscribers all moved has no sends in it, and its cutover is the one of the plan that moved them
+    for pid in _moved_pages(conn, plan["plan_id"], page) - out.keys():
+        prior = _prior_plan(conn, plan["plan_id"], pid)
+        if prior is not None:
+            out.update(cutover(conn, prior, pid))
     return out
+
+
+def _moved_pages(conn, plan_id: str, page: str | None) -> set[str]:
+    """Pages of which the plan left subscriptions out as already moved to MM by earlier plans."""
+    q = ("SELECT DISTINCT t.page_id FROM plan_excluded x JOIN tokens t ON t.id = x.token_id"
+         " WHERE x.plan_id = ? AND x.reason = 'already_moved'" + (" AND t.page_id = ?" if page else ""))
+    return {r[0] for r in conn.execute(q, (plan_id, page) if page else (plan_id,))}
+
+
+def _prior_plan(conn, plan_id: str, page: str) -> dict[str, Any] | None:
+    """The latest other plan with a send to `page` accepted by Meta, as `cutover` reads a plan."""
+    row = conn.execute(
+        "SELECT c.plan_id FROM plan_campaigns c JOIN exec_sends e ON e.plan_id = c.plan_id"
+        " AND e.campaign_key = c.campaign_key AND e.state = 'sent'"
+        " JOIN exec_plans x ON x.plan_id = c.plan_id"
+        " WHERE c.page_id = ? AND c.plan_id != ? ORDER BY x.first_run_at DESC, c.plan_id LIMIT 1",
+        (page, plan_id)).fetchone()
+    if row is None:
+        return None
+    campaigns = [{"key": k, "page_id": p} for k, p in conn.execute(
+        "SELECT campaign_key, page_id FROM plan_campaigns WHERE plan_id = ?", (row[0],))]
+    return {"plan_id": row[0], "body": {"campaigns": campaigns}}
 
 
 def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int]]:
