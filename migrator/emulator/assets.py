@@ -305,26 +305,32 @@ class Assets:
 
 def assets_from_workspace(ws, plan=None) -> Assets:
     """Healthy assets for the workspace's pages as `pages.csv` describes them (the demo's fixture):
-    each page's business in its declared country, its ad account in its currency; an ad account the
-    plan maps a page to (and the pages file does not name) joins that page's business. Time zones are
-    UTC (the day the planner counts budgets in)."""
+    each page's business in its declared country, its ad account in its currency. Pages that share an
+    ad account (in the pages file or in the plan) are in that account's one business, as Meta requires
+    of a page and the ad account that pays for its messages; an ad account the plan maps a page to (and
+    the pages file does not name) joins that page's business. Time zones are UTC (the day the planner
+    counts budgets in)."""
     a = Assets()
     rows = list(ws.conn.execute("SELECT page_id, name, business_country, ad_account_id, currency FROM pages"))
     for pid, name, country, acct, currency in rows:
-        bid = f"9{str(pid)[-14:]:0>14}"
-        a.businesses[bid] = Business(bid, name=f"{name or pid} business")
+        aid = str(acct).removeprefix("act_") if acct else None
+        if aid and aid in a.ad_accounts:        # a shared account: its pages live in its business
+            bid = a.ad_accounts[aid].business
+        else:
+            bid = f"9{str(pid)[-14:]:0>14}"
+            a.businesses[bid] = Business(bid, name=f"{name or pid} business")
         a.pages[str(pid)] = Page(str(pid), name=name, business=bid, country=(country or None))
-        if acct:
-            aid = str(acct).removeprefix("act_")
+        if aid and aid not in a.ad_accounts:
             a.ad_accounts[aid] = AdAccount(aid, name=f"{name or pid} ads", business=bid,
                                            currency=(currency or "USD").upper(),
                                            business_country_code=(country or "US").upper())
     for c in (plan.campaigns if plan is not None else []):
+        page = a.pages.setdefault(str(c.page_id), a.page(str(c.page_id)))
         if c.ad_account_id not in a.ad_accounts:
-            page = a.page(str(c.page_id))
             country = page.country or "US"
             a.ad_accounts[c.ad_account_id] = AdAccount(c.ad_account_id, business=page.business,
                                                        currency=c.currency, business_country_code=country)
+        page.business = a.ad_accounts[c.ad_account_id].business   # everything set up: page and its payer together
     return a
 
 
