@@ -132,12 +132,18 @@ async def existing_by_name(client, ad_account_id: str) -> dict[str, str]:
 
 async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sleep, notify,
                           known: dict[str, str] | None = None, max_attempts: int = 6,
-                          rng: random.Random | None = None, dry_run: bool = False) -> None:
+                          rng: random.Random | None = None, dry_run: bool = False, stop=None) -> None:
     """Give `c` a message id: reuse the recorded one, else find by name, else create. Raises AccountFatal.
 
     `known` is a listing made at the start of this setup (name -> id); after a failed attempt the
     lookup is made again, since an ambiguous create may have gone through. A dry run (the recording
     transport answers) says what it would do: "would reuse", "would create".
+
+    Other campaigns are set up at the same time (engine._ensure_campaigns): while this one waits
+    for an answer, a sibling's set-up refusal may stop its page (`c.state` is then `failed`,
+    reason `setup:<code>`). The answer is still recorded (a created campaign's id is never lost,
+    the next run reuses it) but never turns a stopped campaign back into a ready one. `stop`
+    (Ctrl-C): no further attempt after a backoff the stop cut short.
     """
     if c.message_id:
         return
@@ -167,15 +173,19 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
                 notify(f"campaign {c.key} {c.name!r}: would create it" if dry_run
                        else f"campaign {c.key} {c.name!r}: created {c.message_id}")
             c.created_at = clock()
-            c.state = "ready"
+            if c.state == "creating":        # not stopped meanwhile by a sibling's set-up refusal
+                c.state = "ready"
             save_campaign(ledger, plan.plan_id, c, clock())
             return
         except AccountFatal:
-            c.state = "pending"
-            save_campaign(ledger, plan.plan_id, c, clock())
+            if c.state == "creating":
+                c.state = "pending"
+                save_campaign(ledger, plan.plan_id, c, clock())
             raise
         except RetryLater as err:   # incl. network failures; an ambiguous create is healed by the lookup
             if attempt >= max_attempts:
+                if c.state != "creating":
+                    return
                 c.state, c.error = "failed", _short(err)
                 save_campaign(ledger, plan.plan_id, c, clock())
                 return
@@ -183,7 +193,14 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
             kind = "network" if isinstance(err, NetworkError) else "throttled"
             notify(f"campaign {c.key}: {kind} ({_short(err)}), retrying in {wait:.0f} s")
             await sleep(wait)
+            if (stop is not None and stop.is_set()) or c.state != "creating":
+                if c.state == "creating":    # Ctrl-C: not a campaign that could not be set up
+                    c.state = "pending"
+                    save_campaign(ledger, plan.plan_id, c, clock())
+                return
         except GraphError as err:
+            if c.state != "creating":        # its page was stopped meanwhile: keep that reason
+                return
             c.state, c.error = "failed", _short(err)
             save_campaign(ledger, plan.plan_id, c, clock())
             notify(f"campaign {c.key} {c.name!r}: cannot be set up: {c.error}")

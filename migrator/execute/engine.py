@@ -273,7 +273,7 @@ async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify)
             try:
                 await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=run.clock,
                                            sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
-                                           known=known[c.ad_account_id], dry_run=not opts.execute)
+                                           known=known[c.ad_account_id], dry_run=not opts.execute, stop=stop)
             except AccountFatal as err:
                 from migrator.preflight.guidance import SETUP_STOPS
 

@@ -1,0 +1,130 @@
+"""Attacks on concurrent campaign set-up: a page stopped while its other campaigns are being set up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+
+from migrator.execute.engine import execute_plan_async
+from migrator.execute.summary import ExecOptions
+from migrator.graph import NO_RETRY, AsyncGraphClient
+from migrator.plan import make_plan, write_plan
+from _exec import Emu, ledger, planned
+from _plan import AS_OF, BASE_SPEC, estate, lib, spec_file, tok
+
+PER_TOPIC = BASE_SPEC.replace("[campaign]", "[campaign]\nper = \"page_topic\"\nname = \"{page_name}: {topic}\"")
+
+
+def _per_topic_plan(ws, tmp, tokens, pages, content):
+    estate(ws, tmp / "in", tokens, pages=pages, content=content)
+    p = make_plan(ws, spec_file(tmp / "spec", base=PER_TOPIC), as_of=AS_OF, clock=lambda: 1_772_000_000)
+    write_plan(p, tmp / "plan.json")
+    return p
+
+
+def _refusal(code: int) -> httpx.Response:
+    body = {"error": {"message": f"refused ({code})", "type": "OAuthException", "code": code,
+                      "fbtrace_id": "X"}}
+    return httpx.Response(400, json=body)
+
+
+class PageRefusal(httpx.AsyncBaseTransport):
+    """The create of campaigns named with `refuse_name` is refused at once with `code`; every other
+    create is slow (a 150 ms Meta: other set-ups run meanwhile) and goes through."""
+
+    def __init__(self, inner, refuse_name: str, code: int):
+        self.inner, self.refuse_name, self.code = inner, refuse_name, code
+        self.created: list[str] = []
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/message_campaign"):
+            await request.aread()
+            text = request.content.decode()
+            if self.refuse_name in text:
+                for _ in range(5):
+                    await asyncio.sleep(0)      # other set-ups have their requests out by now
+                return _refusal(self.code)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            resp = await self.inner.handle_async_request(request)
+            self.created.append(text)
+            return resp
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_page_stopped_during_set_up_stays_stopped_for_its_campaigns_still_setting_up(ws, tmp_path):
+    tokens = [tok(i, page="P1", topic="Deals" if i % 2 else "News") for i in range(10)] + \
+             [tok(100 + i, page="P2") for i in range(5)]
+    pages = [["P1", "Shop 1", "US", "111", "USD"], ["P2", "Shop 2", "US", "222", "USD"]]
+    content = [lib("P1", "deals", "Deals", {"text": "Deals!"}), lib("P1", "news", "News", {"text": "News!"}),
+               lib("P2", "deals2", "Deals", {"text": "Deals 2!"})]
+    p = _per_topic_plan(ws, tmp_path, tokens, pages, content)
+    p1 = [c for c in p.campaigns if c.page_id == "P1"]
+    assert len(p1) == 2
+    emu = Emu(ws)
+    wire = PageRefusal(emu.transport(), json.dumps(p1[0].name)[1:-1], 2300066)
+    s = emu.run(ws, p, transport=wire)
+    states = dict(ws.conn.execute("SELECT campaign_key, state FROM exec_campaigns WHERE plan_id = ?",
+                                  (p.plan_id,)).fetchall())
+    assert states[p1[1].key] == "failed", states
+    p1_sent = ws.conn.execute("SELECT COUNT(*) FROM exec_sends e JOIN exec_campaigns c USING (plan_id, campaign_key) "
+                              "WHERE e.plan_id = ? AND c.page_id = 'P1' AND e.state != 'planned'",
+                              (p.plan_id,)).fetchone()[0]
+    assert p1_sent == 0, (p1_sent, s.to_json()["page_stops"])
+    assert s.outcome == "stopped"
+
+
+class Throttled(httpx.AsyncBaseTransport):
+    """Every create is throttled (code 4: retry later); the requests are counted."""
+
+    def __init__(self, inner):
+        self.inner, self.requests = inner, 0
+
+    async def handle_async_request(self, request):
+        self.requests += 1
+        if request.method == "POST" and request.url.path.endswith("/message_campaign"):
+            return httpx.Response(400, json={"error": {"message": "Application request limit reached",
+                                                       "type": "OAuthException", "code": 4}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_ctrl_c_during_a_set_up_retry_sends_no_further_request(ws, tmp_path):
+    p = planned(ws, tmp_path, 4)
+    emu = Emu(ws)
+    wire = Throttled(emu.transport())
+    seen: list[int] = []
+
+    async def go():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def notify(msg):
+            if "retrying in" in msg and not seen:     # Ctrl-C during the set-up's backoff
+                seen.append(wire.requests)
+                loop.call_soon(stop.set)
+
+        async def slow(seconds):
+            await asyncio.sleep(0.5)
+            emu.clock.advance(seconds)
+
+        client = AsyncGraphClient("sys-token-SECRET", base_url="http://emulator.test", transport=wire,
+                                  retry=NO_RETRY)
+        t0 = time.monotonic()
+        try:
+            s = await execute_plan_async(ws, p, client=client, opts=ExecOptions(execute=True), clock=emu.clock,
+                                         sleep=slow, notify=notify, stop=stop)
+        finally:
+            await client.aclose()
+        return s, time.monotonic() - t0
+
+    s, took = asyncio.run(go())
+    assert seen and wire.requests == seen[0]          # no request left after the stop
+    assert s.outcome == "interrupted" and took < 1.0
+    assert not emu.emulator.state.campaigns
+    # the campaign is not marked as one that could not be set up: the same command resumes
+    state, error = ws.conn.execute("SELECT state, error FROM exec_campaigns WHERE plan_id = ?",
+                                   (p.plan_id,)).fetchone()
+    assert state != "failed", (state, error)
