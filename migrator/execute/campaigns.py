@@ -169,6 +169,9 @@ async def ensure_campaign(ledger, plan, pc, c: CampaignRun, client, *, clock, sl
                 if pc.end_time:
                     kw["end_time"] = pc.end_time
                 body = await client.create_campaign(c.ad_account_id, name=c.name, page_id=c.page_id, **kw)
+                if not isinstance(body, dict) or not body.get("id"):
+                    # Meta may have created it: an ambiguous answer, healed by the next look-up
+                    raise NetworkError("the campaign create was answered without an id", kind="bad_response")
                 c.message_id, c.created_now = str(body["id"]), True
                 notify(f"campaign {c.key} {c.name!r}: would create it" if dry_run
                        else f"campaign {c.key} {c.name!r}: created {c.message_id}")
