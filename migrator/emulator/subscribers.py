@@ -235,7 +235,10 @@ class SubscriberStore(MutableMapping):
             self.conn.execute("BEGIN")
             try:
                 batch = []
+                live = self._live
                 for s in subs:
+                    if live and live.get(s.token, s) is not s:
+                        live[s.token] = s        # replaced: the new object is the one seen, as in a dict
                     v = self._values(s)
                     batch.append((*v, v[3], v[1]))
                     n += 1
