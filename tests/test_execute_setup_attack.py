@@ -151,3 +151,31 @@ def test_a_create_answered_without_an_id_is_found_again_by_name_not_a_traceback(
     s = emu.run(ws, p, transport=NoId(emu.transport()))
     assert len(emu.emulator.state.campaigns) == 1          # reused by name, not created twice
     assert s.outcome == "done" and ledger(ws, p.plan_id) == {"sent": 5}
+
+
+class AccountRefusal(httpx.AsyncBaseTransport):
+    """Every call about ad account `act` is refused with a set-up code (no payment method, say)."""
+
+    def __init__(self, inner, act: str, code: int):
+        self.inner, self.act, self.code = inner, act, code
+
+    async def handle_async_request(self, request):
+        if f"/act_{self.act}/" in request.url.path:
+            return _refusal(self.code)
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_set_up_refusal_of_the_ad_accounts_listing_stops_that_account_not_the_run(ws, tmp_path):
+    tokens = [tok(i, page="P1") for i in range(4)] + [tok(100 + i, page="P2") for i in range(4)]
+    pages = [["P1", "Shop 1", "US", "111", "USD"], ["P2", "Shop 2", "US", "222", "USD"]]
+    content = [lib("P1", "deals", "Deals", {"text": "Deals!"}), lib("P2", "deals2", "Deals", {"text": "Deals 2!"})]
+    p = planned(ws, tmp_path, tokens=tokens, pages=pages, content=content,
+                extra='[[ad_accounts]]\nid = "222"\ncurrency = "USD"\nbusiness_country = "US"\ncost_per_message = 2\n')
+    emu = Emu(ws)
+    s = emu.run(ws, p, transport=AccountRefusal(emu.transport(), "111", 2300011))
+    assert s.outcome == "stopped", (s.outcome, s.error)
+    assert [x["page_id"] for x in s.page_stops] == ["P1"]
+    sent_pages = {r[0] for r in ws.conn.execute(
+        "SELECT c.page_id FROM exec_sends e JOIN exec_campaigns c USING (plan_id, campaign_key) "
+        "WHERE e.plan_id = ? AND e.state = 'sent'", (p.plan_id,))}
+    assert sent_pages == {"P2"}

@@ -257,8 +257,14 @@ async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify)
             return
         try:
             known[account] = await camp.existing_by_name(client, account)
-        except AccountFatal:
-            raise
+        except AccountFatal as err:
+            from migrator.preflight.guidance import SETUP_STOPS
+
+            if error_code(err) not in SETUP_STOPS:
+                raise
+            # a set-up refusal concerns this account's pages, not the run: each of its campaigns
+            # meets it in its own look-up and stops its page (below); other accounts go on
+            known[account] = None
         except GraphError:
             known[account] = None    # look up one by one
     gate = asyncio.Semaphore(max(1, min(SETUP_CONCURRENCY, opts.concurrency)))
