@@ -31,3 +31,14 @@ def test_a_page_the_spec_maps_to_another_pages_ad_account_can_send(ws, tmp_path)
     s = emu.run(ws, p)
     assert s.page_stops == [], s.page_stops
     assert s.outcome == "done" and ledger(ws, p.plan_id) == {"sent": 6}
+
+
+def test_account_timezone_given_to_the_emulator_is_what_it_answers_with_workspace_assets(ws, tmp_path):
+    # `emulator serve --account-timezone 111=America/Los_Angeles` (its budget day) with the default
+    # assets from the workspace: the ad account must read as LA, or the executor waits for UTC midnight
+    p = planned(ws, tmp_path, 3)
+    emu = Emu(ws, assets=assets_for_rehearsal(ws), account_timezones={"111": "America/Los_Angeles"})
+    emu.run(ws, p)
+    zones = {r[0] for r in ws.conn.execute("SELECT timezone_name FROM exec_campaign_zones WHERE plan_id = ?",
+                                           (p.plan_id,))}
+    assert zones == {"America/Los_Angeles"}

@@ -175,7 +175,9 @@ class Assets:
         account_currencies and the Page token map (page_tokens) shape what these reads answer."""
         self.config = config
         for aid, a in self.ad_accounts.items():
-            config.account_timezones.setdefault(aid, a.timezone_name)
+            # one zone per account: the read answers the zone the budget day is counted in (an
+            # --account-timezone given beside default assets from the workspace, which say UTC, wins)
+            a.timezone_name = config.account_timezones.setdefault(aid, a.timezone_name)
         return self
 
     # ------------------------------------------------------------------ lookups (healthy defaults)
