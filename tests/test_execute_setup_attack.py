@@ -179,3 +179,38 @@ def test_a_set_up_refusal_of_the_ad_accounts_listing_stops_that_account_not_the_
         "SELECT c.page_id FROM exec_sends e JOIN exec_campaigns c USING (plan_id, campaign_key) "
         "WHERE e.plan_id = ? AND e.state = 'sent'", (p.plan_id,))}
     assert sent_pages == {"P2"}
+
+
+class Boom(httpx.AsyncBaseTransport):
+    """The create of campaigns named `name` fails with an unexpected error; the others are slow."""
+
+    def __init__(self, inner, name: str):
+        self.inner, self.name = inner, name.encode()
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/message_campaign"):
+            bad = self.name in await request.aread()
+            for _ in range(5 if bad else 30):
+                await asyncio.sleep(0)            # the others' creates are out when it fails
+            if bad:
+                raise RuntimeError("boom")
+        return await self.inner.handle_async_request(request)
+
+
+def test_an_unexpected_error_in_one_set_up_lets_the_others_under_way_finish_before_it_is_raised(ws, tmp_path):
+    import pytest
+
+    n = 4
+    tokens = [tok(i, page=f"P{i % n + 1}") for i in range(3 * n)]
+    pages = [[f"P{i}", f"Shop {i}", "US", "111", "USD"] for i in range(1, n + 1)]
+    content = [lib(f"P{i}", f"deals{i}", "Deals", {"text": f"Deals {i}!"}) for i in range(1, n + 1)]
+    p = _per_topic_plan(ws, tmp_path, tokens, pages, content)
+    emu = Emu(ws)
+    with pytest.raises(RuntimeError):
+        emu.run(ws, p, transport=Boom(emu.transport(), '"Shop 1: Deals"'))
+    states = dict(ws.conn.execute("SELECT campaign_key, state FROM exec_campaigns WHERE plan_id = ?",
+                                  (p.plan_id,)).fetchall())
+    # the others' creates went through at Meta and were recorded, not abandoned half-way
+    assert sorted(states.values()) == ["creating", "ready", "ready", "ready"], states
+    assert len(emu.emulator.state.campaigns) == 3
+    assert ws.conn.execute("SELECT COUNT(*) FROM exec_lock").fetchone()[0] == 0

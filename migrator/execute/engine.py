@@ -268,7 +268,7 @@ async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify)
         except GraphError:
             known[account] = None    # look up one by one
     gate = asyncio.Semaphore(max(1, min(SETUP_CONCURRENCY, opts.concurrency)))
-    fatal: list[AccountFatal] = []
+    fatal: list[BaseException] = []
 
     async def one(c) -> None:
         async with gate:
@@ -287,7 +287,10 @@ async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify)
                     fatal.append(err)
                     return
                 run._stop_page(c, error_code(err), err.message[:500])   # a page's set-up: other pages go on
+            except Exception as exc:  # noqa: BLE001 - raised below, once the set-ups under way are done
+                fatal.append(exc)
 
+    # every set-up ends here, whatever another raised: none is left creating after the run wound down
     await asyncio.gather(*(one(c) for c in todo))
     if fatal:
         raise fatal[0]
