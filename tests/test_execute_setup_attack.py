@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from migrator.execute.engine import execute_plan_async
+from migrator.execute.engine import execute_plan, execute_plan_async
 from migrator.execute.summary import ExecOptions
 from migrator.graph import NO_RETRY, AsyncGraphClient
 from migrator.plan import make_plan, write_plan
@@ -214,3 +214,47 @@ def test_an_unexpected_error_in_one_set_up_lets_the_others_under_way_finish_befo
     assert sorted(states.values()) == ["creating", "ready", "ready", "ready"], states
     assert len(emu.emulator.state.campaigns) == 3
     assert ws.conn.execute("SELECT COUNT(*) FROM exec_lock").fetchone()[0] == 0
+
+
+class CreationThrottled(httpx.AsyncBaseTransport):
+    """The first `n` creates are refused by the campaign-creation rate limit (2300079, 5 minutes)."""
+
+    def __init__(self, inner, n: int):
+        self.inner, self.n = inner, n
+
+    async def handle_async_request(self, request):
+        if request.method == "POST" and request.url.path.endswith("/message_campaign") and self.n:
+            self.n -= 1
+            return httpx.Response(400, json={"error": {
+                "message": "Campaign creation rate limit reached: too many campaigns created", "code": 2300079,
+                "type": "OAuthException", "is_transient": True, "error_data": {"remaining_seconds": 300}}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_long_set_up_backoff_keeps_the_lock_alive_so_a_second_execute_cannot_take_over(ws, tmp_path):
+    import sqlite3
+
+    from migrator.errors import LockHeldError
+    from migrator.execute.lock import acquire
+
+    p = planned(ws, tmp_path, 4)
+    emu = Emu(ws)
+    other = sqlite3.connect(str(ws.path), isolation_level=None, timeout=5)
+    took_over: list[str] = []
+
+    async def wall(seconds):       # `seconds` pass on the wall clock too: the lock's heartbeat ages
+        emu.clock.advance(seconds)
+        ws.conn.execute("UPDATE exec_lock SET heartbeat_at = heartbeat_at - ?", (int(seconds),))
+        try:                                   # a tired engineer runs the same command in another terminal
+            lock = acquire(other, p.plan_id)
+        except LockHeldError:
+            return
+        took_over.append(lock.took_over or "")
+        lock.release()
+
+    s = execute_plan(ws, p, execute=True, transport=CreationThrottled(emu.transport(), 3),
+                     base_url="http://emulator.test", access_token="sys-token-SECRET", clock=emu.clock, sleep=wall)
+    other.close()
+    assert took_over == []
+    assert s.outcome == "done" and ledger(ws, p.plan_id) == {"sent": 4}
+    assert len(emu.emulator.state.campaigns) == 1

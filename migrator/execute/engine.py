@@ -238,6 +238,25 @@ async def _set_up(ex: _Execution, rules, *, sleep, notify, progress) -> None:
 
 
 SETUP_CONCURRENCY = 8     # campaign set-up calls in flight at once (one campaign's calls stay in order)
+SETUP_HEARTBEAT = 30.0    # a set-up backoff refreshes the lock's heartbeat at least this often
+
+
+async def _set_up_wait(run: Run, sleep, seconds: float) -> None:
+    """A set-up backoff (a campaign-creation throttle may ask for minutes): it wakes at a stop, and
+    the lock's heartbeat goes on meanwhile. The send loop's group commits beat the heartbeat; before
+    them nothing did, so a set-up waiting out 2300079 looked like a dead executor after
+    lock.STALE_AFTER and a second `execute` took the workspace over and set up the same campaigns."""
+    left = seconds
+    while not run.stop.is_set():
+        if run.lock is not None and not run.lock.heartbeat(run.ledger.conn, force=True):
+            run.lost_lock = True
+            run.stop.set()
+            return
+        if left <= 0:
+            return
+        step = min(left, SETUP_HEARTBEAT)
+        await _wait_or_sleep(run.stop, sleep, step)
+        left -= step
 
 
 async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify) -> None:
@@ -278,7 +297,7 @@ async def _ensure_campaigns(run: Run, todo, opts: ExecOptions, *, sleep, notify)
                 return            # its page was just stopped by a set-up refusal
             try:
                 await camp.ensure_campaign(ledger, plan, run.pcs[c.key], c, client, clock=run.clock,
-                                           sleep=lambda s: _wait_or_sleep(stop, sleep, s), notify=notify,
+                                           sleep=lambda s: _set_up_wait(run, sleep, s), notify=notify,
                                            known=known[c.ad_account_id], dry_run=not opts.execute, stop=stop)
             except AccountFatal as err:
                 from migrator.preflight.guidance import SETUP_STOPS
