@@ -116,3 +116,24 @@ def test_another_token_of_a_moved_person_is_left_out_too(ws, tmp_path):
     assert "TOKEN000901SECRET" not in planned_b
     assert primary == 1, "the audit keeps one token per person: the new one on its own topic"
     assert why["TOKEN000901SECRET"] == "already_moved"
+
+
+def test_planning_again_while_the_plan_waits_with_nothing_accepted_leaves_its_file_resumable(ws, tmp_path):
+    """A run that left only planned rows (waiting for the window; the same with every answer
+    lost): planning again a minute later gives the same plan id; it must not rewrite that plan so
+    that its file, the one the README's resume command runs, reads as stale."""
+    from migrator.plan import make_plan
+
+    from _exec import ledger
+
+    a = planned(ws, tmp_path, 30, extra="batch_size = 20")
+    emu = Emu(ws, start=1_772_420_000)                  # 2026-03-02 02:53 UTC: the window is not open yet
+    s = emu.run(ws, a, wait=False)
+    assert s.sent == 0 and s.outcome == "waiting" and ledger(ws, a.plan_id) == {"planned": 30}
+    again = make_plan(ws, spec_file(tmp_path / "spec", "batch_size = 20"), as_of=AS_OF,
+                      clock=lambda: 1_772_000_060)       # someone plans again a minute later, to look
+    assert again.plan_id == a.plan_id
+    a_file = load_plan(tmp_path / "plan.json")
+    assert plan_staleness(ws, a_file) == []
+    emu.clock.advance(20 * 3600)
+    assert emu.run(ws, a_file).sent == 30

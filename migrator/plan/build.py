@@ -107,6 +107,9 @@ def build_plan(ws, spec: PlanSpec, *, as_of: date | None = None, rules=None,
             inputs = input_fingerprints(ws, spec, rules)
             fingerprint = plan_fingerprint(inputs, as_of.isoformat())
             plan_id = _plan_id(conn, fingerprint)
+            kept = _kept_plan(conn, plan_id, fingerprint)
+            if kept is not None:
+                return kept
             warnings: list[str] = [past_start] if past_start else []
             if run.as_of != as_of.isoformat():
                 warnings.append(f"the audit is as of {run.as_of}, the plan as of {as_of.isoformat()}")
@@ -145,6 +148,26 @@ def _plan_id(conn, fingerprint: str) -> str:
 
     n, digest = moved_digest(conn)
     return "p" + (sha("plan-id/1", fingerprint, digest) if n else fingerprint)[:12]
+
+
+def _kept_plan(conn, plan_id: str, fingerprint: str) -> SavedPlan | None:
+    """The stored plan of this id when its ledger has rows (a run began), else None.
+
+    The same id means the same inputs and the same accepted sends, so the same plan. Rebuilding
+    it would rewrite its stored copy (a new `created_at`, the estimate asked again), and the file
+    the README's resume command runs would then read as stale ("the workspace's copy ... differs")
+    while that run waits for its window or holds only unknown rows. A plan no run began is
+    rebuilt as before.
+    """
+    row = conn.execute("SELECT fingerprint, body FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
+    if row is None or row[0] != fingerprint or not row[1]:
+        return None
+    if conn.execute("SELECT 1 FROM main.exec_sends WHERE plan_id = ? LIMIT 1", (plan_id,)).fetchone() is None:
+        return None
+    try:
+        return SavedPlan.model_validate_json(row[1])
+    except ValueError:
+        return None
 
 
 class _Builder:
