@@ -79,3 +79,17 @@ def test_a_plan_made_ahead_judges_the_start_by_the_clock(ws, tmp_path):
     with pytest.raises(PlanError, match="before now"):
         make_plan(ws, _spec(tmp_path, "start = 2026-03-02T06:00:00Z"), as_of=date(2026, 3, 3),
                   clock=lambda: ts("2026-03-02T09:00:00Z"))
+
+
+def test_a_plan_as_of_the_local_today_west_of_utc_judges_the_start_by_the_clock(ws, tmp_path):
+    """20:00 in Los Angeles is already tomorrow in UTC: `--as-of` the engineer's own today is not a
+    what-if of an earlier date, and a start 19 hours gone is refused as with the UTC date."""
+    estate(ws, tmp_path, [tok(i) for i in range(3)])
+    evening_in_la = ts("2026-03-03T04:00:00Z")                 # 2026-03-02 20:00 PST
+    with pytest.raises(PlanError, match="before now"):
+        make_plan(ws, _spec(tmp_path, "start = 2026-03-02T09:00:00Z"), as_of=date(2026, 3, 2),
+                  clock=lambda: evening_in_la)
+    # a start later that evening is still ahead: fine
+    p = make_plan(ws, _spec(tmp_path, "start = 2026-03-03T06:00:00Z"), as_of=date(2026, 3, 2),
+                  clock=lambda: evening_in_la)
+    assert not [w for w in p.warnings if w.startswith("campaign.start")]

@@ -55,15 +55,17 @@ def _ago(seconds: int) -> str:
 def check_start_not_past(start: datetime | None, as_of: date, now: float, where: str) -> str | None:
     """A `campaign.start` in the past: refused beyond PAST_START_TOLERANCE_SECONDS, else a warning.
 
-    "Now" is the planner's clock, for a plan as of today or a later date (made ahead); a plan as
-    of an earlier date is a what-if, and its now is that date's 00:00 UTC. Meta refuses a campaign
+    "Now" is the planner's clock, for a plan as of today (in any time zone) or a later date (made
+    ahead); a plan as of an earlier date is a what-if, and its now is that date's 00:00 UTC. Meta refuses a campaign
     start_time in the past (reference/mm-api.md §1.1: "must be now/future"), and a start long gone
     is most likely a typo or last month's spec: the send floor, the budget days and a lifetime
     budget's end (start + 30 days) would all be reckoned from it.
     """
     if start is None:
         return None
-    today = datetime.fromtimestamp(now, timezone.utc).date()
+    # the earliest date that is "today" somewhere (UTC-12): an engineer west of UTC plans as of
+    # their own today, already yesterday in UTC; that is not a what-if of an earlier date
+    today = datetime.fromtimestamp(now - 12 * 3600, timezone.utc).date()
     ref, ref_name = (int(now), "now") if as_of >= today else \
         (_midnight(as_of), f"the as-of date {as_of.isoformat()} 00:00 UTC")
     at = int(start.timestamp())
