@@ -135,5 +135,10 @@ def test_planning_again_while_the_plan_waits_with_nothing_accepted_leaves_its_fi
     assert again.plan_id == a.plan_id
     a_file = load_plan(tmp_path / "plan.json")
     assert plan_staleness(ws, a_file) == []
+    # a colleague's copy of the spec elsewhere: the same inputs, the same plan, still fresh
+    copy = make_plan(ws, spec_file(tmp_path / "colleague", "batch_size = 20"), as_of=AS_OF,
+                     clock=lambda: 1_772_000_120, out=tmp_path / "copy.json")
+    assert copy.plan_id == a.plan_id
+    assert plan_staleness(ws, a_file) == [] and plan_staleness(ws, load_plan(tmp_path / "copy.json")) == []
     emu.clock.advance(20 * 3600)
     assert emu.run(ws, a_file).sent == 30

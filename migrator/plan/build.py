@@ -79,7 +79,8 @@ def make_plan(ws, spec_path: str | Path, *, as_of: date | None = None, rules_pat
             estimator = graph.enter_context(env_graph_estimator(estimate_base_url, notify))
         plan = build_plan(ws, spec, as_of=as_of, rules=rules, spec_path=str(spec_path),
                           rules_path=rules_path, clock=clock, estimator=estimator)
-    record_spec_source(ws, plan, spec_path, spec_text)
+    if not _has_ledger(ws.conn, plan.plan_id):     # a kept plan (`_kept_plan`) keeps its spec record too
+        record_spec_source(ws, plan, spec_path, spec_text)
     if out is not None:
         write_plan(plan, out, **safe)
     return plan
@@ -150,6 +151,10 @@ def _plan_id(conn, fingerprint: str) -> str:
     return "p" + (sha("plan-id/1", fingerprint, digest) if n else fingerprint)[:12]
 
 
+def _has_ledger(conn, plan_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM main.exec_sends WHERE plan_id = ? LIMIT 1", (plan_id,)).fetchone() is not None
+
+
 def _kept_plan(conn, plan_id: str, fingerprint: str) -> SavedPlan | None:
     """The stored plan of this id when its ledger has rows (a run began), else None.
 
@@ -160,9 +165,7 @@ def _kept_plan(conn, plan_id: str, fingerprint: str) -> SavedPlan | None:
     rebuilt as before.
     """
     row = conn.execute("SELECT fingerprint, body FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
-    if row is None or row[0] != fingerprint or not row[1]:
-        return None
-    if conn.execute("SELECT 1 FROM main.exec_sends WHERE plan_id = ? LIMIT 1", (plan_id,)).fetchone() is None:
+    if row is None or row[0] != fingerprint or not row[1] or not _has_ledger(conn, plan_id):
         return None
     try:
         return SavedPlan.model_validate_json(row[1])
