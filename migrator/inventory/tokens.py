@@ -458,8 +458,7 @@ def csv_records(text: str, delimiter: str, first_line: int = 1):
                 n = reader.line_num
                 if n != prev + 1:
                     if lines is None:
-                        lines = io.StringIO(text, newline="").readlines()
-                        offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                        lines, offsets = _lines_and_offsets(text)
                     if not _well_formed(lines[start + prev:start + n], delimiter):
                         yield base + prev + 1, None, _UNCLOSED
                         restart = start + prev + 1
@@ -469,8 +468,7 @@ def csv_records(text: str, delimiter: str, first_line: int = 1):
                 yield line, row, None
         except csv.Error as exc:
             if lines is None:
-                lines = io.StringIO(text, newline="").readlines()
-                offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                lines, offsets = _lines_and_offsets(text)
             yield base + prev + 1, None, (_field_limit_reason(lines, start + prev, delimiter)
                                           if "field larger" in str(exc) else f"malformed CSV ({exc})")
             restart = start + prev + 1
@@ -513,6 +511,12 @@ def _csv_width(sink: "StageSink", line: int, row: list[str], delimiter: str, wid
     sink.reject(line, f"expected {width} columns, found {len(row)}", _excerpt(delimiter.join(row)))
 
 
+def _lines_and_offsets(text: str) -> tuple[list[str], list[int]]:
+    """The text's physical lines (line breaks kept) and each line's start offset, for re-reading."""
+    lines = io.StringIO(text, newline="").readlines()
+    return lines, list(itertools.accumulate((len(x) for x in lines), initial=0))
+
+
 def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") -> None:
     """Stage the CSV records of `text` (whole records; its first line is `first_line`)."""
     set_field_limit()
@@ -521,19 +525,24 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
     snapshots = sink.snapshots
     sink.snapshot_columns = layout.columns
     warn: list = []
+
+    def take(row: list[str], line: int) -> None:
+        """One record, whichever reader split it: staged, rejected, warned about or too narrow."""
+        if len(row) == width:
+            try:
+                snapshots.append(row_to_stage(row, line, warn))
+            except BadValue as exc:
+                _csv_reject(sink, line, row, delimiter, exc, warn)
+                return
+            if warn:
+                _csv_warn(sink, line, row, delimiter, warn)
+        elif any(c.strip() for c in row):
+            _csv_width(sink, line, row, delimiter, width)
+
     plain = _plain_lines(text)
     if plain is not None:  # no quote, no CR, no field past the limit: a record is a line
         for line, row in enumerate(map(methodcaller("split", delimiter), plain), first_line):
-            if len(row) == width:
-                try:
-                    snapshots.append(row_to_stage(row, line, warn))
-                except BadValue as exc:
-                    _csv_reject(sink, line, row, delimiter, exc, warn)
-                    continue
-                if warn:
-                    _csv_warn(sink, line, row, delimiter, warn)
-            elif any(c.strip() for c in row):
-                _csv_width(sink, line, row, delimiter, width)
+            take(row, line)
         return
     lines: list[str] | None = None  # the text's lines, split only when a record spans several
     offsets: list[int] = []
@@ -551,28 +560,17 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
                 n = reader.line_num
                 if n != prev + 1:  # a record over several lines: a quoted line break, or a runaway
                     if lines is None:
-                        lines = io.StringIO(text, newline="").readlines()
-                        offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                        lines, offsets = _lines_and_offsets(text)
                     if not _well_formed(lines[start + prev:start + n], delimiter):
                         sink.reject(base + prev + 1, _UNCLOSED, _excerpt(lines[start + prev]))
                         restart = start + prev + 1
                         break
                 line = base + prev + 1
                 prev = n
-                if len(row) == width:
-                    try:
-                        snapshots.append(row_to_stage(row, line, warn))
-                    except BadValue as exc:
-                        _csv_reject(sink, line, row, delimiter, exc, warn)
-                        continue
-                    if warn:
-                        _csv_warn(sink, line, row, delimiter, warn)
-                elif any(c.strip() for c in row):
-                    _csv_width(sink, line, row, delimiter, width)
+                take(row, line)
         except csv.Error as exc:  # a field past the limit: reject where its record began
             if lines is None:
-                lines = io.StringIO(text, newline="").readlines()
-                offsets = list(itertools.accumulate((len(x) for x in lines), initial=0))
+                lines, offsets = _lines_and_offsets(text)
             at = start + prev
             reason = (_field_limit_reason(lines, at, delimiter) if "field larger" in str(exc)
                       else f"malformed CSV ({exc})")
