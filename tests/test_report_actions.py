@@ -7,45 +7,25 @@ paths and error codes stay in the partner's reports)."""
 from __future__ import annotations
 
 import re
-import shutil
 
-import pytest
 from _report import CLOCK as ESTATE_CLOCK
 from _report import build_estate
+from _demo import CLOCK, demo, readiness_pages, ws  # noqa: F401  (fixtures)
 from test_report_cutover import check_actions
 
 from migrator.convert import PROBLEM_CODES
-from migrator.demo import run_demo
 from migrator.report import build_readiness_report, render_report
 from migrator.report.approvals import PLAIN, plain
 from migrator.report.per_page import write_per_page
 from migrator.store import open_workspace
 
-CLOCK = lambda: 1_796_000_000   # noqa: E731  2026-12-01, as the demo runs today
 MERCADO = "580005696882910"     # pages.csv gives it no ad account; plans/sample.toml does
 BLOCKED = {"DE", "GB", "JP", "CA"}
 INTERNALS = re.compile(r"\bmessage\.[a-z]|payload|elements\[|attachment_id|\b2300\d{3}\b|mm_[a-z_]+_max|Facebook-hosted|"
                        r"code points|UTF-16|macros?\b")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    run_demo(out, clock=CLOCK)
-    return out / "migration.db"
-
-
-@pytest.fixture
-def ws(demo, tmp_path):
-    db = tmp_path / "copy.db"
-    shutil.copy(demo, db)
-    w = open_workspace(db)
-    yield w
-    w.close()
-
-
-def _pages(ws):
-    return {p.page_id: p for p in build_readiness_report(ws, clock=CLOCK).pages}
+_pages = readiness_pages
 
 
 def test_an_ad_account_from_the_plan_spec_clears_the_no_ad_account_action(ws):

@@ -9,35 +9,16 @@ import re
 import shutil
 import sqlite3
 
-import pytest
 
 from migrator.audit import run_audit
-from migrator.demo import run_demo
 from migrator.report import build_audit_report, build_execution_report, build_readiness_report, render_report
 from migrator.store import open_workspace
+from _demo import CLOCK, demo, readiness_pages, ws  # noqa: F401  (fixtures)
 
-CLOCK = lambda: 1_796_000_000   # noqa: E731  2026-12-01: after RN's discontinuation, as the demo runs today
 ACME, BRISA, CHAI = "949326690342998", "972523173123147", "616223534296369"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    run_demo(out, clock=CLOCK)
-    return out / "migration.db"
-
-
-@pytest.fixture
-def ws(demo, tmp_path):
-    db = tmp_path / "copy.db"
-    shutil.copy(demo, db)
-    w = open_workspace(db)
-    yield w
-    w.close()
-
-
-def _pages(ws):
-    return {p.page_id: p for p in build_readiness_report(ws, clock=CLOCK).pages}
+_pages = readiness_pages
 
 
 def test_a_page_fully_sent_reads_as_done_with_moved_delivered_read(ws):
