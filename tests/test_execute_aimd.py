@@ -245,29 +245,39 @@ class Latency(httpx.AsyncBaseTransport):
         return r
 
 
-def test_the_executor_converges_on_the_accounts_limit_with_few_throttles(ws, tmp_path):
-    n, window, limit_calls = 2400, 10.0, 400          # the account allows 40 calls/s; 64 in flight would do 427/s
+def plan_without_binding_budgets(ws, tmp_path, n):
+    """`n` US tokens and their plan, with a daily budget no send can reach."""
     estate(ws, tmp_path / "in", [tok(i) for i in range(n)])
     spec = tmp_path / "spec.toml"
     spec.write_text(BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 100000000"))
-    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
-    emu = Emu(ws, account_calls_per_window=limit_calls, window_seconds=window)
-    sim = Sim(emu.clock)
-    meta = Latency(emu.transport(), sim, 0.150)
-    t0 = emu.clock()
+    return make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+
+
+def execute_simulated(ws, p, sim: Sim, transport):
+    """`execute_plan_async` at its default options through `transport`, on the simulation's virtual time."""
 
     async def go():
-        client = AsyncGraphClient("sys-token-SECRET", base_url="http://emulator.test", transport=meta,
+        client = AsyncGraphClient("sys-token-SECRET", base_url="http://emulator.test", transport=transport,
                                   retry=NO_RETRY)
         try:
             task = asyncio.ensure_future(execute_plan_async(
-                ws, p, client=client, opts=ExecOptions(execute=True), clock=emu.clock, sleep=sim.sleep))
+                ws, p, client=client, opts=ExecOptions(execute=True), clock=sim.clock, sleep=sim.sleep))
             await sim.drive(task)
             return task.result()
         finally:
             await client.aclose()
 
-    s = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_the_executor_converges_on_the_accounts_limit_with_few_throttles(ws, tmp_path):
+    n, window, limit_calls = 2400, 10.0, 400          # the account allows 40 calls/s; 64 in flight would do 427/s
+    p = plan_without_binding_budgets(ws, tmp_path, n)
+    emu = Emu(ws, account_calls_per_window=limit_calls, window_seconds=window)
+    sim = Sim(emu.clock)
+    meta = Latency(emu.transport(), sim, 0.150)
+    t0 = emu.clock()
+    s = execute_simulated(ws, p, sim, meta)
     assert s.outcome == "done" and ledger(ws, p.plan_id) == {"sent": n}
     toks = [x.token for x in emu.accepted()]
     assert len(toks) == n == len(set(toks))                              # exactly once, throttles and all

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from migrator.emulator import FaultProfile
-from migrator.execute.engine import execute_plan_async
-from migrator.execute.summary import ExecOptions
-from migrator.graph import NO_RETRY, AsyncGraphClient
-from migrator.plan import make_plan
 from _exec import Emu, ledger
-from _plan import AS_OF, BASE_SPEC, estate, tok
-from test_execute_aimd import Latency, Sim
+from test_execute_aimd import Latency, Sim, execute_simulated, plan_without_binding_budgets
 
 
 class Watch(Latency):
@@ -41,26 +34,11 @@ class Watch(Latency):
 
 
 def _run(ws, tmp_path, n, **emu_kw):
-    estate(ws, tmp_path / "in", [tok(i) for i in range(n)])
-    spec = tmp_path / "spec.toml"
-    spec.write_text(BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 100000000"))
-    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+    p = plan_without_binding_budgets(ws, tmp_path, n)
     emu = Emu(ws, **emu_kw)
     sim = Sim(emu.clock)
     meta = Watch(emu.transport(), sim, 0.150)
-
-    async def go():
-        client = AsyncGraphClient("sys-token-SECRET", base_url="http://emulator.test", transport=meta,
-                                  retry=NO_RETRY)
-        try:
-            task = asyncio.ensure_future(execute_plan_async(
-                ws, p, client=client, opts=ExecOptions(execute=True), clock=emu.clock, sleep=sim.sleep))
-            await sim.drive(task)
-            return task.result()
-        finally:
-            await client.aclose()
-
-    return p, emu, meta, asyncio.run(go())
+    return p, emu, meta, execute_simulated(ws, p, sim, meta)
 
 
 def test_a_throttling_storm_with_ambiguous_answers_sends_nothing_twice_and_honours_metas_wait(ws, tmp_path):
