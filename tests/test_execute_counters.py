@@ -3,14 +3,13 @@ after every path that writes the ledger, and `status` reads them instead of the 
 
 from __future__ import annotations
 
-import sqlite3
-
 from migrator.emulator import FaultProfile
 from migrator.execute import execution_status, ingest_receipts
 from migrator.execute.ledger import Ledger, Result
 from migrator.store import open_workspace
 from migrator.store.schema import MIGRATIONS
 from _exec import Emu, ledger, planned
+from _sqlite import tables_read
 
 
 def _fresh(conn, schema="main") -> dict:
@@ -100,18 +99,7 @@ def test_status_reads_the_counters_not_the_ledger(ws, tmp_path):
     p = planned(ws, tmp_path, 30, extra="batch_size = 10\n")
     emu = Emu(ws)
     emu.run(ws, p, batches=2)
-    read: set[str] = set()
-
-    def watch(action, arg1, arg2, db, source):
-        if action == sqlite3.SQLITE_READ:
-            read.add(arg1)
-        return sqlite3.SQLITE_OK
-
-    ws.conn.set_authorizer(watch)
-    try:
-        st = execution_status(ws)
-    finally:
-        ws.conn.set_authorizer(None)
+    st, read = tables_read(ws.conn, lambda: execution_status(ws))
     assert "exec_sends" not in read and "plan_sends" not in read, sorted(read)
     ps = st.plans[0]
     assert (ps.sent, ps.to_send) == (20, 10)

@@ -13,6 +13,7 @@ from migrator.plan.fingerprint import input_fingerprints, workspace_fingerprints
 from migrator.rules import load_rules
 
 from _plan import AS_OF, estate, ingest, lib, plan, spec_file, tok
+from _sqlite import tables_read
 
 
 @pytest.fixture
@@ -66,21 +67,8 @@ def test_any_planning_column_of_a_token_counts(made, change):
 def test_a_fingerprint_does_not_scan_the_tokens(made):
     """The staleness check runs at every `execute` start and every `status`: it must not read the
     token table (a 20-76 s scan at 10M tokens). SQLite's authorizer sees every table a statement reads."""
-    import sqlite3
-
     ws, tmp, p = made
-    read: set[str] = set()
-
-    def watch(action, arg1, arg2, db, source):
-        if action == sqlite3.SQLITE_READ:
-            read.add(arg1)
-        return sqlite3.SQLITE_OK
-
-    ws.conn.set_authorizer(watch)
-    try:
-        plan_staleness(ws, p)
-    finally:
-        ws.conn.set_authorizer(None)
+    _, read = tables_read(ws.conn, lambda: plan_staleness(ws, p))
     assert "tokens" not in read and "audit_tokens" not in read, sorted(read)
 
 
@@ -224,21 +212,9 @@ def test_the_sealed_digest_still_sees_every_write_to_the_plans_rows(made, write)
 
 def test_the_staleness_check_does_not_hash_the_plans_rows(made):
     """At 4.9M sends the rows' digest took 4 s at every `status` and `execute` start."""
-    import sqlite3
-
     ws, tmp, p = made
-    read: set[str] = set()
-
-    def watch(action, arg1, arg2, db, source):
-        if action == sqlite3.SQLITE_READ:
-            read.add(arg1)
-        return sqlite3.SQLITE_OK
-
-    ws.conn.set_authorizer(watch)
-    try:
-        assert plan_staleness(ws, p) == []
-    finally:
-        ws.conn.set_authorizer(None)
+    stale, read = tables_read(ws.conn, lambda: plan_staleness(ws, p))
+    assert stale == []
     assert "plan_sends" not in read, sorted(read)
 
 
