@@ -439,39 +439,47 @@ def _well_formed(lines: list[str], delimiter: str) -> bool:
 def csv_records(text: str, delimiter: str, first_line: int = 1):
     """(line, row, None) for each record of `text`, or (line, None, reason) for a record
     refused with the rules of stage_csv (a runaway quote is rejected where it opened and
-    reading resumes on the next line). For small files (pages); stage_csv is its inlined,
-    hot-loop twin."""
+    reading resumes on the next line). For small files (pages)."""
+    for line, row, reason, _raw in _csv_reads(text, delimiter, first_line):
+        yield line, row, reason
+
+
+def _csv_reads(text: str, delimiter: str, first_line: int):
+    """csv.reader over `text` with the rules both csv_records and stage_csv follow: (line, row,
+    None, None) for a record; (line, None, reason, raw line or None) for a refused one."""
     set_field_limit()
-    lines: list[str] | None = None
+    lines: list[str] | None = None  # the text's lines, split only when a record spans several
     offsets: list[int] = []
-    start = 0
+    start = 0  # index of the line the current reader starts at
     while True:
         src = io.StringIO(text, newline="")
         if start:
             src.seek(offsets[start])
         reader = csv.reader(src, delimiter=delimiter)
         base = first_line - 1 + start
-        prev = 0
+        prev = 0  # reader lines consumed by the records before this one
         restart = None
         try:
             for row in reader:
                 n = reader.line_num
-                if n != prev + 1:
+                if n != prev + 1:  # a record over several lines: a quoted line break, or a runaway
                     if lines is None:
                         lines, offsets = _lines_and_offsets(text)
                     if not _well_formed(lines[start + prev:start + n], delimiter):
-                        yield base + prev + 1, None, _UNCLOSED
+                        yield base + prev + 1, None, _UNCLOSED, lines[start + prev]
                         restart = start + prev + 1
                         break
                 line = base + prev + 1
                 prev = n
-                yield line, row, None
-        except csv.Error as exc:
+                yield line, row, None, None
+        except csv.Error as exc:  # a field past the limit: reject where its record began
             if lines is None:
                 lines, offsets = _lines_and_offsets(text)
-            yield base + prev + 1, None, (_field_limit_reason(lines, start + prev, delimiter)
-                                          if "field larger" in str(exc) else f"malformed CSV ({exc})")
-            restart = start + prev + 1
+            at = start + prev
+            reason = (_field_limit_reason(lines, at, delimiter) if "field larger" in str(exc)
+                      else f"malformed CSV ({exc})")
+            yield base + prev + 1, None, reason, lines[at] if at < len(lines) else None
+            restart = at + 1
         if restart is None or restart >= len(lines or ()):
             return
         start = restart
@@ -544,41 +552,11 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
         for line, row in enumerate(map(methodcaller("split", delimiter), plain), first_line):
             take(row, line)
         return
-    lines: list[str] | None = None  # the text's lines, split only when a record spans several
-    offsets: list[int] = []
-    start = 0  # index of the line the current reader starts at
-    while True:
-        src = io.StringIO(text, newline="")
-        if start:
-            src.seek(offsets[start])
-        reader = csv.reader(src, delimiter=delimiter)
-        base = first_line - 1 + start
-        prev = 0  # reader lines consumed by the records before this one
-        restart = None
-        try:
-            for row in reader:
-                n = reader.line_num
-                if n != prev + 1:  # a record over several lines: a quoted line break, or a runaway
-                    if lines is None:
-                        lines, offsets = _lines_and_offsets(text)
-                    if not _well_formed(lines[start + prev:start + n], delimiter):
-                        sink.reject(base + prev + 1, _UNCLOSED, _excerpt(lines[start + prev]))
-                        restart = start + prev + 1
-                        break
-                line = base + prev + 1
-                prev = n
-                take(row, line)
-        except csv.Error as exc:  # a field past the limit: reject where its record began
-            if lines is None:
-                lines, offsets = _lines_and_offsets(text)
-            at = start + prev
-            reason = (_field_limit_reason(lines, at, delimiter) if "field larger" in str(exc)
-                      else f"malformed CSV ({exc})")
-            sink.reject(base + prev + 1, reason, _excerpt(lines[at]) if at < len(lines) else None)
-            restart = at + 1
-        if restart is None or restart >= len(lines or ()):
-            return
-        start = restart
+    for line, row, reason, raw in _csv_reads(text, delimiter, first_line):
+        if reason is None:
+            take(row, line)
+        else:
+            sink.reject(line, reason, _excerpt(raw) if raw is not None else None)
 
 
 # --- token listing JSON ----------------------------------------------------------------
