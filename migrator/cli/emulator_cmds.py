@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 import click
@@ -15,15 +14,6 @@ from migrator.inputs import encoding_option
 @main.group(cls=MigratorGroup)
 def emulator() -> None:
     """A local Graph API (token listing + Marketing Messages) for rehearsals and tests."""
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _account_timezones(items) -> dict[str, str]:
@@ -117,7 +107,9 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
     from migrator.emulator import build_emulator_app
     from migrator.errors import InputError
 
-    if not _loopback(host) and not public:
+    from migrator.graph.wire import is_loopback_host
+
+    if not is_loopback_host(host) and not public:
         raise InputError(f"--host {host} is not a loopback address",
                          hint="the emulator is for local rehearsals; add --public to expose it anyway")
     _check_emulator_outputs(app, webhooks=webhooks, state=state, snapshot=snapshot,

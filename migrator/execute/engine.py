@@ -433,16 +433,11 @@ RECEIPT_MARGIN_MIN_SECONDS = 60.0
 
 
 def _loopback(base_url: str) -> bool:
-    import ipaddress
     from urllib.parse import urlsplit
 
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from migrator.graph.wire import is_loopback_host
+
+    return is_loopback_host(urlsplit(base_url).hostname or "")
 
 
 def check_receipt_margin(margin: float, base_url: str) -> None:

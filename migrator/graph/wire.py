@@ -32,6 +32,19 @@ import httpx
 _BAD_IN_HEADER = ("\r", "\n", "\0")
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): where only this machine answers."""
+    import ipaddress
+
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
     """A CR, LF or NUL would end a header early and inject the rest as a line of its own (RFC 9110
     §5.5): refuse before anything is written. The message names the header, never its value
