@@ -87,29 +87,71 @@ def test_opt_outs_committed_by_another_connection_mid_run_stop_those_sends(ws, t
     assert s.failed == 0 and s.outcome == "done"
 
 
-def test_the_same_person_is_not_messaged_again_within_the_mm_cadence(ws, tmp_path):
+def test_a_second_plan_with_another_message_never_reaches_people_the_first_plan_reached(ws, tmp_path):
+    """A subscription moves to MM once. Plan 2 (another spec, another message) was made before
+    plan 1's sends were accepted, so the planner could not leave them out (`already_moved`); at
+    claim time its rows are skipped `sent_by_another_plan`, however long it waits. (This used to
+    match only an identical message: plan 2 billed the same 3 people again after the cadence.)"""
     p1 = planned(ws, tmp_path, 3)
-    # a second plan (another spec, another message) for the same people, made before the first
-    # plan's sends were accepted (a plan made after them leaves them out as already_moved), runs
-    # an hour after them
     spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"')
                      + '\n[[content]]\npage_id = "P1"\ntopic = "Deals"\nmessage = { text = "Our second campaign: new arrivals." }\n')
     p2 = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
     write_plan(p2, tmp_path / "plan2.json")
     assert p2.plan_id != p1.plan_id and p2.sends == 3
     emu = Emu(ws)
-    first = emu.run(ws, p1)
-    assert first.sent == 3
-    sent_at = emu.clock()
+    assert emu.run(ws, p1).sent == 3
     emu.clock.advance(3600)
     s = emu.run(ws, p2, wait=False)
-    assert s.attempted == 0 and s.outcome == "waiting"     # no request Meta would refuse with 2300035
-    led = rows(ws, p2.plan_id)
-    assert {v[:2] for v in led.values()} == {("planned", "person_cadence")}
-    assert all(v[2] >= sent_at + 12 * 3600 for v in led.values())
-    emu.clock.advance(23 * 3600)                              # the next afternoon, inside the window
-    s = emu.run(ws, p2, wait=False)
-    assert s.sent == 3
+    assert s.attempted == 0 and s.sent == 0 and s.skipped == 3 and s.outcome == "done"
+    assert {v[:2] for v in rows(ws, p2.plan_id).values()} == {("skipped", "sent_by_another_plan")}
+    emu.clock.advance(48 * 3600)                              # past any cadence: still nobody
+    assert emu.run(ws, p2).attempted == 0
+    assert len(emu.accepted()) == 3
+
+
+def test_a_plan_made_mid_run_from_a_copied_spec_with_an_edited_message_bills_nobody_twice(ws, tmp_path):
+    """The review's case: plan A has sent its first batch; plan B is made from a copy of the spec
+    with an edited message (editing the spec in place would make A stale); A resumes and sends the
+    rest; B then runs. B must skip everyone A reached, whichever batch reached them."""
+    a = planned(ws, tmp_path, 60, extra="batch_size = 20")
+    emu = Emu(ws)
+    assert emu.run(ws, a, batches=1).sent == 20
+    spec = spec_file(tmp_path / "spec-copy", "batch_size = 20\n[[content]]\npage_id = \"P1\"\ntopic = \"Deals\"\n"
+                     "message = { text = \"Edited: 20% off this week.\" }\n",
+                     base=BASE_SPEC.replace('name = "test"', 'name = "copy"'))
+    b = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_200)
+    assert b.sends == 40 and b.excluded["already_moved"] == 20
+    assert emu.run(ws, a).sent == 40                          # A resumes: the other 40
+    emu.clock.advance(48 * 3600)
+    s = emu.run(ws, b)
+    assert s.attempted == 0 and s.skipped == 40
+    accepted = [x.token for x in emu.accepted()]
+    assert len(accepted) == len(set(accepted)) == 60, "a person was billed twice across plans"
+
+
+def test_a_failed_send_of_another_plan_does_not_hold_the_person_back(ws, tmp_path):
+    """Only rows Meta accepted or may have accepted count: a send Meta refused reached nobody."""
+    a = planned(ws, tmp_path, 3)
+    spec = spec_file(tmp_path / "spec2", base=BASE_SPEC.replace('name = "test"', 'name = "again"'))
+    b = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_100)
+    ws.conn.execute("INSERT INTO exec_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+                    " not_before, state, reason, updated_at) SELECT plan_id, send_id, token_id, campaign_key,"
+                    " message_key, batch, not_before, 'failed', 'graph_error', 0 FROM plan_sends WHERE plan_id = ?",
+                    (a.plan_id,))
+    ws.conn.commit()
+    emu = Emu(ws)
+    assert emu.run(ws, b).sent == 3
+
+
+def test_the_person_cadence_defers_a_send_until_the_cadence_allows():
+    """The cadence check itself (pure): a send of the person 1 h ago defers this one to 12 h after it."""
+    w = Windows(0, 1440, default_zone="UTC", origin=1_790_000_000)
+    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=12 * 3600, windows=w)
+    now = 1_790_010_000
+    assert sc.decide(campaign_key="c1", not_before=now, zone="UTC", stopped=None, person_last=now - 3600,
+                     now=now) == ("defer", "person_cadence", now - 3600 + 12 * 3600)
+    assert sc.decide(campaign_key="c1", not_before=now, zone="UTC", stopped=None, person_last=now - 13 * 3600,
+                     now=now) == ("ok", None, None)
 
 
 def test_a_run_started_late_holds_sends_until_the_recipients_window(ws, tmp_path):

@@ -11,12 +11,14 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
   (page + PSID: an MM opt-out stops every MM from that Page, per Meta's MM FAQ):
   skipped(`opted_out_during_run`); Meta said invalid /
   expired / wrong region / page mismatch: skipped(`token_<state>`);
-- another plan of this workspace already sent the same message (the same MM message body) to
-  the token or to another token of the same person, or may have (its row is sent, in flight or
-  unknown): skipped(`sent_by_another_plan`). A plan made after sends were accepted leaves those
-  people out (`already_moved`, `execute/moved.py`); this is the second guard, for a plan made
-  while another plan's sends were still to go: a second copy is a duplicate bill; a different
-  message in another plan is a new campaign (the cadence applies);
+- another plan of this workspace already sent an MM message (any message) to the token or to
+  another token of the same person, or may have (its row is sent, in flight or unknown):
+  skipped(`sent_by_another_plan`). A subscription moves to MM once: a plan made after sends were
+  accepted leaves those people out (`already_moved`, `execute/moved.py`), and this is the same
+  rule for a plan made while another plan's sends were still to go, so what reaches a person
+  never depends on when a plan was made. (It used to match only an identical message body: a
+  plan made mid-run from a copied spec with an edited message then billed the people the
+  running plan reached.) A failed row of another plan does not count: Meta did not accept it;
 - the recipient's local send window (the plan's `schedule.window` in the token's zone) has not
   opened yet: the row waits for it (`not_before` = the opening); it has passed: with
   `--late wait` the row waits for the next window (`window_wait`), with `--late skip` it is
@@ -25,7 +27,9 @@ of the claimable set, so the claim itself stays a plain "next due planned rows" 
 - the same person (same page + PSID) got another MM within the MM cadence (rules
   `mm_cadence_hours`; a sent, in-flight or unknown row of any of the person's tokens in this
   ledger, or another row of the person in the same claim): the row is deferred to when the
-  cadence allows (`person_cadence`); the window check then places it.
+  cadence allows (`person_cadence`); the window check then places it. Since another plan's rows
+  skip the person outright (above), this holds within one plan's ledger: the planner's one
+  token per person (`same_person`) makes it a second guard there.
 
 Holding the write lock while settling and claiming means an opt-out committed by another
 connection is either seen by this claim or committed after it. Rows claimed before such a
@@ -71,12 +75,12 @@ def stopped_sql(since_param: str = ":since") -> str:
              SELECT 1 FROM main.tokens s LEFT JOIN main.mm_feedback sf ON sf.token_id = s.id
              WHERE s.page_id = t.page_id AND s.psid = t.psid AND s.id != t.id
                AND (sf.state = 'opted_out' OR s.mm_state = 'opted_out')) THEN 'opted_out'
-        WHEN EXISTS (SELECT 1 FROM main.tokens s JOIN main.exec_sends o ON o.token_id = s.id
-                     JOIN main.plan_messages om ON om.plan_id = o.plan_id AND om.message_key = o.message_key
-                     WHERE (s.id = t.id OR (t.psid IS NOT NULL AND s.page_id = t.page_id AND s.psid = t.psid))
-                       AND o.plan_id != :plan AND o.state IN ('sent', 'in_flight', 'unknown')
-                       AND om.mm_message = (SELECT pm.mm_message FROM main.plan_messages pm
-                                            WHERE pm.plan_id = e.plan_id AND pm.message_key = e.message_key))
+        WHEN EXISTS (SELECT 1 FROM main.exec_sends o WHERE o.token_id = t.id
+                       AND o.plan_id != :plan AND o.state IN ('sent', 'in_flight', 'unknown'))
+          OR (t.psid IS NOT NULL AND EXISTS (
+                SELECT 1 FROM main.tokens s JOIN main.exec_sends o ON o.token_id = s.id
+                WHERE s.page_id = t.page_id AND s.psid = t.psid AND s.id != t.id
+                  AND o.plan_id != :plan AND o.state IN ('sent', 'in_flight', 'unknown')))
              THEN 'sent_by_another_plan'
         END"""
 
