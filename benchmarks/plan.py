@@ -1,7 +1,8 @@
-"""Benchmark `migrator plan`: 1,000,000 `migrate` tokens planned in <= 15 s, memory flat.
+"""Benchmark `migrator plan`: 1,000,000 `migrate` tokens planned in <= 15 s (<= 10 s with
+budgets binding), memory flat.
 
 Builds a workspace straight in SQL (tokens, pages, converted content and a finished audit
-run whose every token is a primary `migrate`), then plans it in a fresh child process and
+run whose every token is a primary `migrate`, with the results digest a real audit stores), then plans it in a fresh child process and
 prints: seconds, sends/s, peak RSS, plan file size, and the staleness check's seconds.
 
     python benchmarks/plan.py                  # 1M
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import Timer, fresh_workdir, peak_rss_mb, run_child  # noqa: E402
 
+from migrator.audit.runs import results_sums  # noqa: E402
 from migrator.store import open_workspace  # noqa: E402
 
 PAGES = 200
@@ -82,6 +84,11 @@ def build(path: Path, n: int, seed: int = 11) -> None:
         if len(batch_t) >= 50_000:
             _flush(conn, batch_t, batch_a)
     _flush(conn, batch_t, batch_a)
+    # a finished audit stores its results' checksums (`audit_runs.results_digest`) as it ends,
+    # so a plan's fingerprint and staleness check read them instead of scanning audit_tokens:
+    # store them here as the audit does
+    conn.execute("UPDATE audit_runs SET results_digest = ? WHERE id = ?",
+                 (json.dumps(results_sums(conn, run_id)), run_id))
     conn.execute("COMMIT")
     ws.close()
 
@@ -133,7 +140,7 @@ def main() -> None:
           f"{r['peak_rss_mb']:.0f} MB; plan file {r['file_bytes'] / 1024:.0f} KiB; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"staleness check: {r['staleness_seconds']:.2f} s (fresh: {not r['stale']})")
-    print("target: 1,000,000 tokens in <= 15 s")
+    print("target: 1,000,000 tokens in <= 15 s; with --binding in <= 10 s (issue 19.5)")
 
 
 if __name__ == "__main__":
