@@ -11,6 +11,7 @@ pass over the sorted rows (`Scheduler.slow`); both give the same plan when nothi
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 from typing import Any
@@ -171,7 +172,18 @@ class Scheduler:
         return True
 
     def slow(self) -> None:
-        """The sequential pass: needed when a budget or campaign end excludes or moves sends."""
+        """The sequential pass: needed when a budget or campaign end excludes or moves sends.
+
+        Python decides, row by row in send order (the budgets and the batch days depend on
+        what was kept before); SQLite writes. Each chunk's decisions go to SQLite as two JSON
+        arrays of integers read with `json_each` in one INSERT ... SELECT each, instead of a
+        7-column tuple per send bound through executemany (3.5 s of 4 s at 800,000 sends):
+        `keep`, in new send order, `(ord << 32) | k` (ord: the row's `_plan_ord.send_id`; k: 0
+        when its not_before is the one `pass_assign` gave it, else the index in
+        `_plan_pushed` of the opening it was moved to); `drop`, `(ord << 1) | 1` when after the
+        campaign's end, `ord << 1` when over budget. Token, campaign and message come from
+        `_plan_ord` by its key.
+        """
         conn, campaigns = self.conn, self.campaigns
         size = self.batch_size
         next_open = self.window.next_open
@@ -196,26 +208,29 @@ class Scheduler:
         unreachable = [0] * len(campaigns)
         first = [0] * len(campaigns)
         last = [-1] * len(campaigns)
-        cur = conn.execute("SELECT first_not_before, token_id, c, m, z FROM _plan_ord ORDER BY send_id")
+        cur = conn.execute("SELECT first_not_before, c, m, z FROM _plan_ord ORDER BY send_id")
         kept = 0
         batch_day_rule = BatchDays(self.per_day)
         bno = 0              # current batch number
         bmin = 0             # its earliest not_before
         bfirst = 0
         batches: list[tuple] = []
-        out: list[tuple] = []
-        excl: list[tuple] = []
-        pid = self.plan_id
-        keys = [c.key for c in campaigns]
-        mkeys = [m["key"] for m in self.messages]
-        ins = ("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
-               " not_before) VALUES (?,?,?,?,?,?,?)")
+        keep: list[int] = []
+        drop: list[int] = []
+        pushed: dict[int, int] = {}       # a not_before rows were moved to -> its index (1, 2, ...)
+        new_pushed: list[tuple[int, int]] = []
+        conn.execute("CREATE TEMP TABLE _plan_pushed (i INTEGER PRIMARY KEY, at INTEGER NOT NULL)")
+        written = 0          # sends written so far
+        over_budget = after_end = 0
+        ord_id = 0           # the row's send_id in _plan_ord (1, 2, ... in the order read)
         batch_day_start = 0
         while True:
             rows = cur.fetchmany(CHUNK)
             if not rows:
                 break
-            for not_before, token_id, ci, mi, z in rows:
+            for not_before, ci, mi, z in rows:
+                ord_id += 1
+                assigned = not_before
                 opens = kept % size == 0
                 if opens:
                     batch_day = batch_day_rule.peek(not_before)
@@ -226,7 +241,7 @@ class Scheduler:
                 lim = kind[ci]
                 if lim == 1:  # lifetime: a total number of messages
                     if used[ci] >= capn[ci]:
-                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        drop.append(ord_id << 1)
                         unreachable[ci] += 1
                         continue
                 elif lim == 2:  # daily: per UTC day, overflow to the next day's window
@@ -238,7 +253,7 @@ class Scheduler:
                             not_before = opening.get((z, d * DAY)) or open_at(z, d * DAY)
                     end = ends[ci]
                     if capn[ci] == 0 or (end is not None and not_before >= end):
-                        excl.append((pid, token_id, "over_budget", keys[ci]))
+                        drop.append(ord_id << 1)
                         unreachable[ci] += 1
                         continue
                     if d != cd:
@@ -248,7 +263,7 @@ class Scheduler:
                         ccount[ci] += 1
                 end = ends[ci]
                 if end is not None and not_before >= end:
-                    excl.append((pid, token_id, "after_campaign_end", keys[ci]))
+                    drop.append(ord_id << 1 | 1)
                     continue
                 if not used[ci] or not_before < first[ci]:
                     first[ci] = not_before
@@ -267,11 +282,27 @@ class Scheduler:
                 elif not_before < bmin:
                     bmin = not_before
                 msg_sends[mi] += 1
-                out.append((pid, kept, token_id, keys[ci], mkeys[mi], bno, not_before))
-            conn.executemany(ins, out)
-            out.clear()
-            if excl:
-                exclude(conn, excl, self.excluded)
+                if not_before == assigned:
+                    keep.append(ord_id << 32)
+                else:
+                    k = pushed.get(not_before)
+                    if k is None:
+                        k = pushed[not_before] = len(pushed) + 1
+                        new_pushed.append((k, not_before))
+                    keep.append(ord_id << 32 | k)
+            if new_pushed:
+                conn.executemany("INSERT INTO _plan_pushed VALUES (?, ?)", new_pushed)
+                new_pushed.clear()
+            written = self._write_kept(keep, written)
+            if drop:
+                n_end = self._write_dropped(drop)
+                after_end += n_end
+                over_budget += len(drop) - n_end
+                drop.clear()
+        conn.execute("DROP TABLE _plan_pushed")
+        for reason, n in (("over_budget", over_budget), ("after_campaign_end", after_end)):
+            if n:
+                self.excluded[reason] = self.excluded.get(reason, 0) + n
         if bno:
             batches.append((bno, batch_day_rule.day, bmin, bfirst, kept))
         self.batches = [{"batch": b, "day": day_str(d), "not_before": mn, "first_send_id": f,
@@ -282,3 +313,28 @@ class Scheduler:
             c.sends, c.unreachable = used[i], unreachable[i]
             c.first, c.last = (first[i], last[i]) if used[i] else (None, None)
         self.sends = kept
+
+    def _write_kept(self, keep: list[int], written: int) -> int:
+        """Insert the sends `keep` encodes (see `slow`) as send_ids written+1, ...; empties it."""
+        if not keep:
+            return written
+        self.conn.execute(
+            "INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+            " not_before) SELECT :pid, :base + j.key, o.token_id, 'c' || (o.c + 1), 'm' || (o.m + 1),"
+            " (:base + j.key - 1) / :size + 1, CASE j.value & 4294967295 WHEN 0 THEN o.first_not_before"
+            " ELSE (SELECT p.at FROM _plan_pushed p WHERE p.i = j.value & 4294967295) END"
+            " FROM json_each(:keep) j CROSS JOIN _plan_ord o ON o.send_id = j.value >> 32",
+            {"pid": self.plan_id, "base": written + 1, "size": self.batch_size, "keep": json.dumps(keep)})
+        written += len(keep)
+        keep.clear()
+        return written
+
+    def _write_dropped(self, drop: list[int]) -> int:
+        """Insert the left-out rows `drop` encodes (see `slow`) into plan_excluded; returns how
+        many are after_campaign_end (the others are over_budget)."""
+        self.conn.execute(
+            "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) SELECT :pid, o.token_id,"
+            " CASE j.value & 1 WHEN 1 THEN 'after_campaign_end' ELSE 'over_budget' END, 'c' || (o.c + 1)"
+            " FROM json_each(:drop) j CROSS JOIN _plan_ord o ON o.send_id = j.value >> 1",
+            {"pid": self.plan_id, "drop": json.dumps(drop)})
+        return sum(v & 1 for v in drop)
