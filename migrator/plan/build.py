@@ -42,6 +42,7 @@ TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_pl
                "_plan_old", "_plan_moved", "_plan_pushed")
 HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
+NEVER = 1 << 62              # the not_before of a token with no send window in the horizon
 
 
 def _today(clock: Callable[[], float]) -> date:
@@ -247,28 +248,30 @@ class _Builder:
         tokens need) are small temp tables; the per-token `not_before` is an index seek.
         """
         conn, pid = self.conn, self.plan_id
-        conn.execute("CREATE TEMP TABLE _plan_groups (gkey TEXT PRIMARY KEY, c INTEGER, m INTEGER,"
-                     " reason TEXT, floor INTEGER, end_at INTEGER)")
+        # keyed by the token's own columns (topic NULL as char(30)): a composite key look-up per
+        # token, where one concatenated text key cost a string built per token (0.3 s per 1M)
+        conn.execute("CREATE TEMP TABLE _plan_groups (page_id TEXT, topic TEXT, c INTEGER, m INTEGER,"
+                     " reason TEXT, floor INTEGER, end_at INTEGER, PRIMARY KEY (page_id, topic)) WITHOUT ROWID")
         conn.execute("CREATE TEMP TABLE _plan_zones (tz TEXT PRIMARY KEY, z INTEGER NOT NULL)")
         conn.execute("CREATE TEMP TABLE _plan_windows (z INTEGER, close INTEGER, open INTEGER,"
                      " PRIMARY KEY (z, close)) WITHOUT ROWID")
         rows = []
         for (page_id, topic), g in self.groups.items():
-            gkey = page_id + "\x1f" + ("\x1e" if topic is None else topic)
+            topic = "\x1e" if topic is None else topic
             if g.__class__ is str:
-                rows.append((gkey, None, None, g, None, None))
+                rows.append((page_id, topic, None, None, g, None, None))
             else:
                 c = self.campaigns[g[0]]
-                rows.append((gkey, g[0], g[1], None, c.floor, c.end_time))
-        conn.executemany("INSERT INTO _plan_groups VALUES (?,?,?,?,?,?)", rows)
+                rows.append((page_id, topic, g[0], g[1], None, c.floor, c.end_time))
+        conn.executemany("INSERT INTO _plan_groups VALUES (?,?,?,?,?,?,?)", rows)
         if self.moved:
             conn.execute("INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
                          "SELECT ?, token_id, 'already_moved', NULL FROM _plan_moved", (pid,))
-        if any(r[3] is not None for r in rows):
+        if any(r[4] is not None for r in rows):
             conn.execute(
                 "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) "
                 "SELECT ?, s.token_id, g.reason, NULL FROM _plan_groups g JOIN _plan_src s "
-                "ON s.page_id || char(31) || IFNULL(s.topic, char(30)) = g.gkey "
+                "ON g.page_id = s.page_id AND g.topic = IFNULL(s.topic, char(30)) "
                 "WHERE g.reason IS NOT NULL", (pid,))
         for reason, n in conn.execute("SELECT reason, COUNT(*) FROM plan_excluded WHERE plan_id = ? "
                                       "GROUP BY reason", (pid,)):
@@ -301,35 +304,40 @@ class _Builder:
                                (lo + HORIZON_DAYS * DAY,)).fetchone() is not None
         src = (
             "SELECT x.token_id AS token_id, x.c AS c, x.m AS m, x.z AS z, x.end_at AS end_at, "
-            " (SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
-            "  ORDER BY w.close LIMIT 1) AS not_before "
+            " IFNULL((SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
+            "  ORDER BY w.close LIMIT 1), :never) AS not_before "
             "FROM (SELECT s.token_id AS token_id, g.c AS c, g.m AS m, g.end_at AS end_at, "
             "       IFNULL(zz.z, :z) AS z, MAX(g.floor, IFNULL(s.next_eligible_at, 0)) AS e "
             "      FROM _plan_src s "
-            "      JOIN _plan_groups g ON g.gkey = s.page_id || char(31) || IFNULL(s.topic, char(30)) "
+            "      JOIN _plan_groups g ON g.page_id = s.page_id AND g.topic = IFNULL(s.topic, char(30)) "
             "      LEFT JOIN _plan_zones zz ON zz.tz = IFNULL(s.tz, '') "
             "      WHERE g.reason IS NULL) x")
         keys = [c.key for c in self.campaigns]
         # sends in (not_before, token_id) order: send_id is the rank; c, m, z index campaigns,
         # messages and zone_names; first_not_before keeps the value before batching moves it
-        # (a token beyond the window horizon has no not_before: it sorts last, then goes)
+        # (a token beyond the window horizon has no window: its not_before is NEVER, so it sorts
+        # last, then goes; a plain sort key, where `not_before IS NULL` first cost 0.6 s per 1M)
         conn.execute("CREATE TEMP TABLE _plan_ord (send_id INTEGER PRIMARY KEY, token_id INTEGER,"
                      " c INTEGER, m INTEGER, z INTEGER, not_before INTEGER, first_not_before INTEGER)")
         conn.execute(
             "INSERT INTO _plan_ord (token_id, c, m, z, not_before, first_not_before) "
             f"SELECT token_id, c, m, z, not_before, not_before FROM ({src})"
-            " ORDER BY not_before IS NULL, not_before, token_id",
-            {"z": default_z})
+            " ORDER BY not_before, token_id",
+            {"z": default_z, "never": NEVER})
         ends = [(i, c.end_time) for i, c in enumerate(self.campaigns) if c.end_time is not None]
         if not (cap_hit or ends):
             return
+        # rows are in not_before order: when the last one is before every end, none is late
+        last = conn.execute("SELECT not_before FROM _plan_ord ORDER BY send_id DESC LIMIT 1").fetchone()
+        if last is None or last[0] < min((e for _, e in ends), default=NEVER):
+            return
         conn.execute("CREATE TEMP TABLE _plan_ends (c INTEGER PRIMARY KEY, end_at INTEGER)")
         conn.executemany("INSERT INTO _plan_ends VALUES (?, ?)", ends)
-        late = [(pid, token_id, "eligible_too_late" if not_before is None else "after_campaign_end",
+        late = [(pid, token_id, "eligible_too_late" if not_before == NEVER else "after_campaign_end",
                  keys[ci])
                 for token_id, ci, not_before in conn.execute(
                     "SELECT o.token_id, o.c, o.not_before FROM _plan_ord o LEFT JOIN _plan_ends e"
-                    " ON e.c = o.c WHERE o.not_before IS NULL OR o.not_before >= e.end_at")]
+                    " ON e.c = o.c WHERE o.not_before = ? OR o.not_before >= e.end_at", (NEVER,))]
         conn.execute("DROP TABLE _plan_ends")
         if late:
             self._exclude(late, self.excluded)
@@ -339,9 +347,9 @@ class _Builder:
                          " c INTEGER, m INTEGER, z INTEGER, not_before INTEGER, first_not_before INTEGER)")
             conn.execute("INSERT INTO _plan_ord (token_id, c, m, z, not_before, first_not_before)"
                          " SELECT token_id, c, m, z, not_before, first_not_before"
-                         " FROM _plan_old o WHERE o.not_before IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                         " FROM _plan_old o WHERE o.not_before < ? AND NOT EXISTS (SELECT 1 FROM"
                          " plan_excluded x WHERE x.plan_id = ? AND x.token_id = o.token_id) ORDER BY send_id",
-                         (pid,))
+                         (NEVER, pid))
             conn.execute("DROP TABLE _plan_old")
 
     def _exclude(self, rows: list[tuple], counts: dict[str, int]) -> None:
