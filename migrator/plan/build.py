@@ -187,6 +187,7 @@ class _Builder:
         self.sends = 0
         self.migrate_total = 0
         self.moved = 0
+        self.counts: list[int] = []     # rows per campaign in _plan_ord (pass_assign)
 
     # -- decisions per page and topic (small) --------------------------------------------
 
@@ -238,6 +239,11 @@ class _Builder:
         decisions.decide(groups, pages, resolver, start, floor)
         self.campaigns, self.messages = decisions.campaigns, decisions.messages
         self.groups, self.migrate_total = decisions.groups, decisions.migrate_total
+        self.counts = [0] * len(self.campaigns)
+        for page_id, topic, n in groups:
+            g = self.groups[page_id, topic]
+            if g.__class__ is not str:
+                self.counts[g[0]] += n
 
     # -- pass 1 (set-based): campaign/message and first in-window moment per token -------
 
@@ -333,11 +339,13 @@ class _Builder:
             return
         conn.execute("CREATE TEMP TABLE _plan_ends (c INTEGER PRIMARY KEY, end_at INTEGER)")
         conn.executemany("INSERT INTO _plan_ends VALUES (?, ?)", ends)
-        late = [(pid, token_id, "eligible_too_late" if not_before == NEVER else "after_campaign_end",
-                 keys[ci])
-                for token_id, ci, not_before in conn.execute(
-                    "SELECT o.token_id, o.c, o.not_before FROM _plan_ord o LEFT JOIN _plan_ends e"
-                    " ON e.c = o.c WHERE o.not_before = ? OR o.not_before >= e.end_at", (NEVER,))]
+        late = []
+        for token_id, ci, not_before in conn.execute(
+                "SELECT o.token_id, o.c, o.not_before FROM _plan_ord o LEFT JOIN _plan_ends e"
+                " ON e.c = o.c WHERE o.not_before = ? OR o.not_before >= e.end_at", (NEVER,)):
+            late.append((pid, token_id, "eligible_too_late" if not_before == NEVER else "after_campaign_end",
+                         keys[ci]))
+            self.counts[ci] -= 1
         conn.execute("DROP TABLE _plan_ends")
         if late:
             self._exclude(late, self.excluded)
@@ -366,7 +374,8 @@ class _Builder:
             self.sends = 0
         else:
             scheduler = Scheduler(self.conn, self.plan_id, self.spec.schedule, self.campaigns,
-                                  self.messages, self.window, self.zone_names, self.excluded)
+                                  self.messages, self.window, self.zone_names, self.excluded,
+                                  counts=self.counts)
             scheduler.run()
             self.batches, self.sends = scheduler.batches, scheduler.sends
         self.sends_digest = seal_sends(self.conn, self.plan_id)
