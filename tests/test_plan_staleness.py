@@ -235,3 +235,26 @@ def test_plans_made_before_the_seal_are_sealed_by_the_migration(made, db_path):
         assert plan_staleness(again, p) == []
     finally:
         again.close()
+
+
+def _seal_triggers(conn):
+    return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'plan_sends_seal%'"
+                        " ORDER BY name").fetchall()
+
+
+def test_planning_leaves_the_seal_triggers_as_they_were(ws, tmp_path):
+    """The planner drops the insert trigger while it writes its own rows (issue 19.5): it is back,
+    the same text, after a plan, and after a failure inside the plan's transaction."""
+    from migrator.plan.build import _insert_seal_trigger_off
+
+    estate(ws, tmp_path, [tok(i) for i in range(4)])
+    before = _seal_triggers(ws.conn)
+    assert [name for name, _ in before] == ["plan_sends_seal_delete", "plan_sends_seal_insert",
+                                            "plan_sends_seal_update"]
+    plan(ws, tmp_path)
+    assert _seal_triggers(ws.conn) == before
+    with pytest.raises(RuntimeError):
+        with ws.transaction() as conn, _insert_seal_trigger_off(conn):
+            assert len(_seal_triggers(conn)) == 2
+            raise RuntimeError("stop")
+    assert _seal_triggers(ws.conn) == before
