@@ -280,7 +280,10 @@ class _Builder:
         # token, where one concatenated text key cost a string built per token (0.3 s per 1M)
         conn.execute("CREATE TEMP TABLE _plan_groups (page_id TEXT, topic TEXT, c INTEGER, m INTEGER,"
                      " reason TEXT, floor INTEGER, end_at INTEGER, PRIMARY KEY (page_id, topic)) WITHOUT ROWID")
-        conn.execute("CREATE TEMP TABLE _plan_zones (tz TEXT PRIMARY KEY, z INTEGER NOT NULL)")
+        # at_lo: the zone's first send moment at or after the earliest floor, the not_before of
+        # most tokens (no later first-eligible moment): one look-up with the zone instead of a
+        # window seek per token
+        conn.execute("CREATE TEMP TABLE _plan_zones (tz TEXT PRIMARY KEY, z INTEGER NOT NULL, at_lo INTEGER)")
         conn.execute("CREATE TEMP TABLE _plan_windows (z INTEGER, close INTEGER, open INTEGER,"
                      " PRIMARY KEY (z, close)) WITHOUT ROWID")
         rows = []
@@ -316,11 +319,11 @@ class _Builder:
             if z not in index:
                 index[z] = len(names)
                 names.append(z)
-            zrows.append(("" if tz is None else tz, index[z]))
+            zrows.append(("" if tz is None else tz, index[z], None))
         if w.default_zone not in index:
             index[w.default_zone] = len(names)
             names.append(w.default_zone)
-        conn.executemany("INSERT OR REPLACE INTO _plan_zones VALUES (?,?)", zrows)
+        conn.executemany("INSERT OR REPLACE INTO _plan_zones VALUES (?,?,?)", zrows)
         self.zone_names = names
         default_z = index[w.default_zone]
         # horizon: from the earliest floor to the latest first-eligible moment (+2 days)
@@ -328,14 +331,17 @@ class _Builder:
         hi = conn.execute("SELECT MAX(next_eligible_at) FROM _plan_src").fetchone()[0] or 0
         hi = min(max(hi, lo), lo + HORIZON_DAYS * DAY) + 2 * DAY
         self._add_windows(lo, hi)
+        conn.execute("UPDATE _plan_zones SET at_lo = (SELECT MAX(w.open, :lo) FROM _plan_windows w"
+                     " WHERE w.z = _plan_zones.z AND w.close > :lo ORDER BY w.close LIMIT 1)", {"lo": lo})
         cap_hit = conn.execute("SELECT 1 FROM _plan_src WHERE next_eligible_at >= ? LIMIT 1",
                                (lo + HORIZON_DAYS * DAY,)).fetchone() is not None
         src = (
             "SELECT x.token_id AS token_id, x.c AS c, x.m AS m, x.z AS z, x.end_at AS end_at, "
-            " IFNULL((SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
-            "  ORDER BY w.close LIMIT 1), :never) AS not_before "
+            " CASE WHEN x.e = :lo AND x.at_lo IS NOT NULL THEN x.at_lo"
+            " ELSE IFNULL((SELECT MAX(w.open, x.e) FROM _plan_windows w WHERE w.z = x.z AND w.close > x.e "
+            "  ORDER BY w.close LIMIT 1), :never) END AS not_before "
             "FROM (SELECT s.token_id AS token_id, g.c AS c, g.m AS m, g.end_at AS end_at, "
-            "       IFNULL(zz.z, :z) AS z, MAX(g.floor, IFNULL(s.next_eligible_at, 0)) AS e "
+            "       IFNULL(zz.z, :z) AS z, zz.at_lo AS at_lo, MAX(g.floor, IFNULL(s.next_eligible_at, 0)) AS e "
             "      FROM _plan_src s "
             "      JOIN _plan_groups g ON g.page_id = s.page_id AND g.topic = IFNULL(s.topic, char(30)) "
             "      LEFT JOIN _plan_zones zz ON zz.tz = IFNULL(s.tz, '') "
@@ -351,7 +357,7 @@ class _Builder:
             "INSERT INTO _plan_ord (token_id, c, m, z, not_before, first_not_before) "
             f"SELECT token_id, c, m, z, not_before, not_before FROM ({src})"
             " ORDER BY not_before, token_id",
-            {"z": default_z, "never": NEVER})
+            {"z": default_z, "never": NEVER, "lo": lo})
         ends = [(i, c.end_time) for i, c in enumerate(self.campaigns) if c.end_time is not None]
         if not (cap_hit or ends):
             return
