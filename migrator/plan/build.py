@@ -39,7 +39,7 @@ from migrator.plan.windows import Windows
 from migrator.timeparse import DAY
 
 TEMP_TABLES = ("_plan_src", "_plan_groups", "_plan_zones", "_plan_windows", "_plan_ord", "_plan_ends",
-               "_plan_old", "_plan_moved", "_plan_pushed")
+               "_plan_old", "_plan_moved", "_plan_pushed", "_plan_dropped")
 HORIZON_DAYS = 400           # tokens first eligible later than this after the floor are not planned
 AUDIT_REASONS = ("stay_on_rn", "blocked", "opted_out", "review")
 NEVER = 1 << 62              # the not_before of a token with no send window in the horizon

@@ -227,6 +227,7 @@ class Scheduler:
         pushed: dict[int, int] = {}       # a not_before rows were moved to -> its index (1, 2, ...)
         new_pushed: list[tuple[int, int]] = []
         conn.execute("CREATE TEMP TABLE _plan_pushed (i INTEGER PRIMARY KEY, at INTEGER NOT NULL)")
+        conn.execute("CREATE TEMP TABLE _plan_dropped (v INTEGER NOT NULL)")
         written = 0          # sends written so far
         over_budget = after_end = 0
         ord_id = 0           # the row's send_id in _plan_ord (1, 2, ... in the order read)
@@ -302,11 +303,14 @@ class Scheduler:
                 new_pushed.clear()
             written = self._write_kept(keep, written)
             if drop:
-                n_end = self._write_dropped(drop)
+                n_end = sum(v & 1 for v in drop)
                 after_end += n_end
                 over_budget += len(drop) - n_end
+                conn.execute("INSERT INTO _plan_dropped SELECT value FROM json_each(?)", (json.dumps(drop),))
                 drop.clear()
+        self._write_dropped()
         conn.execute("DROP TABLE _plan_pushed")
+        conn.execute("DROP TABLE _plan_dropped")
         for reason, n in (("over_budget", over_budget), ("after_campaign_end", after_end)):
             if n:
                 self.excluded[reason] = self.excluded.get(reason, 0) + n
@@ -336,12 +340,12 @@ class Scheduler:
         keep.clear()
         return written
 
-    def _write_dropped(self, drop: list[int]) -> int:
-        """Insert the left-out rows `drop` encodes (see `slow`) into plan_excluded; returns how
-        many are after_campaign_end (the others are over_budget)."""
+    def _write_dropped(self) -> None:
+        """Insert the left-out rows `_plan_dropped` holds (`drop` in `slow`) into plan_excluded,
+        in token order: plan_excluded is keyed by token, and rows inserted in send order landed
+        all over its B-tree (0.9 s for 200,000 rows; sorted first, a third of that)."""
         self.conn.execute(
-            "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) SELECT :pid, o.token_id,"
-            " CASE j.value & 1 WHEN 1 THEN 'after_campaign_end' ELSE 'over_budget' END, 'c' || (o.c + 1)"
-            " FROM json_each(:drop) j CROSS JOIN _plan_ord o ON o.send_id = j.value >> 1",
-            {"pid": self.plan_id, "drop": json.dumps(drop)})
-        return sum(v & 1 for v in drop)
+            "INSERT INTO plan_excluded (plan_id, token_id, reason, campaign_key) SELECT ?, o.token_id,"
+            " CASE d.v & 1 WHEN 1 THEN 'after_campaign_end' ELSE 'over_budget' END, 'c' || (o.c + 1)"
+            " FROM _plan_dropped d CROSS JOIN _plan_ord o ON o.send_id = d.v >> 1 ORDER BY o.token_id",
+            (self.plan_id,))
