@@ -34,6 +34,13 @@ _BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_ke
 
 LONG_LINE = "long-line"   # a Chunk standing for one line too long to read (chunks.py)
 
+# sqlite3 binds None by looking for an adapter (type, protocol) and then for __adapt__ and
+# __conform__ on it, two failed attribute lookups: ~0.4 us a value, where a str or an int
+# costs ~0.05 us. An adapter registered for None ({}.get: a C call that returns None) is found
+# in the first lookup, so the absent fields of stage rows bind as fast as present ones. It
+# changes nothing else: None still binds as NULL, here and for every other statement.
+sqlite3.register_adapter(type(None), {}.get)
+
 
 @dataclass(slots=True)
 class Chunk:
