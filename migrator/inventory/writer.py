@@ -59,7 +59,7 @@ _FROM_EVENT = {
 }
 
 
-def _staged(table: str) -> str:
+def _staged(table: str, known: bool = True) -> str:
     """FROM, WHERE and ORDER BY of the merge's SELECT over a stage table, in token order:
     snapshots were staged sorted by token, events by time and key (for token_events), so
     those are sorted here, on the narrow columns the merge reads.
@@ -69,13 +69,15 @@ def _staged(table: str) -> str:
     third of the merge). `ORDER BY rowid` over a plain table scan needs no sort."""
     if table == "snapshot_stage":
         return f"FROM {STAGE}.snapshot_stage WHERE true ORDER BY rowid"
+    if not known:  # no event of the chunk can have been logged before this run
+        return f"FROM {STAGE}.event_stage WHERE true ORDER BY token"
     # an event an earlier ingest already applied is not applied again
     return (f"FROM {STAGE}.event_stage s WHERE NOT EXISTS (SELECT 1 FROM main.token_events e"
             " WHERE e.ts_ms = s.ts_ms AND e.event_key = s.event_key AND e.run_id IS NOT :run)"
             " ORDER BY token")
 
 
-def _merge_sql(mode: str) -> str:
+def _merge_sql(mode: str, known: bool = True) -> str:
     sets = []
     for f in PROFILE_FIELDS:
         if mode == "event" and f in EVENT_FIELDS:
@@ -94,7 +96,7 @@ def _merge_sql(mode: str) -> str:
     select = _FROM_EVENT if mode == "event" else _FROM_SNAPSHOT
     table = "event_stage" if mode == "event" else "snapshot_stage"
     sql = (f"INSERT INTO main.tokens ({', '.join(_COLUMNS)}) "
-           f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} {_staged(table)} "
+           f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} {_staged(table, known)} "
            f"ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
     if mode == "snapshot":
         # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op)
@@ -106,6 +108,10 @@ def _merge_sql(mode: str) -> str:
 
 MERGE_SNAPSHOT = _merge_sql("snapshot")
 MERGE_EVENT = _merge_sql("event")
+# the same without asking token_events whether each event was logged by an earlier run, for a
+# chunk whose times all lie outside those of the events logged before this run (a fresh
+# workspace, or deliveries newer than the log): that lookup was 0.7 s per 1M events
+MERGE_NEW_EVENTS = _merge_sql("event", known=False)
 INSERT_EVENTS = (  # staged sorted by (ts_ms, event_key), the order of its unique index
     "INSERT OR IGNORE INTO main.token_events (event_key, token, page_id, psid, ts_ms, kind, data,"
     " run_id, path, line) SELECT event_key, token, page_id, psid, ts_ms, kind,"
@@ -150,6 +156,9 @@ class StageMerger:
         self.rejected = 0
         self.first_rejects: list[dict] = []
         self.new_optins = False  # some opt-in event of this run was new to token_events
+        # the times of the events logged before this run (token_events is keyed by time first:
+        # two seeks), None when there were none
+        self.logged = conn.execute("SELECT min(ts_ms), max(ts_ms) FROM main.token_events").fetchone()
 
     def merge(self, staged: Staged) -> None:
         """Merge the rows of `staged`, already deserialized into the stage schema."""
@@ -162,12 +171,21 @@ class StageMerger:
                 self.new_optins = bool(c.execute(
                     f"SELECT EXISTS (SELECT 1 FROM {STAGE}.event_stage WHERE kind = 'optin')"
                     if inserted == staged.events else NEW_OPTIN, self.params).fetchone()[0])
-            c.execute(MERGE_EVENT, self.params)  # skips events known before this run
+            c.execute(MERGE_EVENT if self._may_be_known() else MERGE_NEW_EVENTS, self.params)
         if staged.snapshots:
             conflicts = self._page_conflicts(staged.repeated_tokens)
             changed = c.execute(MERGE_SNAPSHOT, self.params).rowcount
             self.accepted += changed
             self.duplicates += staged.snapshots - conflicts - changed
+
+    def _may_be_known(self) -> bool:
+        """Whether an event of the staged chunk may have been logged before this run (and must
+        then not be applied again): only when its times overlap those logged before."""
+        lo, hi = self.logged
+        if lo is None:
+            return False
+        first, last = self.conn.execute(f"SELECT min(ts_ms), max(ts_ms) FROM {STAGE}.event_stage").fetchone()
+        return first is not None and first <= hi and last >= lo
 
     def _page_conflicts(self, repeated_tokens: bool = True) -> int:
         """Reject (and take out of the stage) the rows that would move a token to another page."""
