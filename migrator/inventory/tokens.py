@@ -303,8 +303,10 @@ def _bad(bad: list | None, exc: BadValue) -> list:
     return bad
 
 
-def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list], list], tuple[str, ...]]:
-    """`row_to_stage(row, line, warn)` for this header, and the stage columns its rows fill.
+def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list], list], Callable,
+                                                 tuple[str, ...]]:
+    """`row_to_stage(row, line, warn)` for this header, `stage_rows(numbered_rows, append,
+    slow)` (the same over many rows), and the stage columns their rows fill.
 
     Only the columns the file has are staged (the others stay NULL): fewer values to bind.
     A bad required field (page_id, token) raises BadValue naming every bad field of the row;
@@ -339,8 +341,24 @@ def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list]
             body += [f"    v = row[{col[name]}]", f"    {slot} = ({expr}) if v else None"]
             values[slot] = slot
     columns = tuple(c for c in SNAPSHOT_COLUMNS if c in values)
+    staged = f"[{', '.join(values[c] for c in columns)}]"
+    # the same checks as a loop over a chunk's rows, for the plain path (no per-row calls):
+    # a row of another width, with a bad required field or with a warning goes to `slow`
+    # (stage_csv's record handler, which converts it again with row_to_stage and reports it)
+    loop = ["def stage_rows(numbered, append, slow):",
+            "    warn = []",
+            "    for line, row in numbered:",
+            f"        if len(row) != {len(header)}:",
+            "            slow(row, line)",
+            "            continue",
+            *("    " + b for b in body[1:]),
+            "        if bad is not None or warn:",
+            "            warn.clear()",
+            "            slow(row, line)",
+            "            continue",
+            f"        append({staged})"]
     body += tail
-    body.append(f"    return [{', '.join(values[c] for c in columns)}]")
+    body.append(f"    return {staged}")
     namespace = {"_nn": _nn, "_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
                  "_time_text": _time_text, "_time_w": _time_w, "_enum": _enum, "_country": _country,
                  "_status": _status, "_bad": _bad, "_BadValue": BadValue,
@@ -349,7 +367,8 @@ def _compile_csv_row(header: list[str]) -> tuple[Callable[[list[str], int, list]
                  "_M0": _M0, "_M1": _M1,
                  "_FREQUENCIES": FREQUENCIES, "_ZONES": _ZONES, "_zone": _zone}
     exec("\n".join(body), namespace)  # noqa: S102 - code built above from constants only
-    return namespace["row_to_stage"], columns
+    exec("\n".join(loop), namespace)  # noqa: S102 - the same
+    return namespace["row_to_stage"], namespace["stage_rows"], columns
 
 
 def detect_delimiter(line: str) -> str:
@@ -370,7 +389,8 @@ class CsvLayout:
         self.delimiter = delimiter
         self.width = len(header)
         self.missing = [c for c in REQUIRED_CSV if c not in header]
-        self.row_to_stage, self.columns = (None, ()) if self.missing else _compile_csv_row(header)
+        self.row_to_stage, self.stage_rows, self.columns = \
+            (None, None, ()) if self.missing else _compile_csv_row(header)
 
     def __reduce__(self):  # pickled by its header: the converter is rebuilt, not sent
         return (CsvLayout, (self.header, self.delimiter))
@@ -550,8 +570,8 @@ def stage_csv(text: str, layout: CsvLayout, first_line: int, sink: "StageSink") 
 
     plain = _plain_lines(text)
     if plain is not None:  # no quote, no CR, no field past the limit: a record is a line
-        for line, row in enumerate(map(methodcaller("split", delimiter), plain), first_line):
-            take(row, line)
+        layout.stage_rows(enumerate(map(methodcaller("split", delimiter), plain), first_line),
+                          snapshots.append, take)
         return
     for line, row, reason, raw in _csv_reads(text, delimiter, first_line):
         if reason is None:
