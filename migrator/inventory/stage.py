@@ -29,7 +29,11 @@ STAGE_SCHEMA = (
     "CREATE TABLE reject_stage (line, reason, excerpt, severity, field, value);"
 )
 _INSERT_EVENT = f"INSERT INTO event_stage VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-_BY_KEY = itemgetter(EVENT_COLUMNS.index("ts_ms"), EVENT_COLUMNS.index("event_key"))
+# Events are sorted by time only: near the order of token_events' (ts_ms, event_key) key, which
+# is all the insert's locality needs, and sorting on an int is 20x cheaper than on a (time, key)
+# tuple (1.8 us an event, a tenth of a worker's time). The sort is stable, so of two copies of one
+# event (same key, same time) the first in the file is still the one inserted.
+_BY_TIME = itemgetter(EVENT_COLUMNS.index("ts_ms"))
 
 
 LONG_LINE = "long-line"   # a Chunk standing for one line too long to read (chunks.py)
@@ -78,8 +82,8 @@ class StageSink:
 
     A chunk's rows stay Python lists until then (a chunk is bounded, so memory is too) and
     are sorted here, on the worker's core, in the order of the index the parent inserts them
-    into: snapshot rows by token (`tokens`), webhook events by time and event key (the unique
-    index of `token_events`; the parent sorts their narrow merge columns by token itself).
+    into: snapshot rows by token (`tokens`), webhook events by time (`token_events` is keyed
+    by time and event key; the parent sorts their narrow merge columns by token itself).
     """
 
     def __init__(self) -> None:
@@ -104,7 +108,7 @@ class StageSink:
         tokens = list(map(by_token, self.snapshots))
         repeated = any(map(eq, tokens, islice(tokens, 1, None)))  # sorted: repeats are neighbours
         del tokens
-        self.events.sort(key=_BY_KEY)
+        self.events.sort(key=_BY_TIME)
         conn = sqlite3.connect(":memory:")
         try:
             conn.executescript(STAGE_SCHEMA)
