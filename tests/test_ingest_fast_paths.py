@@ -104,3 +104,32 @@ def test_blank_and_absent_fields_are_stored_as_null_never_as_empty_text(tmp_path
     assert got["C"] == ("7", "Deals", "UTC", None)
     assert got["D"][1:] == (None, None, None)
     ws.close()
+
+
+_JSON_LINE = st.one_of(
+    st.sampled_from(["", " ", "\x0c", "{not json", "[1,", "{}", "[]", '{"object": "page", "entry": 5}',
+                     '{"data": [{"notification_messages_token": "Z", "page_id": "3"}]}']),
+    st.builds(lambda tok, ts, title: __import__("json").dumps(webhook("1", "9", tok, ts, title=title),
+                                                                ensure_ascii=False),
+              st.sampled_from(["A", "B", "C d"]), st.integers(0, 5),
+              st.text(alphabet="ab \u2028\u0085\x0b\x1c", max_size=4)),
+)
+
+
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_JSON_LINE, min_size=1, max_size=10), fmt=st.sampled_from(["webhooks", "jsonl"]))
+def test_json_lines_read_the_same_with_lf_and_crlf_line_ends(tmp_path_factory, lines, fmt):
+    """Lines without a CR are split at LF (the fast path), with one through StringIO: the
+    same records, rejects and line numbers either way (a U+2028 inside a string ends nothing)."""
+    tmp_path = tmp_path_factory.mktemp("lines")
+    out = []
+    for name, end in (("lf", "\n"), ("crlf", "\r\n")):
+        p = tmp_path / f"{name}.jsonl"
+        p.write_bytes(end.join(lines).encode("utf-8", "surrogatepass"))
+        w = open_workspace(tmp_path / f"{name}.db")
+        f = ingest_tokens(w, [p], fmt=fmt, page_id="3", workers=0, clock=lambda: 1_700_000_000).files[0]
+        out.append(((f.records, f.accepted, f.duplicates, f.rejected, f.ignored, f.warnings), _state(w),
+                    [tuple(r) for r in w.conn.execute(
+                        "SELECT line, reason, excerpt, severity FROM rejects ORDER BY line, reason")]))
+        w.close()
+    assert out[0] == out[1]
