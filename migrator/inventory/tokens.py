@@ -61,7 +61,7 @@ _ZONES = frozenset(zone_tables().by_lower.values())  # every tzdata zone and lin
 # Absent values are staged as None (NULL), and a blank text as None too (text is stripped):
 # the merge copies stage columns as they are. Reading '' back with nullif() cost the main
 # process 1.3 s of its 4.5 s per 1M CSV rows; binding None costs no more than '' once the
-# stage registers its adapter (stage.py, NULL_ADAPTER).
+# stage has registered its adapter for None (stage.py).
 ABSENT = None
 
 
