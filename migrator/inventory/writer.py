@@ -157,8 +157,9 @@ class StageMerger:
         self.first_rejects: list[dict] = []
         self.new_optins = False  # some opt-in event of this run was new to token_events
         # the times of the events logged before this run (token_events is keyed by time first:
-        # two seeks), None when there were none
-        self.logged = conn.execute("SELECT min(ts_ms), max(ts_ms) FROM main.token_events").fetchone()
+        # two seeks; min() and max() in one SELECT would scan the table), None when there were none
+        self.logged = conn.execute("SELECT (SELECT min(ts_ms) FROM main.token_events),"
+                                   " (SELECT max(ts_ms) FROM main.token_events)").fetchone()
 
     def merge(self, staged: Staged) -> None:
         """Merge the rows of `staged`, already deserialized into the stage schema."""
