@@ -150,3 +150,58 @@ def test_a_huge_batch_size_is_planned_or_refused_clearly(ws, tmp_path, budget, s
         assert "batch_size" in str(e)
     else:
         assert p.sends == (3 if budget.startswith("lifetime") else 5) and len(p.batches) == 1
+
+
+_CRASH = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from migrator.plan import make_plan
+    from migrator.plan.schedule import Scheduler
+    from migrator.store import open_workspace
+
+    real = Scheduler.{method}
+
+    def crash(self, *a, **kw):
+        real(self, *a, **kw)          # the plan's rows are written, the seal's insert trigger is dropped
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    Scheduler.{method} = crash
+    ws = open_workspace({db!r})
+    make_plan(ws, {spec!r}, as_of=__import__("datetime").date(2026, 3, 1), clock=lambda: 1_772_000_000)
+""")
+
+
+@pytest.mark.parametrize("method", ["fast", "slow"], ids=["set_based", "sequential"])
+def test_a_plan_killed_while_the_seal_trigger_is_dropped_leaves_it_in_place(db_path, tmp_path, method):
+    """kill -9 between the planner's DROP TRIGGER and its CREATE: the transaction never commits, so
+    the workspace keeps the trigger; a plan made afterwards is sealed, and a row another connection
+    adds to it later makes it stale (execute refuses it)."""
+    ws = open_workspace(db_path)
+    estate(ws, tmp_path / "in", [tok(i) for i in range(6)])
+    triggers = ws.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                               " AND name LIKE 'plan_sends_seal%' ORDER BY name").fetchall()
+    ws.close()
+    budget = "daily_budget = 1000" if method == "fast" else "lifetime_budget = 8"
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", budget))
+    script = _CRASH.format(tests=str(Path(__file__).parent), method=method, db=str(db_path), spec=str(spec))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    ws = open_workspace(db_path)
+    try:
+        assert ws.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                               " AND name LIKE 'plan_sends_seal%' ORDER BY name").fetchall() == triggers
+        assert ws.conn.execute("SELECT COUNT(*) FROM plan_sends").fetchone()[0] == 0
+        p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+        assert p.sends == (6 if method == "fast" else 4)
+        assert plan_staleness(ws, p, spec=None) == []
+        other = open_workspace(db_path)
+        try:
+            with other.transaction() as c:
+                c.execute("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+                          " not_before) SELECT plan_id, send_id + 100, token_id, campaign_key, message_key, batch,"
+                          " not_before FROM plan_sends WHERE plan_id = ? AND send_id = 1", (p.plan_id,))
+        finally:
+            other.close()
+        assert any("were changed" in s for s in plan_staleness(ws, p))
+    finally:
+        ws.close()
