@@ -205,3 +205,46 @@ def test_a_plan_killed_while_the_seal_trigger_is_dropped_leaves_it_in_place(db_p
         assert any("were changed" in s for s in plan_staleness(ws, p))
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pass_one_gives_each_token_its_first_in_window_moment(ws, tmp_path, seed):
+    """Pass 1 (group keys, the per-zone first moment cached at the floor, NEVER) is not covered by
+    the equivalence test (both sides share it): hold it to `Windows.next_open` token by token, on
+    a plan where nothing moves sends (no budget binds, batches never full)."""
+    import random
+
+    from migrator.plan.spec import parse_window
+    from migrator.plan.windows import Windows
+
+    rnd = random.Random(seed)
+    floor = ts("2026-03-02T00:00:00Z") + rnd.randrange(0, DAY, 900)
+    h, length = rnd.randrange(24), rnd.randrange(1, 24)
+    window = f"{h:02d}:{rnd.choice(['00', '30', '45'])}-{(h + length) % 24:02d}:15"
+    zones = ODD_ZONES + ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC", "Europe/Lisbon"]
+    neas = [None, None, floor - 5 * DAY, floor, floor + 1, floor + rnd.randrange(0, 30 * DAY, 60),
+            floor + 399 * DAY, floor + 410 * DAY]
+    toks = []
+    for i in range(60):
+        nea = rnd.choice(neas)
+        toks.append(tok(i, tz=rnd.choice(zones), topic=rnd.choice(["Deals", None]),
+                        nea="" if nea is None else str(nea)))
+    estate(ws, tmp_path / "in", toks, content=[lib("P1", "deals", "Deals", {"text": "Deals!"}),
+                                               lib("P1", "any", None, {"text": "Hello!"})])
+    start = __import__("datetime").datetime.fromtimestamp(floor, __import__("datetime").timezone.utc)
+    text = BASE_SPEC.replace("daily_budget = 1000", "daily_budget = 100000000").replace("09:00-17:00", window) \
+        + f"start = {start.strftime('%Y-%m-%dT%H:%M:%SZ')}\nbatch_size = 1000\nbatches_per_day = 1000\n" \
+        + 'default_timezone = "Asia/Kathmandu"\n'
+    p = make_plan(ws, spec_file(tmp_path / "s", base=text), as_of=AS_OF, clock=lambda: 1_772_000_000)
+    w = Windows(*parse_window(window), default_zone="Asia/Kathmandu", origin=floor)
+    got = dict(ws.conn.execute("SELECT t.token, s.not_before FROM plan_sends s JOIN tokens t ON t.id = s.token_id"
+                               " WHERE s.plan_id = ?", (p.plan_id,)).fetchall())
+    late = {r[0] for r in ws.conn.execute("SELECT t.token FROM plan_excluded x JOIN tokens t ON t.id = x.token_id"
+                                          " WHERE x.plan_id = ? AND x.reason = 'eligible_too_late'", (p.plan_id,))}
+    for t in toks:
+        nea = int(t["next_eligible_at"]) if t["next_eligible_at"] else None
+        if nea is not None and nea >= floor + 400 * DAY:
+            assert t["token"] in late and t["token"] not in got
+            continue
+        want = w.next_open(w.zone(t["timezone"] or None), max(floor, nea or 0))
+        assert got[t["token"]] == want, (t, window)
