@@ -248,3 +248,47 @@ def test_pass_one_gives_each_token_its_first_in_window_moment(ws, tmp_path, seed
             continue
         want = w.next_open(w.zone(t["timezone"] or None), max(floor, nea or 0))
         assert got[t["token"]] == want, (t, window)
+
+
+def test_while_the_planner_writes_another_connection_still_sees_the_trigger_and_cannot_write(
+        ws, db_path, tmp_path, monkeypatch):
+    """The insert trigger is dropped only inside the plan's write transaction: a second connection
+    (an executor, a person's sqlite3 shell) reads the committed schema with the trigger, and its
+    write to plan_sends waits for the plan's commit, after which the trigger is back and marks it."""
+    import sqlite3
+
+    from migrator.plan.schedule import Scheduler
+
+    estate(ws, tmp_path / "in", [tok(i) for i in range(6)])
+    first = plan_build.make_plan(ws, spec_file(tmp_path / "s1"), as_of=AS_OF, clock=lambda: 1_772_000_000)
+    seen = {}
+    real = Scheduler.run
+
+    def observe(self):
+        real(self)
+        other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+        try:
+            seen["mine"] = ws.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'plan_sends_seal_insert'"
+                                           ).fetchone()[0]
+            seen["other"] = other.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'plan_sends_seal_insert'"
+                                          ).fetchone()[0]
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+                              " not_before) VALUES (?, 999, 1, 'c1', 'm1', 1, 0)", (first.plan_id,))
+        finally:
+            other.close()
+
+    monkeypatch.setattr(Scheduler, "run", observe)
+    second = make_plan(ws, spec_file(tmp_path / "s2", base=OTHER_NAME), as_of=AS_OF, clock=lambda: 1_772_000_000)
+    monkeypatch.undo()
+    assert seen == {"mine": 0, "other": 1}
+    assert second.plan_id != first.plan_id
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("INSERT INTO plan_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
+                  " not_before) VALUES (?, 999, 1, 'c1', 'm1', 1, 0)", (first.plan_id,))
+    other.close()
+    assert any("were changed" in s for s in plan_staleness(ws, first))
+    assert plan_staleness(ws, second) == []
+
+
+OTHER_NAME = BASE_SPEC.replace('name = "test"', 'name = "other"') + "batch_size = 2\n"
