@@ -83,3 +83,20 @@ def test_a_person_held_back_by_another_plans_unknown_send_is_not_lost_when_it_se
     emu.clock.advance(48 * 3600)
     emu.run(ws, b)
     assert len(emu.accepted()) == 3, "people held back by an unknown send of another plan were never reached"
+
+
+def test_the_execution_report_says_what_a_sent_by_another_plan_skip_means(ws, tmp_path, cli):
+    """An engineer reading the report of plan B (all skipped) must learn why without the source:
+    the row used to read only "no Graph error code; reason: sent_by_another_plan"."""
+    import json
+
+    a = planned(ws, tmp_path, 3)
+    b = _second_plan(ws, tmp_path)
+    emu = Emu(ws)
+    assert emu.run(ws, a).sent == 3
+    assert emu.run(ws, b).skipped == 3
+    r = cli("report", "execution", "--plan", b.plan_id, "--json")
+    assert r.exit_code == 0, r.output
+    rows = [e for e in json.loads(r.output)["errors"] if e["code"] == "reason:sent_by_another_plan"]
+    assert len(rows) == 1 and rows[0]["count"] == 3
+    assert "another plan" in rows[0]["meaning"] and "not sent" in rows[0]["meaning"]

@@ -62,6 +62,23 @@ def _meanings() -> dict[str, tuple[str, str | None]]:
     return out
 
 
+# the executor's own skips (claim-time checks, execute/sendable.py): no Graph error code, so the
+# report says here what each means, instead of printing the bare reason
+SKIP_MEANINGS = {
+    "sent_by_another_plan": "skipped, not sent: another plan of this workspace already sent an MM message to "
+                            "this person (the token or another token of the same page + PSID), or may have "
+                            "(its send is in flight or unknown); a subscription moves to MM once",
+    "opted_out_during_run": "skipped, not sent: the person stopped notifications or opted out of MM after the "
+                            "plan was made",
+    "window_missed": "skipped, not sent: the send could only go after its campaign's end, or missed the "
+                     "recipient's local send window (--late skip)",
+    "token_invalid": "skipped, not sent: Meta said the subscription token is invalid",
+    "token_expired": "skipped, not sent: Meta said the subscription token expired",
+    "token_wrong_region": "skipped, not sent: Meta said the recipient is in a region MM cannot reach",
+    "token_page_mismatch": "skipped, not sent: Meta said the token belongs to another Page",
+}
+
+
 def _meaning_of(code: int | None, reason: str | None, table: dict[str, tuple[str, str | None]]) -> tuple[str, str | None]:
     if code is None and reason and reason.startswith("campaign_stopped:") and reason.split(":", 1)[1].isdigit():
         # skipped without a request of its own: Meta's answer to another send stopped the campaign
@@ -69,6 +86,8 @@ def _meaning_of(code: int | None, reason: str | None, table: dict[str, tuple[str
         meaning, cls = _meaning_of(int(stop), None, table)
         return (f"skipped, not sent: Meta stopped the campaign with error {stop} ({meaning}); "
                 "these sends are not retried"), cls
+    if code is None and reason in SKIP_MEANINGS:
+        return SKIP_MEANINGS[reason], None
     if code is None:
         return (f"no Graph error code; reason: {reason}" if reason else "no Graph error code"), None
     if str(code) in table:
