@@ -292,3 +292,17 @@ def test_while_the_planner_writes_another_connection_still_sees_the_trigger_and_
 
 
 OTHER_NAME = BASE_SPEC.replace('name = "test"', 'name = "other"') + "batch_size = 2\n"
+
+
+@pytest.mark.parametrize("per", ["page", "page_topic"])
+def test_a_page_with_hundreds_of_topics_plans_as_the_old_pass(ws, tmp_path, monkeypatch, per):
+    """Hundreds of (page, topic) groups, a NULL topic among them, lifetime budgets binding per campaign."""
+    toks = [tok(i, topic=None if i % 97 == 0 else f"Topic {i % 400:03d}",
+                tz=["America/New_York", "Asia/Kathmandu", ""][i % 3]) for i in range(900)]
+    estate(ws, tmp_path / "in", toks, content=[lib("P1", "any", None, {"text": "Hello!"})] + [
+        lib("P1", f"t{k}", f"Topic {k:03d}", {"text": f"News {k}"}) for k in range(400)])
+    text = BASE_SPEC.replace("daily_budget = 1000", "lifetime_budget = 3").replace(
+        "[campaign]", f'[campaign]\nper = "{per}"') + "batch_size = 7\nbatches_per_day = 3\n"
+    p, sends, dropped = _same_as_old_pass(ws, spec_file(tmp_path / "s", base=text), monkeypatch)
+    assert len(sends) + len(dropped) == 900 and len(sends) == len(p.campaigns)   # USD 0.03 at 0.02 a message: one each
+    assert len(p.campaigns) == (1 if per == "page" else len({t["topic_title"] for t in toks}))
