@@ -100,3 +100,25 @@ def test_the_execution_report_says_what_a_sent_by_another_plan_skip_means(ws, tm
     rows = [e for e in json.loads(r.output)["errors"] if e["code"] == "reason:sent_by_another_plan"]
     assert len(rows) == 1 and rows[0]["count"] == 3
     assert "another plan" in rows[0]["meaning"] and "not sent" in rows[0]["meaning"]
+
+
+@pytest.mark.parametrize("analyze", [False, True])
+def test_the_claim_time_check_seeks_by_token_and_person_never_scans(ws, tmp_path, analyze):
+    """`stopped_sql` runs per due row of every claim, over a ledger of millions of rows of many
+    plans: each of its look-ups must be an index seek (exec_sends by token_id, tokens by page +
+    PSID), never a scan of exec_sends or tokens, with or without ANALYZE statistics."""
+    from migrator.execute.sendable import stopped_sql
+
+    a = planned(ws, tmp_path, 40)
+    b = _second_plan(ws, tmp_path)
+    emu = Emu(ws)
+    emu.run(ws, a)
+    emu.run(ws, b)
+    if analyze:
+        ws.conn.execute("ANALYZE")
+    sql = (f"SELECT e.send_id, {stopped_sql()} FROM main.exec_sends e JOIN main.tokens t ON t.id = e.token_id"
+           " LEFT JOIN main.mm_feedback f ON f.token_id = e.token_id WHERE e.plan_id = :plan AND e.send_id = :sid")
+    plan = [r[3] for r in ws.conn.execute("EXPLAIN QUERY PLAN " + sql, {"plan": b.plan_id, "sid": 1, "since": 1})]
+    scans = [d for d in plan if d.startswith("SCAN")]
+    assert scans == [], plan
+    assert any("exec_sends_token" in d for d in plan) and any("tokens_person" in d for d in plan), plan
