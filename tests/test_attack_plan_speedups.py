@@ -306,3 +306,34 @@ def test_a_page_with_hundreds_of_topics_plans_as_the_old_pass(ws, tmp_path, monk
     p, sends, dropped = _same_as_old_pass(ws, spec_file(tmp_path / "s", base=text), monkeypatch)
     assert len(sends) + len(dropped) == 900 and len(sends) == len(p.campaigns)   # USD 0.03 at 0.02 a message: one each
     assert len(p.campaigns) == (1 if per == "page" else len({t["topic_title"] for t in toks}))
+
+
+@pytest.mark.parametrize("budget", ["daily_budget = 100000", "lifetime_budget = 4000"], ids=["set_based", "sequential"])
+def test_a_disk_that_fills_up_while_planning_loses_neither_the_trigger_nor_the_error(ws, tmp_path, budget):
+    """SQLITE_FULL in the middle of the planner's writes (the trigger dropped): the error the user
+    sees is the full disk (not "trigger already exists" from the cleanup), nothing of the plan is
+    kept, the triggers are as they were, and with room again the plan is made."""
+    import sqlite3
+    import traceback
+
+    estate(ws, tmp_path / "in", [tok(i) for i in range(3000)])
+    triggers = ws.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchall()
+    spec = spec_file(tmp_path / "s", base=BASE_SPEC.replace("daily_budget = 1000", budget))
+    pages = ws.conn.execute("PRAGMA page_count").fetchone()[0]
+    inside = 0
+    for extra in range(0, 200, 2):
+        ws.conn.execute(f"PRAGMA max_page_count = {pages + extra}")
+        try:
+            p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: 1_772_000_000)
+        except sqlite3.OperationalError as e:
+            assert "full" in str(e), e
+            inside += "pass_schedule" in [f.name for f in traceback.extract_tb(e.__traceback__)]
+            assert ws.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+                                   ).fetchall() == triggers
+            assert ws.conn.execute("SELECT COUNT(*) FROM plan_sends").fetchone()[0] == 0
+            assert ws.conn.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 0
+        else:
+            break
+    assert inside > 0, "the disk never filled up inside the planner's writes"
+    assert p.sends == (3000 if budget.startswith("daily") else 2000)
+    assert plan_staleness(ws, p) == []
