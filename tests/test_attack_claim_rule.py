@@ -60,29 +60,31 @@ def test_a_dry_run_of_a_second_plan_reports_the_people_another_plan_reached(ws, 
     assert len(emu.accepted()) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product decision: another plan's in_flight/unknown row skips this plan's row for good "
-    "(skipped is final), so when that row later turns out not to have reached the person (settled "
-    "failed, e.g. delivery_failed) nobody reaches the person: a silent loss. Deferring such rows until "
-    "the other plan's row settles (only `sent` skips) would keep them, but makes the run wait on "
-    "another plan's unknowns; see the review report"))
-def test_a_person_held_back_by_another_plans_unknown_send_is_not_lost_when_it_settles_failed(ws, tmp_path):
+def test_a_person_held_back_by_another_plans_unknown_send_is_reached_by_that_plans_recovery(ws, tmp_path):
+    """Another plan's unsettled row owns the person (decided after the review's xfail): plan B skips
+    them, and plan A's documented recovery reaches each of them once: `--resend-unknown` when a
+    newer receipt dates them, or, as here where no receipt came, `--resend SEND_ID` by name.
+    (An unknown that settles `failed(delivery_failed)` was accepted by Meta and not deliverable:
+    a second plan's send would meet the same recipient, so it is not sent either.)"""
     a = planned(ws, tmp_path, 3)
     b = _second_plan(ws, tmp_path)
-    # plan A's run died with its requests out: its rows are unknown (may or may not have reached)
-    ws.conn.execute("INSERT INTO exec_sends (plan_id, send_id, token_id, campaign_key, message_key, batch,"
-                    " not_before, state, reason, updated_at) SELECT plan_id, send_id, token_id, campaign_key,"
-                    " message_key, batch, not_before, 'unknown', 'interrupted', 0 FROM plan_sends WHERE plan_id = ?",
-                    (a.plan_id,))
     emu = Emu(ws)
+    assert emu.run(ws, a).sent == 3
+    # a kill -9 with A's requests out that never reached Meta: in flight in the ledger, not at Meta
+    ws.conn.execute("UPDATE exec_sends SET state = 'in_flight', tracking_id = NULL, sent_at = NULL, reason = NULL"
+                    " WHERE plan_id = ?", (a.plan_id,))
+    ws.conn.commit()
+    emu.emulator.state.last_sent.clear()
+    emu.emulator.state.store.conn.execute("DELETE FROM sends")
     s = emu.run(ws, b, wait=False)
-    assert s.attempted == 0                                 # no duplicate while A's sends may have gone
-    # receipts settle A's rows: Meta reports the deliveries failed (nobody was reached)
-    ws.conn.execute("UPDATE exec_sends SET state = 'failed', reason = 'delivery_failed' WHERE plan_id = ?",
-                    (a.plan_id,))
-    emu.clock.advance(48 * 3600)
-    emu.run(ws, b)
-    assert len(emu.accepted()) == 3, "people held back by an unknown send of another plan were never reached"
+    assert s.attempted == 0 and set(_states(ws, b.plan_id).values()) == {("skipped", "sent_by_another_plan")}
+    assert emu.run(ws, a, wait=False).attempted == 0          # A's run recovers them as unknown
+    assert {v[0] for v in _states(ws, a.plan_id).values()} == {"unknown"}
+    ids = [r[0] for r in ws.conn.execute("SELECT send_id FROM exec_sends WHERE plan_id = ?", (a.plan_id,))]
+    s = emu.run(ws, a, resend_named=ids)                      # the engineer checked: none reached Meta
+    assert s.resent_unknown == 3 and s.sent == 3, s.resend
+    accepted = [x.token for x in emu.accepted()]
+    assert len(accepted) == len(set(accepted)) == 3, "each person reached once, by plan A"
 
 
 def test_the_execution_report_says_what_a_sent_by_another_plan_skip_means(ws, tmp_path, cli):
