@@ -92,6 +92,7 @@ class Run(Sender):
                 continue
             # idle: nothing due right now
             self.flush()
+            self.idle.clear()     # the marks save reads while sends flow; after a wait every campaign is asked
             self._close_new(closed_msgs)
             nxt, why = self._next_event(max_batch)
             if nxt is None:
