@@ -35,7 +35,7 @@ class Run(Sender):
 
     def _depth(self) -> int:
         """How many claimed rows to keep queued: two rounds of what may be in flight now."""
-        depth = min(self.opts.slice_size, 2 * self.gate.state.allowed)
+        depth = min(self.opts.slice_size, 2 * self.gate.allowed)
         if self.opts.rate:
             depth = max(2, min(depth, int(self.opts.rate * 0.25)))
         return depth

@@ -195,20 +195,45 @@ class Gate:
         self._cond = asyncio.Condition()
         self.min_seen = self.state.allowed
         self._room_waiters = 0       # workers in wait_room: only they need a wake-up when a request ends
+        self._enter_waiters = 0      # workers waiting in enter
+
+    @property
+    def state(self) -> Aimd:
+        return self._state
+
+    @state.setter
+    def state(self, s: Aimd) -> None:
+        self._state = s
+        self._allowed = s.allowed    # read several times per send: computed once per change
+
+    @property
+    def allowed(self) -> int:
+        """The in-flight limit now (`Aimd.allowed` of the current state)."""
+        return self._allowed
 
     async def enter(self) -> None:
+        if self.held < self._allowed and not self._cond.locked():
+            self.held += 1           # what the locked path does when the lock is free and there is room
+            return
         async with self._cond:
-            while self.held >= self.state.allowed and not (self.stop is not None and self.stop.is_set()):
-                await self._cond.wait()
+            self._enter_waiters += 1
+            try:
+                while self.held >= self._allowed and not (self.stop is not None and self.stop.is_set()):
+                    await self._cond.wait()
+            finally:
+                self._enter_waiters -= 1
             self.held += 1
 
     async def leave(self) -> None:
+        if not (self._enter_waiters or self._room_waiters or self._cond.locked()):
+            self.held -= 1           # nobody waits: nothing to notify
+            return
         async with self._cond:
             self.held -= 1
             self._cond.notify_all()
 
     def room(self) -> bool:
-        return self.sending < self.state.allowed or (self.stop is not None and self.stop.is_set())
+        return self.sending < self._allowed or (self.stop is not None and self.stop.is_set())
 
     async def wait_room(self) -> None:
         async with self._cond:
