@@ -253,10 +253,11 @@ class Gate:
             asyncio.ensure_future(self._wake())
 
     def answered(self, a: Answer) -> None:
-        before = self.state.allowed
-        self.state = aimd_next(self.state, a)
-        self.min_seen = min(self.min_seen, self.state.allowed)
-        if self.state.allowed > before:
+        before = self._allowed
+        self.state = aimd_next(self._state, a)
+        if self._allowed < self.min_seen:
+            self.min_seen = self._allowed
+        if self._allowed > before:
             asyncio.ensure_future(self._wake())
 
     def summary(self) -> dict:
