@@ -16,7 +16,8 @@ graph-httpx the same client on httpx's stack, as used against Meta before. (The 
 HTTP/1.1 transport this benchmark also measured is gone; its figures are in docs/execute.md.)
 
 Last, `execute_plan` itself on https with the default client and the durable ledger (in_flight
-committed before each request leaves): the figure that matters. The machine is shared: the load
+committed before each request leaves): the figure that matters, with the emulator's own CPU per
+request beside the executor's (both share the machine's cores). The machine is shared: the load
 average is printed beside every figure.
 
     python benchmarks/client.py [--sends 20000] [--concurrency 64] [--modes graph-httpx,raw-aiohttp,...]
@@ -181,6 +182,12 @@ def exec_child(db: str, plan_path: str, url: str, ca: str, concurrency: str) -> 
                       "outcome": s.outcome, "ledger": s.ledger}))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc): the emulator's, beside the executor's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _serve(db: Path, state: Path, tls: bool) -> tuple[subprocess.Popen, str, str]:
     cmd = [sys.executable, "-m", "migrator", "--db", str(db), "emulator", "serve", "--port", "0", "--warmup", "0",
            "--state", str(state)] + (["--tls"] if tls else [])
@@ -244,14 +251,18 @@ def main() -> None:
             print(f"{mode:<22} {res['ok']:>7,} {res['bad']:>6,} {n / res['wall']:>8,.0f} "
                   f"{res['cpu'] / max(n, 1) * 1e6:>12,.0f}   {load()}", flush=True)
         if a.executor:
-            _, url, ca = servers[True]
+            p, url, ca = servers[True]
             httpx.post(f"{url}/_emulator/reset", verify=tls_context(ca))
+            e0 = _cpu_seconds(p.pid)
             r = subprocess.run([sys.executable, __file__, "--exec-child", str(db), str(plan_path), url, ca,
                                 str(a.concurrency)], capture_output=True, text=True, check=True)
+            emu = _cpu_seconds(p.pid) - e0
             res = json.loads(r.stdout.strip().splitlines()[-1])
+            n = max(res["sent"], 1)
             print(f"executor (execute_plan, https, default client, durable ledger, concurrency {a.concurrency}): "
                   f"{res['sent']:,} sent ({res['outcome']}) in {res['wall']:.1f} s = {res['sent'] / res['wall']:,.0f} "
-                  f"sends/s, {res['cpu'] / max(res['sent'], 1) * 1e6:,.0f} CPU µs per send (ledger included); "
+                  f"sends/s, {res['cpu'] / n * 1e6:,.0f} CPU µs per send (ledger and set-up included); "
+                  f"emulator {emu / n * 1e6:,.0f} CPU µs per request (durable state, TLS; same 2 cores); "
                   f"{load()}")
     finally:
         for p, _, _ in servers.values():

@@ -216,6 +216,16 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loop_name() -> str:
+    """uvloop when installed (as the executor uses: execute/engine.run_loop): its loop and TLS
+    transport cost less CPU per request; the answers are the app's either way."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def serve(app, sock: socket.socket, *, http: str = "fast", tls=None) -> None:
     """Run uvicorn on `sock` until SIGINT/SIGTERM (lifespan shutdown flushes webhooks/snapshot).
 
@@ -226,5 +236,5 @@ def serve(app, sock: socket.socket, *, http: str = "fast", tls=None) -> None:
     protocol = FastHTTPProtocol if http == "fast" else "h11"
     ssl = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)} if tls is not None else {}
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=protocol,
-                            loop="asyncio", proxy_headers=False, **ssl)
+                            loop=_loop_name(), proxy_headers=False, **ssl)
     uvicorn.Server(config).run(sockets=[sock])

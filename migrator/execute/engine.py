@@ -518,7 +518,20 @@ def execute_plan(ws, plan, *, execute: bool = False, transport=None, base_url: s
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    return asyncio.run(main())
+    return run_loop(main())
+
+
+def run_loop(coro):
+    """Run the executor's coroutine on uvloop when it is installed (a dependency wherever it builds),
+    else on asyncio's own loop. uvloop's loop and TLS transport are Cython: with 64 sends in flight
+    over https they took about a tenth off the executor's CPU per send and the emulator's per
+    request (benchmarks/client.py, docs/execute.md). Same semantics (signals, cancellation, the
+    ssl module's verification); only the loop's own machinery is cheaper."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def _on_signal(stop: asyncio.Event, notify, sig, box: dict) -> None:

@@ -35,7 +35,7 @@ class Run(Sender):
 
     def _depth(self) -> int:
         """How many claimed rows to keep queued: two rounds of what may be in flight now."""
-        depth = min(self.opts.slice_size, 2 * self.gate.state.allowed)
+        depth = min(self.opts.slice_size, 2 * self.gate.allowed)
         if self.opts.rate:
             depth = max(2, min(depth, int(self.opts.rate * 0.25)))
         return depth
@@ -57,20 +57,26 @@ class Run(Sender):
             due_batch = self._due_batch(now, max_batch)
             claimed = 0
             if due_batch is not None:
+                self._check_idle()
                 for c in self.campaigns.values():
                     if c.state == "ready":
                         room = max(0, depth - queue.qsize())
-                        if room:
+                        if room and not self._idle(c.key, now, due_batch):
                             rows = self._claim(c.key, room, now, due_batch)
                             for r in rows:
-                                await queue.put(r)
+                                queue.put_nowait(r)
                             claimed += len(rows)
-                    elif c.state == "probing" and not getattr(c, "_probe_out", False):
+                            if len(rows) < room:
+                                self._mark_idle(c.key, due_batch)
+                    elif c.state == "probing" and not getattr(c, "_probe_out", False) \
+                            and not self._idle(c.key, now, due_batch):
                         rows = self._claim(c.key, 1, now, due_batch)
                         if rows:
                             c._probe_out = True  # type: ignore[attr-defined]
-                            await queue.put(rows[0])
+                            queue.put_nowait(rows[0])
                             claimed += 1
+                        else:
+                            self._mark_idle(c.key, due_batch)
             for c in self.campaigns.values():
                 if c.state != "probing":
                     c._probe_out = False  # type: ignore[attr-defined]
@@ -86,6 +92,7 @@ class Run(Sender):
                 continue
             # idle: nothing due right now
             self.flush()
+            self.idle.clear()     # the marks save reads while sends flow; after a wait every campaign is asked
             self._close_new(closed_msgs)
             nxt, why = self._next_event(max_batch)
             if nxt is None:
@@ -107,6 +114,33 @@ class Run(Sender):
                 spins += 1
                 if spins > 3:
                     await _wait_or_sleep(self.stop, self.sleep, 1.0)
+
+    # -------------------------------------------------------------- campaigns with nothing due
+    # A claim that returns fewer rows than it asked for leaves none of the campaign's planned rows
+    # due (it took or screened every one). Asking again every pass cost a read per campaign and
+    # pass (31,000 reads for 20,000 sends over 200 campaigns, most of them finished). The campaign
+    # is asked again only when that could have changed: its earliest planned row falls due, the
+    # due batch moves, this run releases a row to planned (flush), or another connection commits
+    # (SQLite's data_version). The marks only save reads that would find nothing: claims decide.
+    def _check_idle(self) -> None:
+        if self.idle:
+            dv = self._data_version()
+            if dv != self.idle_dv:
+                self.idle.clear()
+
+    def _idle(self, key: str, now: float, due_batch: int) -> bool:
+        mark = self.idle.get(key)
+        if mark is None:
+            return False
+        if mark[0] == due_batch and (mark[1] is None or now < mark[1]):
+            return True
+        del self.idle[key]
+        return False
+
+    def _mark_idle(self, key: str, due_batch: int) -> None:
+        if not self.idle:
+            self.idle_dv = self._data_version()
+        self.idle[key] = (due_batch, self.ledger.next_due(key, due_batch))
 
     def _claim(self, key: str, room: int, now: float, due_batch: int) -> list[Claimed]:
         dv = self._data_version() if self.screen is not None else 0

@@ -60,7 +60,8 @@ class Sender:
         self.outage_since: float | None = None     # first request that never left, in a row
         self.outage_failures = 0
         self.network_down = False
-
+        self.idle: dict[str, tuple[int, int | None]] = {}   # loop.Run: campaigns whose claim found nothing more due
+        self.idle_dv: int | None = None
 
     # ------------------------------------------------------------------ group commits
     def flush(self) -> None:
@@ -79,6 +80,8 @@ class Sender:
             if self.lock is not None and not self.lock.heartbeat(conn):
                 self.lost_lock = True
         self.ledger.record(batch, extra=extra)
+        if self.idle and any(r.state == "planned" for r in batch):
+            self.idle.clear()      # a released row may be due again: every campaign is asked again
         if self.lost_lock:
             self.stop.set()
 
@@ -90,13 +93,13 @@ class Sender:
     # ------------------------------------------------------------------ one send
     async def send(self, row: Claimed) -> None:
         c = self.campaigns[row.campaign_key]
-        res = self._precheck(row, c)
+        res = self._precheck(row, c, recheck=False)
         if res is None:
             await self.pacer.acquire()
             while not self.gate.room():      # the limit fell while this worker waited (a pause)
                 await self.gate.wait_room()
                 await self.pacer.acquire()
-            res = self._precheck(row, c)
+            res = self._precheck(row, c)     # the check nearest the request: with data_version
         if res is None:
             self.gate.begin()
             try:
@@ -117,15 +120,19 @@ class Sender:
         if len(self.results) >= 512:
             self.flush()
 
-    def _precheck(self, row: Claimed, c: camp.CampaignRun) -> Result | None:
-        """Rows claimed before their campaign stopped or warmed up are not sent."""
+    def _precheck(self, row: Claimed, c: camp.CampaignRun, *, recheck: bool = True) -> Result | None:
+        """Rows claimed before their campaign stopped or warmed up are not sent.
+
+        `recheck`: also ask whether another connection committed since the claim (a stop, perhaps).
+        The first call (before the pacer) leaves that to the second, made right before the request:
+        the later check is the one that matters, and it sees every commit the first would have."""
         if row.message_key in c.stopped_messages:
             return Result(row.send_id, "failed", False, reason="fix_payload", error=c.stopped_messages[row.message_key])
         if c.state == "stopped":
             return Result(row.send_id, "skipped", False, reason=c.reason, error=c.error)
         if self.stop.is_set() or c.state in ("warming", "paused", "failed", "pending"):
             return Result(row.send_id, "planned", False)
-        if self.screen is not None:   # another connection committed since the claim: a stop, perhaps
+        if recheck and self.screen is not None:   # another connection committed since the claim: a stop, perhaps
             dv = self._data_version()
             if dv != self.claimed_dv.get(row.send_id, dv):
                 why = self.screen.recheck(self.ledger.conn, row.send_id)
@@ -318,6 +325,7 @@ class Sender:
         self.flush()
         with transaction(self.ledger.conn):
             brk.hold(self.ledger.conn, self.ledger.table("exec_sends"), self.plan.plan_id, keys, trip.code, now)
+        self.idle.clear()      # rows went back to planned
         self.summary.breaker.append(trip.to_json())
         self.notify(f"breaker: {trip.text()}. Nothing was marked; to check: {trip.check}")
 
