@@ -206,13 +206,17 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
     except OSError:
         size = 0  # open_text below says what is wrong with the path
     large = size > 2 * chunk_chars
+    earlier = _earlier_run(ws, path) if file_fmt in ("csv", "jsonl") else None
     try:
         with (ws.bulk_load() if large else nullcontext()), ws.transaction(), \
                 open_text(path, hasher=sha, encoding=encoding) as f, \
                 (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
             run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
-            merger = StageMerger(ws.conn, run_id=run.id, source=source,
-                                 observed_ms=int(clock() * 1000), path=path)
+            observed_ms, snapshot_run = int(clock() * 1000), run.id
+            if earlier is not None:  # these bytes were observed then, not now
+                snapshot_run, observed_ms = earlier[0], min(observed_ms, earlier[1] * 1000)
+            merger = StageMerger(ws.conn, run_id=run.id, source=source, observed_ms=observed_ms,
+                                 path=path, snapshot_run=snapshot_run)
             chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars,
                                  delimiter=delimiter)
             for staged in _stage_all(chunks, workers):
@@ -226,6 +230,24 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
         if strict:
             record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
         raise
+
+
+def _earlier_run(ws: Workspace, path: str) -> tuple[int, int] | None:
+    """(id, started_at) of the first completed ingest of a snapshot file with these very bytes.
+
+    A snapshot (CSV export, token listing) is observed when it is ingested; the same bytes
+    ingested again were observed at the first ingest, not now. Taken as new, a re-ingested
+    export saying `active` would be newer than the stop webhook logged since and re-activate an
+    opted-out subscriber. The file is hashed as stored (sha256, one extra read of the raw
+    bytes); a path that cannot be read is left to open_text to report.
+    """
+    try:
+        with open(path, "rb") as raw:
+            sha = hashlib.file_digest(raw, "sha256").hexdigest()
+    except OSError:
+        return None
+    return ws.conn.execute("SELECT id, started_at FROM ingest_runs WHERE kind = 'tokens' AND"
+                           " file_sha256 = ? AND status = 'ok' ORDER BY id LIMIT 1", (sha,)).fetchone()
 
 
 def ingest_token_items(ws: Workspace, items: Iterable[dict], *, page_id: str, origin: str = "pull",

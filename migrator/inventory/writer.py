@@ -41,7 +41,8 @@ _S = ("(excluded.status_at IS NOT NULL AND (excluded.status_at, excluded.status_
 
 # the stored profile came from a webhook opt-in (a snapshot's key starts with 's')
 _FROM_OPTIN = "(tokens.profile_key IS NOT NULL AND substr(tokens.profile_key, 1, 1) <> 's')"
-_SNAPSHOT_KEY = "printf('s%010d%010d', :run, line)"
+# the run that first observed the snapshot's bytes (a re-ingest of the same file keeps its keys)
+_SNAPSHOT_KEY = "printf('s%010d%010d', :snapshot_run, line)"
 # what each tokens column is selected as, from a snapshot row and from an event row
 _FROM_SNAPSHOT = {
     "status": "coalesce(status, 'active')", "source": ":source", "profile_at": ":observed",
@@ -99,9 +100,12 @@ def _merge_sql(mode: str, known: bool = True) -> str:
            f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} {_staged(table, known)} "
            f"ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
     if mode == "snapshot":
-        # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op)
-        same = [f"coalesce(excluded.{f}, tokens.{f}) IS tokens.{f}" for f in PROFILE_FIELDS]
-        same.append("(excluded.status_at IS NULL OR excluded.status IS tokens.status)")
+        # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op); an
+        # observation older than the stored one (a file ingested again keeps its first time)
+        # changes only what is empty
+        same = [f"(coalesce(excluded.{f}, tokens.{f}) IS tokens.{f} OR (tokens.{f} IS NOT NULL AND NOT {_P}))"
+                for f in PROFILE_FIELDS]
+        same.append(f"(excluded.status_at IS NULL OR excluded.status IS tokens.status OR NOT {_S})")
         sql += " WHERE NOT (" + " AND ".join(same) + ")"
     return sql
 
@@ -148,9 +152,10 @@ class StageMerger:
     """
 
     def __init__(self, conn: sqlite3.Connection, *, run_id: int, source: str, observed_ms: int,
-                 path: str):
+                 path: str, snapshot_run: int | None = None):
         self.conn = conn
-        self.params = {"run": run_id, "source": source, "observed": observed_ms, "path": path}
+        self.params = {"run": run_id, "source": source, "observed": observed_ms, "path": path,
+                       "snapshot_run": run_id if snapshot_run is None else snapshot_run}
         self.accepted = 0
         self.duplicates = 0
         self.rejected = 0
