@@ -120,7 +120,7 @@ def test_the_claim_time_check_seeks_by_token_and_person_never_scans(ws, tmp_path
         ws.conn.execute("ANALYZE")
     sql = (f"SELECT e.send_id, {stopped_sql()} FROM main.exec_sends e JOIN main.tokens t ON t.id = e.token_id"
            " LEFT JOIN main.mm_feedback f ON f.token_id = e.token_id WHERE e.plan_id = :plan AND e.send_id = :sid")
-    plan = [r[3] for r in ws.conn.execute("EXPLAIN QUERY PLAN " + sql, {"plan": b.plan_id, "sid": 1, "since": 1})]
+    plan = [r[3] for r in ws.conn.execute("EXPLAIN QUERY PLAN " + sql, {"plan": b.plan_id, "sid": 1})]
     scans = [d for d in plan if d.startswith("SCAN")]
     assert scans == [], plan
     assert any("exec_sends_token" in d for d in plan) and any("tokens_person" in d for d in plan), plan

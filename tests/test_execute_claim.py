@@ -146,7 +146,7 @@ def test_a_failed_send_of_another_plan_does_not_hold_the_person_back(ws, tmp_pat
 def test_the_person_cadence_defers_a_send_until_the_cadence_allows():
     """The cadence check itself (pure): a send of the person 1 h ago defers this one to 12 h after it."""
     w = Windows(0, 1440, default_zone="UTC", origin=1_790_000_000)
-    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=12 * 3600, windows=w)
+    sc = Screen(table="x", plan_id="p", cadence_seconds=12 * 3600, windows=w)
     now = 1_790_010_000
     assert sc.decide(campaign_key="c1", not_before=now, zone="UTC", stopped=None, person_last=now - 3600,
                      now=now) == ("defer", "person_cadence", now - 3600 + 12 * 3600)
@@ -207,7 +207,7 @@ def test_a_send_goes_only_inside_its_recipients_window(zone, start, length, nb, 
     w = Windows(start, (start + length) % 1440 or 1440, default_zone="Asia/Manila", origin=nb - 3 * 86400)
     now = nb + delay                                            # a claim looks at due rows only
     ends = {"c1": None if end is None else nb + end}
-    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=None, windows=w, ends=ends, late=late)
+    sc = Screen(table="x", plan_id="p", cadence_seconds=None, windows=w, ends=ends, late=late)
     verdict, reason, when = sc.decide(campaign_key="c1", not_before=nb, zone=zone, stopped=None,
                                       person_last=None, now=now)
     z = w.zone(zone)
@@ -277,7 +277,7 @@ def test_a_due_send_after_its_campaigns_end_is_window_missed_even_inside_its_win
     """A plan whose campaign ended while sends remained: the window check said "ok" inside the
     window, so requests left after the end (Meta answers 2300000, read as warm-up for 3 h)."""
     w = Windows(0, 1440, default_zone="UTC", origin=1_790_000_000)
-    sc = Screen(table="x", plan_id="p", since_run=1, cadence_seconds=None, windows=w, ends={"c1": 1_790_000_100})
+    sc = Screen(table="x", plan_id="p", cadence_seconds=None, windows=w, ends={"c1": 1_790_000_100})
     assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
                      now=1_790_000_200) == ("skip", "window_missed", None)
     assert sc.decide(campaign_key="c1", not_before=1_790_000_000, zone="UTC", stopped=None, person_last=None,
@@ -327,3 +327,32 @@ def test_a_plan_made_before_another_plans_sends_skips_their_people_at_claim_time
     accepted = [x.token for x in emu.accepted()]
     assert len(accepted) == len(set(accepted)) == 60, "a person was messaged twice across plans"
     assert s.skipped >= 20 and s.sent == 40
+
+
+def test_a_crm_export_ingested_after_a_stop_never_releases_it_at_send_time(ws, tmp_path):
+    """The review's case: a stop webhook is logged, then a different CRM export (yesterday's file)
+    saying `token_status=active` is ingested. The inventory takes a snapshot as observed at its
+    ingest, so the token reads active again and the audit and plan include it; the send-time check
+    must still hold it (it used to count only stops ingested since the plan: the person was sent)."""
+    from migrator.audit import run_audit
+
+    stopped = tok(0)["token"]
+    p0 = planned(ws, tmp_path, 3)
+    ingest_tokens(ws, [write_jsonl(tmp_path / "stop.jsonl", [webhook(
+        "P1", "PSID000000", stopped, int(time.time() * 1000) - 60_000, status="STOP NOTIFICATIONS")])])
+    assert ws.conn.execute("SELECT status FROM tokens WHERE token = ?", (stopped,)).fetchone()[0] == "stopped"
+    crm = tmp_path / "crm-yesterday.csv"
+    crm.write_text("page_id,token,psid,topic_title,timezone,country,token_status\n"
+                   f"P1,{stopped},PSID000000,Deals,America/New_York,US,active\n")
+    ingest_tokens(ws, [crm])
+    assert ws.conn.execute("SELECT status FROM tokens WHERE token = ?", (stopped,)).fetchone()[0] == "active"
+    run_audit(ws, as_of=AS_OF)
+    spec = spec_file(tmp_path / "spec-after", base=BASE_SPEC.replace('name = "test"', 'name = "after"'))
+    # made after both ingests (now): neither counts as "since the plan"
+    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: int(time.time()) + 5)
+    assert p.plan_id != p0.plan_id and p.sends == 3                  # planned: the inventory says active
+    emu = Emu(ws)
+    s = emu.run(ws, p)
+    assert stopped not in {x.token for x in emu.accepted()}, "a person who opted out was messaged"
+    assert rows(ws, p.plan_id)[stopped][:2] == ("skipped", "opted_out_during_run")
+    assert s.sent == 2

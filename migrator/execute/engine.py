@@ -28,7 +28,7 @@ from migrator.execute.ledger import KEEP_RECOVERED_NOW, Ledger, Result
 from migrator.execute.lock import acquire
 from migrator.execute.loop import Run, _wait_or_sleep
 from migrator.execute.outcomes import error_code
-from migrator.execute.sendable import Screen, since_run
+from migrator.execute.sendable import Screen
 from migrator.execute.summary import ExecOptions, ExecutionSummary
 from migrator.execute.transport import RecordingTransport
 from migrator.graph import AccountFatal, AsyncGraphClient, GraphError, NO_RETRY
@@ -50,7 +50,7 @@ def _screen(conn, plan, ledger: Ledger, rules, opts: ExecOptions, notify) -> Scr
     elif opts.execute:
         notify("this plan was made before plans recorded their send window: the window is not checked at "
                "send time (make a new plan to have it checked)")
-    return Screen(table=ledger.table("exec_sends"), plan_id=plan.plan_id, since_run=since_run(conn, plan.created_at),
+    return Screen(table=ledger.table("exec_sends"), plan_id=plan.plan_id,
                   cadence_seconds=int(rules.mm_cadence_hours.value * 3600) if opts.execute else None,
                   windows=windows, ends={c.key: c.end_time for c in plan.campaigns}, late=opts.late)
 

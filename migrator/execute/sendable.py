@@ -5,8 +5,8 @@ clocks move past send windows. `Screen.settle` runs inside `Ledger.claim`'s writ
 just before the rows are marked in_flight, and moves every due row that must not go *now* out
 of the claimable set, so the claim itself stays a plain "next due planned rows" statement:
 
-- the token stopped (`tokens.status = 'stopped'`, or a stop webhook in `token_events` committed
-  since the plan with no later opt-in/resume) or Meta said it is opted out
+- the token stopped (`tokens.status = 'stopped'`, or a stop webhook in `token_events`, ingested
+  at any time, with no later opt-in/resume, whatever a CSV ingested after it says) or Meta said it is opted out
   (`mm_feedback`/`tokens.mm_state`), for this token or for another token of the same person
   (page + PSID: an MM opt-out stops every MM from that Page, per Meta's MM FAQ):
   skipped(`opted_out_during_run`); Meta said invalid /
@@ -56,17 +56,19 @@ LATE_CHOICES = ("wait", "skip")
 _BLOCKING = "('" + "', '".join(k for k in SKIP_REASON if k != "sent_by_another_plan") + "')"
 
 
-def stopped_sql(since_param: str = ":since") -> str:
+def stopped_sql() -> str:
     """SQL: why the token `t` (joined with mm_feedback `f`) must not be messaged now, or NULL.
 
-    The sendability predicate of a claim is `(<this>) IS NULL`. A stop webhook counts when it was
-    ingested since the plan (run id >= `since`) and no opt-in or resume of the token is newer:
-    the inventory's merge may rank an older snapshot higher, a fresh stop must never lose.
+    The sendability predicate of a claim is `(<this>) IS NULL`. A logged stop webhook counts
+    whenever it was ingested, unless an opt-in or resume of the token is newer: the inventory's
+    merge ranks a CSV snapshot as observed at its ingest, but an export's own date is unknown,
+    so a snapshot saying `active` ingested after a stop (yesterday's CRM file) must not release
+    it at send time. (It used to count only stops ingested since the plan, and that file made
+    the person sendable again.) Only Meta's own resume or opt-in does.
     """
     return f"""CASE
         WHEN t.status = 'stopped' THEN 'opted_out'
         WHEN EXISTS (SELECT 1 FROM main.token_events ev WHERE ev.token = t.token AND ev.kind = 'stop'
-                     AND ev.run_id >= {since_param}
                      AND NOT EXISTS (SELECT 1 FROM main.token_events r WHERE r.token = ev.token
                                      AND r.kind IN ('optin', 'resume') AND r.ts_ms > ev.ts_ms)) THEN 'opted_out'
         WHEN f.state IN {_BLOCKING} THEN f.state
@@ -91,7 +93,6 @@ class Screen:
 
     table: str                          # the ledger table, e.g. "main.exec_sends" or "dry.exec_sends"
     plan_id: str
-    since_run: int                      # token_events of ingest runs with id >= this are "since the plan"
     cadence_seconds: int | None         # None: no person cadence check (dry run)
     windows: Windows | None             # None: no send-window check (dry run, or a plan without one)
     ends: dict[str, int | None] = field(default_factory=dict)   # campaign key -> its end (epoch s)
@@ -168,7 +169,7 @@ class Screen:
         while ok < limit:
             rows = conn.execute(self._select, {"plan": self.plan_id, "ck": campaign_key, "mb": max_batch,
                                                "now": now_i, "lb": last[0], "ls": last[1],
-                                               "limit": limit, "since": self.since_run}).fetchall()
+                                               "limit": limit}).fetchall()
             if not rows:
                 break
             skips, defers = [], []
@@ -202,7 +203,7 @@ class Screen:
 
     def recheck(self, conn, send_id: int) -> str | None:
         """For a row claimed before another connection committed: the skip reason, or None."""
-        row = conn.execute(self._one, {"plan": self.plan_id, "sid": send_id, "since": self.since_run}).fetchone()
+        row = conn.execute(self._one, {"plan": self.plan_id, "sid": send_id}).fetchone()
         if row is None or row[0] is None:
             return None
         return SKIP_REASON.get(row[0], OPTED_OUT)
@@ -220,13 +221,5 @@ class Screen:
         return n, first
 
 
-def since_run(conn, plan_created_at: int) -> int:
-    """The first ingest run that started at or after the plan was made (later runs count as 'since')."""
-    row = conn.execute("SELECT MIN(id) FROM ingest_runs WHERE started_at >= ?", (int(plan_created_at),)).fetchone()
-    if row and row[0] is not None:
-        return int(row[0])
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ingest_runs").fetchone()[0])
-
-
-__all__ = ["Screen", "since_run", "stopped_sql", "SKIP_REASON", "OPTED_OUT", "WINDOW_MISSED", "WINDOW_WAIT",
+__all__ = ["Screen", "stopped_sql", "SKIP_REASON", "OPTED_OUT", "WINDOW_MISSED", "WINDOW_WAIT",
            "PERSON_CADENCE", "LATE_CHOICES"]
