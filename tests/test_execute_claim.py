@@ -329,15 +329,16 @@ def test_a_plan_made_before_another_plans_sends_skips_their_people_at_claim_time
     assert s.skipped >= 20 and s.sent == 40
 
 
-def test_a_crm_export_ingested_after_a_stop_never_releases_it_at_send_time(ws, tmp_path):
+def test_a_crm_export_ingested_after_a_stop_never_releases_it(ws, tmp_path):
     """The review's case: a stop webhook is logged, then a different CRM export (yesterday's file)
     saying `token_status=active` is ingested. The inventory takes a snapshot as observed at its
-    ingest, so the token reads active again and the audit and plan include it; the send-time check
-    must still hold it (it used to count only stops ingested since the plan: the person was sent)."""
+    ingest, so the token reads active again. A plan made then from the earlier audit (planned with
+    the inventory as it is now) must still not message the person at send time (the check counted
+    only stops ingested since the plan: the person was sent), and a fresh audit says opted out."""
     from migrator.audit import run_audit
 
     stopped = tok(0)["token"]
-    p0 = planned(ws, tmp_path, 3)
+    planned(ws, tmp_path, 3)
     ingest_tokens(ws, [write_jsonl(tmp_path / "stop.jsonl", [webhook(
         "P1", "PSID000000", stopped, int(time.time() * 1000) - 60_000, status="STOP NOTIFICATIONS")])])
     assert ws.conn.execute("SELECT status FROM tokens WHERE token = ?", (stopped,)).fetchone()[0] == "stopped"
@@ -346,13 +347,15 @@ def test_a_crm_export_ingested_after_a_stop_never_releases_it_at_send_time(ws, t
                    f"P1,{stopped},PSID000000,Deals,America/New_York,US,active\n")
     ingest_tokens(ws, [crm])
     assert ws.conn.execute("SELECT status FROM tokens WHERE token = ?", (stopped,)).fetchone()[0] == "active"
-    run_audit(ws, as_of=AS_OF)
     spec = spec_file(tmp_path / "spec-after", base=BASE_SPEC.replace('name = "test"', 'name = "after"'))
-    # made after both ingests (now): neither counts as "since the plan"
-    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: int(time.time()) + 5)
-    assert p.plan_id != p0.plan_id and p.sends == 3                  # planned: the inventory says active
+    p = make_plan(ws, spec, as_of=AS_OF, clock=lambda: int(time.time()) + 5)   # after both ingests
+    assert p.sends == 3                                      # the earlier audit said migrate
     emu = Emu(ws)
     s = emu.run(ws, p)
     assert stopped not in {x.token for x in emu.accepted()}, "a person who opted out was messaged"
     assert rows(ws, p.plan_id)[stopped][:2] == ("skipped", "opted_out_during_run")
     assert s.sent == 2
+    # a fresh audit says opted out (not migrate, planned, costed and then skipped)
+    run_audit(ws, as_of=AS_OF)
+    assert ws.conn.execute("SELECT a.verdict FROM audit_tokens a JOIN tokens t ON t.id = a.token_id WHERE t.token = ?"
+                           " AND a.run_id = (SELECT MAX(id) FROM audit_runs)", (stopped,)).fetchone()[0] == "opted_out"

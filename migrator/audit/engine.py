@@ -265,8 +265,19 @@ def _insert_tokens(conn, run_id: int, rules: Rules, as_of: date, n_business: int
     as_of_ts = _midnight(as_of)
     clear = mask("MM_CADENCE_12H", "RN_CADENCE_48H", "RN_DISCONTINUATION_COUNTDOWN",
                  "RN_DISCONTINUED", "RN_ONLY_UNTIL_CUTOFF")
-    # what Meta told the executor about a token lives in mm_feedback (execute's table), not tokens
-    opted = "(t.status = 'stopped' OR feedback.state = 'opted_out')"
+    # what Meta told the executor about a token lives in mm_feedback (execute's table), not tokens.
+    # A logged stop webhook that no newer opt-in or resume released counts too, whatever CSV export
+    # was ingested after it (the inventory ranks a snapshot as observed at its ingest; the export's
+    # own date is unknown): the send-time check holds such a token (`execute.sendable.stopped_sql`),
+    # so the audit says opted out rather than planning and costing a send that will be skipped.
+    # Set-based: the stops are collected once, not looked up per token.
+    conn.execute("DROP TABLE IF EXISTS temp._audit_stopped")
+    conn.execute("CREATE TEMP TABLE _audit_stopped (token TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("INSERT OR IGNORE INTO temp._audit_stopped SELECT ev.token FROM main.token_events ev"
+                 " WHERE ev.kind = 'stop' AND NOT EXISTS (SELECT 1 FROM main.token_events r"
+                 " WHERE r.token = ev.token AND r.kind IN ('optin', 'resume') AND r.ts_ms > ev.ts_ms)")
+    opted = ("(t.status = 'stopped' OR feedback.state = 'opted_out'"
+             " OR t.token IN (SELECT token FROM temp._audit_stopped))")
     # only Meta's own refusal makes a token dead; a passed legacy expiry is a warning (tokens
     # stopped expiring on rn_token_expiry_ended, whether older ones revived is undocumented,
     # and an attempt that fails with 2300037 costs nothing and teaches mm_feedback)
