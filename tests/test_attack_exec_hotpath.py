@@ -18,6 +18,7 @@ import sys
 import httpx
 import pytest
 
+from migrator.execute import execute_plan
 from migrator.execute.pacing import Answer, Gate
 from migrator.inventory import ingest_tokens
 from migrator.store.workspace import open_workspace
@@ -370,3 +371,56 @@ def test_a_row_that_falls_due_while_its_campaign_is_marked_idle_goes_when_due_no
     assert first in transport.told
     waited = transport.when[first] - t0
     assert 120 <= waited < 200, f"the deferred row went {waited:.0f} s in (due after 120 s, the run took {emu.clock() - t0:.0f} s)"
+
+
+def test_an_opt_out_committed_while_the_run_sleeps_for_a_deferred_row_reaches_nobody(ws, tmp_path):
+    # the only row left is deferred ("this person later", 2 min); the run waits for it (idle marks
+    # cleared, one claim after the wait). During that sleep another connection commits the person's stop.
+    p = planned(ws, tmp_path, 5)
+    emu = Emu(ws)
+    last = "TOKEN000004SECRET"
+    transport = _LaterAt(emu, [last], 120)
+    hooks = _stops(tmp_path, emu, [last])
+    commit = _commit_stops(ws, hooks)
+    done = []
+
+    async def sleep(seconds):
+        if not done and emu.clock() > 0 and transport.told:
+            done.append(emu.clock())
+            commit()
+        await emu.sleep(seconds)
+
+    s = execute_plan(ws, p, execute=True, transport=transport, base_url="http://emulator.test",
+                     access_token="sys-token-SECRET", clock=emu.clock, sleep=sleep, concurrency=2, commit_interval=0)
+    assert done, "the run never slept"
+    led = rows(ws, p.plan_id)
+    assert last not in transport.when and led[last][0] == "skipped", led[last]
+    assert s.outcome == "done" and s.sent == 4
+
+
+class _ThrottleAt(_Inject):
+    def __init__(self, emu, at):
+        super().__init__(emu.transport(), {"code": 613, "message": "Calls to this api have exceeded the rate limit.",
+                                           "error_data": {"remaining_seconds": 300}}, {at})
+
+
+def test_a_sigterm_during_a_throttle_pause_stops_at_once_with_nothing_left_in_flight(ws, tmp_path):
+    p = planned(ws, tmp_path, 40)
+    emu = Emu(ws)
+    transport = _ThrottleAt(emu, 6)
+    sent = []
+
+    async def sleep(seconds):
+        if seconds >= 60 and not sent:          # the pause: every worker waits it out
+            sent.append(len(emu.accepted()))
+            os.kill(os.getpid(), signal.SIGTERM)
+        await emu.sleep(seconds)
+
+    s = execute_plan(ws, p, execute=True, transport=transport, base_url="http://emulator.test",
+                     access_token="sys-token-SECRET", clock=emu.clock, sleep=sleep, concurrency=8,
+                     handle_signals=True)
+    assert sent and s.outcome == "interrupted" and s.signal == "SIGTERM"
+    led = ledger(ws, p.plan_id)
+    assert "in_flight" not in led and "unknown" not in led, led
+    assert led["sent"] == len(emu.accepted()) == s.sent and led["sent"] + led["planned"] == 40
+    assert len(emu.accepted()) == sent[0] and transport.n == sent[0] + 1   # no request left after the signal
