@@ -83,11 +83,16 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     if c.move == 0:
         return None
     n = _subs(c.move)
-    if cut is not None and cut.state in ("in_progress", "stopped", "done") and cut.to_send == cut.already_reached:
+    held = cut.held_by_another_plan if cut is not None else 0
+    # sends the plan skips (people another plan reached, or holds with an unsettled send) are not "to go"
+    waiting = cut.to_send - cut.already_reached - held if cut is not None else 0
+    on_hold = (f"; {plural(held, 'send')} held by {'plan ' + ', '.join(cut.held_by_plans) if cut.held_by_plans else 'another plan'}"
+               "'s unsettled sends, which receipts or `--resend-unknown` on that plan settle") if held else ""
+    if cut is not None and cut.state in ("in_progress", "stopped", "done") and waiting == 0 and not held:
         what = (f"Move {n} to MM: they were not among plan {cut.plan_id}'s accepted sends (left out by the plan, "
                 "over budget, or refused); plan them, or see why in the plan's exclusions.")
     elif cut is not None and cut.state == "in_progress":
-        what = f"Move {n} to MM: plan {cut.plan_id} is under way ({plural(cut.to_send - cut.already_reached, 'send')} to go)."
+        what = f"Move {n} to MM: plan {cut.plan_id} is under way ({plural(waiting, 'send')} to go{on_hold})."
     elif (cutoff - as_of).days > 0:
         what = f"Move {n} to MM before RN stops for them on {cutoff.isoformat()}."
     else:

@@ -267,6 +267,11 @@ class Cutover(_M):
     unknown: int
     to_send: int                  # not tried yet (planned or in flight)
     already_reached: int = 0      # of to_send: people an earlier plan's send already reached
+    # of to_send: people another plan's unsettled send (in flight or unknown) holds: the executor
+    # skips them as it does the reached ones, and that plan's recovery (receipts, --resend-unknown)
+    # settles them; to_send - already_reached - held_by_another_plan is what this plan still sends
+    held_by_another_plan: int = 0
+    held_by_plans: list[str] = []   # the plans holding them (plan ids; a business file names none)
 
 
 class PageReadiness(_M):

@@ -43,6 +43,9 @@ def business_model(full: ReadinessReport, page_id: str) -> ReadinessReport:
     page = next(p for p in full.pages if p.page_id == page_id)
     # the converter's technical wording (JSON paths, error codes) is the partner's, not the business's
     page = page.model_copy(update={"approvals": [m.model_copy(update={"detail": []}) for m in page.approvals]})
+    if page.cutover is not None and page.cutover.held_by_plans:
+        # other plans' ids are fingerprints too: the business file counts the held sends, names no plan
+        page = page.model_copy(update={"cutover": page.cutover.model_copy(update={"held_by_plans": []})})
     prov = full.provenance
     clean_prov = Provenance(
         migrator_version=prov.migrator_version, generated_at=prov.generated_at, as_of=prov.as_of,

@@ -152,26 +152,38 @@ def cutover(conn, plan: dict[str, Any] | None, page: str | None = None) -> dict[
     # a plan made again after a cutover plans the people an earlier plan already reached: those
     # sends are still "to send" in this plan, but nobody waits for them (the executor skips a
     # repeat as sent_by_another_plan): they neither keep a page from being done nor mean "not started"
-    for key, n in _already_reached(conn, plan["plan_id"], ledger):
+    # a send whose person another plan's *unsettled* send (in flight, or unknown) holds is skipped
+    # too (the executor's rule owns the person by that plan): neither reached nor waiting, it waits
+    # on that plan's recovery (receipts, `--resend-unknown`), so it is counted apart (`held`)
+    holders: dict[str, set[str]] = {}
+    for key, reached, holder, n in _already_reached(conn, plan["plan_id"], ledger):
         pid = page_of.get(key)
-        if pid in acc:
+        if pid not in acc:
+            continue
+        if reached:
             acc[pid]["already"] += n
+        else:
+            acc[pid]["held"] = acc[pid].get("held", 0) + n
+            holders.setdefault(pid, set()).add(holder)
     out = {}
     for pid, a in acc.items():
-        waiting = a["to_send"] - a["already"]         # sends to go to someone no plan has reached yet
+        held = a.get("held", 0)
+        waiting = a["to_send"] - a["already"] - held  # sends to go to someone no plan reached or holds
         if a["planned"] == 0:
             state = "not_planned"
         elif a["to_send"] == a["planned"] and waiting > 0:
             state = "not_started"
-        elif waiting == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0 and a["skipped_stopped"] == 0:
+        elif waiting == 0 and held == 0 and a["unknown"] == 0 and a["failed_fixable"] == 0 \
+                and a["skipped_stopped"] == 0:
             state = "done"          # failures left are the recipient's own (opted out, wrong region...)
-        elif waiting == 0 and a["unknown"] == 0:
+        elif waiting == 0 and held == 0 and a["unknown"] == 0:
             state = "stopped"       # nothing left to try, but sends were refused for the campaign or payload
         else:
             state = "in_progress"
         out[pid] = Cutover(plan_id=plan["plan_id"], state=state, planned=a["planned"], sent=a["sent"],
                            delivered=a["delivered"], read=a["read"], failed=a["failed"], skipped=a["skipped"],
-                           unknown=a["unknown"], to_send=a["to_send"], already_reached=a["already"])
+                           unknown=a["unknown"], to_send=a["to_send"], already_reached=a["already"],
+                           held_by_another_plan=held, held_by_plans=sorted(holders.get(pid, ())))
     # a plan made after a cutover leaves out who already moved (`already_moved`): a page whose
     # subscribers all moved has no sends in it, and its cutover is the one of the plan that moved them
     for pid in _moved_pages(conn, plan["plan_id"], page) - out.keys():
@@ -203,19 +215,26 @@ def _prior_plan(conn, plan_id: str, page: str) -> dict[str, Any] | None:
     return {"plan_id": row[0], "body": {"campaigns": campaigns}}
 
 
-def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int]]:
-    """[(campaign_key, n)]: the plan's sends not tried yet whose person (page + PSID; the token
-    itself without one) another plan's send already reached (accepted or delivered)."""
+def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int, str | None, int]]:
+    """[(campaign_key, reached, holder, n)] for the plan's sends not tried yet that the executor
+    will skip as `sent_by_another_plan`: reached = 1 when another plan's send already reached the
+    person (page + PSID; the token itself without one: accepted or delivered); else `holder` is
+    the (first) other plan whose send to them is unsettled (in flight or unknown, no receipt)."""
     if not _has_rows(conn, "exec_sends"):
         return []
-    rows = ("SELECT e.campaign_key AS k, e.token_id AS tid FROM exec_sends e WHERE e.plan_id = :p"
+    rows = ("SELECT e.campaign_key AS k, e.token_id AS tid, e.state AS st FROM exec_sends e WHERE e.plan_id = :p"
             " AND e.state IN ('planned', 'in_flight')") if ledger else \
-        "SELECT s.campaign_key AS k, s.token_id AS tid FROM plan_sends s WHERE s.plan_id = :p"
-    sql = (f"SELECT r.k, COUNT(*) FROM ({rows}) r JOIN tokens t ON t.id = r.tid WHERE EXISTS ("
-           " SELECT 1 FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
-           " AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL)"
-           " AND (o.id = t.id OR (t.psid IS NOT NULL AND o.page_id = t.page_id AND o.psid = t.psid)))"
-           " GROUP BY r.k")
+        "SELECT s.campaign_key AS k, s.token_id AS tid, 'planned' AS st FROM plan_sends s WHERE s.plan_id = :p"
+    same = "(o.id = t.id OR (t.psid IS NOT NULL AND o.page_id = t.page_id AND o.psid = t.psid))"
+    reached = ("EXISTS (SELECT 1 FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
+               f" AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL) AND {same})")
+    # only a row still planned is held: one of this plan's own in flight was claimed, so it may be out
+    holder = ("CASE WHEN r.st = 'planned' THEN (SELECT MIN(x.plan_id) FROM tokens o JOIN exec_sends x"
+              " ON x.token_id = o.id WHERE x.plan_id != :p AND x.state IN ('in_flight', 'unknown')"
+              f" AND {same}) END")
+    sql = (f"SELECT k, reached, CASE WHEN reached THEN NULL ELSE holder END AS h, COUNT(*) FROM ("
+           f"SELECT r.k AS k, {reached} AS reached, {holder} AS holder FROM ({rows}) r JOIN tokens t ON t.id = r.tid)"
+           " WHERE reached OR holder IS NOT NULL GROUP BY 1, 2, 3")
     return conn.execute(sql, {"p": plan_id}).fetchall()
 
 

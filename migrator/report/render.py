@@ -148,9 +148,14 @@ def readiness_csv(model: ReadinessReport) -> str:
     w.writerow(["page_id", "name", "business_country", "status", "reasons", "deadline", "days_to_deadline",
                 "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost",
                 "moved", "delivered", "read", "cutover", "daily_limited", "expired", "region_conflict",
-                "messages_to_approve", "accepted_cost", "delivered_cost", "needs_country"])
+                "messages_to_approve", "accepted_cost", "delivered_cost", "needs_country",
+                "cutover_to_send", "already_reached", "held_by_another_plan"])
     for p in model.pages:
         s = p.subscribers
+        cu = p.cutover
+        # the plan's sends still to go, and those it skips: people another plan reached or holds
+        skips = (cu.to_send - cu.already_reached - cu.held_by_another_plan, cu.already_reached,
+                 cu.held_by_another_plan) if cu else (0, 0, 0)
         w.writerow([_cell(x) for x in (
             p.page_id, p.name, p.business_country, p.status, " ".join(p.reasons), p.deadline, p.days_to_deadline,
             s.move, s.stay, s.at_risk, s.lost, s.opted_out, s.undecided, s.total,
@@ -158,7 +163,7 @@ def readiness_csv(model: ReadinessReport) -> str:
             s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned",
             s.daily_limited, s.expired, s.region_conflict, p.approvals_total,
             "; ".join(c.accepted_cost for c in p.cost if c.accepted_cost),
-            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost), s.needs_country)])
+            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost), s.needs_country, *skips)])
     return out.getvalue()
 
 
