@@ -82,3 +82,34 @@ def test_a_settled_send_is_no_longer_held(ws, tmp_path):
                     (a.plan_id,))
     cu = next(p for p in build_readiness_report(ws, clock=CLOCK).pages if p.page_id == "P1").cutover
     assert cu.already_reached == 2 and cu.held_by_another_plan == 0 and cu.held_by_plans == []
+
+
+def test_subscribers_held_by_another_plan_are_said_apart_before_and_after_the_run(ws, tmp_path):
+    a, b, emu = _held_estate(ws, tmp_path)
+    p = next(p for p in build_readiness_report(ws, clock=CLOCK).pages if p.page_id == "P1")
+    s = p.subscribers
+    assert (s.moved, s.move, s.held_by_another_plan) == (2, 6, 3)
+    assert s.total == s.move + s.moved + s.stay + s.lost + s.opted_out + s.undecided
+    move = next(x for x in p.actions if x.counts == "move")
+    assert move.count == 6 and "3 subscriptions of these wait on another plan's unsettled send" in move.what
+    # B runs: it reaches the 3 nobody held, skips the rest; the held 3 are still to move, and the
+    # page says why (not "left out by the plan, over budget, or refused"), and is not done
+    emu.clock.advance(3600)
+    assert emu.run(ws, b).sent == 3
+    r = build_readiness_report(ws, clock=CLOCK)
+    p = next(p for p in r.pages if p.page_id == "P1")
+    s = p.subscribers
+    assert (s.moved, s.move, s.held_by_another_plan) == (5, 3, 3)
+    assert p.status != "done" and p.cutover.state == "done"
+    move = next(x for x in p.actions if x.counts == "move")
+    assert "unsettled" in move.what and "--resend-unknown" in move.what and "refused" not in move.what, move.what
+    html = render_report(r)
+    assert "3 still to move (3 of them held by another plan&#39;s unsettled send)" in html or \
+        "3 still to move (3 of them held by another plan's unsettled send)" in html
+    row = next(x for x in csv.DictReader(io.StringIO(readiness_csv(r))) if x["page_id"] == "P1")
+    assert row["subscribers_held_by_another_plan"] == "3" and row["move"] == "3"
+    # A settles (its unknown rows were accepted after all): they moved, nothing is held any more
+    ws.conn.execute("UPDATE exec_sends SET state = 'sent' WHERE plan_id = ? AND state IN ('in_flight', 'unknown')",
+                    (a.plan_id,))
+    s = next(p for p in build_readiness_report(ws, clock=CLOCK).pages if p.page_id == "P1").subscribers
+    assert (s.moved, s.move, s.held_by_another_plan) == (8, 0, 0)

@@ -88,6 +88,11 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
     waiting = cut.to_send - cut.already_reached - held if cut is not None else 0
     on_hold = (f"; {plural(held, 'send')} held by {'plan ' + ', '.join(cut.held_by_plans) if cut.held_by_plans else 'another plan'}"
                "'s unsettled sends, which receipts or `--resend-unknown` on that plan settle") if held else ""
+    if c.held == c.move:
+        return ActionItem(who="partner", code="RN_DISCONTINUATION_COUNTDOWN" if (cutoff - as_of).days > 0
+                          else "RN_DISCONTINUED", count=c.move, counts="move",
+                          what=(f"Move {n} to MM: another plan's send to them is unsettled (in flight or unknown), "
+                                "so no plan sends to them now: receipts or `--resend-unknown` on that plan settle it."))
     if cut is not None and cut.state in ("in_progress", "stopped", "done") and waiting == 0 and not held:
         what = (f"Move {n} to MM: they were not among plan {cut.plan_id}'s accepted sends (left out by the plan, "
                 "over budget, or refused); plan them, or see why in the plan's exclusions.")
@@ -97,6 +102,11 @@ def _move_action(c: PageCounts, cut: Cutover | None, cutoff: date, as_of: date) 
         what = f"Move {n} to MM before RN stops for them on {cutoff.isoformat()}."
     else:
         what = f"Move {n} to MM: RN stopped for them on {cutoff.isoformat()}."
+    if c.held:      # some of them
+        # the latest plan skips them (sent_by_another_plan): another plan's send to them is unsettled
+        what += (f" {plural(c.held, 'subscription')} of these {'waits' if c.held == 1 else 'wait'} on another plan's"
+                 " unsettled send (in flight or unknown), which this plan skips: receipts or `--resend-unknown` on"
+                 " that plan settle it.")
     code = "RN_DISCONTINUATION_COUNTDOWN" if (cutoff - as_of).days > 0 else "RN_DISCONTINUED"
     return ActionItem(who="partner", code=code, what=what, count=c.move, counts="move")
 
@@ -199,7 +209,7 @@ def build_readiness_report(ws, *, page: str | None = None, rules: Rules | None =
                                "after ingesting it")
     wanted: dict[str, set[str] | None] = {code: verdicts for code, (_, _, verdicts) in TOKEN_ACTIONS.items()}
     wanted[_MM_NOT_LAUNCHED] = None
-    counts = page_counts(conn, run["id"], page, wanted)
+    counts = page_counts(conn, run["id"], page, wanted, plan_id=plan["plan_id"] if plan else None)
     cuts = cutover(conn, plan, page)
     costs = _costs(conn, plan)
     preflights = _preflights(conn)
@@ -300,7 +310,7 @@ def _subscribers(c: PageCounts) -> Subscribers:
     return Subscribers(move=c.move, moved=c.moved, delivered=c.delivered, read=c.read, stay=c.stay,
                        at_risk=c.at_risk, lost=c.lost, opted_out=c.opted_out, undecided=c.undecided, total=c.total,
                        daily_limited=c.flags.get("RN_DAILY_FREQUENCY_LOST", 0), expired=c.flags.get("TOKEN_EXPIRED", 0),
-                       region_conflict=c.flags.get("REGION_CONFLICT", 0))
+                       region_conflict=c.flags.get("REGION_CONFLICT", 0), held_by_another_plan=c.held)
 
 
 def _accounts_in_plan(plan: dict[str, Any] | None, spec: Any) -> set[str]:

@@ -214,6 +214,9 @@ class Subscribers(_M):
     expired: int = 0              # of `lost`: tokens Meta refused as expired (need a new opt-in)
     region_conflict: int = 0      # of `move` + `undecided`: partner country data that Meta contradicted
     needs_country: int = 0        # of `undecided`: the recipient's country is unclear (needs-country.csv)
+    # of `move`: another plan's send to the person is unsettled (in flight, or unknown): the latest
+    # plan skips them, that plan's recovery (receipts, --resend-unknown) moves them or frees them
+    held_by_another_plan: int = 0
 
 
 class CostEstimate(_M):

@@ -38,6 +38,7 @@ class PageCounts:
     lost: int = 0          # blocked
     opted_out: int = 0
     undecided: int = 0     # review
+    held: int = 0          # of move: another plan's unsettled send (in flight / unknown) holds the person
     flags: dict[str, int] = field(default_factory=dict)   # finding code -> subscriptions (see token_flags)
 
     @property
@@ -58,11 +59,13 @@ def _has_rows(conn, table: str) -> bool:
 
 
 def page_counts(conn, run_id: int, page: str | None = None,
-                flag_codes: dict[str, set[str] | None] | None = None) -> dict[str, PageCounts]:
+                flag_codes: dict[str, set[str] | None] | None = None,
+                plan_id: str | None = None) -> dict[str, PageCounts]:
     """{page_id: PageCounts} for the audit run, with moved/delivered/read from the send ledger.
 
     `flag_codes`: finding code -> the verdicts whose subscriptions count for it (None: any);
-    counted on subscriptions that have not moved.
+    counted on subscriptions that have not moved. `plan_id` (the latest plan): count `held`, the
+    subscriptions still to move whose person a plan other than it holds with an unsettled send.
     """
     flag_codes = flag_codes or {}
     masks = {code: mask(code) for code in flag_codes}
@@ -114,6 +117,19 @@ def page_counts(conn, run_id: int, page: str | None = None,
         for code, verdicts in flag_codes.items():     # flags count the subscriptions not moved yet
             if flags & masks[code] and (verdicts is None or "migrate" in verdicts):
                 c.flags[code] -= n
+    if plan_id is not None:
+        # 3. not moved, but another plan's send to the person is in flight or unknown (no receipt):
+        #    the latest plan's run skips them (sent_by_another_plan), that plan's recovery settles them
+        unsettled = ("SELECT t.page_id, t.psid, CASE WHEN t.psid IS NULL THEN t.id END FROM exec_sends e"
+                     " JOIN tokens t ON t.id = e.token_id WHERE e.plan_id != ? AND e.state IN ('in_flight', 'unknown')"
+                     f" EXCEPT SELECT page_id, psid, tid FROM ({reached})")
+        sql = (f"WITH held(page_id, psid, tid) AS ({unsettled}) SELECT a.page_id, COUNT(*) FROM held h"
+               " JOIN tokens t ON t.page_id = h.page_id AND t.psid = h.psid JOIN audit_tokens a ON a.token_id = t.id"
+               f" WHERE h.psid IS NOT NULL AND a.run_id = ? AND a.verdict = 'migrate'{pf} GROUP BY 1"
+               " UNION ALL SELECT a.page_id, COUNT(*) FROM held h JOIN audit_tokens a ON a.token_id = h.tid"
+               f" WHERE h.tid IS NOT NULL AND a.run_id = ? AND a.verdict = 'migrate'{pf} GROUP BY 1")
+        for pid, n in conn.execute(sql, (plan_id,) + args + args):
+            out.setdefault(pid or "", PageCounts()).held += n
     for c in out.values():
         c.flags = {k: v for k, v in c.flags.items() if v}
     return out

@@ -149,7 +149,7 @@ def readiness_csv(model: ReadinessReport) -> str:
                 "move", "stay", "at_risk", "lost", "opted_out", "undecided", "total", "actions", "estimated_cost",
                 "moved", "delivered", "read", "cutover", "daily_limited", "expired", "region_conflict",
                 "messages_to_approve", "accepted_cost", "delivered_cost", "needs_country",
-                "cutover_to_send", "already_reached", "held_by_another_plan"])
+                "cutover_to_send", "already_reached", "held_by_another_plan", "subscribers_held_by_another_plan"])
     for p in model.pages:
         s = p.subscribers
         cu = p.cutover
@@ -163,7 +163,8 @@ def readiness_csv(model: ReadinessReport) -> str:
             s.moved, s.delivered, s.read, p.cutover.state if p.cutover else "not_planned",
             s.daily_limited, s.expired, s.region_conflict, p.approvals_total,
             "; ".join(c.accepted_cost for c in p.cost if c.accepted_cost),
-            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost), s.needs_country, *skips)])
+            "; ".join(c.delivered_cost for c in p.cost if c.delivered_cost), s.needs_country, *skips,
+            s.held_by_another_plan)])
     return out.getvalue()
 
 
