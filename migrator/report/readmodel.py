@@ -241,16 +241,20 @@ def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int, s
     rows = ("SELECT e.campaign_key AS k, e.token_id AS tid, e.state AS st FROM exec_sends e WHERE e.plan_id = :p"
             " AND e.state IN ('planned', 'in_flight')") if ledger else \
         "SELECT s.campaign_key AS k, s.token_id AS tid, 'planned' AS st FROM plan_sends s WHERE s.plan_id = :p"
-    same = "(o.id = t.id OR (t.psid IS NOT NULL AND o.page_id = t.page_id AND o.psid = t.psid))"
+    same = "(o.id = {tid} OR ({psid} IS NOT NULL AND o.page_id = {page} AND o.psid = {psid}))"
     reached = ("EXISTS (SELECT 1 FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
-               f" AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL) AND {same})")
-    # only a row still planned is held: one of this plan's own in flight was claimed, so it may be out
-    holder = ("CASE WHEN r.st = 'planned' THEN (SELECT MIN(x.plan_id) FROM tokens o JOIN exec_sends x"
-              " ON x.token_id = o.id WHERE x.plan_id != :p AND x.state IN ('in_flight', 'unknown')"
-              f" AND {same}) END")
-    sql = (f"SELECT k, reached, CASE WHEN reached THEN NULL ELSE holder END AS h, COUNT(*) FROM ("
-           f"SELECT r.k AS k, {reached} AS reached, {holder} AS holder FROM ({rows}) r JOIN tokens t ON t.id = r.tid)"
-           " WHERE reached OR holder IS NOT NULL GROUP BY 1, 2, 3")
+               " AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL) AND "
+               + same.format(tid="t.id", psid="t.psid", page="t.page_id") + ")")
+    # looked up only for a send nobody reached that is still planned (one of this plan's own in
+    # flight was claimed, so it may be out): the first other plan whose send to them is unsettled
+    holder = ("(SELECT MIN(x.plan_id) FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
+              " AND x.state IN ('in_flight', 'unknown') AND " + same.format(tid="q.tid", psid="q.psid", page="q.pg")
+              + ")")
+    sql = (f"SELECT k, reached, h, COUNT(*) FROM (SELECT q.k AS k, q.reached AS reached,"
+           f" CASE WHEN q.reached = 0 AND q.st = 'planned' THEN {holder} END AS h FROM ("
+           f"SELECT r.k AS k, r.st AS st, t.id AS tid, t.psid AS psid, t.page_id AS pg, {reached} AS reached"
+           f" FROM ({rows}) r JOIN tokens t ON t.id = r.tid) q)"
+           " WHERE reached OR h IS NOT NULL GROUP BY 1, 2, 3")
     return conn.execute(sql, {"p": plan_id}).fetchall()
 
 
