@@ -238,18 +238,31 @@ def _already_reached(conn, plan_id: str, ledger: bool) -> list[tuple[str, int, s
     the (first) other plan whose send to them is unsettled (in flight or unknown, no receipt)."""
     if not _has_rows(conn, "exec_sends"):
         return []
+    # no other plan has a ledger (exec_plans: one row per plan that ran): nobody to skip, and no
+    # lookup per planned row (at 10M that lookup was most of the readiness report's time)
+    if conn.execute("SELECT 1 FROM exec_plans WHERE plan_id != ? LIMIT 1", (plan_id,)).fetchone() is None:
+        return []
     rows = ("SELECT e.campaign_key AS k, e.token_id AS tid, e.state AS st FROM exec_sends e WHERE e.plan_id = :p"
             " AND e.state IN ('planned', 'in_flight')") if ledger else \
         "SELECT s.campaign_key AS k, s.token_id AS tid, 'planned' AS st FROM plan_sends s WHERE s.plan_id = :p"
-    same = "(o.id = {tid} OR ({psid} IS NOT NULL AND o.page_id = {page} AND o.psid = {psid}))"
-    reached = ("EXISTS (SELECT 1 FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
-               " AND (x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL) AND "
-               + same.format(tid="t.id", psid="t.psid", page="t.page_id") + ")")
+
+    def other(states: str, tid: str, psid: str, page: str) -> str:
+        """Another plan's rows in `states` for the token or its person: two index seeks
+        (exec_sends_token; tokens_person), not one OR'ed join, which SQLite cannot seek."""
+        return (f"SELECT x.plan_id AS hp FROM exec_sends x WHERE x.token_id = {tid} AND x.plan_id != :p AND {states}"
+                f" UNION ALL SELECT x.plan_id FROM tokens o JOIN exec_sends x ON x.token_id = o.id"
+                f" WHERE {psid} IS NOT NULL AND o.page_id = {page} AND o.psid = {psid} AND o.id != {tid}"
+                f" AND x.plan_id != :p AND {states}")
+
+    reached = "EXISTS (" + other("(x.state = 'sent' OR x.delivered_at IS NOT NULL OR x.read_at IS NOT NULL)",
+                                 "t.id", "t.psid", "t.page_id") + ")"
     # looked up only for a send nobody reached that is still planned (one of this plan's own in
-    # flight was claimed, so it may be out): the first other plan whose send to them is unsettled
-    holder = ("(SELECT MIN(x.plan_id) FROM tokens o JOIN exec_sends x ON x.token_id = o.id WHERE x.plan_id != :p"
-              " AND x.state IN ('in_flight', 'unknown') AND " + same.format(tid="q.tid", psid="q.psid", page="q.pg")
-              + ")")
+    # flight was claimed, so it may be out): the first other plan whose send to them is unsettled;
+    # not at all when no other plan has an unsettled row (the partial index exec_sends_unsettled)
+    unsettled = conn.execute("SELECT EXISTS (SELECT 1 FROM exec_sends WHERE state IN ('in_flight', 'unknown')"
+                             " AND plan_id != ?)", (plan_id,)).fetchone()[0]
+    holder = ("(SELECT MIN(hp) FROM (" + other("x.state IN ('in_flight', 'unknown')", "q.tid", "q.psid", "q.pg")
+              + "))") if unsettled else "NULL"
     sql = (f"SELECT k, reached, h, COUNT(*) FROM (SELECT q.k AS k, q.reached AS reached,"
            f" CASE WHEN q.reached = 0 AND q.st = 'planned' THEN {holder} END AS h FROM ("
            f"SELECT r.k AS k, r.st AS st, t.id AS tid, t.psid AS psid, t.page_id AS pg, {reached} AS reached"
