@@ -810,13 +810,15 @@ def _clean_event_row(optin: dict, token: str, page_id: str, psid: str, ts_ms: in
     warning); None sends the event to _stage_event (a field to warn about, an optin that
     cannot be dumped)."""
     try:
-        data = _dumps(optin, option=_OPT_SORT_KEYS).decode()
+        raw = _dumps(optin, option=_OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         return None
-    # short_hash and event_key, inlined (token is alphanumeric text: its UTF-8 is plain)
+    data = raw.decode()
+    # short_hash and event_key, inlined; the key hashes orjson's UTF-8 as it is (what encoding
+    # `data` again gives: orjson refuses lone surrogates, so there is nothing for surrogatepass)
     token_hash = _sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LEN]
-    key = _blake2b(f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f{data}".encode(
-        "utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    key = _blake2b(f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f".encode(
+        "utf-8", "surrogatepass") + raw, digest_size=16).hexdigest()
     if kind != "optin":
         return [token, token_hash, page_id, psid, ABSENT, ABSENT, ABSENT, ABSENT,
                 ABSENT, ABSENT, ABSENT, ts_ms, kind, key, data, lineno]
