@@ -700,6 +700,7 @@ def json_values(lines: Iterable[tuple[int, str]]) -> Iterable[tuple[int, Any, st
 
 def stage_webhooks(values: Iterable[tuple[int, Any, str | None]], sink: "StageSink") -> None:
     """Page webhook deliveries; one record per messaging event (or per entry without any)."""
+    append = sink.events.append
     for lineno, obj, error in values:
         if error is not None:
             sink.reject(lineno, error)
@@ -720,6 +721,34 @@ def stage_webhooks(values: Iterable[tuple[int, Any, str | None]], sink: "StageSi
                 sink.ignored += 1
                 continue
             for ev in events:
+                # The clean shape real deliveries carry, checked inline (no helper calls): every
+                # test below is the first, fast test of the thorough path in _stage_event, so
+                # an event passing them all is staged exactly as _stage_event stages it; any
+                # other event (or one whose optin cannot be dumped) goes to _stage_event,
+                # which decides it from scratch (nothing is staged for it here).
+                if type(ev) is dict:
+                    optin = ev.get("optin")
+                    if type(optin) is dict and optin.get("type") == "notification_messages":
+                        sender = ev.get("sender")
+                        recipient = ev.get("recipient")
+                        ts_ms = ev.get("timestamp")
+                        status = optin.get("notification_messages_status")
+                        kind = "optin" if status is None else \
+                            _STATUS_EXACT.get(status) if type(status) is str else None
+                        token = optin.get("notification_messages_token")
+                        if (kind is not None and type(sender) is dict and type(recipient) is dict
+                                and type(ts_ms) is int and _MIN_MS <= ts_ms < _END_MS
+                                and type(token) is str and len(token) <= MAX_TOKEN_LEN and token.isalnum()):
+                            page_id = recipient.get("id")
+                            psid = sender.get("id")
+                            if (type(page_id) is str and len(page_id) <= MAX_ID_DIGITS and page_id.isascii()
+                                    and page_id.isdecimal() and page_id[0] != "0"
+                                    and type(psid) is str and len(psid) <= 64 and psid.isascii()
+                                    and psid.isdecimal()):
+                                row = _clean_event_row(optin, token, page_id, psid, ts_ms, kind, lineno)
+                                if row is not None:
+                                    append(row)
+                                    continue
                 _stage_event(lineno, entry, ev, sink)
 
 
@@ -765,6 +794,68 @@ def _is_id(v: Any) -> bool:
 def _is_page_id(v: Any) -> bool:
     return (type(v) is str and len(v) <= MAX_ID_DIGITS and v.isascii() and v.isdecimal()
             and v[0] != "0")
+
+
+_STATUS_EXACT = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}  # as _stage_event maps them
+_sha256 = hashlib.sha256
+_blake2b = hashlib.blake2b
+_dumps = orjson.dumps
+_OPT_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
+def _clean_event_row(optin: dict, token: str, page_id: str, psid: str, ts_ms: int, kind: str,
+                     lineno: int) -> list | None:
+    """The stage row of an event whose required fields passed stage_webhooks' inline checks,
+    when every optional field is clean too (as _stage_event's helpers take them without a
+    warning); None sends the event to _stage_event (a field to warn about, an optin that
+    cannot be dumped)."""
+    try:
+        raw = _dumps(optin, option=_OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+    data = raw.decode()
+    # short_hash and event_key, inlined; the key hashes orjson's UTF-8 as it is (what encoding
+    # `data` again gives: orjson refuses lone surrogates, so there is nothing for surrogatepass)
+    token_hash = _sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LEN]
+    key = _blake2b(f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f".encode(
+        "utf-8", "surrogatepass") + raw, digest_size=16).hexdigest()
+    if kind != "optin":
+        return [token, token_hash, page_id, psid, ABSENT, ABSENT, ABSENT, ABSENT,
+                ABSENT, ABSENT, ABSENT, ts_ms, kind, key, data, lineno]
+    g = optin.get
+    title = g("title")
+    if type(title) is str:
+        title = title.strip() or None
+    elif title is not None:
+        return None
+    payload = g("payload")
+    if type(payload) is str:
+        payload = payload.strip() or None
+    elif payload is not None:
+        return None
+    zone = g("notification_messages_timezone")
+    if zone is not None and not (type(zone) is str and zone in _ZONES):
+        return None
+    uts = g("user_token_status")
+    if uts is not None and not (type(uts) is str and uts in USER_TOKEN_STATUSES):
+        return None
+    reoptin = g("notification_messages_reoptin")
+    if reoptin is not None and not (type(reoptin) is str and reoptin in REOPTIN):
+        return None
+    freq = g("notification_messages_frequency")
+    if freq is not None and not (type(freq) is str and freq in FREQUENCIES):
+        return None
+    expiry = g("token_expiry_timestamp")
+    if expiry is not None:
+        if type(expiry) is not int:
+            return None
+        if not (MIN_TIME <= expiry < END_TIME):
+            if _MIN_MS <= expiry < _END_MS:
+                expiry //= 1000
+            else:
+                return None
+    return [token, token_hash, page_id, psid, title, payload, zone, uts, reoptin, freq, expiry,
+            ts_ms, kind, key, data, lineno]
 
 
 def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
