@@ -382,3 +382,33 @@ def test_jpy_has_no_decimals_on_the_demo_path(ws, tmp_path):
     (cost,) = _pages(ws)[ACME].cost
     assert cost.currency == "JPY" and cost.estimated_cost == f"JPY {cost.sends * 2:,}"
     assert "." not in cost.estimated_cost and re.fullmatch(r"JPY [\d,]+", cost.budget_total)
+
+
+def test_the_execution_report_counts_equal_a_count_of_the_ledger_itself(ws):
+    """The report reads the ledger's counters (exec_send_counts); every figure must equal grouping
+    exec_sends itself, per campaign, per batch and in total, after the demo's cutover (sent, failed,
+    delivered, read) and after rows change state, are re-planned and deleted."""
+    conn = ws.conn
+    plan_id = conn.execute("SELECT plan_id FROM exec_plans").fetchone()[0]
+    conn.execute("UPDATE exec_sends SET state = 'unknown' WHERE plan_id = ? AND send_id % 7 = 0", (plan_id,))
+    conn.execute("UPDATE exec_sends SET state = 'skipped', reason = 'opted_out_during_run' WHERE plan_id = ?"
+                 " AND send_id % 11 = 0", (plan_id,))
+    conn.execute("DELETE FROM exec_sends WHERE plan_id = ? AND send_id % 13 = 0", (plan_id,))
+    conn.commit()
+
+    def truth(group):
+        return {r[0]: tuple(r[1:]) for r in conn.execute(
+            f"SELECT {group}, COUNT(*), SUM(state = 'sent'), SUM(state = 'skipped'), SUM(state = 'failed'),"
+            " SUM(state IN ('unknown', 'in_flight')), SUM(delivered_at IS NOT NULL), SUM(read_at IS NOT NULL)"
+            f" FROM exec_sends WHERE plan_id = ? GROUP BY {group}", (plan_id,))}
+
+    r = build_execution_report(ws, plan=plan_id, clock=CLOCK)
+
+    def got(c):
+        return (c.planned, c.sent, c.skipped, c.failed, c.unknown, c.delivered, c.read)
+
+    assert {c.campaign_key: got(c.counts) for c in r.campaigns if c.campaign_key in truth("campaign_key")} \
+        == truth("campaign_key")
+    assert {b.batch: got(b.counts) for b in r.batches if b.batch in truth("batch")} == truth("batch")
+    assert got(r.totals) == truth("plan_id")[plan_id]
+    assert truth("plan_id")[plan_id][1] > 0 and truth("plan_id")[plan_id][5] > 0     # sends and deliveries counted

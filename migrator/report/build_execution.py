@@ -103,10 +103,14 @@ def _meaning_of(code: int | None, reason: str | None, table: dict[str, tuple[str
 
 
 def _ledger_counts(conn, plan_id: str, group: str) -> dict[Any, Counts]:
+    """Counts per `group` (campaign_key, batch or plan_id) from the ledger's counters
+    (`exec_send_counts`, one row per plan, campaign, batch and state, kept by triggers on every
+    write of `exec_sends`, as `status` reads them): a few thousand rows where grouping the ledger
+    itself read every send (6.5 s of the 10M execution report's 18.6 s)."""
     rows = conn.execute(
-        f"SELECT {group}, COUNT(*), SUM(state = 'sent'), SUM(state = 'skipped'), SUM(state = 'failed'),"
-        f" SUM(state = 'unknown' OR state = 'in_flight'), SUM(delivered_at IS NOT NULL), SUM(read_at IS NOT NULL)"
-        f" FROM exec_sends WHERE plan_id = ? GROUP BY {group}", (plan_id,))
+        f"SELECT {group}, SUM(n), SUM(n * (state = 'sent')), SUM(n * (state = 'skipped')),"
+        f" SUM(n * (state = 'failed')), SUM(n * (state = 'unknown' OR state = 'in_flight')), SUM(delivered), SUM(read)"
+        f" FROM exec_send_counts WHERE plan_id = ? GROUP BY {group} HAVING SUM(n) > 0", (plan_id,))
     return {r[0]: Counts(planned=r[1], sent=r[2], skipped=r[3], failed=r[4], unknown=r[5], delivered=r[6],
                          read=r[7]) for r in rows}
 
