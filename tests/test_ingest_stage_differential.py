@@ -228,3 +228,28 @@ def test_a_webhook_chunk_stages_the_same_tables_as_the_pre_merge_read_checks_and
                 mock.patch.object(stage, "chunk_json_values", _reference_values):
             want = _tables(stage_chunk(chunk))
         assert got == want
+
+
+def test_multi_row_insert_keeps_every_row_in_order_at_every_width_and_batch_edge():
+    """_insert_rows against one row per statement: widths that divide 999 exactly (3, 9, 37,
+    111, 333, 999), ones that do not, a width past 999 (one row per statement), and row
+    counts of 0, a batch -1/0/+1, two batches; values of every stored type, duplicates kept."""
+    import sqlite3
+
+    from migrator.inventory.stage import _MAX_PARAMS, _insert_rows
+
+    for width in (1, 2, 3, 9, 16, 17, 37, 111, 333, 998, 999, 1000):
+        per = max(1, _MAX_PARAMS // width)
+        for n in sorted({0, 1, per - 1, per, per + 1, 2 * per, 2 * per + 1}):
+            if n < 0 or n * width > 200_000:
+                continue
+            values = [None, 0, -1, 2 ** 63 - 1, 1.5, "", "x\x00y", "\u00e9", b"\x00"]
+            rows = [[values[(i * 7 + j) % len(values)] if j else i // 2 for j in range(width)] for i in range(n)]
+            cols = ", ".join(f"c{j}" for j in range(width))
+            got, want = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+            for conn in (got, want):
+                conn.execute(f"CREATE TABLE t ({cols})")
+            _insert_rows(got, f"INSERT INTO t ({cols}) VALUES", width, rows)
+            want.executemany(f"INSERT INTO t ({cols}) VALUES ({', '.join('?' * width)})", rows)
+            assert (got.execute("SELECT rowid, * FROM t ORDER BY rowid").fetchall()
+                    == want.execute("SELECT rowid, * FROM t ORDER BY rowid").fetchall()), (width, n)
