@@ -8,6 +8,7 @@ gives: the merge reads them as they are.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -253,3 +254,18 @@ def test_multi_row_insert_keeps_every_row_in_order_at_every_width_and_batch_edge
             want.executemany(f"INSERT INTO t ({cols}) VALUES ({', '.join('?' * width)})", rows)
             assert (got.execute("SELECT rowid, * FROM t ORDER BY rowid").fetchall()
                     == want.execute("SELECT rowid, * FROM t ORDER BY rowid").fetchall()), (width, n)
+
+
+def test_multi_row_insert_refuses_rows_of_the_wrong_width():
+    """Flattened into one statement, a long row and a short row would shift columns without an
+    error (one row per statement refused them): the width is checked before anything is bound."""
+    import sqlite3
+
+    from migrator.inventory.stage import _insert_rows
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a, b, c)")
+    with pytest.raises(ValueError, match="3 values each"):
+        _insert_rows(conn, "INSERT INTO t (a, b, c) VALUES", 3, [[1, 2, 3, 4], [5, 6], [7, 8, 9]])
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+    _insert_rows(conn, "INSERT INTO t (a, b, c) VALUES", 3, [])

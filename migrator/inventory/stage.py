@@ -138,6 +138,10 @@ def _insert_rows(conn: sqlite3.Connection, insert: str, width: int, rows: list[l
     reset and looped over from Python once: 15-20 % less CPU for a chunk's stage rows than
     executemany of one row at a time. The rows keep their order (rowid order is the order the
     merge reads snapshot rows in)."""
+    # one row per statement refused a row of the wrong width; flattened, a long and a short row
+    # in one statement would shift columns silently, so the width is checked here (C speed)
+    if rows and set(map(len, rows)) != {width}:
+        raise ValueError(f"stage rows must have {width} values each, got widths {sorted(set(map(len, rows)))}")
     per = max(1, _MAX_PARAMS // width)
     one = f"({', '.join('?' * width)})"
     whole = len(rows) - len(rows) % per
