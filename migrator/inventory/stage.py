@@ -17,7 +17,6 @@ from itertools import chain, islice
 from operator import eq, itemgetter
 from typing import Any, Iterator
 
-import orjson
 
 from migrator.inputs import LONE_SURROGATE, has_lone_surrogate, may_hold_surrogates
 from migrator.inventory.tokens import (
@@ -181,24 +180,9 @@ def chunk_json_values(chunk: Chunk) -> Iterator[tuple[int, Any, str | None]]:
                 else:
                     yield 1, item, None
             return
-    text = chunk.text
-    if "\r" in text:
-        yield from json_values(_numbered(text, chunk.first_line))
-        return
-    # json_values(_numbered(...)) in one loop, for text without a CR (one generator, not two)
-    loads, error = orjson.loads, orjson.JSONDecodeError
-    for number, line in enumerate(text.split("\n"), start=chunk.first_line):
-        if line.strip():
-            try:
-                obj = loads(line)
-            except error as exc:
-                yield number, None, f"not JSON ({exc.msg})"
-                continue
-            if isinstance(obj, list):
-                for item in obj:
-                    yield number, item, None
-            else:
-                yield number, obj, None
+    # _numbered splits text without a CR at LF (str.split), and json_values is the one place
+    # that reads a JSON line (its reject wording included)
+    yield from json_values(_numbered(chunk.text, chunk.first_line))
 
 
 def stage_chunk(chunk: Chunk) -> Staged:
