@@ -738,13 +738,10 @@ def stage_webhooks(values: Iterable[tuple[int, Any, str | None]], sink: "StageSi
                         token = optin.get("notification_messages_token")
                         if (kind is not None and type(sender) is dict and type(recipient) is dict
                                 and type(ts_ms) is int and _MIN_MS <= ts_ms < _END_MS
-                                and type(token) is str and len(token) <= MAX_TOKEN_LEN and token.isalnum()):
+                                and _is_token(token)):
                             page_id = recipient.get("id")
                             psid = sender.get("id")
-                            if (type(page_id) is str and len(page_id) <= MAX_ID_DIGITS and page_id.isascii()
-                                    and page_id.isdecimal() and page_id[0] != "0"
-                                    and type(psid) is str and len(psid) <= 64 and psid.isascii()
-                                    and psid.isdecimal()):
+                            if _is_page_id(page_id) and _is_id(psid):
                                 row = _clean_event_row(optin, token, page_id, psid, ts_ms, kind, lineno)
                                 if row is not None:
                                     append(row)
@@ -755,8 +752,15 @@ def stage_webhooks(values: Iterable[tuple[int, Any, str | None]], sink: "StageSi
 def event_key(token: str, page_id: str | None, psid: str | None, ts_ms: int, kind: str,
               data: str) -> str:
     """Identity of a webhook event: a redelivery of the same event has the same key."""
-    ident = f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f{data}"
-    return hashlib.blake2b(ident.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return event_key_raw(token, page_id, psid, ts_ms, kind, data.encode("utf-8", "surrogatepass"))
+
+
+def event_key_raw(token: str, page_id: str | None, psid: str | None, ts_ms: int, kind: str,
+                  data: bytes) -> str:
+    """event_key of `data` already encoded as UTF-8 (orjson's output as it is: UTF-8 encoding
+    is concatenative, so this is byte for byte the key of the decoded text)."""
+    head = f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(head + data, digest_size=16).hexdigest()
 
 
 def _text(v: Any, name: str, warn: list) -> Any:
@@ -787,6 +791,11 @@ def _event_time(v: Any, name: str, warn: list) -> Any:
 _EVENT_WARN: list = []
 
 
+def _is_token(v: Any) -> bool:
+    """The fast check of a webhook's subscription token (the thorough one is _token)."""
+    return type(v) is str and len(v) <= MAX_TOKEN_LEN and v.isalnum()
+
+
 def _is_id(v: Any) -> bool:
     return type(v) is str and len(v) <= 64 and v.isascii() and v.isdecimal()
 
@@ -797,8 +806,6 @@ def _is_page_id(v: Any) -> bool:
 
 
 _STATUS_EXACT = {"STOP_NOTIFICATIONS": "stop", "RESUME_NOTIFICATIONS": "resume"}  # as _stage_event maps them
-_sha256 = hashlib.sha256
-_blake2b = hashlib.blake2b
 _dumps = orjson.dumps
 _OPT_SORT_KEYS = orjson.OPT_SORT_KEYS
 
@@ -814,11 +821,8 @@ def _clean_event_row(optin: dict, token: str, page_id: str, psid: str, ts_ms: in
     except orjson.JSONEncodeError:
         return None
     data = raw.decode()
-    # short_hash and event_key, inlined; the key hashes orjson's UTF-8 as it is (what encoding
-    # `data` again gives: orjson refuses lone surrogates, so there is nothing for surrogatepass)
-    token_hash = _sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LEN]
-    key = _blake2b(f"{token}\x1f{page_id}\x1f{psid}\x1f{ts_ms}\x1f{kind}\x1f".encode(
-        "utf-8", "surrogatepass") + raw, digest_size=16).hexdigest()
+    token_hash = short_hash(token)
+    key = event_key_raw(token, page_id, psid, ts_ms, kind, raw)   # orjson's UTF-8, not encoded again
     if kind != "optin":
         return [token, token_hash, page_id, psid, ABSENT, ABSENT, ABSENT, ABSENT,
                 ABSENT, ABSENT, ABSENT, ts_ms, kind, key, data, lineno]
@@ -902,7 +906,7 @@ def _stage_event(lineno: int, entry: dict, ev: Any, sink: "StageSink") -> None:
                 raise BadValue(f"notification_messages_status {status_raw!r} is not "
                                "STOP_NOTIFICATIONS or RESUME_NOTIFICATIONS")
         token = optin.get("notification_messages_token")
-        if not (type(token) is str and len(token) <= MAX_TOKEN_LEN and token.isalnum()):
+        if not _is_token(token):
             token = _token(token)
         psid = sender.get("id")
         if not _is_id(psid):
