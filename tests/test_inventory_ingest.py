@@ -639,3 +639,32 @@ def test_an_unquoted_csv_reads_as_its_fully_quoted_twin(tmp_path_factory, rows, 
                         " ORDER BY line, severity, reason")]))
         w.close()
     assert out[0] == out[1]
+
+
+def test_a_large_load_rebuilds_its_deferred_indexes_with_sorter_threads_and_restores_the_setting(tmp_path):
+    """The deferred person index is rebuilt with SQLite's sorter threads on (the workers are
+    done by then) and the connection's own setting comes back, on success and on failure."""
+    from migrator.errors import InputError
+
+    p = tmp_path / "t.csv"
+    p.write_text("page_id,token,psid\n" + "".join(f"1,tok{i},{i}\n" for i in range(400)))
+    w = open_workspace(tmp_path / "ws.db")
+    w.conn.execute("PRAGMA threads=0")
+    seen = []
+    w.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.startswith(("PRAGMA threads=", "CREATE INDEX")) else None)
+    assert ingest_tokens(w, [p], chunk_chars=500, workers=0).accepted == 400
+    rebuilt = seen.index("CREATE INDEX tokens_person ON tokens(page_id, psid)")
+    assert seen[rebuilt - 1].startswith("PRAGMA threads=") and seen[rebuilt - 1] != "PRAGMA threads=0"
+    assert w.conn.execute("PRAGMA threads").fetchone()[0] == 0
+    assert w.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tokens_person'").fetchone()[0] == 1
+    # a strict ingest that fails rolls back with the index and the setting as they were
+    w.close()
+    w = open_workspace(tmp_path / "ws2.db")
+    p.write_text("page_id,token,psid\n" + "".join(f"1,tok{i},{i}\n" for i in range(400)) + "0x,bad,1\n")
+    try:
+        ingest_tokens(w, [p], chunk_chars=500, workers=0, strict=True)
+    except InputError:
+        pass
+    assert w.conn.execute("PRAGMA threads").fetchone()[0] == 0
+    assert w.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tokens_person'").fetchone()[0] == 1
+    w.close()
