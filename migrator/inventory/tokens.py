@@ -16,6 +16,7 @@ checks, with their error messages, for everything else.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -462,13 +463,20 @@ class CsvLayout:
             (None, None, ()) if self.missing else _compile_csv_row(header)
 
     def __reduce__(self):  # pickled by its header: the converter is rebuilt, not sent
-        return (CsvLayout, (self.header, self.delimiter))
+        return (_csv_layout, (tuple(self.header), self.delimiter))
 
     @staticmethod
     def from_line(text: str, delimiter: str | None = None) -> "CsvLayout":
         delimiter = delimiter or detect_delimiter(text)
         row = next(csv.reader([text], delimiter=delimiter), [])
         return CsvLayout([c.strip().lstrip("\ufeff").lower() for c in row], delimiter)
+
+
+@functools.lru_cache(maxsize=16)
+def _csv_layout(header: tuple[str, ...], delimiter: str) -> CsvLayout:
+    """The layout of a header, built once per process: a worker unpickles one with every chunk,
+    and generating and compiling its converter took 2 ms each time."""
+    return CsvLayout(list(header), delimiter)
 
 
 # A quoted field may hold line breaks (a CRM's notes column), but one that never closes would
