@@ -668,3 +668,29 @@ def test_a_large_load_rebuilds_its_deferred_indexes_with_sorter_threads_and_rest
     assert w.conn.execute("PRAGMA threads").fetchone()[0] == 0
     assert w.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tokens_person'").fetchone()[0] == 1
     w.close()
+
+
+def test_a_page_conflict_is_found_whatever_the_chunk_ranges(tmp_path):
+    """The merge skips its page-conflict join for a chunk when no workspace token sorts between
+    the chunk's least and greatest token. A token seen in an earlier chunk (or an earlier file)
+    that comes back under another page lies inside its chunk's range by definition: every such
+    row is still rejected, in sorted and in shuffled files, at the edges of a chunk too."""
+    import random
+
+    rng = random.Random(7)
+    tokens = [f"T{i:05d}" for i in range(600)]
+    for order in ("sorted", "shuffled"):
+        ws = open_workspace(tmp_path / f"{order}.db")
+        first = tmp_path / f"{order}-1.csv"
+        first.write_text("page_id,token\n" + "".join(f"1,{t}\n" for t in tokens[::7]))
+        assert ingest_tokens(ws, [first], workers=0).files[0].rejected == 0
+        again = tokens[::7][:20] + tokens[::11]  # the first twenty under page 2, the rest new or known
+        rows = [(2 if t in tokens[::7][:20] else 1, t) for t in again]
+        if order == "shuffled":
+            rng.shuffle(rows)
+        second = tmp_path / f"{order}-2.csv"
+        second.write_text("page_id,token\n" + "".join(f"{p},{t}\n" for p, t in rows))
+        f = ingest_tokens(ws, [second], workers=0, chunk_chars=200).files[0]
+        assert f.rejected == sum(p == 2 for p, _ in rows) == 22, (order, f.first_rejects)  # two come twice
+        assert ws.conn.execute("SELECT count(*) FROM tokens WHERE page_id = '2'").fetchone()[0] == 0
+        ws.close()

@@ -148,6 +148,13 @@ PAGE_CONFLICTS_WITH_WORKSPACE = (
     f"SELECT s.rowid, s.line, s.page_id, t.page_id FROM {STAGE}.snapshot_stage s"
     " JOIN main.tokens t ON t.token = s.token WHERE t.page_id IS NOT NULL AND t.page_id != s.page_id")
 
+# whether any workspace token lies between the chunk's least and greatest (two index seeks and a
+# scan of the small stage): a chunk of a file sorted by token, or of a first load, usually has
+# none, and then the join above (a seek per row, ~0.1 s per 1M rows) is skipped
+ANY_KNOWN_TOKEN_IN_RANGE = (
+    f"SELECT EXISTS (SELECT 1 FROM main.tokens WHERE token BETWEEN"
+    f" (SELECT min(token) FROM {STAGE}.snapshot_stage) AND (SELECT max(token) FROM {STAGE}.snapshot_stage))")
+
 
 class StageMerger:
     """Merges staged chunks of one input into the workspace, inside the caller's transaction.
@@ -202,6 +209,8 @@ class StageMerger:
     def _page_conflicts(self, repeated_tokens: bool = True) -> int:
         """Reject (and take out of the stage) the rows that would move a token to another page."""
         c = self.conn
+        if not repeated_tokens and not c.execute(ANY_KNOWN_TOKEN_IN_RANGE).fetchone()[0]:
+            return 0  # no workspace token sorts between the chunk's first and last: none can conflict
         rows = c.execute(PAGE_CONFLICTS if repeated_tokens else PAGE_CONFLICTS_WITH_WORKSPACE).fetchall()
         if not rows:
             return 0
