@@ -154,3 +154,20 @@ def test_the_snapshot_key_is_printf_of_the_run_and_the_line():
                 f"SELECT printf('s%010d%010d', :snapshot_run, line), {_SNAPSHOT_KEY} FROM (SELECT :line AS line)",
                 {"snapshot_run": run, "line": line, "snapshot_prefix": "s%010d" % run}).fetchone()
             assert got == want, (run, line)
+
+
+def test_the_title_dict_stays_small_whatever_the_titles():
+    """Titles are remembered only while short and up to a count: a file of long, distinct
+    titles (a CRM's notes column mapped to topic_title) must not pin them all in memory."""
+    from migrator.inventory import tokens
+
+    tokens._TITLE_CACHE.clear()
+    layout = CsvLayout(["page_id", "token", "topic_title"])
+    text = "".join(f"1,T{i},{'x' * 5000}{i}\n" for i in range(300))
+    staged = stage_chunk(Chunk("csv", text, 2, csv_layout=layout))
+    assert staged.snapshots == 300
+    assert sum(map(len, tokens._TITLE_CACHE)) <= tokens._CACHE_MAX * tokens._CACHE_CHARS
+    assert not tokens._TITLE_CACHE  # none of these was short enough
+    text = "".join(f"1,U{i},t{i}\n" for i in range(tokens._CACHE_MAX + 50))
+    stage_chunk(Chunk("csv", text, 2, csv_layout=layout))
+    assert len(tokens._TITLE_CACHE) == tokens._CACHE_MAX

@@ -284,6 +284,7 @@ def _time_expr(col: str) -> str:
 # row, which a worker otherwise faults in afresh for every chunk, ~2 us a page), and the lookup
 # costs no more than the check it replaces. A value not in the dict takes the check as before.
 _CACHE_MAX = 4096  # distinct values remembered per column (a bound, not a correctness limit)
+_CACHE_CHARS = 256  # and only values this short: 4,096 titles of 64 KB would hold 256 MB
 
 
 def _as_is(values) -> dict[str, str]:
@@ -293,7 +294,7 @@ def _as_is(values) -> dict[str, str]:
 def _titled(cache: dict, v: str) -> str | None:
     """A title as staged (stripped, or None when blank), remembered in `cache`."""
     t = v.strip() or None
-    if t is not None and len(cache) < _CACHE_MAX:
+    if t is not None and len(v) <= _CACHE_CHARS and len(cache) < _CACHE_MAX:
         cache[v] = t
     return t
 
