@@ -141,6 +141,23 @@ def _check_width(width: int, rows: list) -> None:
         raise ValueError(f"stage rows must have {width} values each, got widths {sorted(set(map(len, rows)))}")
 
 
+def _one_row_inserts(sink: StageSink) -> list[tuple[str, int, list]]:
+    """(INSERT of one row, row width, rows) of each stage table, in insertion order.
+
+    apsw looks its statement cache up by the statement's text for every row of executemany, at
+    about ten instructions a character: the statements are as short as SQLite allows, all of a
+    table's columns in order with NULL for those a CSV does not have, no column list."""
+    present = set(sink.snapshot_columns)
+    if [c for c in SNAPSHOT_COLUMNS if c in present] != list(sink.snapshot_columns):
+        raise ValueError(f"snapshot columns out of order: {sink.snapshot_columns}")
+    values = ",".join("?" if c in present else "NULL" for c in SNAPSHOT_COLUMNS)
+    return [(f"INSERT INTO snapshot_stage VALUES({values})", len(sink.snapshot_columns), sink.snapshots),
+            (f"INSERT INTO event_stage VALUES({','.join('?' * len(EVENT_COLUMNS))})", len(EVENT_COLUMNS),
+             sink.events),
+            ("INSERT INTO reject_stage VALUES(?,?,?,?,?,?)", 6, sink.rejects),
+            ("INSERT INTO reject_stage VALUES(?,?,?,?,?,?)", 6, sink.warnings)]
+
+
 def _pack_apsw(sink: StageSink) -> bytes:
     """The stage rows as a serialized SQLite database, built with apsw (one row per statement:
     apsw binds as fast that way as with many rows per statement)."""
@@ -149,10 +166,10 @@ def _pack_apsw(sink: StageSink) -> bytes:
     try:
         conn.execute(STAGE_SCHEMA)
         with conn:  # one transaction
-            for insert, width, rows in _tables(sink):
+            for insert, width, rows in _one_row_inserts(sink):
                 if rows:
                     _check_width(width, rows)
-                    conn.executemany(f"{insert} ({', '.join('?' * width)})", rows)
+                    conn.executemany(insert, rows)
         return conn.serialize("main")
     finally:
         conn.close()
