@@ -36,3 +36,32 @@ def test_an_ingest_keeps_no_copy_of_the_file_s_long_titles_in_memory(tmp_path):
         tracemalloc.stop()
         ws.close()
     assert kept < 2_000_000, f"{kept:,} bytes of the file stayed in memory after the ingest"
+
+
+def test_a_ctrl_c_while_the_workers_start_prints_no_traceback_and_kills_no_worker(capfd):
+    """Ctrl-C reaches the whole process group. A large file's workers now start first thing in
+    an ingest; a worker hit while it still imported (before main() ignores SIGINT) printed a
+    KeyboardInterrupt traceback on the user's terminal, or died. Every worker is interrupted
+    from the moment it exists until well past its start-up: none may print a traceback, and
+    the pool must still stage a chunk."""
+    import os
+    import signal
+    import time
+
+    from migrator.inventory.stage import Chunk
+    from migrator.inventory.tokens import CsvLayout
+    from migrator.inventory.workers import WorkerPool
+
+    layout = CsvLayout(["page_id", "token"])
+    with WorkerPool(2) as pool:
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            for proc in pool.procs:
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGINT)
+            time.sleep(0.002)
+        staged = list(pool.map(iter([Chunk("csv", "1,T1\n1,T2\n", 2, csv_layout=layout),
+                                     Chunk("csv", "1,T3\n", 4, csv_layout=layout)])))
+    assert [s.snapshots for s in staged] == [2, 1]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
