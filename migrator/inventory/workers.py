@@ -109,7 +109,8 @@ class WorkerPool:
         # while it still imports (~0.2 s; the pool now starts first thing in an ingest) printed
         # a KeyboardInterrupt traceback per worker; main() ignores SIGINT, then unblocks it. Here
         # a Ctrl-C in those few milliseconds is delivered when the mask is restored.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        mask = getattr(signal, "pthread_sigmask", None)  # POSIX only
+        blocked = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask else None
         try:
             self.procs = [
                 subprocess.Popen([sys.executable, "-P", "-c",
@@ -117,7 +118,8 @@ class WorkerPool:
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env())
                 for _ in range(n)]
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            if mask:
+                mask(signal.SIG_SETMASK, blocked)
         self.queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in self.procs]
         self.feeders = [threading.Thread(target=self._feed, args=(p, q), daemon=True)
                         for p, q in zip(self.procs, self.queues)]
@@ -188,7 +190,8 @@ def main() -> None:
     back) and closes our pipes, so a worker ignores it rather than print a traceback.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by WorkerPool until now
+    if hasattr(signal, "pthread_sigmask"):  # blocked by WorkerPool until now (POSIX)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A chunk's rows are ~30,000 lists alive at once: the cyclic collector, triggered by their
     # allocation, walked them again and again for nothing (they hold no cycles): 12-25 % of a
     # worker's CPU. It stays off while a chunk is staged; the young generations are collected
