@@ -94,6 +94,7 @@ def main() -> None:
 
         write_tokens_csv(d / "tokens.csv", a.tokens)
         write_webhooks_jsonl(d / "webhooks.jsonl", a.tokens)
+        rounds: dict[str, list[float]] = {"csv": [], "webhooks": [], "ratio": []}
         for _ in range(a.repeat):
             print(f"machine speed now: a 20M-step Python loop takes {calibrate():.2f} s "
                   f"(load average {os.getloadavg()[0]:.1f})", flush=True)
@@ -113,8 +114,17 @@ def main() -> None:
                       f"{r['workers']} workers x {r['worker_rss_mb']:.0f} MB = {total:.0f} MB | "
                       f"CPU main {r['cpu_main']:.1f} s, workers {r['cpu_workers']:.1f} s"
                       f" | load average {os.getloadavg()[0]:.1f}", flush=True)
+                rounds[fmt].append(rate)
                 if fmt == "csv" and base is not None:
+                    rounds["ratio"].append(rate / (a.tokens / base))
                     print(f"          {rate / (a.tokens / base):.2f}x of sqlite3 .import", flush=True)
+        if a.repeat > 1:  # each round's ratio pairs an ingest with the .import run just before it
+            for key, unit in (("csv", "rows/s"), ("webhooks", "events/s"), ("ratio", "x of .import")):
+                v = sorted(rounds[key])
+                if v:
+                    fmt_ = (lambda x: f"{x:.2f}") if key == "ratio" else (lambda x: f"{x:,.0f}")
+                    print(f"median of {len(v)} rounds: {key} {fmt_(v[len(v) // 2])} {unit}"
+                          f" (min {fmt_(v[0])}, max {fmt_(v[-1])})", flush=True)
 
 
 if __name__ == "__main__":
