@@ -358,10 +358,15 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
     col = {}
     for i, name in enumerate(header):
         col.setdefault(name, i)
+    used = {col["token"], col["page_id"], *(col[n] for n in _CSV_FAST if n in col)}
+    # the row's fields as locals in one UNPACK (the width is checked before): a quarter fewer
+    # bytecodes a row than indexing the list once per column
+    unpack = f"    {', '.join(f'c{i}' if i in used else '_' for i in range(len(header)))}, = row"
     body = [
         "def row_to_stage(row, line, warn):",
         "    bad = None",
-        f"    token = row[{col['token']}]",
+        unpack,
+        f"    token = c{col['token']}",
         # an ASCII token's bytes are its UTF-8, hashed below; bytes.isalnum is str.isalnum on
         # ASCII at a quarter of the cost (a lookup table, not the Unicode database)
         f"    if not (len(token) <= {MAX_TOKEN_LEN} and token.isascii() and (tb := token.encode()).isalnum()):",
@@ -370,7 +375,7 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
         "            tb = token.encode('utf-8', 'surrogatepass')",
         "        except _BadValue as exc:",
         "            bad = _bad(bad, exc)",
-        f"    page = row[{col['page_id']}]",
+        f"    page = c{col['page_id']}",
         "    pg = _PAGES.get(page)",
         "    if pg is not None:",
         "        page = pg",
@@ -391,6 +396,7 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
     if thorough:
         body = ["def row_to_stage(row, line, warn):",
                 "    bad = None",
+                unpack,
                 "    try:",
                 f"        token = _token(row[{col['token']}])",
                 "        tb = token.encode('utf-8', 'surrogatepass')",
@@ -403,7 +409,7 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
     for name, (slot, expr) in _CSV_FAST.items():
         expr = _THOROUGH[name] if thorough else expr
         if name in col:
-            body += [f"    v = row[{col[name]}]", f"    {slot} = ({expr}) if v else None"]
+            body += [f"    v = c{col[name]}", f"    {slot} = ({expr}) if v else None"]
             values[slot] = slot
     columns = tuple(c for c in SNAPSHOT_COLUMNS if c in values)
     # a tuple: one allocation a row where a list takes two
