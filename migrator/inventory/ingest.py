@@ -20,7 +20,7 @@ from migrator.inventory.chunks import CHUNK_CHARS, iter_chunks
 from migrator.inventory.sources import TOKEN_FORMATS, detect_token_format, open_text
 from migrator.inventory.stage import Chunk, Staged, stage_chunk, stage_items
 from migrator.inventory.summary import FileSummary, IngestSummary
-from migrator.inventory.workers import WorkerPool
+from migrator.inventory.workers import WorkerPool, default_workers
 from migrator.inventory.writer import (
     STAGE, StageMerger, attached_stage, deferred_indexes,
 )
@@ -165,14 +165,6 @@ def _stage_all(chunks: Iterator[Chunk], workers: int, pool: WorkerPool | None = 
         return
     with WorkerPool(workers) as pool:
         yield from pool.map(itertools.chain((first, second), chunks))
-
-
-def default_workers() -> int:
-    """One parsing process per core the scheduler gives us."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def ingest_tokens(ws: Workspace, paths: Iterable[str | Path], *, fmt: str = "auto",

@@ -44,6 +44,14 @@ _HEAD = 12                 # 8-byte length, then the payload's CRC-32 (4 bytes),
 _MAX_FRAME = 1 << 31       # no chunk or stage database comes near 2 GiB: a longer claim is garbage
 
 
+def default_workers() -> int:
+    """One parsing process per core the scheduler gives us."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 class WorkerError(RuntimeError):
     """A worker process failed (a bug or a killed process, never bad input)."""
 

@@ -14,12 +14,12 @@ key is `s<run><line>`, an event's key is its event_key.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
 from migrator.inventory.stage import Staged
+from migrator.inventory.workers import default_workers  # one per core
 
 STAGE = "ingest_stage"  # the attached in-memory database each chunk is deserialized into
 
@@ -258,19 +258,13 @@ def deferred_indexes(conn: sqlite3.Connection, expected_rows: int) -> Iterator[N
     # CREATE INDEX sorts the table's keys: with helper threads SQLite sorts parts of it on the
     # other cores (idle now: the workers have finished), 20-40 % less wall time
     threads = conn.execute("PRAGMA threads").fetchone()[0]
-    conn.execute(f"PRAGMA threads={max(threads, _cores())}")
+    conn.execute(f"PRAGMA threads={max(threads, default_workers())}")
     try:
         for sql in rebuild:
             conn.execute(sql)
     finally:
         conn.execute(f"PRAGMA threads={threads}")
 
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 @contextmanager
