@@ -205,39 +205,30 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
     # a large file's workers are started first: their start-up (~0.2 s of imports) overlaps
     # this process's own (the earlier-run check below hashes the whole file)
     with (WorkerPool(workers) if large and workers > 0 else nullcontext()) as pool:
-        return _ingest_opened(ws, path, file_fmt, sha, source, size, large, pool, strict=strict,
-                              page_id=page_id, clock=clock, progress=progress, workers=workers,
-                              chunk_chars=chunk_chars, encoding=encoding, delimiter=delimiter)
-
-
-def _ingest_opened(ws: Workspace, path: str, file_fmt: str, sha, source: str, size: int, large: bool,
-                   pool: WorkerPool | None, *, strict: bool, page_id: str | None, clock: Clock,
-                   progress: ProgressHook | None, workers: int, chunk_chars: int,
-                   encoding: str | None, delimiter: str | None) -> FileSummary:
-    earlier = _earlier_run(ws, path) if file_fmt in ("csv", "jsonl") else None
-    try:
-        with (ws.bulk_load() if large else nullcontext()), ws.transaction(), \
-                open_text(path, hasher=sha, encoding=encoding) as f, \
-                (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
-            run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
-            observed_ms, snapshot_run = int(clock() * 1000), run.id
-            if earlier is not None:  # these bytes were observed then, not now
-                snapshot_run, observed_ms = earlier[0], min(observed_ms, earlier[1] * 1000)
-            merger = StageMerger(ws.conn, run_id=run.id, source=source, observed_ms=observed_ms,
-                                 path=path, snapshot_run=snapshot_run)
-            chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars,
-                                 delimiter=delimiter)
-            for staged in _stage_all(chunks, workers, pool):
-                _apply_staged(run, merger, staged, strict=strict)
-                if progress is not None:
-                    progress(staged.records)
-            while f.read(1 << 20):  # whatever the chunker left unread (after a CSV without header)
-                pass
-            return run.finish(merger, sha=sha.hexdigest())
-    except InputError:
-        if strict:
-            record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
-        raise
+        earlier = _earlier_run(ws, path) if file_fmt in ("csv", "jsonl") else None
+        try:
+            with (ws.bulk_load() if large else nullcontext()), ws.transaction(), \
+                    open_text(path, hasher=sha, encoding=encoding) as f, \
+                    (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
+                run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
+                observed_ms, snapshot_run = int(clock() * 1000), run.id
+                if earlier is not None:  # these bytes were observed then, not now
+                    snapshot_run, observed_ms = earlier[0], min(observed_ms, earlier[1] * 1000)
+                merger = StageMerger(ws.conn, run_id=run.id, source=source, observed_ms=observed_ms,
+                                     path=path, snapshot_run=snapshot_run)
+                chunks = iter_chunks(f, file_fmt, path=path, page_id=page_id, chunk_chars=chunk_chars,
+                                     delimiter=delimiter)
+                for staged in _stage_all(chunks, workers, pool):
+                    _apply_staged(run, merger, staged, strict=strict)
+                    if progress is not None:
+                        progress(staged.records)
+                while f.read(1 << 20):  # whatever the chunker left unread (after a CSV without header)
+                    pass
+                return run.finish(merger, sha=sha.hexdigest())
+        except InputError:
+            if strict:
+                record_failed_run(ws, kind="tokens", path=path, fmt=file_fmt, clock=clock)
+            raise
 
 
 def _earlier_run(ws: Workspace, path: str) -> tuple[int, int] | None:
