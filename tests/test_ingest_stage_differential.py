@@ -166,9 +166,9 @@ def _tables(staged):
             staged.snapshots, staged.events, staged.ignored, staged.rejected)
 
 
-def _one_row_inserts(conn, insert, width, rows):
+def _one_row_inserts(conn, insert, width, rows, one=None):
     """The pre-merge finish(): one row per statement."""
-    conn.executemany(f"{insert} ({', '.join('?' * width)})", rows)
+    conn.executemany(f"{insert} {one or '(' + ', '.join('?' * width) + ')'}", rows)
 
 
 def _reference_values(chunk):
