@@ -434,10 +434,10 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
     namespace = {"_nn": _nn, "_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
                  "_time_text": _time_text, "_time_w": _time_w, "_time": _time, "_enum": _enum, "_country": _country,
                  "_status": _status, "_bad": _bad, "_BadValue": BadValue,
-                 "_ISO": iso_countries(), "_sha256": sha256,
+                 "_sha256": sha256,
                  "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES, "_T0": _T0, "_T1": _T1,
                  "_M0": _M0, "_M1": _M1,
-                 "_FREQUENCIES": FREQUENCIES, "_ZONES": _ZONES, "_zone": _zone,
+                 "_FREQUENCIES": FREQUENCIES, "_zone": _zone,
                  # the per-column dicts of accepted values (module-wide: a worker keeps them
                  # from chunk to chunk; pages and titles fill as they are seen, up to _CACHE_MAX)
                  "_PAGES": _PAGE_CACHE, "_TITLES": _TITLE_CACHE, "_titled": _titled,
