@@ -273,11 +273,12 @@ def _time_expr(col: str) -> str:
     # ten ASCII digits between 2004 and 2100 are clean epoch seconds, thirteen clean epoch
     # milliseconds (timeparse reads 13 digits as ms: both bounds have 13 digits, so the range
     # is a text comparison); anything else the full parse. Clean seconds are staged as their
-    # text: the stage column's INTEGER affinity stores them as the integer (stage.py). Only
-    # ASCII digits may go that way (isdecimal() also accepts other scripts' digits, which int()
-    # reads and SQLite would keep as text); str.isascii() is a flag test, no scan.
+    # text, milliseconds as their first ten digits (the seconds, floored, as // 1000 gives):
+    # the stage column's INTEGER affinity stores them as the integer (stage.py). Only ASCII
+    # digits may go that way (isdecimal() also accepts other scripts' digits, which int() reads
+    # and SQLite would keep as text); str.isascii() is a flag test, no scan.
     return (f"v if len(v) == 10 and _T0 <= v < _T1 and v.isascii() and v.isdecimal() "
-            f"else int(v) // 1000 if len(v) == 13 and _M0 <= v < _M1 and v.isdecimal() "
+            f"else v[:10] if len(v) == 13 and _M0 <= v < _M1 and v.isascii() and v.isdecimal() "
             f"else _time_w(v, '{col}', warn)")
 
 
