@@ -349,6 +349,9 @@ _THOROUGH = {
 }
 
 
+_V = re.compile(r"\bv\b")  # the field's text in the expressions above
+
+
 def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
         Callable[[list[str], int, list], list], Callable, tuple[str, ...]]:
     """`row_to_stage(row, line, warn)` for this header, `stage_rows(numbered_rows, append,
@@ -413,7 +416,9 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
     for name, (slot, expr) in _CSV_FAST.items():
         expr = _THOROUGH[name] if thorough else expr
         if name in col:
-            body += [f"    v = c{col[name]}", f"    {slot} = ({expr}) if v else None"]
+            # the expression reads the field's own local (`v` renamed): no `v = cN` a column a row
+            field = f"c{col[name]}"
+            body.append(f"    {slot} = ({_V.sub(field, expr)}) if {field} else None")
             values[slot] = slot
     columns = tuple(c for c in SNAPSHOT_COLUMNS if c in values)
     # a tuple: one allocation a row where a list takes two
