@@ -1,7 +1,7 @@
 """The `migrator` command: a thin click layer over the library.
 
 Global options apply to every command: --db (env MIGRATOR_DB, default ./migration.db),
---quiet. Exit codes: 0 done, 1 refused or failed, 2 usage error.
+--quiet. Exit codes: 0 done, 1 refused or failed, 2 usage error, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

@@ -158,8 +158,12 @@ def report_error(err: MigratorError) -> None:
         click.echo(f"hint: {err.hint}", err=True)
 
 
+EXIT_INTERRUPTED = 130  # SIGINT, as PRODUCT.md's contract says (128 + 2)
+
+
 class MigratorGroup(click.Group):
-    """A click group that turns MigratorError into a clear message and exit code 1."""
+    """A click group that turns MigratorError into a clear message and exit code 1, and a
+    Ctrl-C into exit code 130 (click's own "Aborted!" exits 1: "ran but refused or failed")."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -167,3 +171,8 @@ class MigratorGroup(click.Group):
         except MigratorError as err:
             report_error(err)
             ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: what was committed before stays; the step under way was rolled "
+                       "back (an ingest keeps nothing of the file it was reading). Run the command "
+                       "again to go on.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)

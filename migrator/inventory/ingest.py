@@ -207,7 +207,10 @@ def _ingest_token_file(ws: Workspace, path: str, *, fmt: str, strict: bool, page
     with (WorkerPool(workers) if large and workers > 0 else nullcontext()) as pool:
         earlier = _earlier_run(ws, path) if file_fmt in ("csv", "jsonl") else None
         try:
-            with (ws.bulk_load() if large else nullcontext()), ws.transaction(), \
+            # a bulk load's file is synced as it is written, inside the transaction: a write
+            # error one of those syncs met then fails it, before its COMMIT (store/writeback.py)
+            with (ws.bulk_load() if large else nullcontext(False)) as bulk, ws.transaction(), \
+                    (ws.writeback() if bulk else nullcontext()), \
                     open_text(path, hasher=sha, encoding=encoding) as f, \
                     (deferred_indexes(ws.conn, size // BYTES_PER_RECORD) if large else nullcontext()):
                 run = Run(ws, kind="tokens", path=path, fmt=file_fmt, sha=None, clock=clock)
