@@ -61,3 +61,29 @@ def test_ctrl_c_during_a_bulk_load_exits_130_and_leaves_the_workspace_as_it_was(
     assert state == ("wal", "ok", 0)          # rolled back, WAL back, intact
     assert proc.returncode == 130, (proc.returncode, err)   # was 1 ("Aborted!")
     assert "interrupted" in err
+
+
+def test_a_full_disk_mid_statement_is_one_error_line_not_a_traceback(tmp_path):
+    """SQLITE_FULL (or an I/O error) raised by a statement inside any command: the transaction
+    rolled back; the user reads what happened and what to do, exit 1."""
+    import sqlite3
+
+    group = MigratorGroup(name="m")
+
+    @group.command()
+    def fill():
+        conn = sqlite3.connect(tmp_path / "small.db")
+        conn.execute("PRAGMA max_page_count=3")   # a real SQLITE_FULL, as a full disk gives
+        conn.execute("CREATE TABLE t (x)")
+        conn.executemany("INSERT INTO t VALUES (?)", (("x" * 1000,) for _ in range(100)))
+
+    @group.command()
+    def broken_sql():
+        sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
+
+    r = CliRunner().invoke(group, ["fill"])
+    assert r.exit_code == 1 and "error: the disk reported an error" in r.output and "full" in r.output
+    assert "hint: check the disk" in r.output and "Traceback" not in r.output
+    # any other OperationalError is a bug, not the disk: it is not dressed up as one
+    r = CliRunner().invoke(group, ["broken-sql"])
+    assert isinstance(r.exception, sqlite3.OperationalError)

@@ -7,6 +7,7 @@ its result (text for people, exactly one JSON object with --json).
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any, Iterable
 
 import click
 
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, WorkspaceError
+from migrator.store import DISK_HINT, disk_failed
 
 
 @dataclass
@@ -171,6 +173,13 @@ class MigratorGroup(click.Group):
         except MigratorError as err:
             report_error(err)
             ctx.exit(err.exit_code)
+        except sqlite3.OperationalError as err:
+            if not disk_failed(err):
+                raise
+            # the disk failing mid-statement (full, I/O error): the transaction rolled back
+            report_error(WorkspaceError(f"the disk reported an error while the workspace was written "
+                                        f"(SQLite: {err}): nothing of this step was kept", hint=DISK_HINT))
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: what was committed before stays; the step under way was rolled "
                        "back (an ingest keeps nothing of the file it was reading). Run the command "

@@ -7,7 +7,7 @@ import sys
 import click
 
 from migrator.cli import main
-from migrator.cli.common import MigratorGroup, info, pass_app
+from migrator.cli.common import EXIT_INTERRUPTED, MigratorGroup, info, pass_app
 from migrator.inputs import encoding_option
 
 
@@ -161,15 +161,19 @@ def serve_cmd(app, host, port, seed, warmup, faults, webhooks, subscribers, cost
               + (f"; kept {len(st.campaigns)} campaigns and {len(st.sends)} sends" if len(st.sends) or st.campaigns
                  else ""))
     sys.stdout.flush()
-    if not tls:
-        serve(asgi, sock, http=http_impl)
-        return
-    import signal
-
-    # uvicorn re-raises SIGTERM once it has shut down; the default action would kill the process
-    # before the finally below deletes the key: exit 143 through Python instead
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        serve(asgi, sock, http=http_impl, tls=cert)
-    finally:
-        cert_cm.__exit__(None, None, None)
+        if not tls:
+            serve(asgi, sock, http=http_impl)
+            return
+        import signal
+
+        # uvicorn re-raises SIGTERM once it has shut down; the default action would kill the process
+        # before the finally below deletes the key: exit 143 through Python instead
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+        try:
+            serve(asgi, sock, http=http_impl, tls=cert)
+        finally:
+            cert_cm.__exit__(None, None, None)
+    except KeyboardInterrupt:  # Ctrl-C is how it stops: its own word, not the group's about rollbacks
+        click.echo("emulator stopped (Ctrl-C)", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from migrator.errors import SchemaTooNewError, WorkspaceError
 from migrator.store.schema import MIGRATIONS
-from migrator.store.writeback import Writeback
+from migrator.store.writeback import DISK_HINT, Writeback
 
 DEFAULT_DB = "migration.db"
 ENV_DB = "MIGRATOR_DB"
@@ -48,9 +48,32 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if not disk_failed(exc):
+            raise
+        _rollback(conn)
+        raise WorkspaceError(
+            f"the disk reported an error while the workspace was written (SQLite: {exc}): nothing "
+            "of this step was kept", hint=DISK_HINT) from None
+
+
+def disk_failed(exc: BaseException) -> bool:
+    """SQLITE_IOERR (any extended code) or SQLITE_FULL: the disk, not the SQL."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (10, 13)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """ROLLBACK, if a transaction is still open. A rollback that fails (the disk failing) must
+    not replace the error that caused it: the hot journal is rolled back at the next open."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 @dataclass
@@ -102,8 +125,11 @@ class Workspace:
         try:
             yield True
         finally:
-            conn.execute("PRAGMA main.journal_mode=WAL")
-            conn.execute("PRAGMA main.synchronous=NORMAL")
+            try:
+                conn.execute("PRAGMA main.journal_mode=WAL")
+                conn.execute("PRAGMA main.synchronous=NORMAL")
+            except sqlite3.Error:  # the disk failing: the load's own error is the one to report,
+                pass               # and open_workspace restores WAL at the next open
 
     def writeback(self) -> Writeback:
         """`with ws.writeback():` inside a bulk load's transaction: the file is synced as the load

@@ -34,6 +34,7 @@ from pathlib import Path
 from migrator.errors import WorkspaceError
 
 FD_DIR = "/proc/self/fd"
+DISK_HINT = "check the disk (free space, quota, health), then run the command again"
 INTERVAL = 0.5  # seconds between syncs: ~30 MB written meanwhile by a 1M-token load
 # the descriptor was closed, or its number reused by something that cannot be synced: not ours
 _NOT_OURS = (errno.EBADF, errno.EINVAL)
@@ -124,4 +125,4 @@ class Writeback:
             raise WorkspaceError(
                 f"the disk reported an error while the workspace {self.path} was written "
                 f"({self.error.strerror or self.error}): nothing of this load was kept",
-                hint="check the disk (free space, quota, health), then run the command again")
+                hint=DISK_HINT)
