@@ -31,7 +31,7 @@ def _row(draw, token: str) -> str:
 
 @st.composite
 def _estate(draw):
-    earlier = [_row(draw, t) for t in draw(st.lists(st.sampled_from(_TOKENS), max_size=8))]
+    earlier = [_row(draw, t) for t in draw(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=8))]
     tokens = draw(st.lists(st.sampled_from(_TOKENS), min_size=2, max_size=60))
     if draw(st.booleans()):
         tokens.sort()  # a file sorted by token: the plain insert's case
@@ -56,7 +56,7 @@ def _ingest(tmp_path, name: str, earlier: str, rows: list[str], chunk_chars: int
             (f.records, f.accepted, f.duplicates, f.rejected, f.warnings))
 
 
-@settings(max_examples=examples(150), deadline=None,
+@settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=_estate())
 def test_chunks_inserted_without_the_upsert_end_as_one_chunk_through_it(tmp_path_factory, case):
