@@ -83,7 +83,16 @@ def _staged(table: str, known: bool = True) -> str:
             " ORDER BY token")
 
 
+def _insert_sql(mode: str, known: bool = True) -> str:
+    """The INSERT ... SELECT of a stage table's rows into `tokens`, without a conflict clause."""
+    select = _FROM_EVENT if mode == "event" else _FROM_SNAPSHOT
+    table = "event_stage" if mode == "event" else "snapshot_stage"
+    return (f"INSERT INTO main.tokens ({', '.join(_COLUMNS)}) "
+            f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} {_staged(table, known)}")
+
+
 def _merge_sql(mode: str, known: bool = True) -> str:
+    """_insert_sql with the upsert that applies the merge rule to a token already stored."""
     sets = []
     for f in PROFILE_FIELDS:
         if mode == "event" and f in EVENT_FIELDS:
@@ -99,11 +108,7 @@ def _merge_sql(mode: str, known: bool = True) -> str:
     for f in ("status", "status_at", "status_key"):
         sets.append(f"{f} = CASE WHEN {_S} THEN excluded.{f} ELSE tokens.{f} END")
     sets.append("updated_run = excluded.updated_run")
-    select = _FROM_EVENT if mode == "event" else _FROM_SNAPSHOT
-    table = "event_stage" if mode == "event" else "snapshot_stage"
-    sql = (f"INSERT INTO main.tokens ({', '.join(_COLUMNS)}) "
-           f"SELECT {', '.join(select.get(c, c) for c in _COLUMNS)} {_staged(table, known)} "
-           f"ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}")
+    sql = f"{_insert_sql(mode, known)} ON CONFLICT(token) DO UPDATE SET {', '.join(sets)}"
     if mode == "snapshot":
         # a snapshot row that would change nothing is a duplicate (re-ingest is a no-op); an
         # observation older than the stored one (a file ingested again keeps its first time)
@@ -119,7 +124,7 @@ MERGE_SNAPSHOT = _merge_sql("snapshot")
 # the same rows inserted without the upsert, for a chunk none of whose tokens can be in the
 # workspace or twice in the chunk (see StageMerger.merge): SQLite runs an INSERT ... SELECT with
 # an upsert as a co-routine over the SELECT, 5 % of the main process's instructions a row
-INSERT_SNAPSHOT = MERGE_SNAPSHOT.split(" ON CONFLICT(token)")[0]
+INSERT_SNAPSHOT = _insert_sql("snapshot")
 MERGE_EVENT = _merge_sql("event")
 # the same without asking token_events whether each event was logged by an earlier run, for a
 # chunk whose times all lie outside those of the events logged before this run (a fresh
