@@ -15,8 +15,8 @@ from typing import Any, Iterable
 
 import click
 
-from migrator.errors import MigratorError, WorkspaceError
-from migrator.store import DISK_HINT, disk_failed
+from migrator.errors import MigratorError
+from migrator.store import disk_error, disk_failed
 
 
 @dataclass
@@ -177,9 +177,9 @@ class MigratorGroup(click.Group):
             if not disk_failed(err):
                 raise
             # the disk failing mid-statement (full, I/O error): the transaction rolled back
-            report_error(WorkspaceError(f"the disk reported an error while the workspace was written "
-                                        f"(SQLite: {err}): nothing of this step was kept", hint=DISK_HINT))
-            ctx.exit(1)
+            error = disk_error(err)
+            report_error(error)
+            ctx.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: what was committed before stays; the step under way was rolled "
                        "back (an ingest keeps nothing of the file it was reading). Run the command "

@@ -7,10 +7,10 @@ workspace written by a newer migrator (migrations this version does not know) is
 from migrator.store.workspace import (
     DEFAULT_DB,
     Workspace,
+    disk_error,
     disk_failed,
     open_workspace,
     resolve_db_path,
 )
-from migrator.store.writeback import DISK_HINT
 
-__all__ = ["DEFAULT_DB", "DISK_HINT", "Workspace", "disk_failed", "open_workspace", "resolve_db_path"]
+__all__ = ["DEFAULT_DB", "Workspace", "disk_error", "disk_failed", "open_workspace", "resolve_db_path"]

@@ -56,14 +56,18 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if not disk_failed(exc):
             raise
         _rollback(conn)
-        raise WorkspaceError(
-            f"the disk reported an error while the workspace was written (SQLite: {exc}): nothing "
-            "of this step was kept", hint=DISK_HINT) from None
+        raise disk_error(exc) from None
 
 
 def disk_failed(exc: BaseException) -> bool:
     """SQLITE_IOERR (any extended code) or SQLITE_FULL: the disk, not the SQL."""
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (10, 13)
+
+
+def disk_error(exc: sqlite3.Error) -> WorkspaceError:
+    """What to tell the user when SQLite said the disk failed (disk_failed) and the step rolled back."""
+    return WorkspaceError(f"the disk reported an error while the workspace was written (SQLite: {exc}): "
+                          "nothing of this step was kept", hint=DISK_HINT)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
