@@ -440,8 +440,8 @@ def _compile_csv_row(header: list[str], *, thorough: bool = False) -> tuple[
             f"        append({staged})"]
     body += tail
     body.append(f"    return {staged}")
-    namespace = {"_nn": _nn, "_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
-                 "_time_text": _time_text, "_time_w": _time_w, "_time": _time, "_enum": _enum, "_country": _country,
+    namespace = {"_w": _w, "_token": _token, "_id": _id, "_page_id": _page_id,
+                 "_time_w": _time_w, "_time": _time, "_enum": _enum, "_country": _country,
                  "_status": _status, "_bad": _bad, "_BadValue": BadValue,
                  "_sha256": sha256,
                  "_USER_TOKEN_STATUSES": USER_TOKEN_STATUSES, "_T0": _T0, "_T1": _T1,

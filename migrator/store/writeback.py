@@ -100,8 +100,7 @@ class Writeback:
             self.flush()
 
     def __enter__(self) -> "Writeback":
-        if os.path.isdir(FD_DIR):
-            self._fd = self.descriptor()
+        self._fd = self.descriptor()  # None without /proc: nothing to sync through
         if self._fd is not None:
             thread = threading.Thread(target=self._run, name="migrator-writeback", daemon=True)
             self._thread = thread
